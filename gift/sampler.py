@@ -1,0 +1,321 @@
+"""The diffusion sampler shared by evaluation, diffu-GRPO rollouts and chat/demo code.
+
+LLaDA-style semi-autoregressive masked decoding (ALGORITHMS.md section 3): start from
+`[prompt, M x gen_length]`, split the generated part into blocks of `block_length` and decode them left
+to right with `steps / num_blocks` steps each. Every step:
+
+1. one forward pass through the model adapter (logits aligned so position i scores token i; Dream's
+   shift and mask formats are the adapter's business), with classifier-free guidance when asked;
+2. a proposal `x0` for every position of the current block: argmax, or Gumbel-max in fp64 when
+   `temperature > 0` (the mask token itself is never proposed);
+3. a confidence per position (`low_confidence`, `random`, `entropy`, `margin`); committed positions get
+   -inf and positions right of the block are never looked at;
+4. commit the k most confident masked positions, k from `commit_schedule` (the block's masked count split
+   evenly over its steps, the remainder going to the first steps). Committed tokens never change.
+
+Prompts are left-padded with a real attention mask, so a prompt decodes the same (greedy) alone or in a
+batch with prompts of other lengths. Randomness comes only from the caller's `torch.Generator`.
+
+    model, tokenizer = build_embedded_model("tiny")
+    sampler = DiffusionSampler(model, adapter_for("embedded", tokenizer), SamplerConfig(gen_length=64))
+    out = sampler.generate_chat(["What is 2 + 3?"], tokenizer, prefill="<reasoning>")
+    texts = sampler.decode(out, tokenizer)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from gift.adapters import ModelAdapter
+
+REMASKING = ("low_confidence", "random", "entropy", "margin")
+
+ChatPrompt = str | Sequence[Mapping[str, str]]
+
+
+@dataclass
+class SamplerConfig:
+    """Decoding settings.
+
+    Lengths:
+        gen_length: tokens generated after the prompt; a multiple of `block_length`.
+        block_length: tokens per semi-autoregressive block (`block_length == gen_length`: one block).
+        steps: denoising steps in total; a multiple of the number of blocks, split evenly over them.
+    Proposal and order:
+        temperature: 0 for greedy argmax; > 0 samples `x0` by Gumbel-max on `logits / temperature` (fp64).
+        remasking: how the positions to commit are chosen. `low_confidence`: softmax probability of the
+            proposed token (of the untempered logits, as in LLaDA); `random`: uniform scores;
+            `entropy`: minus the entropy of the position's distribution; `margin`: top-1 minus top-2
+            probability.
+        cfg_scale: classifier-free guidance strength s; 0 disables it. Guided logits are
+            `un + (s + 1) * (cond - un)` where `un` sees the prompt masked.
+    Output:
+        return_history: keep the completion after every step (`SamplerOutput.history`).
+    """
+
+    gen_length: int = 128
+    block_length: int = 32
+    steps: int = 64
+    temperature: float = 0.0
+    remasking: str = "low_confidence"
+    cfg_scale: float = 0.0
+    return_history: bool = False
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise `ValueError` naming the offending values."""
+        for name in ("gen_length", "block_length", "steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.gen_length % self.block_length:
+            raise ValueError(
+                f"gen_length={self.gen_length} is not divisible by block_length={self.block_length}"
+            )
+        if self.steps % self.num_blocks:
+            raise ValueError(
+                f"steps={self.steps} is not divisible by the number of blocks "
+                f"(gen_length={self.gen_length} / block_length={self.block_length} = {self.num_blocks})"
+            )
+        if self.remasking not in REMASKING:
+            raise ValueError(f"unknown remasking {self.remasking!r}; choose one of {', '.join(REMASKING)}")
+        if not self.temperature >= 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature!r}")
+        if not self.cfg_scale >= 0:
+            raise ValueError(f"cfg_scale must be >= 0, got {self.cfg_scale!r}")
+
+    @property
+    def num_blocks(self) -> int:
+        return self.gen_length // self.block_length
+
+    @property
+    def steps_per_block(self) -> int:
+        return self.steps // self.num_blocks
+
+
+@dataclass
+class SamplerOutput:
+    """What `DiffusionSampler.generate` returns.
+
+    sequences: (B, prompt_length + gen_length), the left-padded prompts followed by the completions.
+    completion_ids: (B, gen_length), `sequences[:, prompt_length:]`.
+    prompt_length: length of the padded prompt part.
+    attention_mask: (B, prompt_length + gen_length), 0 on left padding; what a training forward on
+        `sequences` (diffu-GRPO) should use.
+    history: with `return_history`, the completion (B, gen_length) after each step (`steps` entries).
+    """
+
+    sequences: Tensor
+    completion_ids: Tensor
+    prompt_length: int
+    attention_mask: Tensor
+    history: list[Tensor] | None = None
+
+
+def commit_schedule(masked_count: Tensor, steps: int) -> Tensor:
+    """Tokens to commit at each step of a block: (B,) masked counts -> (B, steps).
+
+    The even split with the remainder going to the first steps: 4 over 3 steps is 2, 1, 1.
+    """
+    base = torch.div(masked_count, steps, rounding_mode="floor")
+    remainder = masked_count - base * steps
+    step = torch.arange(steps, device=masked_count.device)
+    return base[:, None] + (step[None, :] < remainder[:, None]).long()
+
+
+def encode_chat_prompts(
+    tokenizer, prompts: Sequence[ChatPrompt], prefill: str | None = None
+) -> list[list[int]]:
+    """Token ids of chat prompts, ready for `generate`.
+
+    Each prompt is a string (one user turn) or a list of `{"role", "content"}` messages. The chat template
+    is applied with `add_generation_prompt=True`, then `prefill` (e.g. `"<reasoning>"`) is appended; the
+    prefill belongs to the prompt, so it is not part of the decoded completion.
+    """
+    if isinstance(prompts, str):
+        raise TypeError("prompts must be a list of prompts, not one string")
+    encoded = []
+    for prompt in prompts:
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        # tokenize=False then tokenize: transformers 5 returns a BatchEncoding for tokenize=True.
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text += prefill or ""
+        encoded.append(list(tokenizer(text, add_special_tokens=False)["input_ids"]))
+    return encoded
+
+
+class DiffusionSampler:
+    """Semi-autoregressive masked-diffusion decoding through a `ModelAdapter`."""
+
+    def __init__(self, model: torch.nn.Module, adapter: ModelAdapter, config: SamplerConfig | None = None):
+        self.model = model
+        self.adapter = adapter
+        self.config = config or SamplerConfig()
+
+    # ------------------------------------------------------------------ inputs
+
+    def _device(self) -> torch.device:
+        param = next(self.model.parameters(), None)
+        return param.device if param is not None else torch.device("cpu")
+
+    def _left_pad(self, prompt_ids, attention_mask) -> tuple[Tensor, Tensor]:
+        """(B, P) left-padded prompts and their 0/1 attention mask on the model's device."""
+        device = self._device()
+        if isinstance(prompt_ids, Tensor):
+            if prompt_ids.dim() != 2:
+                raise ValueError(f"prompt_ids must be (batch, length), got shape {tuple(prompt_ids.shape)}")
+            ids = prompt_ids.to(device=device, dtype=torch.long)
+            mask = (torch.ones_like(ids) if attention_mask is None
+                    else attention_mask.to(device=device, dtype=torch.long))
+            if mask.shape != ids.shape:
+                raise ValueError(f"attention_mask shape {tuple(mask.shape)} != prompt_ids shape {tuple(ids.shape)}")
+            if (mask[:, 1:] < mask[:, :-1]).any():
+                raise ValueError("prompts must be LEFT-padded (attention_mask 0...0 1...1 in every row)")
+            return ids, mask
+        if attention_mask is not None:
+            raise ValueError("attention_mask is only taken with a tensor of prompt_ids; lists are padded here")
+        rows = [list(map(int, row)) for row in prompt_ids]
+        if not rows:
+            raise ValueError("no prompts given")
+        length = max(len(row) for row in rows)
+        ids = torch.full((len(rows), length), self.adapter.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), length), dtype=torch.long)
+        for i, row in enumerate(rows):
+            if row:
+                ids[i, length - len(row):] = torch.tensor(row, dtype=torch.long)
+                mask[i, length - len(row):] = 1
+        return ids.to(device), mask.to(device)
+
+    # ------------------------------------------------------------------ one step
+
+    def _block_logits(self, x: Tensor, attn: Tensor, start: int, end: int, uncond_prompt: Tensor | None) -> Tensor:
+        """Float32 logits (B, block, V) of the current block, guided when `cfg_scale > 0`."""
+        if uncond_prompt is None:
+            return self.adapter.logits(self.model, x, attn)[:, start:end].float()
+        # One forward over [cond; uncond]: the unconditional copy sees its prompt masked.
+        uncond = torch.cat([uncond_prompt, x[:, uncond_prompt.shape[1]:]], dim=1)
+        both = self.adapter.logits(self.model, torch.cat([x, uncond]), torch.cat([attn, attn]))
+        cond, un = both[:, start:end].float().chunk(2)
+        return un + (self.config.cfg_scale + 1.0) * (cond - un)
+
+    def _propose(self, logits: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """Proposal `x0` and confidence, both (B, block), from block logits (B, block, V)."""
+        cfg = self.config
+        mask_id = self.adapter.mask_token_id
+        if 0 <= mask_id < logits.shape[-1]:
+            logits[..., mask_id] = float("-inf")  # never "decode" a position into the mask token
+        if cfg.temperature > 0:
+            # Gumbel-max in fp64: argmax(logits / T + G) samples softmax(logits / T).
+            uniform = torch.rand(logits.shape, generator=generator, dtype=torch.float64,
+                                 device=generator.device if generator is not None else logits.device)
+            gumbel = -torch.log(-torch.log(uniform.to(logits.device).clamp_min(1e-300)))
+            x0 = (logits.double() / cfg.temperature + gumbel).argmax(-1)
+        else:
+            x0 = logits.argmax(-1)
+
+        if cfg.remasking == "random":
+            conf = torch.rand(x0.shape, generator=generator, dtype=torch.float64,
+                              device=generator.device if generator is not None else x0.device)
+            return x0, conf.to(x0.device)
+        log_probs = torch.log_softmax(logits, dim=-1)
+        if cfg.remasking == "low_confidence":
+            conf = log_probs.gather(-1, x0[..., None]).squeeze(-1).exp()
+        elif cfg.remasking == "entropy":
+            probs = log_probs.exp()
+            conf = (probs * log_probs).nan_to_num(0.0).sum(-1)  # minus the entropy
+        else:  # margin
+            top2 = log_probs.topk(2, dim=-1).values.exp()
+            conf = top2[..., 0] - top2[..., 1]
+        return x0, conf.double()
+
+    @staticmethod
+    def _select(conf: Tensor, k: Tensor) -> Tensor:
+        """Boolean (B, block): the k[b] highest scores of each row (ties go to the leftmost)."""
+        order = torch.sort(conf, dim=1, descending=True, stable=True).indices
+        ranks = torch.empty_like(order)
+        ranks.scatter_(1, order, torch.arange(conf.shape[1], device=conf.device).expand_as(order))
+        return ranks < k[:, None]
+
+    # ------------------------------------------------------------------ public
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompt_ids: Sequence[Sequence[int]] | Tensor,
+        attention_mask: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> SamplerOutput:
+        """Decode `gen_length` tokens after each prompt.
+
+        `prompt_ids`: lists of token ids of any lengths (left-padded here), or a (B, P) tensor that is
+        already left-padded, with its `attention_mask` (None: no padding). `generator` drives all
+        sampling (Gumbel noise, `random` remasking); global RNGs are never touched.
+        Runs under `no_grad` (not `inference_mode`) so the returned ids can feed a training forward.
+        """
+        cfg = self.config
+        cfg.validate()
+        prompt, prompt_mask = self._left_pad(prompt_ids, attention_mask)
+        batch, prompt_len = prompt.shape
+        device = prompt.device
+        mask_id = self.adapter.mask_token_id
+
+        x = torch.cat([prompt, torch.full((batch, cfg.gen_length), mask_id, dtype=torch.long, device=device)], 1)
+        attn = torch.cat([prompt_mask, torch.ones((batch, cfg.gen_length), dtype=torch.long, device=device)], 1)
+        uncond_prompt = None
+        if cfg.cfg_scale > 0:
+            uncond_prompt = torch.where(prompt_mask.bool(), torch.full_like(prompt, mask_id), prompt)
+        history: list[Tensor] | None = [] if cfg.return_history else None
+
+        modes = [(module, module.training) for module in self.model.modules()]
+        self.model.eval()
+        try:
+            for block in range(cfg.num_blocks):
+                start = prompt_len + block * cfg.block_length
+                end = start + cfg.block_length
+                schedule = commit_schedule((x[:, start:end] == mask_id).sum(1), cfg.steps_per_block)
+                for step in range(cfg.steps_per_block):
+                    logits = self._block_logits(x, attn, start, end, uncond_prompt)
+                    x0, conf = self._propose(logits, generator)
+                    masked = x[:, start:end] == mask_id
+                    conf = conf.masked_fill(~masked, float("-inf"))
+                    commit = self._select(conf, schedule[:, step]) & masked
+                    x[:, start:end] = torch.where(commit, x0, x[:, start:end])
+                    if history is not None:
+                        history.append(x[:, prompt_len:].clone())
+        finally:
+            for module, training in modes:
+                module.training = training
+
+        return SamplerOutput(
+            sequences=x,
+            completion_ids=x[:, prompt_len:],
+            prompt_length=prompt_len,
+            attention_mask=attn,
+            history=history,
+        )
+
+    def generate_chat(
+        self,
+        prompts: Sequence[ChatPrompt],
+        tokenizer,
+        prefill: str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> SamplerOutput:
+        """Apply the chat template (+ `prefill`) to strings or message lists, left-pad and generate."""
+        return self.generate(encode_chat_prompts(tokenizer, prompts, prefill), generator=generator)
+
+    def decode(self, output: SamplerOutput, tokenizer, skip_special_tokens: bool = True) -> list[str]:
+        """Completion texts, each cut at its first EOS."""
+        eos = self.adapter.eos_token_id
+        texts = []
+        for row in output.completion_ids.tolist():
+            if eos in row:
+                row = row[: row.index(eos)]
+            texts.append(tokenizer.decode(row, skip_special_tokens=skip_special_tokens))
+        return texts
