@@ -1,0 +1,230 @@
+"""The checkpoint format both stages read and write.
+
+A checkpoint is a `save_pretrained` directory (full weights or a PEFT adapter, safetensors), the
+tokenizer, and `gift_manifest.json`. The manifest is written last and every write goes to a
+temporary name first, so a killed run never leaves a directory that looks like a valid checkpoint.
+A stage-one run directory holds its final checkpoint in `final/`; passing the run directory works too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from gift.adapters import ModelAdapter, ModelLoadError, REMOTE_CODE_KINDS, adapter_for, load_pretrained
+
+MANIFEST_NAME = "gift_manifest.json"
+FORMAT_VERSION = 1
+FINAL_DIR = "final"
+STAGES = ("base", "cold_start", "rl", "merged")
+
+
+class CheckpointError(ModelLoadError):
+    """A directory that is not a valid checkpoint of this format, and why."""
+
+
+@dataclass
+class Manifest:
+    stage: str
+    model_type: str
+    mask_token_id: int
+    shift_logits: bool
+    base_model: str
+    objective: str | None = None
+    parent: str | None = None
+    adapter: bool = False  # the directory holds a PEFT adapter on top of `base_model`
+    merged: bool = False  # an adapter was merged into these full weights
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+    package_version: str = ""
+    created: str = ""
+
+    def to_json(self) -> str:
+        from gift import __version__
+
+        data = asdict(self)
+        data["package_version"] = data["package_version"] or __version__
+        data["created"] = data["created"] or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return json.dumps(data, indent=2, sort_keys=True, default=str)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_manifest(directory: str | Path, manifest: Manifest) -> None:
+    """Write the manifest into an already complete directory (the last file, atomically)."""
+    _atomic_write_text(Path(directory) / MANIFEST_NAME, manifest.to_json())
+
+
+def save_checkpoint(
+    directory: str | Path,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    manifest: Manifest,
+    extra_files: dict[str, Path] | None = None,
+) -> Path:
+    """Write model (or adapter), tokenizer and manifest to a temporary name, then rename into place."""
+    target = Path(directory)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    for name, src in (extra_files or {}).items():
+        shutil.copy2(src, tmp / name)
+    write_manifest(tmp, manifest)
+    if target.exists():  # replace an older checkpoint only once the new one is complete
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.rename(target, old)
+        os.rename(tmp, target)
+        shutil.rmtree(old)
+    else:
+        os.rename(tmp, target)
+    return target
+
+
+def resolve_checkpoint(path: str | Path) -> Path | None:
+    """The checkpoint directory for `path` (itself, or its `final/`), or None if it holds no manifest."""
+    path = Path(path)
+    for candidate in (path, path / FINAL_DIR):
+        if (candidate / MANIFEST_NAME).is_file():
+            return candidate
+    return None
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """The manifest of a checkpoint directory; missing, unreadable or unknown-version manifests are errors."""
+    directory = resolve_checkpoint(path)
+    if directory is None:
+        raise CheckpointError(f"{path}: no {MANIFEST_NAME}: not a checkpoint of this project (or an incomplete one)")
+    try:
+        data = json.loads((directory / MANIFEST_NAME).read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{directory / MANIFEST_NAME}: unreadable manifest ({err.msg})") from err
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{directory / MANIFEST_NAME}: format_version {version!r} is unknown to this version (reads {FORMAT_VERSION})"
+        )
+    known = Manifest.__dataclass_fields__
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise CheckpointError(f"{directory / MANIFEST_NAME}: unknown fields {unknown}")
+    return Manifest(**data)
+
+
+@dataclass
+class LoadedModel:
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    adapter: ModelAdapter
+    manifest: Manifest | None = None
+    path: Path | None = None
+
+    @property
+    def source(self) -> str:
+        return str(self.path) if self.path is not None else ""
+
+
+def load_checkpoint(
+    path: str | Path,
+    trust_remote_code: bool = False,
+    dtype: torch.dtype | None = None,
+    is_trainable: bool = False,
+    merge_adapter: bool = False,
+) -> LoadedModel:
+    """Load a checkpoint (full weights, or an adapter on its base) and check it against its tokenizer.
+
+    `merge_adapter=True` folds an adapter into plain weights in memory (how a LoRA stage-one output
+    becomes the starting point of stage two: no manual merge step).
+    """
+    from transformers import AutoTokenizer
+
+    manifest = read_manifest(path)
+    directory = resolve_checkpoint(path)
+    if manifest.model_type in REMOTE_CODE_KINDS and not trust_remote_code:
+        raise CheckpointError(
+            f"{directory} holds a {manifest.model_type} model whose code is remote code; pass --trust_remote_code"
+        )
+    tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=trust_remote_code)
+    adapter = adapter_for(manifest.model_type, tokenizer)
+    if adapter.mask_token_id != manifest.mask_token_id or adapter.shift_logits != manifest.shift_logits:
+        raise CheckpointError(
+            f"{directory}: manifest (mask id {manifest.mask_token_id}, shift {manifest.shift_logits}) is inconsistent "
+            f"with its tokenizer/model type (mask id {adapter.mask_token_id}, shift {adapter.shift_logits})"
+        )
+    if manifest.adapter:
+        from peft import PeftModel
+
+        base = load_model(manifest.base_model, manifest.model_type, trust_remote_code, dtype, merge_adapter=True)
+        model = PeftModel.from_pretrained(base.model, directory, is_trainable=is_trainable and not merge_adapter)
+        if merge_adapter:
+            model = model.merge_and_unload()
+    else:
+        model, _, _ = load_pretrained(str(directory), manifest.model_type, trust_remote_code, dtype)
+    vocab = model.get_input_embeddings().weight.shape[0]
+    if len(tokenizer) > vocab:
+        raise CheckpointError(f"{directory}: tokenizer has {len(tokenizer)} tokens but the model's vocabulary is {vocab}")
+    return LoadedModel(model, tokenizer, adapter, manifest, directory)
+
+
+def load_model(
+    source: str,
+    model_type: str | None = None,
+    trust_remote_code: bool = False,
+    dtype: torch.dtype | None = None,
+    is_trainable: bool = False,
+    merge_adapter: bool = False,
+) -> LoadedModel:
+    """Any model source: `embedded[:PRESET]` (fresh, seed 0), a checkpoint of this format, or a local/hub model."""
+    if source == "embedded" or source.startswith("embedded:"):
+        from gift.embedded_model import build_embedded_model
+
+        model, tokenizer = build_embedded_model(source.partition(":")[2] or "tiny", seed=0)
+        return LoadedModel(model, tokenizer, adapter_for("embedded", tokenizer))
+    if resolve_checkpoint(source) is not None:
+        return load_checkpoint(source, trust_remote_code, dtype, is_trainable, merge_adapter)
+    model, tokenizer, adapter = load_pretrained(source, model_type, trust_remote_code, dtype)
+    return LoadedModel(model, tokenizer, adapter, None, Path(source) if Path(source).exists() else None)
+
+
+def merge_checkpoint(source: str | Path, output_dir: str | Path, trust_remote_code: bool = False) -> Path:
+    """Merge a LoRA adapter checkpoint into full weights (`gift merge`); the result is a checkpoint too."""
+    loaded = load_checkpoint(source, trust_remote_code)
+    if not loaded.manifest.adapter:
+        raise CheckpointError(f"{loaded.path}: holds full weights already (no adapter to merge)")
+    merged = loaded.model.merge_and_unload()
+    manifest = Manifest(**{**asdict(loaded.manifest), "adapter": False, "merged": True,
+                           "parent": str(Path(loaded.path).resolve()), "package_version": "", "created": ""})
+    return save_checkpoint(output_dir, merged, loaded.tokenizer, manifest)
+
+
+def manifest_for(
+    loaded: LoadedModel, stage: str, base_model: str, objective: str | None, adapter: bool, config: dict, metrics: dict | None = None
+) -> Manifest:
+    """A new manifest for a model trained from `loaded`."""
+    return Manifest(
+        stage=stage,
+        model_type=loaded.adapter.kind,
+        mask_token_id=loaded.adapter.mask_token_id,
+        shift_logits=loaded.adapter.shift_logits,
+        base_model=base_model,
+        objective=objective,
+        parent=str(loaded.path.resolve()) if loaded.path is not None else None,
+        adapter=adapter,
+        merged=False,
+        config=config,
+        metrics=metrics or {},
+    )

@@ -1,0 +1,229 @@
+"""Stage one: cold-start fine-tuning with GIFT or masked-diffusion SFT.
+
+Launch:
+    gift cold-start --config configs/embedded/gift_sudoku.yaml --output_dir runs/gift   # CPU, embedded
+    gift cold-start --config configs/embedded/sft_sudoku.yaml --max_steps 20 --output_dir runs/sft
+    accelerate launch --config_file configs/accelerate/ddp.yaml -m stages.cold_start \
+        --config configs/llada/gift_s1k_lora.yaml                                      # 8 GPUs
+    gift cold-start --config ... --output_dir runs/gift --resume                       # after a crash
+
+The run directory holds HF `checkpoint-N/` folders (each also a valid checkpoint of this project, for
+resuming and for starting stage two early) and the final checkpoint in `final/`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from collections import defaultdict
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import Trainer, TrainerCallback
+
+from gift.checkpoint import (FINAL_DIR, MANIFEST_NAME, LoadedModel, load_model, manifest_for, save_checkpoint,
+                             write_manifest)
+from gift.data import DiffusionCollator, load_rows, prompt_answer_examples, s1k_examples, tokenize_examples
+from gift.loss import diffusion_loss
+from gift.probe import probe_betas
+from gift.schedules import GiftSchedule, UniformSchedule
+from stages.cold_start_config import ColdStartConfig
+
+logger = logging.getLogger(__name__)
+BETA_CACHE_NAME = "beta_cache.safetensors"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class ColdStartTrainer(Trainer):
+    """`transformers.Trainer` with the masked-diffusion loss; the training loop is HF's own."""
+
+    def __init__(self, *args, adapter, schedule: UniformSchedule, config: ColdStartConfig, **kwargs):
+        super().__init__(*args, args=config, **kwargs)
+        self.adapter, self.schedule, self.config = adapter, schedule, config
+        self.loss_is_scaled_for_ga = False  # our loss is a per-micro-batch mean: let HF divide by accumulation
+        self._stats: dict[str, list[float]] = defaultdict(list)
+        self.add_callback(_StepTimer(self._stats))
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        cfg = self.config
+        out = diffusion_loss(model, self.adapter, inputs, self.schedule, cfg.normaliser, cfg.eps, cfg.min_rate,
+                             cfg.resample_empty)
+        for key, value in asdict(out.stats).items():
+            if not (isinstance(value, float) and math.isnan(value)):
+                self._stats[key].append(float(value))
+        return (out.loss, None) if return_outputs else out.loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._stats:
+            for key, values in self._stats.items():
+                # Counts are summed over the logging window, everything else averaged.
+                logs[key] = sum(values) if key in ("clamp_count", "empty_sequences") else sum(values) / len(values)
+            self._stats.clear()
+        super().log(logs, start_time)
+
+
+class _StepTimer(TrainerCallback):
+    def __init__(self, stats):
+        self.stats, self.start = stats, None
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.start is not None:
+            self.stats["step_time"].append(time.perf_counter() - self.start)
+
+
+class _CheckpointManifest(TrainerCallback):
+    """Makes every HF `checkpoint-N` a checkpoint of this project: beta cache, then the manifest, last."""
+
+    def __init__(self, make_manifest: Callable[[dict], object], cache_file: Path | None):
+        self.make_manifest, self.cache_file = make_manifest, cache_file
+
+    def on_save(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        directory = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if self.cache_file is not None:
+            (directory / BETA_CACHE_NAME).write_bytes(self.cache_file.read_bytes())
+        last = state.log_history[-1] if state.log_history else {}
+        write_manifest(directory, self.make_manifest({"step": state.global_step, **last}))
+
+
+def build_examples(config: ColdStartConfig) -> list[dict]:
+    """Prompt/answer examples from the configured source (validated, before anything is written)."""
+    if config.dataset.startswith("synthetic:"):
+        from stages.synthetic import synthetic_examples
+
+        examples = synthetic_examples(config.dataset.partition(":")[2], config.synthetic_examples, config.synthetic_seed)
+    else:
+        rows = load_rows(config.dataset, config.dataset_split, config.dataset_subset)
+        if config.dataset_format == "s1k":
+            examples = s1k_examples(rows, source=config.dataset)
+        else:
+            examples = prompt_answer_examples(rows, config.prompt_field, config.answer_field, source=config.dataset)
+    return examples[: config.max_examples] if config.max_examples else examples
+
+
+def last_complete_checkpoint(output_dir: Path) -> Path | None:
+    """The newest `checkpoint-N` whose manifest was written (a checkpoint killed mid-save has none)."""
+    steps = [(int(m.group(1)), p) for p in output_dir.glob("checkpoint-*")
+             if (m := re.fullmatch(r"checkpoint-(\d+)", p.name)) and (p / MANIFEST_NAME).is_file()]
+    return max(steps)[1] if steps else None
+
+
+def _check_output_dir(config: ColdStartConfig) -> Path | None:
+    out = Path(config.output_dir)
+    previous = last_complete_checkpoint(out) if out.exists() else None
+    if config.resume:
+        if previous is None:
+            raise FileNotFoundError(f"--resume: no complete checkpoint-N in {out}")
+        return previous
+    if out.exists() and (previous is not None or (out / FINAL_DIR).exists()):
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --output_dir")
+    return None
+
+
+@torch.no_grad()
+def build_beta_cache(model, adapter, features: list[dict], collator: DiffusionCollator, config: ColdStartConfig) -> torch.Tensor:
+    """Per-example betas of the starting model, (N, max_length): the fixed forward process."""
+    fixed = DiffusionCollator(collator.pad_token_id, collator.max_length, "max_length", collator.train_on_pad_tail)
+    cache = torch.zeros(len(features), config.max_length)
+    device = next(model.parameters()).device
+    step = max(config.per_device_train_batch_size, 1) * 4
+    for start in range(0, len(features), step):
+        batch = {k: v.to(device) for k, v in fixed(features[start : start + step]).items()}
+        cache[batch["index"].cpu()] = probe_betas(model, adapter, batch, config.beta_from, config.probe_chunk_size).cpu()
+    return cache
+
+
+def run_cold_start(config: ColdStartConfig, beta_fn: Callable[[dict], torch.Tensor] | None = None) -> Path:
+    """Train stage one and return the final checkpoint directory.
+
+    `beta_fn` (batch -> per-token beta) replaces the probe, for control arms such as a structural beta.
+    """
+    resume_from = _check_output_dir(config)
+    loaded: LoadedModel = load_model(config.model_name_or_path, config.model_type, config.trust_remote_code,
+                                     DTYPES[config.torch_dtype], merge_adapter=True)
+    model, tokenizer, adapter = loaded.model, loaded.tokenizer, loaded.adapter
+    examples = build_examples(config)
+    features = tokenize_examples(examples, tokenizer, adapter.eos_token_id, config.max_length, config.system_prompt,
+                                 config.too_long, source=config.dataset)
+    collator = DiffusionCollator(adapter.pad_token_id, config.max_length, config.pad_to, config.train_on_pad_tail)
+
+    if config.use_lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                                 lora_dropout=config.lora_dropout,
+                                                 target_modules=list(config.lora_target_modules)))
+        if config.gradient_checkpointing:
+            model.enable_input_require_grads()
+
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cache_file = None
+    if config.objective == "sft":
+        schedule: UniformSchedule = UniformSchedule()
+    else:
+        beta_source = "custom" if beta_fn is not None else config.beta_source
+        schedule = GiftSchedule(beta_source, config.beta_from, config.beta_ref, config.beta_ref_floor,
+                                config.pad_tail_schedule, config.probe_chunk_size, beta_fn=beta_fn)
+        if beta_source == "cached":
+            cache_file = out / BETA_CACHE_NAME
+            if resume_from is not None and (resume_from / BETA_CACHE_NAME).is_file():
+                schedule.cache = load_file(resume_from / BETA_CACHE_NAME)["beta"]  # betas of the STARTING model
+            else:
+                started = time.perf_counter()
+                schedule.cache = build_beta_cache(model, adapter, features, collator, config)
+                logger.info("beta cache: %d examples in %.1fs", len(features), time.perf_counter() - started)
+            save_file({"beta": schedule.cache.contiguous()}, str(cache_file))
+
+    source = config.model_name_or_path
+    base_model = _absolute(source) if config.use_lora else (loaded.manifest.base_model if loaded.manifest else _absolute(source))
+    resolved = {k: v for k, v in config.to_dict().items() if not k.startswith("_")}
+
+    def make_manifest(metrics: dict):
+        return manifest_for(loaded, "cold_start", base_model, config.objective, config.use_lora, resolved, metrics)
+
+    trainer = ColdStartTrainer(model=model, adapter=adapter, schedule=schedule, config=config,
+                               train_dataset=features, data_collator=collator, processing_class=tokenizer,
+                               callbacks=[_CheckpointManifest(make_manifest, cache_file)])
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    metrics = {**result.metrics, "global_step": trainer.state.global_step}
+    final = out / FINAL_DIR
+    if trainer.is_world_process_zero():
+        extra = {BETA_CACHE_NAME: cache_file} if cache_file else None
+        save_checkpoint(final, trainer.model, tokenizer, make_manifest(metrics), extra)
+        (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in trainer.state.log_history))
+    trainer.accelerator.wait_for_everyone()
+    return final
+
+
+def _absolute(source: str) -> str:
+    path = Path(source)
+    return str(path.resolve()) if path.exists() else source
+
+
+def make_parser():
+    from trl import TrlParser
+
+    return TrlParser(ColdStartConfig)
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """`gift cold-start --config PATH [--key value ...]`."""
+    (config,) = make_parser().parse_args_and_config(argv)
+    final = run_cold_start(config)
+    print(f"checkpoint: {final}")
+    return final
+
+
+if __name__ == "__main__":
+    main()

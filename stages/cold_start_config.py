@@ -1,0 +1,118 @@
+"""Configuration of stage one (`gift cold-start`): HF `TrainingArguments` plus GIFT's fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+from gift.objective import NORMALISERS
+from gift.probe import SIGNALS
+from gift.schedules import BETA_SOURCES, PAD_TAIL_SCHEDULES
+
+OBJECTIVES = ("sft", "gift")
+
+
+@dataclass
+class ColdStartConfig(TrainingArguments):
+    """Stage-one cold start: masked-diffusion SFT or GIFT, LoRA or full parameters.
+
+    Model:
+        model_name_or_path: `embedded[:PRESET]`, a directory written by `gift init-model`, a checkpoint of
+            this project, or a hub id (LLaDA/Dream need `trust_remote_code`).
+        model_type: `embedded`, `llada` or `dream`; read from config.json when omitted.
+        trust_remote_code: run the model's hub code; never on unless asked.
+    Data:
+        dataset: a local `.jsonl`/`.json` file, a hub dataset id, or `synthetic:sudoku` / `synthetic:countdown`.
+        dataset_format: `prompt_answer` (fields `prompt_field`, `answer_field`) or `s1k` (s1K / s1K-1.1).
+        max_length, pad_to (`max_length`|`longest`), train_on_pad_tail (d1: train on the EOS tail),
+        too_long (`error`|`drop`), system_prompt, max_examples, synthetic_examples / synthetic_seed.
+    Objective (ALGORITHMS.md §1-2):
+        objective: `sft` or `gift`. normaliser: `answer_tokens` (d1), `answer_length` (LLaDA),
+            `masked_tokens` (GIFT); default per objective. eps, min_rate (clamp), resample_empty.
+        beta_source: `live` (probe every step, the paper; default) or `cached` (probe the starting model
+            once per example: the fixed forward process of the theory). beta_from: `entropy` or `nll`.
+        beta_ref: `sequence` (mean beta over the sequence's answer tokens) or `batch`. beta_ref_floor.
+        pad_tail_schedule: `sft` (EOS tail keeps t_i = t, out of beta_ref) or `gift`.
+        probe_chunk_size: positions per fp32 chunk of the probe's entropy.
+    LoRA (peft):
+        use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules.
+    Run:
+        resume: continue from the last complete checkpoint in output_dir.
+    """
+
+    model_name_or_path: str = field(default="embedded:tiny", metadata={"help": "model source"})
+    model_type: str | None = field(default=None, metadata={"help": "embedded | llada | dream"})
+    trust_remote_code: bool = field(default=False, metadata={"help": "run hub modeling code (LLaDA, Dream)"})
+    torch_dtype: str = field(default="float32", metadata={"help": "float32 | bfloat16 | float16 (weights dtype)"})
+
+    dataset: str = field(default="synthetic:sudoku", metadata={"help": "jsonl/json path, hub id or synthetic:TASK"})
+    dataset_subset: str | None = field(default=None, metadata={"help": "hub dataset config name"})
+    dataset_split: str = field(default="train", metadata={"help": "hub dataset split"})
+    dataset_format: str = field(default="prompt_answer", metadata={"help": "prompt_answer | s1k"})
+    prompt_field: str = field(default="prompt", metadata={"help": "prompt column"})
+    answer_field: str = field(default="answer", metadata={"help": "answer column"})
+    system_prompt: str | None = field(default=None, metadata={"help": "system message added to every prompt"})
+    max_length: int = field(default=64, metadata={"help": "max tokens of prompt + answer"})
+    pad_to: str = field(default="max_length", metadata={"help": "max_length | longest"})
+    train_on_pad_tail: bool = field(default=True, metadata={"help": "noise and train the EOS padding tail (d1)"})
+    too_long: str = field(default="error", metadata={"help": "error | drop"})
+    max_examples: int | None = field(default=None, metadata={"help": "use at most this many examples"})
+    synthetic_examples: int = field(default=20000, metadata={"help": "examples generated for synthetic:TASK"})
+    synthetic_seed: int = field(default=0, metadata={"help": "seed of the synthetic task generator"})
+
+    objective: str = field(default="gift", metadata={"help": "sft | gift"})
+    normaliser: str | None = field(default=None, metadata={"help": "answer_tokens | answer_length | masked_tokens"})
+    eps: float = field(default=1e-3, metadata={"help": "t = (1-eps) u + eps"})
+    min_rate: float = field(default=1e-3, metadata={"help": "lower clamp of t_i"})
+    resample_empty: bool = field(default=True, metadata={"help": "redraw a sequence's mask when nothing got masked"})
+    beta_source: str = field(default="live", metadata={"help": "live | cached"})
+    beta_from: str = field(default="entropy", metadata={"help": "entropy | nll"})
+    beta_ref: str = field(default="sequence", metadata={"help": "sequence | batch"})
+    beta_ref_floor: float = field(default=1e-3, metadata={"help": "beta_ref below this: plain SFT schedule"})
+    pad_tail_schedule: str = field(default="sft", metadata={"help": "sft | gift"})
+    probe_chunk_size: int = field(default=1024, metadata={"help": "positions per fp32 entropy chunk"})
+
+    use_lora: bool = field(default=False, metadata={"help": "train a LoRA adapter instead of all weights"})
+    lora_r: int = field(default=8)
+    lora_alpha: int = field(default=16)
+    lora_dropout: float = field(default=0.0)
+    lora_target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj"])
+
+    resume: bool = field(default=False, metadata={"help": "continue from the last complete checkpoint"})
+
+    # HF defaults that suit this project.
+    output_dir: str | None = field(default=None, metadata={"help": "run directory"})
+    logging_steps: float = field(default=1)
+    report_to: str | list[str] = field(default="none")
+    save_strategy: str = field(default="steps")
+    save_steps: float = field(default=100)
+    remove_unused_columns: bool = field(default=False)
+    dataloader_drop_last: bool = field(default=True)
+
+    def __post_init__(self):
+        _check("objective", self.objective, OBJECTIVES)
+        if self.normaliser is not None:
+            _check("normaliser", self.normaliser, NORMALISERS)
+        _check("dataset_format", self.dataset_format, ("prompt_answer", "s1k"))
+        _check("beta_source", self.beta_source, tuple(s for s in BETA_SOURCES if s != "custom"))
+        _check("beta_from", self.beta_from, SIGNALS)
+        _check("beta_ref", self.beta_ref, ("sequence", "batch"))
+        _check("pad_tail_schedule", self.pad_tail_schedule, PAD_TAIL_SCHEDULES)
+        _check("pad_to", self.pad_to, ("max_length", "longest"))
+        _check("too_long", self.too_long, ("error", "drop"))
+        _check("torch_dtype", self.torch_dtype, ("float32", "bfloat16", "float16"))
+        if not self.output_dir:
+            raise ValueError("output_dir is required (--output_dir DIR)")
+        if not 0 < self.eps < 1 or not 0 < self.min_rate < 1:
+            raise ValueError(f"eps ({self.eps}) and min_rate ({self.min_rate}) must lie in (0, 1)")
+        import torch
+
+        if not torch.cuda.is_available():
+            self.use_cpu = True  # trl/transformers would otherwise pick bf16/GPU paths
+        super().__post_init__()
+
+
+def _check(option: str, value, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown {option} {value!r}; choose one of {', '.join(map(str, allowed))}")
