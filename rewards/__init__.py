@@ -1,0 +1,62 @@
+"""Rule-based rewards, evaluation metrics, prompts and task data for Sudoku, Countdown, GSM8K, MATH-500.
+
+Importable without torch, transformers or trl; `datasets` and `math_verify` are imported lazily.
+
+    from rewards import get_reward_funcs, get_metric, build_messages
+    funcs = get_reward_funcs("sudoku")      # trl reward signature: fn(prompts, completions, **columns)
+"""
+
+from rewards.columns import MissingColumnError
+from rewards.countdown import countdown_metric, countdown_reward
+from rewards.extract import answer_block, completion_text, final_answer, last_boxed, last_number
+from rewards.gsm8k import (
+    gsm8k_correctness_reward,
+    gsm8k_format_reward,
+    gsm8k_integer_reward,
+    gsm8k_metric,
+)
+from rewards.math_task import math_correctness_reward, math_format_reward, math_metric
+from rewards.prompts import (
+    REASONING_PREFILL,
+    SYSTEM_PROMPT,
+    build_messages,
+    countdown_question,
+    gsm8k_question,
+    math_question,
+    sudoku_question,
+)
+from rewards.registry import TASKS, Task, get_columns, get_metric, get_reward_funcs, get_task
+from rewards.sudoku import sudoku_metric, sudoku_reward
+
+__all__ = [
+    "REASONING_PREFILL",
+    "SYSTEM_PROMPT",
+    "TASKS",
+    "MissingColumnError",
+    "Task",
+    "answer_block",
+    "build_messages",
+    "completion_text",
+    "countdown_metric",
+    "countdown_question",
+    "countdown_reward",
+    "final_answer",
+    "get_columns",
+    "get_metric",
+    "get_reward_funcs",
+    "get_task",
+    "gsm8k_correctness_reward",
+    "gsm8k_format_reward",
+    "gsm8k_integer_reward",
+    "gsm8k_metric",
+    "gsm8k_question",
+    "last_boxed",
+    "last_number",
+    "math_correctness_reward",
+    "math_format_reward",
+    "math_metric",
+    "math_question",
+    "sudoku_metric",
+    "sudoku_question",
+    "sudoku_reward",
+]
