@@ -209,7 +209,8 @@ class DiffusionSampler:
         cfg = self.config
         mask_id = self.adapter.mask_token_id
         if 0 <= mask_id < logits.shape[-1]:
-            logits[..., mask_id] = float("-inf")  # never "decode" a position into the mask token
+            # Never "decode" a position into the mask token (out of place: logits may be a view).
+            logits = logits.index_fill(-1, torch.tensor([mask_id], device=logits.device), float("-inf"))
         if cfg.temperature > 0:
             # Gumbel-max in fp64: argmax(logits / T + G) samples softmax(logits / T).
             uniform = torch.rand(logits.shape, generator=generator, dtype=torch.float64,
