@@ -29,6 +29,7 @@ _ALLOWED_CHARS = re.compile(r"[0-9+\-*/().\s]*")
 _SYMBOLS = {"\u00d7": "*", "\u00f7": "/", "\u2212": "-", "\\times": "*", "\\cdot": "*", "\\div": "/"}
 _SYMBOL_RE = re.compile("|".join(re.escape(s) for s in _SYMBOLS))
 _BINARY_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div)
+_CLAIM = re.compile(r"-?\d{1,20}(\.\d{1,20})?")
 
 
 def parse_numbers(value: Any) -> list[int]:
@@ -55,17 +56,18 @@ def _as_int(value: Any) -> int:
     return int(str(value).strip())
 
 
-def clean_expression(block: str) -> str:
-    """Normalise operator symbols, `$` and a trailing period; drop a trailing `= target`."""
+def clean_expression(block: str) -> tuple[str, Fraction | None]:
+    """Normalise operator symbols, `$` and a trailing period; split off a `= number` claim.
+
+    Returns (expression, claimed value or None): "3*5+7 = 22" and "22 = 3*5+7" give ("3*5+7", 22).
+    """
     s = _SYMBOL_RE.sub(lambda m: _SYMBOLS[m.group(0)], block).replace("$", "").strip().rstrip(".")
     if s.count("=") == 1:
         left, right = (part.strip() for part in s.split("="))
-        # Accept "expr = 24" and "24 = expr": keep the side that is not a bare number.
-        if re.fullmatch(r"-?\d+(\.\d+)?", right):
-            s = left
-        elif re.fullmatch(r"-?\d+(\.\d+)?", left):
-            s = right
-    return s
+        for expr, claim in ((left, right), (right, left)):
+            if _CLAIM.fullmatch(claim):
+                return expr, Fraction(claim)
+    return s, None
 
 
 def evaluate(expression: str, numbers: Sequence[int], allow_unary_minus: bool = True) -> Fraction | None:
@@ -141,7 +143,10 @@ def score(text: str, numbers: Sequence[int], target: float) -> float:
     block = answer_block(text)
     if block is None:
         return NO_ANSWER
-    value = evaluate(clean_expression(block), numbers)
+    expression, claimed = clean_expression(block)
+    if claimed is not None and claimed != target:  # "expr = 23" for target 22 is a wrong answer
+        return WRONG
+    value = evaluate(expression, numbers)
     if value is not None and abs(value - Fraction(target)) < TOLERANCE:
         return CORRECT
     return WRONG

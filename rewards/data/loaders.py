@@ -99,8 +99,8 @@ def load_sudoku(path: str | Path, limit: int | None = None) -> list[dict]:
     out = []
     for i, row in _take(read_rows(path), limit):
         # d1's file capitalises the columns; accept lower case too.
-        p_key = "Puzzle" if "Puzzle" in row else "puzzle"
-        s_key = "Solution" if "Solution" in row else "solution"
+        p_key = "puzzle" if "puzzle" in row else "Puzzle"
+        s_key = "solution" if "solution" in row else "Solution"
         try:
             puzzle = sudoku_task.grid_string(field(row, p_key, source, i), "puzzle")
             solution = sudoku_task.grid_string(field(row, s_key, source, i), "solution")
