@@ -85,3 +85,12 @@ def test_metric_missing_column_and_registry():
     with pytest.raises(KeyError, match="answer"):
         math_correctness_reward(None, ["x"], solution=["2"])
     assert get_reward_funcs("math") == [math_correctness_reward, math_format_reward]
+
+
+def test_works_outside_the_main_thread():
+    # math-verify's signal timeouts are main-thread only; elsewhere the reward runs without them
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        out = pool.submit(correct, "\\boxed{(x+1)^2}", "x^2+2x+1").result(timeout=30)
+    assert out == 2.0
