@@ -143,7 +143,11 @@ def build_beta_cache(model, adapter, features: list[dict], collator: DiffusionCo
     return cache
 
 
-def run_cold_start(config: ColdStartConfig, beta_fn: Callable[[dict], torch.Tensor] | None = None) -> Path:
+def run_cold_start(
+    config: ColdStartConfig,
+    beta_fn: Callable[[dict], torch.Tensor] | None = None,
+    callbacks: list[TrainerCallback] | None = None,
+) -> Path:
     """Train stage one and return the final checkpoint directory.
 
     `beta_fn` (batch -> per-token beta) replaces the probe, for control arms such as a structural beta.
@@ -194,7 +198,7 @@ def run_cold_start(config: ColdStartConfig, beta_fn: Callable[[dict], torch.Tens
 
     trainer = ColdStartTrainer(model=model, adapter=adapter, schedule=schedule, config=config,
                                train_dataset=features, data_collator=collator, processing_class=tokenizer,
-                               callbacks=[_CheckpointManifest(make_manifest, cache_file)])
+                               callbacks=[_CheckpointManifest(make_manifest, cache_file), *(callbacks or [])])
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     metrics = {**result.metrics, "global_step": trainer.state.global_step}
     final = out / FINAL_DIR

@@ -1,0 +1,36 @@
+"""The `gift` command: one entry point, one module per subcommand (imported only when used).
+
+    gift init-model --output_dir models/base [--preset tiny]
+    gift cold-start --config configs/embedded/gift_sudoku.yaml [--key value ...]
+    gift merge --checkpoint runs/gift --output_dir runs/gift-merged
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module with main(argv), one-line help)
+COMMANDS = {
+    "init-model": ("stages.model_commands:init_model_main", "write a fresh embedded model + tokenizer"),
+    "cold-start": ("stages.cold_start:main", "stage one: GIFT or masked-diffusion SFT"),
+    "merge": ("stages.model_commands:merge_main", "merge a LoRA checkpoint into full weights"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        parser = argparse.ArgumentParser(prog="gift", description="GIFT / diffu-GRPO training stack for diffusion LMs")
+        parser.add_argument("command", choices=list(COMMANDS), help="; ".join(f"{k}: {v[1]}" for k, v in COMMANDS.items()))
+        parser.parse_args(argv[:1] or ["--help"])
+        return 2
+    module, _, func = COMMANDS[argv[0]][0].partition(":")
+    sys.argv = [f"gift {argv[0]}", *argv[1:]]  # so argparse/TrlParser usage lines name the subcommand
+    getattr(importlib.import_module(module), func)(argv[1:])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

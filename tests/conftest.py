@@ -1,0 +1,24 @@
+"""Shared fixtures: tiny embedded models and data files built by the tests themselves (no downloads)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from gift.adapters import adapter_for
+from gift.embedded_model import build_embedded_model, init_model
+
+
+@pytest.fixture
+def tiny():
+    """(model, tokenizer, adapter) of a freshly initialised tiny embedded model."""
+    model, tokenizer = build_embedded_model("tiny", seed=0)
+    return model, tokenizer, adapter_for("embedded", tokenizer)
+
+
+@pytest.fixture(scope="session")
+def base_dir(tmp_path_factory) -> Path:
+    """A `gift init-model` directory shared by the session (read-only use)."""
+    return init_model(tmp_path_factory.mktemp("base") / "base", "tiny", seed=0)
