@@ -84,7 +84,6 @@ class ColdStartConfig(TrainingArguments):
     # HF defaults that suit this project.
     output_dir: str | None = field(default=None, metadata={"help": "run directory"})
     logging_steps: float = field(default=1)
-    report_to: str | list[str] = field(default="none")
     save_strategy: str = field(default="steps")
     save_steps: float = field(default=100)
     remove_unused_columns: bool = field(default=False)
