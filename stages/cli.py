@@ -3,6 +3,9 @@
     gift init-model --output_dir models/base [--preset tiny]
     gift cold-start --config configs/embedded/gift_sudoku.yaml [--key value ...]
     gift merge --checkpoint runs/gift --output_dir runs/gift-merged
+    gift eval --model runs/gift --task sudoku --output_dir runs/gift/eval && gift score runs/gift/eval
+    gift rl --config configs/embedded/grpo_sudoku.yaml --model runs/gift --output_dir runs/gift-rl
+    gift pipeline --config configs/embedded/pipeline.yaml
 """
 
 from __future__ import annotations
@@ -16,6 +19,13 @@ COMMANDS = {
     "init-model": ("stages.model_commands:init_model_main", "write a fresh embedded model + tokenizer"),
     "cold-start": ("stages.cold_start:main", "stage one: GIFT or masked-diffusion SFT"),
     "merge": ("stages.model_commands:merge_main", "merge a LoRA checkpoint into full weights"),
+    "eval": ("stages.evaluate:main", "generate completions for a task (d1 protocol) into JSONL"),
+    "score": ("stages.score:main", "score generation JSONL files into an accuracy table"),
+    "rl": ("stages.rl:main", "stage two: diffu-GRPO from a stage-one checkpoint"),
+    "pipeline": ("stages.pipeline:main", "both stages for every arm and seed, evaluation, figure, report"),
+    "curves": ("stages.curves:main", "reward curves (raw + time-weighted EMA) from metrics.jsonl files"),
+    "entropy-report": ("stages.entropy_report:main", "which tokens the probe finds high or low entropy"),
+    "convert": ("stages.convert:main", "convert a LLaDA checkpoint to a native bidirectional Llama"),
 }
 
 
