@@ -1,0 +1,431 @@
+"""`gift eval`: generate completions for a task under the d1 protocol and write them to JSONL.
+
+Generation and scoring are separate steps (ALGORITHMS.md section 5): this module only writes
+`OUTPUT_DIR/TASK_GENLEN.jsonl` (one line per example: `task`, `gen_length`, `index`, `prompt`,
+`completion` and the task's ground-truth fields) plus `OUTPUT_DIR/eval_config.json` with the resolved
+settings; `gift score` (stages/score.py) turns the files into the accuracy table.
+
+Launch:
+    gift eval --model runs/gift --task sudoku --data synthetic --output_dir runs/gift/eval     # CPU, embedded
+    gift eval --model GSAI-ML/LLaDA-8B-Instruct --model_type llada --trust_remote_code \
+        --task gsm8k --output_dir runs/llada/eval                                            # 1 GPU, base row
+    accelerate launch --num_processes 8 -m stages.evaluate --model runs/gift --task math \
+        --output_dir runs/gift/eval                                                          # 8 GPUs
+    torchrun --nproc_per_node 2 -m stages.evaluate --model runs/gift --task sudoku \
+        --data synthetic --output_dir runs/gift/eval                                         # 2 CPU processes
+
+Defaults follow d1: gen_length 128, 256 and 512; steps = gen_length / 2; block 32; temperature 0;
+low-confidence remasking; `<reasoning>` prefilled after the generation prompt. Several processes split
+the examples contiguously (`split_between_processes`), every record carries its example index, and
+the main process gathers, reorders and writes each file atomically (temporary name, then rename).
+
+Prompt style (`--prompt_style`):
+    d1       the system skeleton and the task's d1 question merged into one user turn (as d1's eval does);
+    compact  the embedded synthetic format of stages/synthetic.py: the bare puzzle (`0340...`) or
+             `a,b,c=T` as the user turn, no system prompt (Sudoku and Countdown only);
+    auto     (default) compact when the model is an embedded-kind model AND `--data synthetic`, else d1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rewards import REASONING_PREFILL, TASKS, build_messages, countdown_question, get_task, sudoku_question
+
+D1_GEN_LENGTHS = (128, 256, 512)
+D1_BLOCK_LENGTH = 32
+# The d1 protocol's test-set sizes: GSM8K full test, MATH-500, Countdown and Sudoku test files.
+PROTOCOL_SIZES = {"gsm8k": 1319, "math": 500, "countdown": 256, "sudoku": 256}
+PROMPT_STYLES = ("auto", "d1", "compact")
+SYNTHETIC = "synthetic"
+CONFIG_NAME = "eval_config.json"
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+# Where a task's test set comes from without --data (None: --data is required).
+HUB_TEST_SETS = {"gsm8k": "hub:openai/gsm8k (test)", "math": "hub:HuggingFaceH4/MATH-500 (test)"}
+
+
+class EvalError(ValueError):
+    """A bad evaluation setting or input, with what to do instead."""
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    """The sampler settings of one gen_length (what `eval_config.json` records)."""
+
+    gen_length: int
+    steps: int
+    block_length: int
+    temperature: float
+    remasking: str
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def check_task(task: str) -> str:
+    """The task name, or an `EvalError` listing the known tasks."""
+    if task not in TASKS:
+        raise EvalError(f"unknown task {task!r}; known tasks: {', '.join(sorted(TASKS))}")
+    return task
+
+
+def resolve_decoding(
+    gen_lengths: Sequence[int],
+    block_length: int = D1_BLOCK_LENGTH,
+    steps: int | None = None,
+    temperature: float = 0.0,
+    remasking: str = "low_confidence",
+) -> list[DecodeSettings]:
+    """One validated setting per gen_length; `steps=None` means d1's `gen_length / 2`.
+
+    Raises `EvalError` before anything is loaded or generated, e.g. for a gen_length that is not a
+    multiple of block_length.
+    """
+    from gift.sampler import SamplerConfig
+
+    if not gen_lengths:
+        raise EvalError("no --gen_length given")
+    out = []
+    for gen_length in dict.fromkeys(gen_lengths):  # drop repeats, keep order
+        if not isinstance(gen_length, int) or gen_length <= 0:
+            raise EvalError(f"--gen_length must be positive integers, got {gen_length!r}")
+        if block_length <= 0:
+            raise EvalError(f"--block_length must be a positive integer, got {block_length!r}")
+        if gen_length % block_length:
+            raise EvalError(f"--gen_length {gen_length} is not divisible by --block_length {block_length}")
+        n_steps = gen_length // 2 if steps is None else steps
+        try:
+            SamplerConfig(gen_length=gen_length, block_length=block_length, steps=n_steps,
+                          temperature=temperature, remasking=remasking)
+        except ValueError as err:
+            raise EvalError(f"--gen_length {gen_length}: {err}") from None
+        out.append(DecodeSettings(gen_length, n_steps, block_length, float(temperature), remasking))
+    return out
+
+
+def resolve_prompt_style(prompt_style: str, model_kind: str, data: str | None) -> str:
+    """`d1` or `compact`. `auto`: compact iff the model is embedded-kind and the data is synthetic."""
+    if prompt_style not in PROMPT_STYLES:
+        raise EvalError(f"unknown prompt style {prompt_style!r}; choose one of {', '.join(PROMPT_STYLES)}")
+    if prompt_style != "auto":
+        return prompt_style
+    return "compact" if model_kind == "embedded" and data == SYNTHETIC else "d1"
+
+
+# --------------------------------------------------------------------------- data and prompts
+
+
+def load_eval_rows(task: str, data: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Test rows holding the task's ground-truth columns (and `question`/`compact` when known).
+
+    `data`: None (GSM8K and MATH-500 from the hub), `synthetic` (Sudoku/Countdown test rows of
+    stages/synthetic.py; `limit` or 256 of them), or a local file for the task's loader.
+    """
+    check_task(task)
+    if limit is not None and limit <= 0:
+        raise EvalError(f"--limit must be positive, got {limit}")
+    if data == SYNTHETIC:
+        from stages.synthetic import SYNTHETIC_TASKS, TEST_SIZE, synthetic_rows
+
+        if task not in SYNTHETIC_TASKS:
+            raise EvalError(f"--data synthetic exists only for {', '.join(SYNTHETIC_TASKS)}, not {task}")
+        rows = synthetic_rows(task, "test", min(limit or TEST_SIZE, TEST_SIZE))
+        columns = get_task(task).columns
+        return [{**{c: r[c] for c in columns}, "compact": r["prompt"]} for r in rows]
+    if data is None and task not in HUB_TEST_SETS:
+        raise EvalError(
+            f"{task}: d1's test set is not on the hub; pass --data PATH (d1's "
+            f"{'4x4_test_sudoku.csv' if task == 'sudoku' else 'countdown_cd3_test.jsonl'}) or --data synthetic"
+        )
+    if data is not None and not Path(data).is_file():
+        raise EvalError(f"--data {data}: no such file (or use --data {SYNTHETIC})")
+    load = get_task(task).load
+    try:
+        if task == "sudoku":
+            return load(path=data, limit=limit)
+        return load(split="test", path=data, limit=limit)
+    except (KeyError, ValueError) as err:  # MissingColumnError is both
+        raise EvalError(str(err)) from None
+
+
+def compact_prompt(task: str, row: dict[str, Any]) -> str:
+    """The embedded synthetic format (stages/synthetic.py): the bare puzzle, or `a,b,c=T`."""
+    if row.get("compact"):
+        return row["compact"]
+    if task == "sudoku":
+        return str(row["puzzle"])
+    if task == "countdown":
+        return f"{','.join(str(n) for n in row['numbers'])}={row['target']}"
+    raise EvalError(f"{task} has no compact prompt format (only sudoku and countdown); use --prompt_style d1")
+
+
+def d1_prompt(task: str, row: dict[str, Any]) -> str:
+    """d1's user turn: the system skeleton, a blank line, then the task's question."""
+    question = row.get("question")
+    if not question:
+        if task == "sudoku":
+            question = sudoku_question(row["puzzle"])
+        elif task == "countdown":
+            question = countdown_question(row["numbers"], row["target"])
+        else:
+            raise EvalError(f"{task}: row without a question")
+    (message,) = build_messages(question, system_in_user=True)
+    return message["content"]
+
+
+def build_prompts(task: str, rows: Sequence[dict[str, Any]], style: str) -> list[str]:
+    """The user turn of every row in the resolved style (`d1` or `compact`)."""
+    if style == "compact":
+        return [compact_prompt(task, row) for row in rows]
+    if style == "d1":
+        return [d1_prompt(task, row) for row in rows]
+    raise EvalError(f"prompt style must be resolved to d1 or compact, got {style!r}")
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def merge_gathered(records: Sequence[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """Records gathered from every process, back in example order; each index 0..n-1 exactly once."""
+    by_index: dict[int, dict[str, Any]] = {}
+    for record in records:
+        index = record["index"]
+        if index in by_index:
+            raise RuntimeError(f"example {index} was generated by more than one process")
+        by_index[index] = record
+    missing = sorted(set(range(n)) - set(by_index))
+    if missing or len(by_index) != n:
+        raise RuntimeError(f"{len(missing)} examples missing after gathering (first: {missing[:5]})")
+    return [by_index[i] for i in range(n)]
+
+
+def _state():
+    """Accelerate's process state; on a machine without CUDA a torchrun launch uses gloo on CPU."""
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def atomic_write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> Path:
+    """Write JSONL to a temporary name in the same directory, then rename into place."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _update_config(output_dir: Path, task: str, entry: dict[str, Any]) -> None:
+    path = output_dir / CONFIG_NAME
+    config: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            config = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            config = {}
+    config[task] = entry
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def _generate(loaded, prompt_ids: list[list[int]], decode: DecodeSettings, batch_size: int, seed: int,
+              indices: list[int], log) -> list[str]:
+    import torch
+
+    from gift.sampler import DiffusionSampler, SamplerConfig
+
+    sampler = DiffusionSampler(loaded.model, loaded.adapter, SamplerConfig(
+        gen_length=decode.gen_length, block_length=decode.block_length, steps=decode.steps,
+        temperature=decode.temperature, remasking=decode.remasking))
+    device = sampler._device()
+    texts: list[str] = []
+    for start in range(0, len(prompt_ids), batch_size):
+        # Seeded by the batch's first example: the same batching gives the same samples (temperature > 0).
+        generator = torch.Generator(device=device).manual_seed(seed * 1_000_003 + indices[start])
+        out = sampler.generate(prompt_ids[start : start + batch_size], generator=generator)
+        texts.extend(sampler.decode(out, loaded.tokenizer))
+        log(f"  gen_length {decode.gen_length}: {len(texts)}/{len(prompt_ids)}")
+    return texts
+
+
+def evaluate(
+    model,
+    task: str,
+    gen_lengths: Sequence[int] = D1_GEN_LENGTHS,
+    *,
+    output_dir: str | Path,
+    block_length: int = D1_BLOCK_LENGTH,
+    steps: int | None = None,
+    temperature: float = 0.0,
+    remasking: str = "low_confidence",
+    batch_size: int = 8,
+    data: str | None = None,
+    limit: int | None = None,
+    prompt_style: str = "auto",
+    prefill: str | None = REASONING_PREFILL,
+    seed: int = 0,
+    model_type: str | None = None,
+    trust_remote_code: bool = False,
+    dtype: str = "auto",
+    verbose: bool = False,
+) -> list[Path]:
+    """Generate `task`'s test completions for every gen_length; returns the JSONL paths (in order).
+
+    `model` is a `gift.checkpoint.LoadedModel` (used as it is, on its current device) or a source for
+    `load_model` (`embedded[:preset]`, a checkpoint or run directory, a local/hub model of a known type;
+    moved to this process's device). Every process of a multi-process launch must call it; the main
+    process writes `OUTPUT_DIR/{task}_{gen_length}.jsonl` and updates `OUTPUT_DIR/eval_config.json`.
+    """
+    check_task(task)
+    decoding = resolve_decoding(gen_lengths, block_length, steps, temperature, remasking)
+    if batch_size <= 0:
+        raise EvalError(f"--batch_size must be positive, got {batch_size}")
+    if prompt_style not in PROMPT_STYLES:
+        raise EvalError(f"unknown prompt style {prompt_style!r}; choose one of {', '.join(PROMPT_STYLES)}")
+    rows = load_eval_rows(task, data, limit)
+    if not rows:
+        raise EvalError(f"{task}: no test rows in {data or 'the hub set'}")
+
+    state = _state()
+    log = print if (verbose and state.is_main_process) else (lambda *_: None)
+    if isinstance(model, (str, os.PathLike)):
+        loaded = load(str(model), model_type, trust_remote_code, dtype)
+        loaded.model.to(state.device)
+    else:
+        loaded = model
+    style = resolve_prompt_style(prompt_style, loaded.adapter.kind, data)
+    prompts = build_prompts(task, rows, style)
+    columns = get_task(task).columns
+
+    from accelerate.utils import gather_object
+
+    from gift.sampler import encode_chat_prompts
+
+    with state.split_between_processes(list(range(len(rows)))) as mine:
+        mine = list(mine)
+    prompt_ids = encode_chat_prompts(loaded.tokenizer, [prompts[i] for i in mine], prefill) if mine else []
+
+    out_dir = Path(output_dir)
+    paths, timings = [], {}
+    for decode in decoding:
+        started = time.perf_counter()
+        texts = _generate(loaded, prompt_ids, decode, batch_size, seed, mine, log) if mine else []
+        records = [
+            {"task": task, "gen_length": decode.gen_length, "index": i, "prompt": prompts[i], "completion": text,
+             **{c: rows[i][c] for c in columns}}
+            for i, text in zip(mine, texts)
+        ]
+        if state.num_processes > 1:
+            records = gather_object(records)
+        records = merge_gathered(records, len(rows))
+        timings[decode.gen_length] = round(time.perf_counter() - started, 2)
+        path = out_dir / f"{task}_{decode.gen_length}.jsonl"
+        if state.is_main_process:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_jsonl(path, records)
+            log(f"{path}: {len(records)} completions in {timings[decode.gen_length]}s")
+        paths.append(path)
+
+    if state.is_main_process:
+        _update_config(out_dir, task, {
+            "model": loaded.source or str(model if isinstance(model, (str, os.PathLike)) else "in-memory"),
+            "model_type": loaded.adapter.kind,
+            "task": task,
+            "data": data or HUB_TEST_SETS.get(task),
+            "n": len(rows),
+            "protocol_size": PROTOCOL_SIZES[task],
+            "limit": limit,
+            "prompt_style": style,
+            "prompt_style_requested": prompt_style,
+            "prefill": prefill,
+            "decoding": [asdict(d) for d in decoding],
+            "batch_size": batch_size,
+            "seed": seed,
+            "num_processes": state.num_processes,
+            "seconds": timings,
+            "files": [p.name for p in paths],
+        })
+    state.wait_for_everyone()
+    return paths
+
+
+def load(source: str, model_type: str | None = None, trust_remote_code: bool = False, dtype: str = "auto"):
+    """`gift.checkpoint.load_model` with `dtype` by name (`auto`: bfloat16 on CUDA, float32 otherwise)."""
+    import torch
+
+    from gift.checkpoint import load_model
+
+    if dtype not in DTYPES:
+        raise EvalError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    if dtype == "auto":
+        torch_dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    else:
+        torch_dtype = getattr(torch, dtype)
+    return load_model(source, model_type, trust_remote_code, torch_dtype)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gift eval", description="Generate completions for a task (d1 protocol) into TASK_GENLEN.jsonl files.")
+    parser.add_argument("--model", required=True,
+                        help="embedded[:preset], a checkpoint or run directory, or a local/hub model of a known type")
+    parser.add_argument("--task", required=True, help=f"one of {', '.join(sorted(TASKS))}")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--gen_length", type=int, nargs="+", default=list(D1_GEN_LENGTHS))
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps for every gen_length (default gen_length/2)")
+    parser.add_argument("--block_length", type=int, default=D1_BLOCK_LENGTH)
+    parser.add_argument("--temperature", type=float, default=0.0)
+    parser.add_argument("--remasking", default="low_confidence")
+    parser.add_argument("--batch_size", type=int, default=8, help="prompts per forward batch, per process")
+    parser.add_argument("--limit", type=int, default=None, help="first N test examples only")
+    parser.add_argument("--data", default=None,
+                        help="local file for the task's loader, or 'synthetic' (Sudoku/Countdown test rows of stages/synthetic.py)")
+    parser.add_argument("--prompt_style", default="auto", choices=PROMPT_STYLES,
+                        help="auto: compact for an embedded model on --data synthetic, d1 otherwise")
+    parser.add_argument("--no_prefill", action="store_true", help=f"do not prefill {REASONING_PREFILL!r}")
+    parser.add_argument("--model_type", default=None, choices=("embedded", "llada", "dream"))
+    parser.add_argument("--trust_remote_code", action="store_true")
+    parser.add_argument("--dtype", default="auto", choices=DTYPES)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> list[Path]:
+    """`gift eval --model CKPT --task TASK --output_dir DIR [--gen_length 128 256 512] [--limit N] ...`."""
+    from gift.adapters import ModelLoadError
+
+    args = make_parser().parse_args(argv)
+    try:
+        paths = evaluate(
+            args.model, args.task, args.gen_length, output_dir=args.output_dir, block_length=args.block_length,
+            steps=args.steps, temperature=args.temperature, remasking=args.remasking, batch_size=args.batch_size,
+            data=args.data, limit=args.limit, prompt_style=args.prompt_style,
+            prefill=None if args.no_prefill else REASONING_PREFILL, seed=args.seed, model_type=args.model_type,
+            trust_remote_code=args.trust_remote_code, dtype=args.dtype, verbose=True)
+    except (EvalError, ModelLoadError, FileNotFoundError) as err:
+        raise SystemExit(f"gift eval: error: {err}") from None
+    if _state().is_main_process:
+        for path in paths:
+            print(f"wrote {path}")
+    return paths
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
