@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import time
 from collections import defaultdict
 from dataclasses import asdict
@@ -27,13 +26,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainerCallback
 
-from gift.checkpoint import (FINAL_DIR, MANIFEST_NAME, LoadedModel, load_model, manifest_for, save_checkpoint,
-                             write_manifest)
+from gift.checkpoint import FINAL_DIR, LoadedModel, load_model, manifest_for, save_checkpoint
 from gift.data import DiffusionCollator, load_rows, prompt_answer_examples, s1k_examples, tokenize_examples
 from gift.loss import diffusion_loss
 from gift.probe import probe_betas
 from gift.schedules import GiftSchedule, UniformSchedule
 from stages.cold_start_config import ColdStartConfig
+from stages.run_dir import CheckpointManifestCallback, absolute_source, check_output_dir
 
 logger = logging.getLogger(__name__)
 BETA_CACHE_NAME = "beta_cache.safetensors"
@@ -80,22 +79,6 @@ class _StepTimer(TrainerCallback):
             self.stats["step_time"].append(time.perf_counter() - self.start)
 
 
-class _CheckpointManifest(TrainerCallback):
-    """Makes every HF `checkpoint-N` a checkpoint of this project: beta cache, then the manifest, last."""
-
-    def __init__(self, make_manifest: Callable[[dict], object], cache_file: Path | None):
-        self.make_manifest, self.cache_file = make_manifest, cache_file
-
-    def on_save(self, args, state, control, **kwargs):
-        if not state.is_world_process_zero:
-            return
-        directory = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if self.cache_file is not None:
-            (directory / BETA_CACHE_NAME).write_bytes(self.cache_file.read_bytes())
-        last = state.log_history[-1] if state.log_history else {}
-        write_manifest(directory, self.make_manifest({"step": state.global_step, **last}))
-
-
 def build_examples(config: ColdStartConfig) -> list[dict]:
     """Prompt/answer examples from the configured source (validated, before anything is written)."""
     if config.dataset.startswith("synthetic:"):
@@ -109,25 +92,6 @@ def build_examples(config: ColdStartConfig) -> list[dict]:
         else:
             examples = prompt_answer_examples(rows, config.prompt_field, config.answer_field, source=config.dataset)
     return examples[: config.max_examples] if config.max_examples else examples
-
-
-def last_complete_checkpoint(output_dir: Path) -> Path | None:
-    """The newest `checkpoint-N` whose manifest was written (a checkpoint killed mid-save has none)."""
-    steps = [(int(m.group(1)), p) for p in output_dir.glob("checkpoint-*")
-             if (m := re.fullmatch(r"checkpoint-(\d+)", p.name)) and (p / MANIFEST_NAME).is_file()]
-    return max(steps)[1] if steps else None
-
-
-def _check_output_dir(config: ColdStartConfig) -> Path | None:
-    out = Path(config.output_dir)
-    previous = last_complete_checkpoint(out) if out.exists() else None
-    if config.resume:
-        if previous is None:
-            raise FileNotFoundError(f"--resume: no complete checkpoint-N in {out}")
-        return previous
-    if out.exists() and (previous is not None or (out / FINAL_DIR).exists()):
-        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --output_dir")
-    return None
 
 
 @torch.no_grad()
@@ -152,7 +116,7 @@ def run_cold_start(
 
     `beta_fn` (batch -> per-token beta) replaces the probe, for control arms such as a structural beta.
     """
-    resume_from = _check_output_dir(config)
+    resume_from = check_output_dir(config.output_dir, config.resume)
     loaded: LoadedModel = load_model(config.model_name_or_path, config.model_type, config.trust_remote_code,
                                      DTYPES[config.torch_dtype], merge_adapter=True)
     model, tokenizer, adapter = loaded.model, loaded.tokenizer, loaded.adapter
@@ -190,7 +154,7 @@ def run_cold_start(
             save_file({"beta": schedule.cache.contiguous()}, str(cache_file))
 
     source = config.model_name_or_path
-    base_model = _absolute(source) if config.use_lora else (loaded.manifest.base_model if loaded.manifest else _absolute(source))
+    base_model = absolute_source(source) if config.use_lora else (loaded.manifest.base_model if loaded.manifest else absolute_source(source))
     resolved = {k: v for k, v in config.to_dict().items() if not k.startswith("_")}
 
     def make_manifest(metrics: dict):
@@ -198,7 +162,8 @@ def run_cold_start(
 
     trainer = ColdStartTrainer(model=model, adapter=adapter, schedule=schedule, config=config,
                                train_dataset=features, data_collator=collator, processing_class=tokenizer,
-                               callbacks=[_CheckpointManifest(make_manifest, cache_file), *(callbacks or [])])
+                               callbacks=[CheckpointManifestCallback(make_manifest, {BETA_CACHE_NAME: cache_file} if cache_file else None),
+                                          *(callbacks or [])])
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     metrics = {**result.metrics, "global_step": trainer.state.global_step}
     final = out / FINAL_DIR
@@ -208,11 +173,6 @@ def run_cold_start(
         (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in trainer.state.log_history))
     trainer.accelerator.wait_for_everyone()
     return final
-
-
-def _absolute(source: str) -> str:
-    path = Path(source)
-    return str(path.resolve()) if path.exists() else source
 
 
 def make_parser():

@@ -1,0 +1,107 @@
+"""Configuration of stage two (`gift rl`): trl's `GRPOConfig` plus the diffusion-specific fields."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from trl import GRPOConfig
+
+from gift.sampler import REMASKING
+
+
+@dataclass
+class RLConfig(GRPOConfig):
+    """diffu-GRPO (d1) from a stage-one checkpoint.
+
+    Model:
+        model: a stage-one checkpoint (merged weights or a LoRA adapter: loaded directly), a checkpoint
+            run directory, `embedded[:PRESET]`, or a local/hub model of a known type (LLaDA-8B-Instruct
+            with `model_type: llada` and `trust_remote_code: true` is d1's "from the instruct model" row).
+        model_type, trust_remote_code (trl's field), torch_dtype.
+    Task and data:
+        task: sudoku | countdown | gsm8k | math (its rule-based rewards are summed).
+        dataset: `synthetic` (the embedded compact format), a local file for the task's loader, or `hub`
+            (the task's hub set). dataset_split, max_prompts, prefill (appended after the generation prompt).
+    Rollouts (the project's sampler, `gift.sampler`):
+        gen_length, block_length, diffusion_steps, remasking; `temperature` is trl's field (d1: 0.9).
+    Policy gradient:
+        p_mask_prompt: prompt-token mask probability of the one-step log-prob estimate (d1: 0.15).
+        num_iterations (mu), beta, epsilon, scale_rewards ("none" = d1: advantage = reward - group mean;
+        "group" divides by the group std) are trl's fields.
+    LoRA: use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules ("all-linear" = d1).
+    Run: resume (continue from the last complete checkpoint; save_steps must be a multiple of
+        num_iterations so a resumed run restarts at a generation boundary), metrics.jsonl in output_dir.
+    """
+
+    model: str = field(default="embedded:tiny", metadata={"help": "stage-one checkpoint or model source"})
+    model_type: str | None = field(default=None, metadata={"help": "embedded | llada | dream"})
+    torch_dtype: str = field(default="float32", metadata={"help": "float32 | bfloat16 | float16"})
+
+    task: str = field(default="sudoku", metadata={"help": "sudoku | countdown | gsm8k | math"})
+    dataset: str = field(default="synthetic", metadata={"help": "synthetic | hub | a local data file"})
+    dataset_split: str = field(default="train")
+    max_prompts: int | None = field(default=None, metadata={"help": "use at most this many prompts"})
+    synthetic_seed: int = field(default=0)
+    prefill: str | None = field(default=None, metadata={"help": "text appended after the generation prompt"})
+
+    gen_length: int = field(default=256)
+    block_length: int = field(default=32)
+    diffusion_steps: int = field(default=128)
+    remasking: str = field(default="low_confidence")
+    p_mask_prompt: float = field(default=0.15)
+    logps_chunk_size: int = field(default=1024, metadata={"help": "rows per fp32 log-softmax chunk"})
+
+    use_lora: bool = field(default=True)
+    lora_r: int = field(default=128)
+    lora_alpha: int = field(default=64)
+    lora_dropout: float = field(default=0.05)
+    lora_target_modules: str = field(default="all-linear", metadata={"help": "'all-linear' or comma-separated names"})
+
+    resume: bool = field(default=False)
+
+    # d1's defaults where they differ from trl's.
+    learning_rate: float = field(default=3e-6)
+    lr_scheduler_type: str = field(default="constant")
+    max_grad_norm: float = field(default=0.2)
+    adam_beta2: float = field(default=0.99)
+    weight_decay: float = field(default=0.1)
+    beta: float = field(default=0.04)
+    epsilon: float = field(default=0.5)
+    num_generations: int = field(default=6)
+    per_device_train_batch_size: int = field(default=6)
+    num_iterations: int = field(default=12)
+    temperature: float = field(default=0.9)
+    scale_rewards: str = field(default="none")
+    logging_steps: float = field(default=1)
+    save_steps: float = field(default=96)
+    output_dir: str | None = field(default=None)
+
+    def __post_init__(self):
+        if not self.output_dir:
+            raise ValueError("output_dir is required (--output_dir DIR)")
+        if self.remasking not in REMASKING:
+            raise ValueError(f"unknown remasking {self.remasking!r}; choose one of {', '.join(REMASKING)}")
+        if self.torch_dtype not in ("float32", "bfloat16", "float16"):
+            raise ValueError(f"unknown torch_dtype {self.torch_dtype!r}; choose float32, bfloat16 or float16")
+        if not 0 <= self.p_mask_prompt < 1:
+            raise ValueError(f"p_mask_prompt must lie in [0, 1), got {self.p_mask_prompt}")
+        if self.num_iterations < 1:
+            raise ValueError(f"num_iterations must be >= 1, got {self.num_iterations}")
+        if self.save_steps >= 1 and int(self.save_steps) % self.num_iterations:
+            raise ValueError(f"save_steps ({int(self.save_steps)}) must be a multiple of num_iterations "
+                             f"({self.num_iterations}) so a resumed run restarts at a generation boundary")
+        processes = int(os.environ.get("WORLD_SIZE", "1"))
+        global_batch = self.per_device_train_batch_size * self.gradient_accumulation_steps * processes
+        if global_batch % self.num_generations:
+            raise ValueError(
+                f"the global batch ({self.per_device_train_batch_size} per device x {self.gradient_accumulation_steps} "
+                f"accumulation x {processes} processes = {global_batch} completions) is not divisible by "
+                f"num_generations ({self.num_generations}): each prompt's group must fit in one batch"
+            )
+        import torch
+
+        if not torch.cuda.is_available():
+            self.use_cpu = True
+            self.bf16 = False
+        super().__post_init__()
