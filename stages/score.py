@@ -1,0 +1,285 @@
+"""`gift score`: score generation JSONL files into an accuracy table (task x gen_length, plus the mean).
+
+    gift score runs/gift/eval                                   # every *.jsonl in the directory
+    gift score runs/a/eval/sudoku_256.jsonl other/countdown_128.jsonl --output runs/report/scores
+    gift score runs/gift/eval --skip_bad                        # score the good lines, report the bad
+
+A generation file holds one JSON object per line with `task`, `completion` and the task's ground-truth
+fields (sudoku: `puzzle`, `solution`; countdown: `numbers`, `target`; gsm8k and math: `answer`);
+`gen_length` comes from the line or, failing that, from a file name `TASK_GENLEN.jsonl`. Files written
+by other tools score the same as long as they follow this schema. Lines of the same (task, gen_length)
+from several files are pooled. The metrics are the rewards package's (`rewards.get_task(task).metric`):
+accuracy for every task, and for Sudoku the cell accuracy pooled over puzzles (d1's number).
+
+Output: the markdown table on stdout, and `PREFIX.json` / `PREFIX.md` (default `scores.json` and
+`scores.md` in the first input's directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rewards import TASKS, get_task
+
+# The order of d1's Table 1.
+TASK_ORDER = ("gsm8k", "math", "countdown", "sudoku")
+FILE_NAME = re.compile(r"(?P<task>[A-Za-z0-9]+)_(?P<gen_length>\d+)\.jsonl")
+
+
+class GenerationFileError(ValueError):
+    """A generation file or line that cannot be scored; the message names the file and line."""
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def generation_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Files to score: files as given, directories expanded to their `*.jsonl` (sorted), no repeats."""
+    out: dict[Path, Path] = {}
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.glob("*.jsonl") if not p.name.startswith("."))
+            if not found:
+                raise GenerationFileError(f"{path}: no .jsonl generation files in this directory")
+        elif path.is_file():
+            found = [path]
+        else:
+            raise GenerationFileError(f"{path}: no such file or directory")
+        for p in found:
+            out.setdefault(p.resolve(), p)
+    if not out:
+        raise GenerationFileError("no generation files given")
+    return list(out.values())
+
+
+def _gen_length(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value) or None
+    return None
+
+
+def _check_ground_truth(task: str, row: dict[str, Any]) -> None:
+    """Raise ValueError when the task's ground-truth values cannot be scored."""
+    if task == "sudoku":
+        from rewards.sudoku import grid_string
+
+        grid_string(row["puzzle"], "puzzle")
+        grid_string(row["solution"], "solution")
+    elif task == "countdown":
+        from rewards.countdown import ground_truth
+
+        ground_truth(row["numbers"], row["target"])
+    elif task == "gsm8k":
+        from rewards.gsm8k import reference_number
+
+        reference_number(row["answer"])
+    elif not str(row["answer"]).strip():
+        raise ValueError(f"{task}: empty answer")
+
+
+def parse_line(line: str, name_gen_length: int | None) -> dict[str, Any]:
+    """One line as `{"task", "gen_length", "completion", <ground truth>}`; ValueError saying what is wrong."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"not valid JSON ({err.msg})") from None
+    if not isinstance(row, dict):
+        raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+    task = row.get("task")
+    if task is None:
+        raise ValueError(f"missing field 'task' (fields present: {sorted(row)})")
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(sorted(TASKS))}")
+    columns = get_task(task).columns
+    missing = [f for f in ("completion", *columns) if row.get(f) is None]
+    if missing:
+        raise ValueError(f"{task}: missing field(s) {missing} (fields present: {sorted(row)})")
+    if not isinstance(row["completion"], str):
+        raise ValueError(f"'completion' must be a string, got {type(row['completion']).__name__}")
+    if "gen_length" in row and row["gen_length"] is not None:
+        gen_length = _gen_length(row["gen_length"])
+        if gen_length is None:
+            raise ValueError(f"'gen_length' must be a positive integer, got {row['gen_length']!r}")
+    elif name_gen_length is not None:
+        gen_length = name_gen_length
+    else:
+        raise ValueError("no 'gen_length' field and the file name is not TASK_GENLEN.jsonl")
+    _check_ground_truth(task, row)
+    return {"task": task, "gen_length": gen_length, "completion": row["completion"], **{c: row[c] for c in columns}}
+
+
+def read_generations(path: str | Path, skip_bad: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
+    """The scorable rows of one file and the problems of the skipped lines (`FILE:LINE: reason`).
+
+    Without `skip_bad` the first bad line raises `GenerationFileError` naming the file and line.
+    """
+    path = Path(path)
+    match = FILE_NAME.fullmatch(path.name)
+    name_gen_length = int(match["gen_length"]) if match else None
+    rows, problems = [], []
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(parse_line(line, name_gen_length))
+            except (ValueError, TypeError) as err:
+                problem = f"{path}:{line_no}: {err}"
+                if not skip_bad:
+                    raise GenerationFileError(problem + " (pass --skip_bad to score the other lines)") from None
+                problems.append(problem)
+    return rows, problems
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def _task_key(task: str) -> tuple[int, str]:
+    return (TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER), task)
+
+
+def score_files(paths: Sequence[str | Path] | str | Path, skip_bad: bool = False) -> dict[str, Any]:
+    """Score generation files (or directories of them).
+
+    Returns a JSON-ready dict:
+        cells: one per (task, gen_length), in d1's task order: `task`, `gen_length`, `n`, `accuracy` and
+            the metric's other keys (sudoku: `cell_accuracy`, `solved`), `files`;
+        table: `{task: {"128": accuracy, ..., "mean": task mean}}`;
+        mean: the mean accuracy over all cells (d1 reports the mean of its 12 cells);
+        files: the files read; skipped: number of bad lines skipped; skipped_lines: `FILE:LINE: reason`.
+    Accuracies are fractions in [0, 1].
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    files = generation_files(paths)
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    sources: dict[tuple[str, int], list[str]] = defaultdict(list)
+    skipped: list[str] = []
+    for path in files:
+        rows, problems = read_generations(path, skip_bad)
+        skipped.extend(problems)
+        for row in rows:
+            key = (row["task"], row["gen_length"])
+            groups[key].append(row)
+            if str(path) not in sources[key]:
+                sources[key].append(str(path))
+    if not groups:
+        raise GenerationFileError(f"no scorable lines in {', '.join(map(str, files))}")
+
+    cells = []
+    for task, gen_length in sorted(groups, key=lambda k: (_task_key(k[0]), k[1])):
+        rows = groups[(task, gen_length)]
+        columns = get_task(task).columns
+        metrics = get_task(task).metric([r["completion"] for r in rows], **{c: [r[c] for r in rows] for c in columns})
+        cells.append({"task": task, "gen_length": gen_length, **metrics, "n": len(rows),
+                      "files": sources[(task, gen_length)]})
+
+    table: dict[str, dict[str, float]] = {}
+    for cell in cells:
+        table.setdefault(cell["task"], {})[str(cell["gen_length"])] = cell["accuracy"]
+    for task, row in table.items():
+        row["mean"] = sum(row.values()) / len(row)
+    return {
+        "cells": cells,
+        "table": table,
+        "mean": sum(c["accuracy"] for c in cells) / len(cells),
+        "files": [str(p) for p in files],
+        "skipped": len(skipped),
+        "skipped_lines": skipped,
+    }
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"
+
+
+def format_markdown(scores: dict[str, Any]) -> str:
+    """The accuracy table (%, tasks x gen_lengths, row means, the overall mean) and a details table."""
+    lengths = sorted({c["gen_length"] for c in scores["cells"]})
+    lines = ["| task | " + " | ".join(str(g) for g in lengths) + " | mean |",
+             "|---|" + "---:|" * (len(lengths) + 1)]
+    for task, row in scores["table"].items():
+        lines.append(f"| {task} | " + " | ".join(_pct(row.get(str(g))) for g in lengths) + f" | {_pct(row['mean'])} |")
+    column_means = []
+    for g in lengths:
+        values = [c["accuracy"] for c in scores["cells"] if c["gen_length"] == g]
+        column_means.append(sum(values) / len(values))
+    lines.append("| **mean** | " + " | ".join(_pct(v) for v in column_means) + f" | **{_pct(scores['mean'])}** |")
+    lines += ["", "Accuracy in %; the overall mean is the mean of all cells. Sudoku: cell accuracy pooled over "
+              "puzzles.", "", "| task | gen_length | n | accuracy | other metrics |", "|---|---:|---:|---:|---|"]
+    for cell in scores["cells"]:
+        extra = ", ".join(f"{k} {_pct(v)}" for k, v in cell.items()
+                          if k not in ("task", "gen_length", "n", "accuracy", "files", "cell_accuracy"))
+        lines.append(f"| {cell['task']} | {cell['gen_length']} | {cell['n']} | {_pct(cell['accuracy'])} | {extra} |")
+    if scores["skipped"]:
+        lines += ["", f"Skipped {scores['skipped']} bad line(s)."]
+    return "\n".join(lines) + "\n"
+
+
+def write_scores(scores: dict[str, Any], prefix: str | Path) -> tuple[Path, Path]:
+    """`PREFIX.json` and `PREFIX.md`, each written to a temporary name and renamed."""
+    prefix = Path(prefix)
+    if prefix.suffix in (".json", ".md"):
+        prefix = prefix.with_suffix("")
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for suffix, text in ((".json", json.dumps(scores, indent=2) + "\n"), (".md", format_markdown(scores))):
+        path = prefix.with_name(prefix.name + suffix)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+        written.append(path)
+    return written[0], written[1]
+
+
+def default_prefix(paths: Sequence[str | Path]) -> Path:
+    """`scores` next to the inputs: in the first input directory, or the first file's directory."""
+    first = Path(paths[0])
+    return (first if first.is_dir() else first.parent) / "scores"
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gift score", description="Score generation JSONL files into an accuracy table.")
+    parser.add_argument("paths", nargs="+", metavar="FILE_OR_DIR", help="generation .jsonl files or directories of them")
+    parser.add_argument("--output", default=None, metavar="PREFIX",
+                        help="write PREFIX.json and PREFIX.md (default: scores.* next to the first input)")
+    parser.add_argument("--skip_bad", action="store_true", help="skip broken or incomplete lines (and report them)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """`gift score FILE_OR_DIR... [--output PREFIX] [--skip_bad]`."""
+    args = make_parser().parse_args(argv)
+    try:
+        scores = score_files(args.paths, skip_bad=args.skip_bad)
+    except GenerationFileError as err:
+        raise SystemExit(f"gift score: error: {err}") from None
+    json_path, md_path = write_scores(scores, args.output or default_prefix(args.paths))
+    print(format_markdown(scores), end="")
+    if scores["skipped"]:
+        print(f"skipped {scores['skipped']} bad line(s):", file=sys.stderr)
+        for problem in scores["skipped_lines"]:
+            print(f"  {problem}", file=sys.stderr)
+    print(f"wrote {json_path} and {md_path}")
+    return scores
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
