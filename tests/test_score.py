@@ -1,0 +1,171 @@
+"""`gift score` on hand-made generation files: exact accuracies, pooling, file-name gen_length, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import write_jsonl
+from stages.cli import main as gift
+from stages.score import GenerationFileError, format_markdown, read_generations, score_files
+
+SOLUTION = "1234341221434321"
+
+
+def sudoku_rows(gen_length: int | None = 256) -> list[dict]:
+    """Puzzle A: 4 empty cells, all filled right; puzzle B: 8 empty cells, 2 filled right.
+
+    Pooled cell accuracy (d1) = 6/12 = 0.5; the per-puzzle mean would be (1 + 0.25) / 2 = 0.625.
+    """
+    rows = [
+        {"task": "sudoku", "puzzle": "0000" + SOLUTION[4:], "solution": SOLUTION,
+         "completion": f"<reasoning>easy</reasoning><answer>{SOLUTION}</answer>"},
+        {"task": "sudoku", "puzzle": "00000000" + SOLUTION[8:], "solution": SOLUTION,
+         "completion": "<reasoning></reasoning><answer>12999999" + SOLUTION[8:] + "</answer>"},
+    ]
+    if gen_length is not None:
+        for row in rows:
+            row["gen_length"] = gen_length
+    return rows
+
+
+COUNTDOWN = [  # accuracy 2/4: a correct expression twice, one not using every number, one without an answer tag
+    {"task": "countdown", "numbers": [1, 2, 3], "target": 6, "completion": "<answer>1 + 2 + 3</answer>"},
+    {"task": "countdown", "numbers": [1, 2, 3], "target": 6, "completion": "<answer>(1*2)*3</answer>"},
+    {"task": "countdown", "numbers": [1, 2, 3], "target": 6, "completion": "<answer>1 + 2</answer>"},
+    {"task": "countdown", "numbers": [1, 2, 3], "target": 6, "completion": "1 + 2 + 3"},
+]
+GSM8K = [  # accuracy 2/3
+    {"task": "gsm8k", "gen_length": 256, "answer": "18", "completion": "so \\boxed{18}"},
+    {"task": "gsm8k", "gen_length": 256, "answer": "18", "completion": "<answer>18 eggs</answer>"},
+    {"task": "gsm8k", "gen_length": 256, "answer": "18", "completion": "<answer>17</answer>"},
+]
+
+
+def test_exact_accuracies_table_and_mean(tmp_path):
+    write_jsonl(tmp_path / "sudoku_256.jsonl", sudoku_rows())
+    write_jsonl(tmp_path / "countdown_128.jsonl", COUNTDOWN)  # gen_length from the file name
+    write_jsonl(tmp_path / "gsm8k_256.jsonl", GSM8K)
+    scores = score_files([tmp_path])
+    cells = {(c["task"], c["gen_length"]): c for c in scores["cells"]}
+    assert set(cells) == {("sudoku", 256), ("countdown", 128), ("gsm8k", 256)}
+    sudoku = cells[("sudoku", 256)]
+    assert sudoku["accuracy"] == sudoku["cell_accuracy"] == pytest.approx(0.5)  # pooled, not 0.625
+    assert sudoku["solved"] == pytest.approx(0.5) and sudoku["n"] == 2
+    assert cells[("countdown", 128)]["accuracy"] == pytest.approx(0.5)
+    assert cells[("gsm8k", 256)]["accuracy"] == pytest.approx(2 / 3)
+    assert scores["mean"] == pytest.approx((0.5 + 0.5 + 2 / 3) / 3)
+    assert [c["task"] for c in scores["cells"]] == ["gsm8k", "countdown", "sudoku"]  # d1's table order
+    assert scores["table"]["sudoku"] == {"256": pytest.approx(0.5), "mean": pytest.approx(0.5)}
+    assert scores["skipped"] == 0
+    table = format_markdown(scores)
+    assert "| task | 128 | 256 | mean |" in table
+    assert "| gsm8k | - | 66.7 | 66.7 |" in table
+    assert "| countdown | 50.0 | - | 50.0 |" in table
+    assert "| **mean** | 50.0 | 58.3 | **55.6** |" in table
+
+
+def test_math_and_pooling_across_files(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [
+        {"task": "math", "gen_length": 512, "answer": "\\frac{1}{2}", "completion": "<answer>\\boxed{\\frac{1}{2}}</answer>"},
+        {"task": "math", "gen_length": 512, "answer": "\\frac{1}{2}", "completion": "<answer>\\boxed{3}</answer>"},
+    ])
+    write_jsonl(tmp_path / "b.jsonl", [
+        {"task": "math", "gen_length": 512, "answer": "7", "completion": "\\boxed{7}"},
+        {"task": "math", "gen_length": 512, "answer": "7", "completion": "\\boxed{7}"},
+    ])
+    # The directory and a file in it: each file is read once.
+    scores = score_files([tmp_path, tmp_path / "a.jsonl"])
+    (cell,) = scores["cells"]
+    assert (cell["task"], cell["gen_length"], cell["n"]) == ("math", 512, 4)
+    assert cell["accuracy"] == pytest.approx(0.75)
+    assert len(cell["files"]) == 2 and len(scores["files"]) == 2
+
+
+def test_gen_length_field_wins_and_name_is_fallback(tmp_path):
+    rows = sudoku_rows(gen_length=None)
+    rows[0]["gen_length"] = 64
+    write_jsonl(tmp_path / "sudoku_128.jsonl", rows)
+    scores = score_files(tmp_path / "sudoku_128.jsonl")
+    assert sorted((c["gen_length"], c["n"]) for c in scores["cells"]) == [(64, 1), (128, 1)]
+
+
+def test_missing_gen_length_names_file_and_line(tmp_path):
+    path = write_jsonl(tmp_path / "my_generations.jsonl", sudoku_rows(gen_length=None))
+    with pytest.raises(GenerationFileError, match=r"my_generations\.jsonl:1: no 'gen_length' field"):
+        score_files([path])
+
+
+def test_missing_field_is_an_error_with_line_and_skip_bad_scores_the_rest(tmp_path):
+    rows = sudoku_rows()
+    broken = dict(rows[1])
+    del broken["solution"]
+    path = write_jsonl(tmp_path / "sudoku_256.jsonl", [rows[0], broken, rows[0]])
+    with pytest.raises(GenerationFileError, match=r"sudoku_256\.jsonl:2: sudoku: missing field\(s\) \['solution'\]"):
+        score_files([path])
+    scores = score_files([path], skip_bad=True)
+    assert scores["skipped"] == 1 and scores["skipped_lines"][0].startswith(f"{path}:2:")
+    (cell,) = scores["cells"]
+    assert cell["n"] == 2 and cell["accuracy"] == pytest.approx(1.0)
+    assert "Skipped 1 bad line(s)." in format_markdown(scores)
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"task": "sudoku", "completion": "x", "puzz', "not valid JSON"),
+    ('[1, 2]', "expected a JSON object"),
+    ('{"completion": "x", "answer": "1"}', "missing field 'task'"),
+    ('{"task": "chess", "completion": "x"}', "unknown task 'chess'; known tasks: countdown, gsm8k, math, sudoku"),
+    ('{"task": "sudoku", "puzzle": "123", "solution": "1234341221434321", "completion": "x"}', "puzzle must be 16 digits"),
+    ('{"task": "countdown", "numbers": [1, 2], "target": "six", "completion": "x"}', "target must be an integer"),
+    ('{"task": "gsm8k", "answer": "18", "completion": 5}', "'completion' must be a string"),
+    ('{"task": "gsm8k", "answer": "18", "completion": "x", "gen_length": -3}', "'gen_length' must be a positive"),
+])
+def test_bad_lines(tmp_path, line, message):
+    path = tmp_path / "gsm8k_256.jsonl"
+    path.write_text(json.dumps(GSM8K[0]) + "\n\n" + line + "\n")
+    with pytest.raises(GenerationFileError, match=rf"gsm8k_256\.jsonl:3: .*{message}"):
+        read_generations(path)
+    rows, problems = read_generations(path, skip_bad=True)
+    assert len(rows) == 1 and len(problems) == 1
+
+
+def test_nothing_to_score(tmp_path):
+    with pytest.raises(GenerationFileError, match="no such file or directory"):
+        score_files([tmp_path / "missing.jsonl"])
+    with pytest.raises(GenerationFileError, match="no .jsonl generation files"):
+        score_files([tmp_path])
+    path = tmp_path / "gsm8k_256.jsonl"
+    path.write_text("not json\n")
+    with pytest.raises(GenerationFileError, match="no scorable lines"):
+        score_files([path], skip_bad=True)
+
+
+def test_cli_writes_json_and_markdown(tmp_path, capsys):
+    gen = tmp_path / "eval"
+    gen.mkdir()
+    write_jsonl(gen / "sudoku_256.jsonl", sudoku_rows())
+    write_jsonl(gen / "countdown_128.jsonl", COUNTDOWN)
+    gift(["score", str(gen)])
+    out = capsys.readouterr().out
+    assert "| sudoku | - | 50.0 | 50.0 |" in out
+    saved = json.loads((gen / "scores.json").read_text())
+    assert saved["mean"] == pytest.approx(0.5)
+    assert (gen / "scores.md").read_text().startswith("| task | 128 | 256 | mean |")
+
+    gift(["score", str(gen / "sudoku_256.jsonl"), "--output", str(tmp_path / "report" / "table")])
+    assert json.loads((tmp_path / "report" / "table.json").read_text())["cells"][0]["task"] == "sudoku"
+    assert (tmp_path / "report" / "table.md").is_file()
+
+
+def test_cli_bad_file_exits_with_the_line(tmp_path, capsys):
+    path = write_jsonl(tmp_path / "sudoku_256.jsonl", sudoku_rows())
+    with path.open("a") as handle:
+        handle.write("{broken\n")
+    with pytest.raises(SystemExit, match=r"gift score: error: .*sudoku_256\.jsonl:3: not valid JSON"):
+        gift(["score", str(path)])
+    gift(["score", str(path), "--skip_bad"])
+    captured = capsys.readouterr()
+    assert "skipped 1 bad line(s)" in captured.err and f"{path}:3:" in captured.err
+    assert json.loads((tmp_path / "scores.json").read_text())["skipped"] == 1
