@@ -1,0 +1,175 @@
+"""Every recipe under configs/ parses into its config class, offline, and its numbers add up.
+
+- stage-one recipes: `stages.cold_start.make_parser()` (TrlParser; unknown keys are errors);
+- stage-two recipes (`grpo_*`/`rl_*` names or GRPO-only keys): `stages.rl.make_parser()`, skipped while
+  stage two is not there; pipeline files (`pipeline:`/`arms:` keys) belong to `gift pipeline`: skipped;
+- the LLaDA/Dream recipes carry the paper's settings, and every launch line in their header gives a
+  global batch of 16 (per-device x accumulation x processes, processes from the accelerate config);
+- configs/accelerate/*.yaml load as accelerate's own `ClusterConfig` and use only launcher options.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stages.batching import global_batch
+from stages.cold_start_config import ColdStartConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+ACCELERATE = CONFIGS / "accelerate"
+RECIPES = sorted(p for p in CONFIGS.rglob("*.yaml") if ACCELERATE not in p.parents)
+SCALE_RECIPES = [p for p in RECIPES if p.parent.name in ("llada", "dream") and "_s1k_" in p.name]
+ACCELERATE_CONFIGS = sorted(ACCELERATE.glob("*.yaml"))
+PIPELINE_KEYS = {"pipeline", "arms"}
+GRPO_KEYS = {"num_generations", "num_iterations", "p_mask_prompt", "reward_funcs", "diffusion_steps", "gen_length"}
+GLOBAL_BATCH = 16
+
+
+def _rel(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def _kind(path: Path, data: dict) -> str:
+    if PIPELINE_KEYS & set(data):
+        return "pipeline"
+    if path.name.startswith(("grpo", "rl_")) or GRPO_KEYS & set(data):
+        return "rl"
+    return "cold_start"
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+
+
+def test_there_are_recipes():
+    assert len(SCALE_RECIPES) >= 16 and len(ACCELERATE_CONFIGS) >= 6
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=_rel)
+def test_recipe_parses_into_its_config(path, tmp_path):
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict), f"{_rel(path)}: a recipe is a YAML mapping"
+    kind = _kind(path, data)
+    if kind == "pipeline":
+        pytest.skip("pipeline config: parsed by `gift pipeline`'s own tests")
+    module_name = f"stages.{kind}"
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        pytest.skip("stage two not yet available")
+    (config,) = module.make_parser().parse_args_and_config(["--config", _rel(path), "--output_dir", str(tmp_path / "o")])
+    if kind == "cold_start":
+        assert isinstance(config, ColdStartConfig)
+        fields = {f.name for f in dataclasses.fields(ColdStartConfig)}
+        assert set(data) <= fields, sorted(set(data) - fields)
+    for key, value in data.items():
+        assert getattr(config, key) == value or key in ("report_to",), (key, value, getattr(config, key))
+
+
+@pytest.mark.parametrize("path", SCALE_RECIPES, ids=_rel)
+def test_scale_recipe_has_the_papers_settings(path):
+    data = yaml.safe_load(path.read_text())
+    family, stem = path.parent.name, path.stem
+    assert data["model_type"] == family and data["trust_remote_code"] is True
+    model = data["model_name_or_path"]
+    assert ("Base" in model) == stem.startswith("base_"), model
+    assert ("Instruct" in model) != stem.startswith("base_"), model
+    assert data["objective"] == stem.removeprefix("base_").split("_")[0]
+    assert data["dataset"] == "simplescaling/s1K" and data["dataset_format"] == "s1k"
+    assert data["learning_rate"] == 1e-5 and data["max_length"] == 4096 and data["num_train_epochs"] == 20
+    assert data["bf16"] is True and data["torch_dtype"] == "bfloat16"
+    assert global_batch(data["per_device_train_batch_size"], data["gradient_accumulation_steps"], 8) == GLOBAL_BATCH
+    if stem.endswith("_lora"):
+        assert data["use_lora"] is True
+        assert (data["lora_r"], data["lora_alpha"], data["lora_dropout"]) == (128, 256, 0.05)
+        assert data["lora_target_modules"] == ["q_proj", "k_proj", "v_proj"]
+    else:
+        assert stem.endswith("_full") and data["use_lora"] is False
+    if data["objective"] == "gift":
+        assert data["beta_source"] == "live" and data["beta_from"] == "entropy"
+
+
+def _launch_lines(path: Path) -> list[list[str]]:
+    """The `accelerate launch ...` commands of a recipe's opening comment, continuation lines joined."""
+    header = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        header.append(line.lstrip("#").strip())
+    text = re.sub(r"\\\s*\n\s*", " ", "\n".join(header))
+    commands = []
+    for line in text.splitlines():
+        if "accelerate launch" in line:
+            commands.append(shlex.split(line[line.index("accelerate launch"):]))
+    return commands
+
+
+def _option(tokens: list[str], name: str) -> str | None:
+    return tokens[tokens.index(name) + 1] if name in tokens else None
+
+
+@pytest.mark.parametrize("path", SCALE_RECIPES, ids=_rel)
+def test_launch_lines_give_the_global_batch(path):
+    """1 GPU and 8 GPUs, each: per-device x accumulation (recipe or override) x processes == 16."""
+    assert path.read_text().startswith("#"), "a recipe opens with its launch commands"
+    data = yaml.safe_load(path.read_text())
+    commands = _launch_lines(path)
+    processes_seen = set()
+    for tokens in commands:
+        launcher, script = tokens[: tokens.index("-m")], tokens[tokens.index("-m") :]
+        assert script[1] == "stages.cold_start" and _option(script, "--config") == _rel(path)
+        accelerate_file = ROOT / _option(launcher, "--config_file")
+        assert accelerate_file.is_file(), accelerate_file
+        processes = int(_option(launcher, "--num_processes") or yaml.safe_load(accelerate_file.read_text())["num_processes"])
+        per_device = int(_option(script, "--per_device_train_batch_size") or data["per_device_train_batch_size"])
+        accumulation = int(_option(script, "--gradient_accumulation_steps") or data["gradient_accumulation_steps"])
+        assert global_batch(per_device, accumulation, processes) == GLOBAL_BATCH, (tokens, per_device, accumulation, processes)
+        processes_seen.add(processes)
+    assert processes_seen == {1, 8}, commands
+
+
+def _launch_options() -> set[str]:
+    from accelerate.commands.launch import launch_command_parser
+
+    return {o.lstrip("-") for action in launch_command_parser()._actions for o in action.option_strings}
+
+
+@pytest.mark.parametrize("path", ACCELERATE_CONFIGS, ids=_rel)
+def test_accelerate_config_loads(path):
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    data = yaml.safe_load(path.read_text())
+    for key in ("compute_environment", "distributed_type", "num_processes", "num_machines", "machine_rank",
+                "mixed_precision"):
+        assert key in data, key
+    config = ClusterConfig.from_yaml_file(str(path))  # accelerate's own loader: unknown keys are errors
+    assert config.num_processes % config.num_machines == 0
+    assert config.mixed_precision == "bf16"
+    options = _launch_options()
+    for section in ("deepspeed_config", "fsdp_config"):
+        unknown = set(data.get(section) or {}) - options
+        assert not unknown, f"{section} keys accelerate launch does not know: {sorted(unknown)}"
+    if data["distributed_type"] == "DEEPSPEED":
+        ds = data["deepspeed_config"]
+        assert f"zero{ds['zero_stage']}" == path.stem
+        # left out so DeepSpeed takes them from the recipe ("auto") and the two cannot disagree
+        assert "gradient_accumulation_steps" not in ds and "gradient_clipping" not in ds
+    if data["num_machines"] > 1:
+        assert data.get("main_process_ip") and data.get("main_process_port")
+
+
+def test_accelerate_config_set():
+    expected = {"single": (1, 1), "ddp": (8, 1), "zero2": (8, 1), "zero3": (8, 1), "fsdp": (8, 1), "multinode": (16, 2)}
+    found = {p.stem: yaml.safe_load(p.read_text()) for p in ACCELERATE_CONFIGS}
+    for name, (processes, machines) in expected.items():
+        assert (found[name]["num_processes"], found[name]["num_machines"]) == (processes, machines), name
