@@ -112,7 +112,7 @@ def diffu_grpo_loss(
         delta = ref_logps - logps
         kl = torch.exp(delta) - delta - 1
         per_token = per_token + beta * kl
-        kl_value = float((kl * mask).sum() / mask.sum().clamp_min(1))
+        kl_value = float((kl.detach() * mask).sum() / mask.sum().clamp_min(1))
     loss = ((per_token * mask).sum(1) / mask.sum(1).clamp_min(1)).mean()
     is_clipped = ((ratio < 1 - epsilon) & (adv < 0)) | ((ratio > 1 + epsilon) & (adv > 0))
     clip_ratio = float((is_clipped.to(mask.dtype) * mask).sum() / mask.sum().clamp_min(1))

@@ -1,0 +1,257 @@
+"""Stage two: diffu-GRPO (d1) from a stage-one checkpoint, as a subclass of trl's `GRPOTrainer`.
+
+Launch:
+    gift rl --config configs/embedded/grpo_sudoku.yaml --model runs/gift --output_dir runs/gift-rl   # CPU
+    accelerate launch --config_file configs/accelerate/ddp.yaml -m stages.rl \
+        --config configs/llada/grpo_sudoku.yaml --model runs/llada-gift --output_dir runs/llada-gift-rl  # 8 GPUs
+    gift rl --config ... --output_dir runs/gift-rl --resume                                             # after a crash
+
+trl keeps the training loop, the prompt sampler (each prompt repeated `num_generations` times), the
+generation-batch buffering, the reward calls and the logging; this subclass replaces generation (the
+project's diffusion sampler) and the per-token log-probability (d1's one-step estimator). Every
+optimizer step appends one JSON line to `metrics.jsonl` in the run directory.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+from accelerate.utils import gather, is_peft_model
+from trl import GRPOTrainer
+
+from gift.adapters import ModelAdapter
+from gift.checkpoint import FINAL_DIR, load_model, manifest_for, save_checkpoint
+from gift.diffu_grpo import (completion_logps, completion_mask_until_eos, diffu_grpo_loss, draw_prompt_masks,
+                             group_advantages)
+from gift.sampler import DiffusionSampler, SamplerConfig, encode_chat_prompts
+from rewards import get_task
+from stages.rl_config import RLConfig
+from stages.rl_data import rl_rows
+from stages.run_dir import CheckpointManifestCallback, absolute_source, check_output_dir
+
+METRICS_FILE = "metrics.jsonl"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# trl internals this subclass overrides or calls; `check_trl_hooks` fails loudly if one disappears.
+TRL_HOOKS = ("_generate_and_score_completions", "_compute_loss", "_calculate_rewards", "_prepare_inputs", "log")
+METRIC_KEYS = ("loss", "reward_mean", "reward_std", "frac_reward_zero_std", "kl", "clip_ratio",
+               "completion_length", "learning_rate", "grad_norm")
+
+
+def check_trl_hooks() -> None:
+    """Raise naming every GRPOTrainer method this trainer relies on that the installed trl lacks."""
+    import trl
+
+    missing = [name for name in TRL_HOOKS if not callable(getattr(GRPOTrainer, name, None))]
+    if missing:
+        raise RuntimeError(f"trl {trl.__version__}: GRPOTrainer has no {', '.join(missing)}; DiffuGRPOTrainer "
+                           "overrides or calls it. Install the tested trl (see pyproject.toml).")
+
+
+def _seed(*parts: int) -> int:
+    """A 63-bit seed from integers (run seed, process, generation index...), stable across runs."""
+    value = 0
+    for part in parts:
+        value = (value * 1_000_003 + int(part)) % (2**63 - 1)
+    return value
+
+
+class DiffuGRPOTrainer(GRPOTrainer):
+    """diffu-GRPO: GRPO with a masked-diffusion sampler and one-step log-probabilities."""
+
+    loss_is_scaled_for_ga = False  # our loss is a per-micro-batch mean: let HF divide by accumulation
+
+    def __init__(self, model, adapter: ModelAdapter, args: RLConfig, metrics_path: Path, wall_offset: float = 0.0,
+                 **kwargs):
+        check_trl_hooks()
+        beta, args.beta = args.beta, 0.0
+        try:
+            # trl would rebuild a full-weight reference from config._name_or_path, which is wrong for a
+            # stage-one adapter merged in memory and needs remote code for LLaDA: we keep our own copy.
+            super().__init__(model=model, args=args, **kwargs)
+        finally:
+            args.beta = beta
+        self.beta = beta
+        self.adapter = adapter
+        self.sampler_config = SamplerConfig(gen_length=args.gen_length, block_length=args.block_length,
+                                            steps=args.diffusion_steps, temperature=args.temperature,
+                                            remasking=args.remasking)
+        if beta != 0.0 and not is_peft_model(self.model):
+            reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+            if self.is_deepspeed_enabled:
+                from trl.models import prepare_deepspeed
+
+                self.ref_model = prepare_deepspeed(reference, self.accelerator)
+            else:
+                self.ref_model = self.accelerator.prepare_model(reference, evaluation_mode=True)
+        self.metrics_path, self.wall_offset, self.wall_start = metrics_path, wall_offset, time.time()
+        self._rollout_metrics: dict[str, float] = {}
+
+    # --- rollouts, rewards, advantages, old/ref log-probs: once per generation batch --------------
+    def _generate_and_score_completions(self, inputs: list[dict]) -> dict[str, torch.Tensor]:
+        args, device = self.args, self.accelerator.device
+        rank = self.accelerator.process_index
+        generation = self.state.global_step // self.num_iterations
+        prompts = [row["prompt"] for row in inputs]
+
+        # 1. Rollouts with the project's sampler; its noise comes from a generator seeded by (seed, rank,
+        #    generation), so a resumed run redraws exactly what the uninterrupted one drew.
+        rollout_rng = torch.Generator(device).manual_seed(_seed(args.seed, rank, generation, 1))
+        from trl.models import unwrap_model_for_generation
+
+        with unwrap_model_for_generation(self.model_wrapped, self.accelerator) as unwrapped:
+            out = DiffusionSampler(unwrapped, self.adapter, self.sampler_config).generate(
+                encode_chat_prompts(self.processing_class, prompts, args.prefill), generator=rollout_rng)
+        plen = out.prompt_length
+        prompt_ids, prompt_attention = out.sequences[:, :plen], out.attention_mask[:, :plen]
+        completion_ids = out.completion_ids
+        completion_mask = completion_mask_until_eos(completion_ids, self.adapter.eos_token_id)
+        texts = DiffusionSampler(None, self.adapter).decode(out, self.processing_class)
+
+        # 2. Rewards (trl calls the reward functions with the dataset columns and gathers over processes).
+        rewards_per_func = self._calculate_rewards(inputs, prompts, texts, completion_ids.tolist())
+        rewards = (rewards_per_func * self.reward_weights.to(device).unsqueeze(0)).nansum(dim=1)
+
+        # 3. Advantages over each prompt's group of num_generations completions, then this process's rows.
+        advantages, group_std = group_advantages(rewards, self.num_generations, scale=args.scale_rewards != "none")
+        rows = slice(rank * len(prompts), (rank + 1) * len(prompts))
+
+        # 4. One prompt mask per inner iteration; old and reference log-probs under the same masks.
+        mask_rng = torch.Generator(device).manual_seed(_seed(args.seed, rank, generation, 2))
+        prompt_masks = draw_prompt_masks(prompt_attention, args.p_mask_prompt, self.num_iterations, mask_rng)
+        batch = {"prompt_ids": prompt_ids, "prompt_attention": prompt_attention, "completion_ids": completion_ids,
+                 "completion_mask": completion_mask, "advantages": advantages[rows], "prompt_masks": prompt_masks}
+        with torch.no_grad():
+            if self.num_iterations > 1:  # at mu = 1 the ratio is exp(logp - logp.detach()) = 1
+                batch["old_logps"] = self._all_iteration_logps(self.model, batch)
+            if self.beta != 0.0:
+                batch["ref_logps"] = self._reference_logps(batch)
+
+        # 5. Metrics of this generation batch: every step trained on it logs them (see log()).
+        self._rollout_metrics = {
+            "reward_mean": rewards.mean().item(),
+            "reward_std": group_std.mean().item(),
+            "frac_reward_zero_std": (group_std < 1e-6).float().mean().item(),
+            **{f"reward/{name}": torch.nanmean(rewards_per_func[:, i]).item()
+               for i, name in enumerate(self.reward_func_names)},
+            "completion_length": gather(completion_mask.sum(1).float()).mean().item(),
+        }
+        return batch
+
+    def _all_iteration_logps(self, model, batch: dict) -> torch.Tensor:
+        """(B, mu, L) log-probs under each iteration's prompt mask."""
+        return torch.stack([self._logps(model, batch, k) for k in range(self.num_iterations)], dim=1)
+
+    def _reference_logps(self, batch: dict) -> torch.Tensor:
+        if self.ref_model is not None:
+            return self._all_iteration_logps(self.ref_model, batch)
+        with self.accelerator.unwrap_model(self.model).disable_adapter():  # LoRA: the starting model
+            return self._all_iteration_logps(self.model, batch)
+
+    def _logps(self, model, batch: dict, iteration: int) -> torch.Tensor:
+        return completion_logps(model, self.adapter, batch["prompt_ids"], batch["prompt_attention"],
+                                batch["completion_ids"], batch["prompt_masks"][:, iteration], self.args.logps_chunk_size)
+
+    # --- the policy-gradient step ------------------------------------------------------------------
+    def _compute_loss(self, model, inputs: dict) -> torch.Tensor:
+        iteration = (self._step // self.args.steps_per_generation) % self.num_iterations
+        logps = self._logps(model, inputs, iteration)
+        old = inputs["old_logps"][:, iteration] if "old_logps" in inputs else None
+        ref = inputs["ref_logps"][:, iteration] if "ref_logps" in inputs else None
+        out = diffu_grpo_loss(logps, old, ref, inputs["advantages"], inputs["completion_mask"], self.args.epsilon,
+                              self.beta)
+        metrics = self._metrics["train" if self.model.training else "eval"]
+        metrics["kl"].append(out.kl)
+        metrics["clip_ratio"].append(out.clip_ratio)
+        for key, value in self._rollout_metrics.items():
+            metrics[key].append(value)
+        return out.loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        super().log(logs, start_time)  # trl folds its averaged metrics into `logs`
+        if "loss" in logs and self.is_world_process_zero():
+            line = {"step": self.state.global_step,
+                    "wall_time": round(self.wall_offset + time.time() - self.wall_start, 3)}
+            line.update({k: v for k, v in logs.items() if k in METRIC_KEYS or k.startswith("reward/")})
+            with open(self.metrics_path, "a") as handle:
+                handle.write(json.dumps(line) + "\n")
+
+
+def _rewind_metrics(path: Path, step: int) -> float:
+    """Keep the lines of steps <= `step` (a resumed run rewrites what came after); return their wall time."""
+    if not path.exists():
+        return 0.0
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    os.replace(tmp, path)
+    return json.loads(kept[-1])["wall_time"] if kept else 0.0
+
+
+def run_rl(config: RLConfig, callbacks=None) -> Path:
+    """Train stage two and return the final checkpoint directory. Bad input fails before training."""
+    resume_from = check_output_dir(config.output_dir, config.resume)
+    task = get_task(config.task)
+    rows = rl_rows(config.task, config.dataset, config.dataset_split, config.max_prompts, config.synthetic_seed)
+    loaded = load_model(config.model, config.model_type, config.trust_remote_code, DTYPES[config.torch_dtype],
+                        merge_adapter=True)
+    peft_config = None
+    if config.use_lora:
+        from peft import LoraConfig
+
+        targets = config.lora_target_modules
+        peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                                 target_modules=targets if targets == "all-linear" else targets.split(","),
+                                 task_type="CAUSAL_LM")
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics_path = out / METRICS_FILE
+    wall_offset = _rewind_metrics(metrics_path, int(resume_from.name.split("-")[1])) if resume_from else 0.0
+    if not resume_from:
+        metrics_path.unlink(missing_ok=True)
+
+    source = absolute_source(config.model)
+    base_model = source if config.use_lora else (loaded.manifest.base_model if loaded.manifest else source)
+    resolved = {k: v for k, v in config.to_dict().items() if not k.startswith("_")}
+
+    def make_manifest(metrics: dict):
+        manifest = manifest_for(loaded, "rl", base_model, "diffu_grpo", config.use_lora, resolved, metrics)
+        manifest.parent = source
+        return manifest
+
+    import datasets
+
+    trainer = DiffuGRPOTrainer(model=loaded.model, adapter=loaded.adapter, args=config, metrics_path=metrics_path,
+                               wall_offset=wall_offset, reward_funcs=list(task.reward_funcs),
+                               train_dataset=datasets.Dataset.from_list(rows), processing_class=loaded.tokenizer,
+                               peft_config=peft_config,
+                               callbacks=[CheckpointManifestCallback(make_manifest), *(callbacks or [])])
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    final = out / FINAL_DIR
+    if trainer.is_world_process_zero():
+        save_checkpoint(final, trainer.model, loaded.tokenizer,
+                        make_manifest({**result.metrics, "global_step": trainer.state.global_step}))
+    trainer.accelerator.wait_for_everyone()
+    return final
+
+
+def make_parser():
+    from trl import TrlParser
+
+    return TrlParser(RLConfig)
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """`gift rl --config PATH --model CHECKPOINT [--key value ...]`."""
+    (config,) = make_parser().parse_args_and_config(argv)
+    final = run_rl(config)
+    print(f"checkpoint: {final}\nmetrics: {Path(config.output_dir) / METRICS_FILE}")
+    return final
+
+
+if __name__ == "__main__":
+    main()
