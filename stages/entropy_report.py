@@ -1,0 +1,439 @@
+"""`gift entropy-report`: which answer tokens GIFT's probe finds high or low entropy (the paper's Figure 2).
+
+    gift entropy-report --model models/base --data synthetic:sudoku --max_length 64 --output_dir report/entropy
+    gift entropy-report --model runs/gift --data data/train.jsonl --top 30 --min_count 10 --output_dir out
+    gift entropy-report --model GSAI-ML/LLaDA-8B-Instruct --trust_remote_code --data simplescaling/s1K \
+        --dataset_format s1k --max_examples 64 --max_length 4096 --batch_size 1 --output_dir out   # GPU
+
+The probe pass is the one GIFT trains with (`gift.probe.probe_signal`): the whole answer (and, as in
+training, the EOS padding tail up to `--max_length`) is replaced by the mask token, the prompt is kept,
+and the predictive entropy H (nats, fp32, full vocabulary) is read at every answer position. Per
+answer-token string the report gives the count, the mean H and the mean beta = sqrt(H) (GIFT's
+per-token masking weight); EOS tokens of the padding tail are kept apart from the answer's own EOS.
+
+Outputs in `--output_dir`: `entropy_report.md` (model, data, overall statistics, the entropy per token
+class when a classifier is given, and the `--top` highest and lowest mean-entropy tokens seen at least
+`--min_count` times), `entropy_report.png` (horizontal bars of those tokens, plus the classes) and
+`entropy_report.json` (every number of the report). For `synthetic:sudoku` data the built-in
+`sudoku_token_classes` splits the answer into empty cells, given (copied) cells, format tags, EOS and
+the EOS padding tail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+
+from gift.adapters import ModelLoadError
+from gift.checkpoint import LoadedModel, load_model
+from gift.data import DataError, DiffusionCollator, tokenize_examples
+from gift.probe import probe_signal
+
+REPORT_NAME = "entropy_report"
+PAD_TAIL_SUFFIX = " (pad tail)"
+TokenClass = Callable[[dict, int], str]
+
+
+class EntropyReportError(ValueError):
+    """Bad input to the report (model, data, options), with the reason."""
+
+
+# --------------------------------------------------------------------------- token display
+
+
+def display_token(text: str) -> str:
+    """A token readable in a table: `\\n`, `\\t` escaped, spaces shown as `␣`, `|` escaped for markdown later."""
+    if text == "":
+        return "∅"
+    out = text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+    return out.replace(" ", "␣")
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+# --------------------------------------------------------------------------- Sudoku classes
+
+
+SUDOKU_CLASSES = ("empty cell", "given cell", "tag", "EOS", "EOS pad tail", "other")
+_TAGS = ("<reasoning>", "</reasoning>", "<answer>", "</answer>")
+
+
+def sudoku_token_classes(example: dict, position: int) -> str:
+    """Class of answer position `position` of a synthetic 4x4 Sudoku example.
+
+    Answer: `<reasoning></reasoning><answer>` + 16 solution digits + `</answer>` + EOS, then the EOS
+    padding tail. A solution digit is an `empty cell` where the puzzle (the prompt, 16 digits, `0` =
+    empty) has 0 and a `given cell` (copied from the prompt) elsewhere. `example` is what
+    `entropy_report` passes: the example plus `answer_ids` and `answer_tokens` (decoded strings).
+    """
+    tokens = example["answer_tokens"]
+    if position >= len(tokens):
+        return "EOS pad tail"
+    if position == len(tokens) - 1:
+        return "EOS"  # tokenize_examples appends EOS to every answer
+    token = tokens[position]
+    if token in _TAGS:
+        return "tag"
+    puzzle = str(example["prompt"]).strip()
+    if len(puzzle) != 16 or not puzzle.isdigit():
+        raise EntropyReportError(f"sudoku_token_classes: prompt {puzzle!r} is not a 16-digit 4x4 puzzle")
+    text = "".join(tokens)
+    start = sum(len(t) for t in tokens[:position])
+    open_at = text.find("<answer>")
+    close_at = text.find("</answer>", open_at + 1)
+    first = open_at + len("<answer>")
+    if open_at < 0 or close_at < 0 or not first <= start < close_at or len(token) != 1 or not token.isdigit():
+        return "other"
+    cell = start - first
+    if cell >= 16:
+        return "other"
+    return "empty cell" if puzzle[cell] == "0" else "given cell"
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+class _Stats:
+    """Running count, sum of H, sum of H^2 and sum of sqrt(H) per key."""
+
+    def __init__(self):
+        self.count: dict[Any, int] = {}
+        self.sum: dict[Any, float] = {}
+        self.sq: dict[Any, float] = {}
+        self.beta: dict[Any, float] = {}
+
+    def add(self, key, h: float) -> None:
+        self.count[key] = self.count.get(key, 0) + 1
+        self.sum[key] = self.sum.get(key, 0.0) + h
+        self.sq[key] = self.sq.get(key, 0.0) + h * h
+        self.beta[key] = self.beta.get(key, 0.0) + math.sqrt(h)
+
+    def row(self, key) -> dict[str, float]:
+        n = self.count[key]
+        mean = self.sum[key] / n
+        var = max(self.sq[key] / n - mean * mean, 0.0)
+        return {"count": n, "mean_entropy": mean, "std_entropy": math.sqrt(var), "mean_beta": self.beta[key] / n}
+
+
+def _resolve_model(loaded_or_source, model_type=None, trust_remote_code=False) -> LoadedModel:
+    if isinstance(loaded_or_source, LoadedModel):
+        return loaded_or_source
+    source = str(loaded_or_source)
+    path = Path(source).expanduser()
+    looks_local = path.is_absolute() or source.startswith((".", "~")) or source.endswith("/")
+    if looks_local and not path.exists():
+        raise EntropyReportError(f"{source}: no such model directory or checkpoint")
+    try:
+        return load_model(source, model_type, trust_remote_code, merge_adapter=True)
+    except (ModelLoadError, OSError) as err:
+        raise EntropyReportError(f"{source}: cannot load the model: {err}") from err
+
+
+@torch.no_grad()
+def entropy_report(
+    loaded_or_source: LoadedModel | str,
+    examples: list[dict],
+    output_dir: str | Path,
+    max_length: int | None = None,
+    top: int = 20,
+    token_class: TokenClass | None = None,
+    batch_size: int = 64,
+    min_count: int = 5,
+    pad_tail: bool = True,
+    system_prompt: str | None = None,
+    too_long: str = "error",
+    chunk_size: int = 1024,
+    model_type: str | None = None,
+    trust_remote_code: bool = False,
+    model_label: str | None = None,
+    data_label: str | None = None,
+) -> dict[str, Any]:
+    """Run GIFT's probe over `examples` and write `entropy_report.{md,png,json}` into `output_dir`.
+
+    examples: prompt/answer dicts (as stage one reads them). max_length: width of the probe's batch,
+    prompt + answer + EOS padding tail (use stage one's `max_length` to see what training sees; default
+    the longest example, so the longest has no tail). pad_tail: mask and report the EOS padding tail
+    as training does (d1); its EOS tokens are reported as `<eos> (pad tail)`, apart from the answer's
+    EOS. token_class(example, position) -> class name, where `example` is the example plus
+    `prompt_ids`, `answer_ids` and `answer_tokens` (decoded answer tokens, EOS included) and
+    `position` counts answer positions from 0 (positions >= len(answer_ids) are the padding tail).
+
+    Returns a dict with `overall`, `tokens` (every token, highest mean entropy first: token, id,
+    pad_tail, count, mean_entropy, std_entropy, mean_beta), `high` / `low` (the `top` of each with at
+    least `min_count` occurrences), `classes` (class -> stats, or None) and `files`.
+    """
+    if not examples:
+        raise EntropyReportError("no examples to probe")
+    if top < 1 or batch_size < 1 or min_count < 1:
+        raise EntropyReportError(f"top ({top}), batch_size ({batch_size}) and min_count ({min_count}) must be >= 1")
+    loaded = _resolve_model(loaded_or_source, model_type, trust_remote_code)
+    model, tokenizer, adapter = loaded.model, loaded.tokenizer, loaded.adapter
+
+    # 1. Tokenise as stage one does (chat-formatted prompt, answer + EOS); width = max_length.
+    source = data_label or "data"
+    features = tokenize_examples(examples, tokenizer, adapter.eos_token_id, 10**9, system_prompt, source=source)
+    if too_long not in ("error", "drop"):
+        raise EntropyReportError(f"unknown too_long {too_long!r}; choose 'error' or 'drop'")
+    kept = []
+    for example, feature in zip(examples, features):
+        total = len(feature["prompt_ids"]) + len(feature["answer_ids"])
+        if max_length is not None and total > max_length:
+            if too_long == "drop":
+                continue
+            raise EntropyReportError(f"{source}: row {feature['index']}: prompt + answer + EOS = {total} tokens > "
+                                     f"max_length {max_length} (raise --max_length or pass --too_long drop)")
+        kept.append((example, {**feature, "index": len(kept)}))
+    if not kept:
+        raise EntropyReportError(f"{source}: every example is longer than max_length {max_length}")
+    examples_kept, features = [e for e, _ in kept], [f for _, f in kept]
+    width = max_length or max(len(f["prompt_ids"]) + len(f["answer_ids"]) for f in features)
+    collator = DiffusionCollator(adapter.pad_token_id, width, "max_length", train_on_pad_tail=pad_tail)
+
+    # 2. Probe in batches; accumulate per (token id, in pad tail) and per class.
+    device = next(model.parameters()).device
+    per_token, per_class, overall, tail = _Stats(), _Stats(), _Stats(), _Stats()
+    for start in range(0, len(features), batch_size):
+        chunk = features[start : start + batch_size]
+        batch = {k: v.to(device) for k, v in collator(chunk).items()}
+        entropy = probe_signal(model, adapter, batch["input_ids"], batch["attention_mask"], batch["answer_mask"],
+                               "entropy", chunk_size).float().cpu()
+        ids, answer = batch["input_ids"].cpu(), batch["answer_mask"].cpu()
+        for row, feature in enumerate(chunk):
+            first = len(feature["prompt_ids"])
+            n_answer = len(feature["answer_ids"])
+            positions = answer[row].nonzero().flatten().tolist()
+            values = entropy[row, positions].tolist()
+            token_ids = ids[row, positions].tolist()
+            if token_class is not None:
+                view = {**examples_kept[start + row], "prompt_ids": feature["prompt_ids"], "answer_ids": feature["answer_ids"],
+                        "answer_tokens": [tokenizer.decode([t]) for t in feature["answer_ids"]]}
+            for pos, token_id, h in zip(positions, token_ids, values):
+                offset = pos - first
+                in_tail = offset >= n_answer
+                per_token.add((token_id, in_tail), h)
+                (tail if in_tail else overall).add("all", h)
+                if token_class is not None:
+                    per_class.add(str(token_class(view, offset)), h)
+
+    # 3. Tables.
+    tokens = []
+    for key in per_token.count:
+        token_id, in_tail = key
+        text = display_token(tokenizer.decode([token_id]) or tokenizer.convert_ids_to_tokens(token_id) or "")
+        tokens.append({"token": text + (PAD_TAIL_SUFFIX if in_tail else ""), "id": token_id, "pad_tail": in_tail,
+                       **per_token.row(key)})
+    tokens.sort(key=lambda r: (-r["mean_entropy"], -r["count"], r["id"], r["pad_tail"]))
+    frequent = [r for r in tokens if r["count"] >= min_count]
+    high = frequent[:top]
+    low = sorted(frequent, key=lambda r: (r["mean_entropy"], -r["count"], r["id"], r["pad_tail"]))[:top]
+    classes = None
+    if token_class is not None:
+        classes = {name: per_class.row(name) for name in sorted(per_class.count, key=lambda n: -per_class.row(n)["mean_entropy"])}
+    vocab = model.get_input_embeddings().weight.shape[0]
+    summary = {
+        "model": model_label or loaded.source or "in-memory model",
+        "model_type": adapter.kind,
+        "data": data_label or f"{len(examples)} examples",
+        "examples": len(features),
+        "dropped_too_long": len(examples) - len(features),
+        "max_length": width,
+        "pad_tail": pad_tail,
+        "min_count": min_count,
+        "top": top,
+        "vocab_size": vocab,
+        "max_entropy": math.log(vocab),
+        "answer_tokens": overall.count.get("all", 0),
+        "distinct_tokens": len({r["id"] for r in tokens if not r["pad_tail"]}),
+        "pad_tail_tokens": tail.count.get("all", 0),
+    }
+    if overall.count:
+        summary.update({f"answer_{k}": v for k, v in overall.row("all").items() if k != "count"})
+    if tail.count:
+        summary.update({f"pad_tail_{k}": v for k, v in tail.row("all").items() if k != "count"})
+
+    # 4. Files.
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"markdown": out / f"{REPORT_NAME}.md", "png": out / f"{REPORT_NAME}.png", "json": out / f"{REPORT_NAME}.json"}
+    report = {"overall": summary, "tokens": tokens, "high": high, "low": low, "classes": classes, "files": files}
+    files["markdown"].write_text(format_markdown(report), encoding="utf-8")
+    plot_report(report, files["png"])
+    files["json"].write_text(json.dumps({k: v for k, v in report.items() if k != "files"}, indent=2), encoding="utf-8")
+    return report
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def _token_table(rows: list[dict]) -> list[str]:
+    lines = ["| # | token | id | count | mean H (nats) | sd H | mean beta |", "|---:|---|---:|---:|---:|---:|---:|"]
+    for rank, r in enumerate(rows, start=1):
+        lines.append(f"| {rank} | `{_md(r['token'])}` | {r['id']} | {r['count']} | {r['mean_entropy']:.4f} | "
+                     f"{r['std_entropy']:.4f} | {r['mean_beta']:.4f} |")
+    return lines
+
+
+def format_markdown(report: dict) -> str:
+    """The markdown report: what was probed, overall statistics, classes, highest and lowest tokens."""
+    o = report["overall"]
+    lines = [
+        "# Probe entropy report",
+        "",
+        "GIFT's probe pass: the whole answer masked, the prompt kept; predictive entropy H in nats at every "
+        "answer position; beta = sqrt(H).",
+        "",
+        f"- model: `{_md(str(o['model']))}` ({o['model_type']}, vocabulary {o['vocab_size']}, "
+        f"max entropy ln V = {o['max_entropy']:.3f} nats)",
+        f"- data: `{_md(str(o['data']))}`: {o['examples']} examples"
+        + (f" ({o['dropped_too_long']} longer than max_length dropped)" if o["dropped_too_long"] else ""),
+        f"- max_length {o['max_length']}; EOS padding tail "
+        + ("masked and probed as in training (reported apart: `(pad tail)`)" if o["pad_tail"] else "not probed"),
+        "",
+        "## Overall",
+        "",
+        "| positions | count | mean H (nats) | sd H | mean beta |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    if o["answer_tokens"]:
+        lines.append(f"| answer tokens (EOS included) | {o['answer_tokens']} | {o['answer_mean_entropy']:.4f} | "
+                     f"{o['answer_std_entropy']:.4f} | {o['answer_mean_beta']:.4f} |")
+    if o["pad_tail_tokens"]:
+        lines.append(f"| EOS padding tail | {o['pad_tail_tokens']} | {o['pad_tail_mean_entropy']:.4f} | "
+                     f"{o['pad_tail_std_entropy']:.4f} | {o['pad_tail_mean_beta']:.4f} |")
+    lines += ["", f"{o['distinct_tokens']} distinct answer tokens."]
+    if report["classes"]:
+        lines += ["", "## By token class", "", "| class | count | mean H (nats) | sd H | mean beta |",
+                  "|---|---:|---:|---:|---:|"]
+        for name, r in report["classes"].items():
+            lines.append(f"| {_md(name)} | {r['count']} | {r['mean_entropy']:.4f} | {r['std_entropy']:.4f} | "
+                         f"{r['mean_beta']:.4f} |")
+    for title, rows in (("Highest", report["high"]), ("Lowest", report["low"])):
+        lines += ["", f"## {title} mean entropy (tokens seen at least {o['min_count']} times, top {o['top']})", ""]
+        lines += _token_table(rows) if rows else ["(no token reaches min_count)"]
+    return "\n".join(lines) + "\n"
+
+
+def plot_report(report: dict, output: str | Path) -> Path:
+    """Horizontal bars: highest and lowest mean-entropy tokens (and the classes, when given)."""
+    from matplotlib.figure import Figure
+
+    panels = [("highest mean entropy", report["high"], "C3"), ("lowest mean entropy", report["low"], "C0")]
+    classes = report["classes"] or {}
+    n_rows = max([len(report["high"]), len(report["low"]), len(classes), 1])
+    fig = Figure(figsize=(6 * (2 + bool(classes)), 1.2 + 0.32 * n_rows), dpi=110, layout="constrained")
+    axes = fig.subplots(1, 2 + bool(classes), squeeze=False)[0]
+    for ax, (title, rows, color) in zip(axes, panels):
+        labels = [f"{r['token']}  (n={r['count']})" for r in rows]
+        ax.barh(range(len(rows)), [r["mean_entropy"] for r in rows], color=color)
+        ax.set_yticks(range(len(rows)), labels, fontsize=9)
+        ax.invert_yaxis()
+        ax.set_title(title, fontsize=12)
+        ax.set_xlabel("mean entropy H (nats)", fontsize=11)
+        ax.set_ylabel("answer token", fontsize=11)
+        ax.grid(True, axis="x", alpha=0.3)
+    if classes:
+        ax = axes[2]
+        names = list(classes)
+        ax.barh(range(len(names)), [classes[n]["mean_entropy"] for n in names], color="C2")
+        ax.set_yticks(range(len(names)), [f"{n}  (n={classes[n]['count']})" for n in names], fontsize=9)
+        ax.invert_yaxis()
+        ax.set_title("by token class", fontsize=12)
+        ax.set_xlabel("mean entropy H (nats)", fontsize=11)
+        ax.set_ylabel("token class", fontsize=11)
+        ax.grid(True, axis="x", alpha=0.3)
+    o = report["overall"]
+    fig.suptitle(f"Probe entropy per answer token: {Path(str(o['model'])).name or o['model']} on {o['data']}",
+                 fontsize=13)
+    with warnings.catch_warnings():  # tokens outside the font (e.g. CJK pieces) draw as boxes, not errors
+        warnings.filterwarnings("ignore", message="Glyph .* missing")
+        fig.savefig(output)
+    return Path(output)
+
+
+# --------------------------------------------------------------------------- data and CLI
+
+
+def load_examples(data: str, max_examples: int | None = 512, prompt_field: str = "prompt",
+                  answer_field: str = "answer", dataset_format: str = "prompt_answer", split: str = "train",
+                  subset: str | None = None, synthetic_seed: int = 0) -> list[dict]:
+    """Prompt/answer examples from any source stage one accepts (jsonl/json, hub id, `synthetic:TASK`)."""
+    from stages.cold_start import build_examples
+
+    if dataset_format not in ("prompt_answer", "s1k"):
+        raise EntropyReportError(f"unknown dataset_format {dataset_format!r}; choose prompt_answer or s1k")
+    config = SimpleNamespace(dataset=data, synthetic_examples=max_examples or 512, synthetic_seed=synthetic_seed,
+                             dataset_split=split, dataset_subset=subset, dataset_format=dataset_format,
+                             prompt_field=prompt_field, answer_field=answer_field, max_examples=max_examples)
+    try:
+        examples = build_examples(config)
+    except (DataError, ValueError, OSError) as err:
+        raise EntropyReportError(f"--data {data}: {err}") from err
+    if not examples:
+        raise EntropyReportError(f"--data {data}: no examples")
+    return examples
+
+
+def default_token_class(data: str) -> TokenClass | None:
+    """The built-in classifier of a data source (`synthetic:sudoku`), or None."""
+    return sudoku_token_classes if data == "synthetic:sudoku" else None
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gift entropy-report", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="model source: checkpoint, init-model dir, embedded[:PRESET], hub id")
+    parser.add_argument("--model_type", default=None, help="embedded | llada | dream (read from config.json when omitted)")
+    parser.add_argument("--trust_remote_code", action="store_true", help="run hub modeling code (LLaDA, Dream)")
+    parser.add_argument("--data", required=True, help="jsonl/json file, hub dataset id, or synthetic:sudoku / synthetic:countdown")
+    parser.add_argument("--prompt_field", default="prompt")
+    parser.add_argument("--answer_field", default="answer")
+    parser.add_argument("--dataset_format", default="prompt_answer", help="prompt_answer | s1k")
+    parser.add_argument("--split", default="train", help="hub dataset split")
+    parser.add_argument("--subset", default=None, help="hub dataset config name")
+    parser.add_argument("--synthetic_seed", type=int, default=0)
+    parser.add_argument("--system_prompt", default=None)
+    parser.add_argument("--max_examples", type=int, default=512, help="probe at most this many examples (512)")
+    parser.add_argument("--max_length", type=int, default=None,
+                        help="probe width incl. the EOS tail; use stage one's max_length (default: longest example)")
+    parser.add_argument("--too_long", default="error", choices=("error", "drop"))
+    parser.add_argument("--no_pad_tail", action="store_true", help="do not mask/probe the EOS padding tail")
+    parser.add_argument("--top", type=int, default=20, help="tokens per table (20)")
+    parser.add_argument("--min_count", type=int, default=5, help="occurrences a token needs to enter the tables (5)")
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--chunk_size", type=int, default=1024, help="positions per fp32 entropy chunk")
+    parser.add_argument("--output_dir", required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """`gift entropy-report --model CKPT --data SOURCE [--max_examples 512] [--top 20] --output_dir DIR`."""
+    args = make_parser().parse_args(argv)
+    torch.manual_seed(0)
+    try:
+        examples = load_examples(args.data, args.max_examples, args.prompt_field, args.answer_field,
+                                 args.dataset_format, args.split, args.subset, args.synthetic_seed)
+        loaded = _resolve_model(args.model, args.model_type, args.trust_remote_code)
+        report = entropy_report(loaded, examples, args.output_dir, args.max_length, args.top,
+                                default_token_class(args.data), args.batch_size, args.min_count,
+                                not args.no_pad_tail, args.system_prompt, args.too_long, args.chunk_size,
+                                model_label=args.model, data_label=args.data)
+    except (EntropyReportError, DataError) as err:
+        raise SystemExit(f"gift entropy-report: error: {err}") from None
+    files = report["files"]
+    print(f"wrote {files['markdown']}, {files['png']} and {files['json']}")
+    return report
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
