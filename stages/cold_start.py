@@ -26,13 +26,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainerCallback
 
-from gift.checkpoint import FINAL_DIR, LoadedModel, load_model, manifest_for, save_checkpoint
+from gift.checkpoint import LoadedModel, load_model, manifest_for
 from gift.data import DiffusionCollator, load_rows, prompt_answer_examples, s1k_examples, tokenize_examples
 from gift.loss import diffusion_loss
 from gift.probe import probe_betas
 from gift.schedules import GiftSchedule, UniformSchedule
 from stages.cold_start_config import ColdStartConfig
-from stages.run_dir import CheckpointManifestCallback, absolute_source, check_output_dir
+from stages.run_dir import CheckpointManifestCallback, absolute_source, check_output_dir, save_final
 
 logger = logging.getLogger(__name__)
 BETA_CACHE_NAME = "beta_cache.safetensors"
@@ -123,6 +123,9 @@ def run_cold_start(
     examples = build_examples(config)
     features = tokenize_examples(examples, tokenizer, adapter.eos_token_id, config.max_length, config.system_prompt,
                                  config.too_long, source=config.dataset)
+    if len(features) < len(examples):
+        logger.warning("too_long=drop: dropped %d of %d examples longer than max_length %d",
+                       len(examples) - len(features), len(examples), config.max_length)
     collator = DiffusionCollator(adapter.pad_token_id, config.max_length, config.pad_to, config.train_on_pad_tail)
 
     if config.use_lora:
@@ -149,6 +152,7 @@ def run_cold_start(
                 schedule.cache = load_file(resume_from / BETA_CACHE_NAME)["beta"]  # betas of the STARTING model
             else:
                 started = time.perf_counter()
+                model.to(config.device)  # probe on the accelerator, not on the CPU the weights were loaded on
                 schedule.cache = build_beta_cache(model, adapter, features, collator, config)
                 logger.info("beta cache: %d examples in %.1fs", len(features), time.perf_counter() - started)
             save_file({"beta": schedule.cache.contiguous()}, str(cache_file))
@@ -165,13 +169,11 @@ def run_cold_start(
                                callbacks=[CheckpointManifestCallback(make_manifest, {BETA_CACHE_NAME: cache_file} if cache_file else None),
                                           *(callbacks or [])])
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    metrics = {**result.metrics, "global_step": trainer.state.global_step}
-    final = out / FINAL_DIR
+    metrics = {**result.metrics, "global_step": trainer.state.global_step, "examples": len(features),
+               "dropped_too_long": len(examples) - len(features)}
+    final = save_final(trainer, tokenizer, make_manifest(metrics), {BETA_CACHE_NAME: cache_file} if cache_file else None)
     if trainer.is_world_process_zero():
-        extra = {BETA_CACHE_NAME: cache_file} if cache_file else None
-        save_checkpoint(final, trainer.model, tokenizer, make_manifest(metrics), extra)
         (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in trainer.state.log_history))
-    trainer.accelerator.wait_for_everyone()
     return final
 
 

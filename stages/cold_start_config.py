@@ -39,6 +39,8 @@ class ColdStartConfig(TrainingArguments):
         use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules.
     Run:
         resume: continue from the last complete checkpoint in output_dir.
+        global_batch_size: the invariant of a recipe: gradient_accumulation_steps is derived from it, the
+            per-device batch and the number of processes, and an impossible split is an error.
     """
 
     model_name_or_path: str = field(default="embedded:tiny", metadata={"help": "model source"})
@@ -80,6 +82,8 @@ class ColdStartConfig(TrainingArguments):
     lora_target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj"])
 
     resume: bool = field(default=False, metadata={"help": "continue from the last complete checkpoint"})
+    global_batch_size: int | None = field(
+        default=None, metadata={"help": "examples per optimizer step over all processes; derives gradient_accumulation_steps"})
 
     # HF defaults that suit this project.
     output_dir: str | None = field(default=None, metadata={"help": "run directory"})
@@ -109,7 +113,20 @@ class ColdStartConfig(TrainingArguments):
 
         if not torch.cuda.is_available():
             self.use_cpu = True  # trl/transformers would otherwise pick bf16/GPU paths
+        apply_global_batch(self)
         super().__post_init__()
+
+
+def apply_global_batch(config) -> None:
+    """Derive gradient_accumulation_steps from `global_batch_size` (before HF's post-init reads it)."""
+    import os
+
+    from stages.batching import resolve_batch
+
+    if config.global_batch_size:
+        processes = int(os.environ.get("WORLD_SIZE", "1"))
+        config.per_device_train_batch_size, config.gradient_accumulation_steps = resolve_batch(
+            config.global_batch_size, processes, per_device=config.per_device_train_batch_size)
 
 
 def _check(option: str, value, allowed: tuple) -> None:

@@ -25,14 +25,14 @@ from accelerate.utils import gather, is_peft_model
 from trl import GRPOTrainer
 
 from gift.adapters import ModelAdapter
-from gift.checkpoint import FINAL_DIR, load_model, manifest_for, save_checkpoint
+from gift.checkpoint import load_model, manifest_for
 from gift.diffu_grpo import (completion_logps, completion_mask_until_eos, diffu_grpo_loss, draw_prompt_masks,
                              group_advantages)
 from gift.sampler import DiffusionSampler, SamplerConfig, encode_chat_prompts
 from rewards import get_task
 from stages.rl_config import RLConfig
 from stages.rl_data import rl_rows
-from stages.run_dir import CheckpointManifestCallback, absolute_source, check_output_dir
+from stages.run_dir import CheckpointManifestCallback, absolute_source, check_output_dir, save_final
 
 METRICS_FILE = "metrics.jsonl"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -231,12 +231,7 @@ def run_rl(config: RLConfig, callbacks=None) -> Path:
                                peft_config=peft_config,
                                callbacks=[CheckpointManifestCallback(make_manifest), *(callbacks or [])])
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    final = out / FINAL_DIR
-    if trainer.is_world_process_zero():
-        save_checkpoint(final, trainer.model, loaded.tokenizer,
-                        make_manifest({**result.metrics, "global_step": trainer.state.global_step}))
-    trainer.accelerator.wait_for_everyone()
-    return final
+    return save_final(trainer, loaded.tokenizer, make_manifest({**result.metrics, "global_step": trainer.state.global_step}))
 
 
 def make_parser():

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from trl import GRPOConfig
 
 from gift.sampler import REMASKING
+from stages.cold_start_config import apply_global_batch
 
 
 @dataclass
@@ -30,7 +31,8 @@ class RLConfig(GRPOConfig):
         num_iterations (mu), beta, epsilon, scale_rewards ("none" = d1: advantage = reward - group mean;
         "group" divides by the group std) are trl's fields.
     LoRA: use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules ("all-linear" = d1).
-    Run: resume (continue from the last complete checkpoint; save_steps must be a multiple of
+    Run: global_batch_size (completions per optimizer step; derives gradient_accumulation_steps),
+        resume (continue from the last complete checkpoint; save_steps must be a multiple of
         num_iterations so a resumed run restarts at a generation boundary), metrics.jsonl in output_dir.
     """
 
@@ -59,6 +61,8 @@ class RLConfig(GRPOConfig):
     lora_target_modules: str = field(default="all-linear", metadata={"help": "'all-linear' or comma-separated names"})
 
     resume: bool = field(default=False)
+    global_batch_size: int | None = field(
+        default=None, metadata={"help": "completions per optimizer step over all processes; derives accumulation"})
 
     # d1's defaults where they differ from trl's.
     learning_rate: float = field(default=3e-6)
@@ -91,6 +95,7 @@ class RLConfig(GRPOConfig):
         if self.save_steps >= 1 and int(self.save_steps) % self.num_iterations:
             raise ValueError(f"save_steps ({int(self.save_steps)}) must be a multiple of num_iterations "
                              f"({self.num_iterations}) so a resumed run restarts at a generation boundary")
+        apply_global_batch(self)
         processes = int(os.environ.get("WORLD_SIZE", "1"))
         global_batch = self.per_device_train_batch_size * self.gradient_accumulation_steps * processes
         if global_batch % self.num_generations:

@@ -47,6 +47,35 @@ class CheckpointManifestCallback(TrainerCallback):
         write_manifest(directory, self.make_manifest({"step": state.global_step, **last}))
 
 
+def save_final(trainer, tokenizer, manifest: Manifest, extra_files: dict[str, Path] | None = None) -> Path:
+    """Write the run's final checkpoint to `output_dir/final`, atomically, on every rank.
+
+    `trainer.save_model` gathers sharded weights (DeepSpeed ZeRO-3, FSDP) and writes on the main
+    process only; the main process then adds tokenizer, extra files and manifest and renames.
+    """
+    import os
+    import shutil
+
+    final = Path(trainer.args.output_dir) / FINAL_DIR
+    tmp = final.with_name(f".{FINAL_DIR}.tmp")
+    if trainer.is_world_process_zero():
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(tmp))
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(tmp)
+        for name, src in (extra_files or {}).items():
+            shutil.copy2(src, tmp / name)
+        for stray in ("training_args.bin",):  # HF's pickle; the manifest holds the resolved config
+            (tmp / stray).unlink(missing_ok=True)
+        write_manifest(tmp, manifest)
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+    trainer.accelerator.wait_for_everyone()
+    return final
+
+
 def absolute_source(source: str) -> str:
     """A local path made absolute (so manifests stay valid from any working directory); hub ids unchanged."""
     path = Path(source)

@@ -1,0 +1,97 @@
+"""Configuration of `gift pipeline`: one base model, stage one per arm and seed, stage two, evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stages.controls import CONTROLS
+
+
+@dataclass
+class Arm:
+    """A named stage-one variant. `overrides` are `ColdStartConfig` fields (e.g. objective, beta_source,
+    normaliser); `control` names a per-token beta function of `stages.controls` (no probe); `rl: false`
+    skips stage two for this arm."""
+
+    name: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    control: str | None = None
+    rl: bool = True
+
+
+@dataclass
+class PipelineConfig:
+    """`gift pipeline --config PATH`.
+
+    output_dir: where every step writes; a rerun skips finished steps and resumes unfinished ones.
+    task: the task of stage two and of the evaluation (sudoku, countdown, gsm8k, math).
+    base_model: `embedded:PRESET` (written with `gift init-model`), a checkpoint, or a local/hub model.
+    pretrain_steps: stage zero for the embedded base: masked-diffusion SFT on the task before the arms
+        split (0: none). pretrain: ColdStartConfig overrides for it.
+    stage_one_recipe / stage_one: the stage-one YAML shared by every arm, and overrides on top of it.
+    arms: the stage-one variants (`Arm`); every arm runs once per seed with the same data and steps.
+    seeds: stage-one and stage-two seeds.
+    rl_from_step: stage two starts from stage-one `checkpoint-N` (earlier checkpoints leave the reward
+        curves room to separate); None: from the final checkpoint.
+    stage_two_recipe / stage_two: the stage-two YAML and overrides.
+    eval: `gift eval` settings (gen_lengths, limit, data, block_length, steps, batch_size).
+    smoothing: EMA factor of the reward-curve figure.
+    """
+
+    output_dir: str
+    task: str = "sudoku"
+    base_model: str = "embedded:tiny"
+    model_type: str | None = None
+    trust_remote_code: bool = False
+    pretrain_steps: int = 0
+    pretrain: dict[str, Any] = field(default_factory=dict)
+    stage_one_recipe: str | None = None
+    stage_one: dict[str, Any] = field(default_factory=dict)
+    arms: list[Arm] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=lambda: [0])
+    rl_from_step: int | None = None
+    stage_two_recipe: str | None = None
+    stage_two: dict[str, Any] = field(default_factory=dict)
+    eval: dict[str, Any] = field(default_factory=dict)
+    smoothing: float = 0.9
+    config_path: str | None = None
+
+    def __post_init__(self):
+        if not self.arms:
+            raise ValueError("pipeline: `arms` is empty; list at least one stage-one variant")
+        self.arms = [a if isinstance(a, Arm) else _arm(a, i) for i, a in enumerate(self.arms)]
+        names = [a.name for a in self.arms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"pipeline: arm names must be unique, got {names}")
+        for arm in self.arms:
+            if arm.control is not None and arm.control not in CONTROLS:
+                raise ValueError(f"pipeline: arm {arm.name!r}: unknown control {arm.control!r}; known: {sorted(CONTROLS)}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"pipeline: seeds must be a non-empty list of distinct integers, got {self.seeds}")
+        if not 0 <= self.smoothing < 1:
+            raise ValueError(f"pipeline: smoothing must lie in [0, 1), got {self.smoothing}")
+
+
+def _arm(data: Any, index: int) -> Arm:
+    if not isinstance(data, dict) or "name" not in data:
+        raise ValueError(f"pipeline: arms[{index}] must be a mapping with a `name`")
+    unknown = set(data) - {f.name for f in fields(Arm)}
+    if unknown:
+        raise ValueError(f"pipeline: arms[{index}] ({data['name']}): unknown keys {sorted(unknown)}")
+    return Arm(**data)
+
+
+def load_pipeline_config(path: str | Path, overrides: dict[str, Any] | None = None) -> PipelineConfig:
+    """Read a pipeline YAML; unknown keys are errors naming the file and the key."""
+    data = yaml.safe_load(Path(path).read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a YAML mapping")
+    data.update(overrides or {})
+    unknown = set(data) - {f.name for f in fields(PipelineConfig)}
+    if unknown:
+        raise ValueError(f"{path}: unknown pipeline keys {sorted(unknown)}")
+    return PipelineConfig(**data, config_path=str(path)) if "config_path" not in data else PipelineConfig(**data)
