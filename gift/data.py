@@ -98,13 +98,20 @@ def _require(row: dict, fields: tuple[str, ...], source: str, index: int) -> Non
         raise DataError(f"{source}: row {index}: missing field(s) {missing}; present: {sorted(row)}")
 
 
-def prompt_token_ids(tokenizer: PreTrainedTokenizerBase, prompt, system_prompt: str | None = None) -> list[int]:
-    """Chat-formatted prompt ids, ending with the assistant generation prompt."""
+def prompt_token_ids(
+    tokenizer: PreTrainedTokenizerBase, prompt, system_prompt: str | None = None, prefill: str | None = None
+) -> list[int]:
+    """Chat-formatted prompt ids ending with the assistant generation prompt (then `prefill`, if any).
+
+    `prompt` is a string (one user turn) or a list of `{"role", "content"}` messages. The one place the
+    chat template is applied, for training, evaluation and rollouts alike.
+    """
     messages = list(prompt) if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
     if system_prompt and messages[0].get("role") != "system":
         messages.insert(0, {"role": "system", "content": system_prompt})
-    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    return tokenizer(text, add_special_tokens=False)["input_ids"]
+    # tokenize=False, then tokenize: transformers 5 returns a BatchEncoding for tokenize=True.
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) + (prefill or "")
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def tokenize_examples(

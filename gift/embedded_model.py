@@ -28,19 +28,14 @@ def embedded_config(preset: str = "tiny", vocab_size: int | None = None, **overr
     """Bidirectional `LlamaConfig` for a preset; `is_causal=False` survives save/load and LoRA merge."""
     if preset not in PRESETS:
         raise ValueError(f"unknown embedded preset {preset!r}; choose one of {sorted(PRESETS)}")
-    dims = dict(PRESETS[preset])
+    dims = {**PRESETS[preset], **overrides}  # overrides win, e.g. num_attention_heads
     vocab = dims.pop("vocab_size", None) or vocab_size
     if vocab is None:
         raise ValueError("vocab_size is required for this preset")
-    return LlamaConfig(
-        vocab_size=vocab,
-        num_key_value_heads=dims["num_attention_heads"],
-        max_position_embeddings=1024,
-        tie_word_embeddings=True,
-        is_causal=False,
-        **dims,
-        **overrides,
-    )
+    dims.setdefault("num_key_value_heads", dims["num_attention_heads"])
+    dims.setdefault("max_position_embeddings", 1024)
+    dims.setdefault("tie_word_embeddings", True)
+    return LlamaConfig(vocab_size=vocab, is_causal=False, **dims)
 
 
 def build_embedded_model(

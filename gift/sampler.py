@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from gift.adapters import ModelAdapter
+from gift.data import prompt_token_ids
 
 REMASKING = ("low_confidence", "random", "entropy", "margin")
 
@@ -140,14 +141,7 @@ def encode_chat_prompts(
     """
     if isinstance(prompts, str):
         raise TypeError("prompts must be a list of prompts, not one string")
-    encoded = []
-    for prompt in prompts:
-        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-        # tokenize=False then tokenize: transformers 5 returns a BatchEncoding for tokenize=True.
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        text += prefill or ""
-        encoded.append(list(tokenizer(text, add_special_tokens=False)["input_ids"]))
-    return encoded
+    return [prompt_token_ids(tokenizer, prompt, prefill=prefill) for prompt in prompts]
 
 
 class DiffusionSampler:

@@ -25,7 +25,6 @@ COMMANDS = {
     "pipeline": ("stages.pipeline:main", "both stages for every arm and seed, evaluation, figure, report"),
     "curves": ("stages.curves:main", "reward curves (raw + time-weighted EMA) from metrics.jsonl files"),
     "entropy-report": ("stages.entropy_report:main", "which tokens the probe finds high or low entropy"),
-    "convert": ("stages.convert:main", "convert a LLaDA checkpoint to a native bidirectional Llama"),
 }
 
 

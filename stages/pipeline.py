@@ -175,8 +175,30 @@ class Pipeline:
         return scores
 
     # --- the whole run --------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Build every stage's config once, so a bad key or value fails before anything is written."""
+        from rewards import get_task
+        from stages.cold_start_config import ColdStartConfig
+        from stages.rl_config import RLConfig
+
+        get_task(self.cfg.task)
+        placeholder = str(self.out / "validate")
+        for arm in self.cfg.arms:
+            try:
+                ColdStartConfig(**{**self._stage_one_settings(), **arm.overrides, "output_dir": placeholder})
+                if arm.rl:
+                    RLConfig(**{**_recipe(self.cfg.stage_two_recipe, self.cfg.config_path), **self.cfg.stage_two,
+                                "output_dir": placeholder, "task": self.cfg.task})
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"pipeline arm {arm.name!r}: {err}") from err
+        unknown_eval = set(self.cfg.eval) - {"gen_lengths", "limit", "data", "block_length", "steps", "batch_size",
+                                              "temperature", "remasking", "prompt_style", "prefill"}
+        if unknown_eval:
+            raise ValueError(f"pipeline eval: unknown keys {sorted(unknown_eval)}")
+
     def run(self) -> Path:
         cfg = self.cfg
+        self.validate()
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "pipeline_config.yaml").write_text(yaml.safe_dump(_plain(cfg), sort_keys=False))
         self.state = PipelineState(self.out / STATE_FILE)

@@ -101,8 +101,8 @@ def write_report(out: Path, cfg, evaluations: dict[str, dict], rl_runs: list[tup
         lines += ["", "## Reward curves (stage two)", "", f"![reward curves]({figure.name})", "",
                   f"Raw reward per step (faint) and its time-weighted EMA (bold, smoothing {cfg.smoothing}); "
                   "final reward = mean raw reward over the last 20% of steps:", "",
-                  "| arm | final reward |", "|---|---|"]
-        lines += [f"| {arm} | {_mean_sd(v).replace('.', '.', 1)} (x100) |" for arm, v in rewards.items()]
+                  "| arm | final reward (x100) |", "|---|---|"]
+        lines += [f"| {arm} | {_mean_sd(v)} |" for arm, v in rewards.items()]
 
     lines += ["", "## Verdict", ""]
     for prefix, label in (("stage1", f"stage one, {metrics[0]}"), ("stage2", f"after stage two, {metrics[0]}")):

@@ -64,6 +64,9 @@ class RLConfig(GRPOConfig):
     global_batch_size: int | None = field(
         default=None, metadata={"help": "completions per optimizer step over all processes; derives accumulation"})
 
+    # trl turns gradient checkpointing on by default; it only re-runs forwards for small models and LLaDA's
+    # hub code has no HF hook for it. Recipes that need it set `activation_checkpointing: true`.
+    gradient_checkpointing: bool | None = field(default=None)
     # d1's defaults where they differ from trl's.
     learning_rate: float = field(default=3e-6)
     lr_scheduler_type: str = field(default="constant")

@@ -11,6 +11,15 @@ from gift.adapters import adapter_for
 from gift.embedded_model import build_embedded_model, init_model
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """The tiny models gain nothing from a second thread, and two threads spin badly on a busy 2-core box."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def tiny():
     """(model, tokenizer, adapter) of a freshly initialised tiny embedded model."""

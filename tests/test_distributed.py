@@ -27,6 +27,7 @@ import torch
 from gift.checkpoint import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
+RL_SCRIPT = Path(__file__).parent / "dist_scripts" / "rl_rank_dump.py"
 SCRIPT = ROOT / "tests" / "dist_scripts" / "cold_start_rank_dump.py"
 EXAMPLES = 256
 STEPS = 3
@@ -102,10 +103,26 @@ def test_stage_one_ranks_agree_and_global_batch(tmp_path, base_dir, per_device, 
 
 
 @pytest.mark.slow
-def test_stage_two_ranks_agree():
-    """Placeholder for the stage-two engineer: diffu-GRPO under torchrun, ranks identical afterwards."""
-    try:
-        import stages.rl  # noqa: F401
-    except ImportError:
-        pytest.skip("stage two not yet available")
-    pytest.skip("placeholder: stage two's distributed test is not written yet (see test_stage_one_ranks_agree_and_global_batch)")
+def test_stage_two_ranks_agree(tmp_path, base_dir):
+    """diffu-GRPO under torchrun: identical parameters on both ranks, rewards gathered over the global batch."""
+    dump, run = tmp_path / "dump", tmp_path / "run"
+    per_device, steps = 12, 2
+    torchrun(RL_SCRIPT, [str(dump), "--config", "configs/embedded/grpo_sudoku.yaml", "--model", str(base_dir),
+                         "--output_dir", str(run), "--max_steps", str(steps), "--save_steps", str(steps),
+                         "--per_device_train_batch_size", str(per_device), "--max_prompts", "32",
+                         "--disable_tqdm", "true", "--report_to", "none"])
+    ranks = [json.loads((dump / f"rank{r}.json").read_text()) for r in range(NPROC)]
+    assert all(r["world_size"] == NPROC and r["global_step"] == steps for r in ranks)
+    assert ranks[0]["params"] == ranks[1]["params"]
+    saved = _param_digests(load_model(str(run / "final")).model)
+    assert saved == ranks[0]["params"]
+    start = _param_digests(load_model(str(base_dir)).model)
+    assert all(saved[k] != v for k, v in start.items())
+    # num_iterations = 2: one generation batch serves both steps; each rank generates per_device
+    # completions, the rewards are gathered over the global batch, each rank trains on its own rows.
+    for r in ranks:
+        assert r["local_prompts"] == [per_device]
+        assert r["gathered_rewards"] == [per_device * NPROC]
+        assert r["loss_rows"] == [per_device] * steps
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2]

@@ -17,14 +17,6 @@ from stages.entropy_report import (EntropyReportError, display_token, entropy_re
 from stages.synthetic import synthetic_examples
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def sharp(base_dir):
     """The random-init model with its (tied) embeddings scaled up, so entropies differ between tokens."""

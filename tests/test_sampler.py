@@ -19,15 +19,6 @@ from gift.sampler import (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny model gains nothing from a second thread, and two threads spin badly on a busy 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def embedded():
     model, tokenizer = build_embedded_model("tiny", seed=0)

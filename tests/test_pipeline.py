@@ -1,0 +1,116 @@
+"""`gift pipeline`: the quick embedded run end to end, skipping finished steps, bad configs, controls."""
+
+import csv
+import json
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+import torch
+
+import stages.pipeline as pipeline
+from gift.embedded_tokenizer import build_embedded_tokenizer
+from stages.controls import STRUCTURAL_BETAS, sudoku_structural_beta
+from stages.pipeline import run_pipeline
+from stages.pipeline_config import load_pipeline_config
+
+QUICK = "configs/embedded/pipeline_quick.yaml"
+
+
+@pytest.mark.slow
+def test_quick_pipeline_end_to_end_then_rerun_skips_everything(tmp_path):
+    out = tmp_path / "run"
+    report = run_pipeline(load_pipeline_config(QUICK, {"output_dir": str(out)}))
+    text = report.read_text()
+    for arm in ("sft", "gift", "structural"):
+        assert f"| stage one: {arm} |" in text
+        scores = json.loads((out / "seed0" / arm / "stage1" / "eval" / "scores.json").read_text())
+        assert 0 <= scores["mean"] <= 1 and scores["cells"][0]["n"] == 32
+    for arm in ("sft", "gift"):
+        assert f"| stage two: {arm} |" in text
+        lines = (out / "seed0" / arm / "stage2" / "metrics.jsonl").read_text().splitlines()
+        assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4, 5, 6]
+        assert all(0 <= json.loads(line)["reward_mean"] <= 1 for line in lines)
+    assert not (out / "seed0" / "structural" / "stage2").exists()  # rl: false
+    assert "## Verdict" in text and "over 1 seed" in text and "| gift |" in text
+    image = matplotlib.image.imread(out / "reward_curves.png")
+    assert image.shape[0] > 200 and image.shape[1] > 300
+    with open(out / "reward_curves.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {row["label"] for row in rows} == {"sft", "gift"} and len(rows) == 12
+    state = json.loads((out / "pipeline_state.json").read_text())["steps"]
+    assert "stage one: gift seed 0" in state and "stage two: sft seed 0" in state
+
+    messages = []
+    run_pipeline(load_pipeline_config(QUICK, {"output_dir": str(out)}), log=messages.append)
+    assert not any(m.startswith(("run", "resume", "eval")) for m in messages), messages
+    assert sum(m.startswith("skip") for m in messages) == 1 + 3 + 2  # stage zero, three arms, two RL runs
+
+
+@pytest.mark.slow
+def test_a_crashed_pipeline_continues_where_it_stopped(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    config = {"output_dir": str(out), "arms": [{"name": "sft", "overrides": {"objective": "sft"}},
+                                               {"name": "gift", "overrides": {"objective": "gift"}}]}
+    real = pipeline.Pipeline.stage_two
+
+    def crash_on_gift(self, arm, seed):
+        if arm.name == "gift":
+            raise KeyboardInterrupt("killed")
+        return real(self, arm, seed)
+
+    monkeypatch.setattr(pipeline.Pipeline, "stage_two", crash_on_gift)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(load_pipeline_config(QUICK, config))
+    done = out / "seed0" / "sft" / "stage2" / "final" / "gift_manifest.json"
+    stamp = done.stat().st_mtime_ns
+    monkeypatch.setattr(pipeline.Pipeline, "stage_two", real)
+    messages = []
+    run_pipeline(load_pipeline_config(QUICK, config), log=messages.append)
+    assert done.stat().st_mtime_ns == stamp
+    assert [m.split(" ->")[0] for m in messages if m.startswith(("run", "resume"))] == ["run   stage two: gift seed 0"]
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"stage_one": {"objective": "dpo"}}, "unknown objective 'dpo'"),
+    ({"stage_one": {"learning_rat": 1.0}}, "learning_rat"),
+    ({"stage_two": {"num_generations": 5}}, "num_generations"),
+    ({"arms": [{"name": "a", "control": "magic"}]}, "unknown control 'magic'"),
+    ({"arms": [{"name": "a"}, {"name": "a"}]}, "arm names must be unique"),
+    ({"arms": [{"name": "a", "overide": {}}]}, "unknown keys \\['overide'\\]"),
+    ({"task": "chess"}, "unknown task 'chess'"),
+    ({"eval": {"gen_length": [24]}}, "unknown keys \\['gen_length'\\]"),
+    ({"seeds": []}, "seeds must be a non-empty list"),
+])
+def test_bad_pipeline_configs_fail_before_anything_is_written(tmp_path, change, message):
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match=message):
+        run_pipeline(load_pipeline_config(QUICK, {"output_dir": str(out), **change}))
+    assert not out.exists()
+
+
+def test_unknown_top_level_key_names_the_file(tmp_path):
+    bad = tmp_path / "p.yaml"
+    bad.write_text("output_dir: x\narms: [{name: a}]\nseed: [0]\n")
+    with pytest.raises(ValueError, match=r"p.yaml: unknown pipeline keys \['seed'\]"):
+        load_pipeline_config(bad)
+
+
+def test_structural_beta_by_token_class():
+    tokenizer = build_embedded_tokenizer()
+    puzzle, solution = "1020000000000000", "1234341221434321"
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": puzzle}], add_generation_prompt=True, tokenize=False)
+    answer = f"<reasoning></reasoning><answer>{solution}</answer>"
+    ids = tokenizer(prompt + answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id] * 3
+    n_prompt = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    answer_mask = torch.zeros(1, len(ids), dtype=torch.bool)
+    answer_mask[0, n_prompt:] = True
+    beta = sudoku_structural_beta(tokenizer)({"input_ids": torch.tensor([ids]), "answer_mask": answer_mask})[0]
+    cells = beta[n_prompt + 3 : n_prompt + 19].tolist()
+    expected = [STRUCTURAL_BETAS["given"] if c != "0" else STRUCTURAL_BETAS["empty"] for c in puzzle]
+    assert cells == pytest.approx(expected)
+    assert beta[-3:].tolist() == pytest.approx([STRUCTURAL_BETAS["eos"]] * 3)
+    assert beta[:n_prompt].abs().sum() == 0
+    assert beta[n_prompt : n_prompt + 3].tolist() == pytest.approx([STRUCTURAL_BETAS["other"]] * 3)
+    with pytest.raises(ValueError, match="compact Sudoku format"):
+        sudoku_structural_beta(tokenizer)({"input_ids": torch.tensor([ids[:5]]), "answer_mask": answer_mask[:, :5]})
