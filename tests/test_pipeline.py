@@ -72,7 +72,7 @@ def test_a_crashed_pipeline_continues_where_it_stopped(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("change,message", [
-    ({"stage_one": {"objective": "dpo"}}, "unknown objective 'dpo'"),
+    ({"stage_one": {"normaliser": "tokens"}}, "unknown normaliser 'tokens'"),
     ({"stage_one": {"learning_rat": 1.0}}, "learning_rat"),
     ({"stage_two": {"num_generations": 5}}, "num_generations"),
     ({"arms": [{"name": "a", "control": "magic"}]}, "unknown control 'magic'"),
