@@ -111,5 +111,6 @@ class RLConfig(GRPOConfig):
 
         if not torch.cuda.is_available():
             self.use_cpu = True
-            self.bf16 = False
+            if self.bf16 is None:  # trl would turn bf16 on; CPU autocast in bf16 is slow and lossy
+                self.bf16 = False
         super().__post_init__()
