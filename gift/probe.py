@@ -18,7 +18,7 @@ def probe_signal(
     attention_mask: torch.Tensor,
     answer_mask: torch.Tensor,
     signal: str = "entropy",
-    chunk_size: int = 1024,
+    chunk_size: int = 256,
 ) -> torch.Tensor:
     """Entropy (or gold-token NLL) in nats at every answer position of the fully masked answer; 0 elsewhere.
 
@@ -39,7 +39,7 @@ def probe_signal(
     return chunked_nll(logits, input_ids, answer_mask, chunk_size)
 
 
-def probe_betas(model, adapter, batch: dict, signal: str = "entropy", chunk_size: int = 1024) -> torch.Tensor:
+def probe_betas(model, adapter, batch: dict, signal: str = "entropy", chunk_size: int = 256) -> torch.Tensor:
     """`beta_i = sqrt(signal_i)` for a collated batch (keys input_ids, attention_mask, answer_mask)."""
     raw = probe_signal(model, adapter, batch["input_ids"], batch["attention_mask"], batch["answer_mask"], signal, chunk_size)
     return beta_from_signal(raw)

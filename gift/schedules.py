@@ -53,7 +53,7 @@ class GiftSchedule(UniformSchedule):
         beta_ref: str = "sequence",
         beta_ref_floor: float = 1e-3,
         pad_tail: str = "sft",
-        chunk_size: int = 1024,
+        chunk_size: int = 256,
         beta_fn: BetaFn | None = None,
         cache: "torch.Tensor | None" = None,
     ):

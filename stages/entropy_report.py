@@ -153,7 +153,7 @@ def entropy_report(
     pad_tail: bool = True,
     system_prompt: str | None = None,
     too_long: str = "error",
-    chunk_size: int = 1024,
+    chunk_size: int = 256,
     model_type: str | None = None,
     trust_remote_code: bool = False,
     model_label: str | None = None,
