@@ -174,6 +174,22 @@ class Pipeline:
         self.state.record(f"eval: {label}", time.perf_counter() - started)
         return scores
 
+    def entropy(self, base: str) -> dict | None:
+        """The probe's entropy per token (and per token class where one is known) on the base model."""
+        if not self.cfg.entropy_examples:
+            return None
+        out = self.out / "entropy"
+        if (out / "entropy_report.json").is_file():
+            return json.loads((out / "entropy_report.json").read_text())
+        from stages.entropy_report import default_token_class, entropy_report, load_examples
+
+        settings = self._stage_one_settings()
+        data = settings.get("dataset", "synthetic:sudoku")
+        self.log(f"probe entropy of the base model on {data}")
+        return entropy_report(base, load_examples(data, self.cfg.entropy_examples), out,
+                              max_length=settings.get("max_length"), token_class=default_token_class(data),
+                              model_type=self.cfg.model_type, trust_remote_code=self.cfg.trust_remote_code)
+
     # --- the whole run --------------------------------------------------------------------------------
     def validate(self) -> None:
         """Build every stage's config once, so a bad key or value fails before anything is written."""
@@ -230,7 +246,7 @@ class Pipeline:
                                            title=f"diffu-GRPO reward on {cfg.task}: cold starts compared")
         from stages.report import write_report
 
-        report = write_report(self.out, cfg, evaluations, rl_runs, figure, self.state.data)
+        report = write_report(self.out, cfg, evaluations, rl_runs, figure, self.state.data, self.entropy(base))
         self.log(f"report: {report}\nfigure: {figure}")
         return report
 

@@ -40,6 +40,8 @@ class PipelineConfig:
     stage_two_recipe / stage_two: the stage-two YAML and overrides.
     eval: `gift eval` settings (gen_lengths, limit, data, block_length, steps, batch_size).
     smoothing: EMA factor of the reward-curve figure.
+    entropy_examples: examples of the stage-one data probed for the entropy report of the base model
+        (which tokens GIFT would mask more; 0: no report).
     """
 
     output_dir: str
@@ -58,6 +60,7 @@ class PipelineConfig:
     stage_two: dict[str, Any] = field(default_factory=dict)
     eval: dict[str, Any] = field(default_factory=dict)
     smoothing: float = 0.9
+    entropy_examples: int = 256
     config_path: str | None = None
 
     def __post_init__(self):

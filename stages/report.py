@@ -68,8 +68,24 @@ def _verdict(label: str, per_arm: dict[str, list[float]], unit: str) -> str:
     return line
 
 
+def _entropy_section(entropy: dict | None) -> list[str]:
+    if not entropy:
+        return []
+    lines = ["", "## What the probe sees (base model)", "",
+             "GIFT masks a token more often the higher its probe entropy H (beta = sqrt(H)). Full table and figure: "
+             "`entropy/entropy_report.md`, `entropy/entropy_report.png`.", ""]
+    if entropy.get("classes"):
+        lines += ["| token class | count | mean entropy (nats) | mean beta |", "|---|---|---|---|"]
+        lines += [f"| {name} | {c['count']} | {c['mean_entropy']:.3f} | {c['mean_beta']:.3f} |"
+                  for name, c in entropy["classes"].items()]
+    else:
+        lines += ["| highest-entropy tokens | mean entropy (nats) |", "|---|---|"]
+        lines += [f"| `{t['token']}` | {t['mean_entropy']:.3f} |" for t in entropy.get("high", [])[:10]]
+    return lines
+
+
 def write_report(out: Path, cfg, evaluations: dict[str, dict], rl_runs: list[tuple[str, Path]], figure: Path | None,
-                 state: dict[str, Any]) -> Path:
+                 state: dict[str, Any], entropy: dict | None = None) -> Path:
     """Write `out/report.md` and return its path."""
     metrics = _metric_names(evaluations)
     arms = [a.name for a in cfg.arms]
@@ -114,6 +130,8 @@ def write_report(out: Path, cfg, evaluations: dict[str, dict], rl_runs: list[tup
         lines += ["", "Control arms set beta by token class without any entropy. Where a control comes close to "
                   "`gift`, most of GIFT's gain on this task is structural (which tokens are hard), not something only "
                   "the entropy probe can find; read the comparison with that in mind."]
+
+    lines += _entropy_section(entropy)
 
     sft_time = [t for s in cfg.seeds if (t := _step_time(out / f"seed{s}" / "sft" / "stage1")) is not None]
     lines += ["", "## Cost", "", "| arm | stage-one step time (median s) | vs sft |", "|---|---|---|"]

@@ -33,6 +33,7 @@ def test_quick_pipeline_end_to_end_then_rerun_skips_everything(tmp_path):
         assert all(0 <= json.loads(line)["reward_mean"] <= 1 for line in lines)
     assert not (out / "seed0" / "structural" / "stage2").exists()  # rl: false
     assert "## Verdict" in text and "over 1 seed" in text and "| gift |" in text
+    assert "## What the probe sees" in text and "| empty cell |" in text  # the base model's entropy by class
     image = matplotlib.image.imread(out / "reward_curves.png")
     assert image.shape[0] > 200 and image.shape[1] > 300
     with open(out / "reward_curves.csv") as handle:
