@@ -7,7 +7,6 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 
 def _mean_sd(values: list[float]) -> str:

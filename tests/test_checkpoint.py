@@ -6,7 +6,7 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from gift.checkpoint import (MANIFEST_NAME, CheckpointError, LoadedModel, Manifest, load_checkpoint, load_model,
+from gift.checkpoint import (MANIFEST_NAME, CheckpointError, LoadedModel, load_checkpoint, load_model,
                              manifest_for, merge_checkpoint, read_manifest, resolve_checkpoint, save_checkpoint)
 from stages.cli import main as gift_main
 

@@ -1,9 +1,7 @@
 """Stage-one data: loading, validation errors, tokenisation, collation."""
 
-import json
 
 import pytest
-import torch
 
 from gift.data import (DataError, DiffusionCollator, load_rows, prompt_answer_examples, s1k_examples,
                        tokenize_examples)

@@ -12,7 +12,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import torch
 from accelerate import PartialState
 
 from gift.checkpoint import Manifest, load_model, save_checkpoint

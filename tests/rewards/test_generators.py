@@ -1,6 +1,5 @@
 """Seeded generators: unique Sudoku solutions, requested empties, reachable Countdown targets."""
 
-import itertools
 
 import pytest
 
