@@ -18,6 +18,7 @@ import contextlib
 import json
 import shutil
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -216,7 +217,7 @@ class Pipeline:
         cfg = self.cfg
         self.validate()
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "pipeline_config.yaml").write_text(yaml.safe_dump(_plain(cfg), sort_keys=False))
+        (self.out / "pipeline_config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
         self.state = PipelineState(self.out / STATE_FILE)
         base = self.pretrain(self.base())
         evaluations = {"base": self.evaluate("base", base, self.out / "pretrain" / "eval" if cfg.pretrain_steps
@@ -249,12 +250,6 @@ class Pipeline:
         report = write_report(self.out, cfg, evaluations, rl_runs, figure, self.state.data, self.entropy(base))
         self.log(f"report: {report}\nfigure: {figure}")
         return report
-
-
-def _plain(cfg: PipelineConfig) -> dict:
-    from dataclasses import asdict
-
-    return asdict(cfg)
 
 
 def run_pipeline(config: PipelineConfig, log=print) -> Path:

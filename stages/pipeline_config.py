@@ -97,4 +97,5 @@ def load_pipeline_config(path: str | Path, overrides: dict[str, Any] | None = No
     unknown = set(data) - {f.name for f in fields(PipelineConfig)}
     if unknown:
         raise ValueError(f"{path}: unknown pipeline keys {sorted(unknown)}")
-    return PipelineConfig(**data, config_path=str(path)) if "config_path" not in data else PipelineConfig(**data)
+    data.setdefault("config_path", str(path))  # recipes may be given relative to the pipeline file
+    return PipelineConfig(**data)
