@@ -40,6 +40,8 @@ class PipelineState:
 
     def record(self, name: str, seconds: float, **extra) -> None:
         self.data["steps"][name] = {"seconds": round(seconds, 2), **extra}
+        if not _process_state().is_main_process:
+            return
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data, indent=2))
         tmp.replace(self.path)
@@ -87,8 +89,9 @@ class Pipeline:
         from gift.embedded_model import init_model
 
         target = self.out / "base"
-        if not (target / "config.json").is_file():
-            init_model(target, cfg.base_model.partition(":")[2] or "tiny", seed=0)
+        with _process_state().main_process_first():  # one writer under a multi-process launch
+            if not (target / "config.json").is_file():
+                init_model(target, cfg.base_model.partition(":")[2] or "tiny", seed=0)
         return str(target)
 
     def pretrain(self, base: str) -> str:
@@ -217,7 +220,8 @@ class Pipeline:
         cfg = self.cfg
         self.validate()
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "pipeline_config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
+        if _process_state().is_main_process:
+            (self.out / "pipeline_config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
         self.state = PipelineState(self.out / STATE_FILE)
         base = self.pretrain(self.base())
         evaluations = {"base": self.evaluate("base", base, self.out / "pretrain" / "eval" if cfg.pretrain_steps
@@ -239,6 +243,8 @@ class Pipeline:
                 rl_runs.append((arm.name, final.parent))
                 evaluations[f"stage2/{arm.name}/seed{seed}"] = self.evaluate(
                     f"stage two {arm.name} seed {seed}", final, final.parent / "eval")
+        if not _process_state().is_main_process:  # figure, entropy probe and report: once
+            return self.out / "report.md"
         figure = None
         if rl_runs:
             from stages.curves import plot_reward_curves
@@ -250,6 +256,13 @@ class Pipeline:
         report = write_report(self.out, cfg, evaluations, rl_runs, figure, self.state.data, self.entropy(base))
         self.log(f"report: {report}\nfigure: {figure}")
         return report
+
+
+def _process_state():
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def run_pipeline(config: PipelineConfig, log=print) -> Path:
