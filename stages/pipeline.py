@@ -76,7 +76,8 @@ def _train_step(name: str, run_dir: Path, state: PipelineState, train: Callable[
 
 class Pipeline:
     def __init__(self, config: PipelineConfig, log=print):
-        self.cfg, self.log = config, log
+        self.cfg = config
+        self.log = log if _process_state().is_main_process else (lambda message: None)
         self.out = Path(config.output_dir)
         self.state: PipelineState | None = None
 
