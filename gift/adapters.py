@@ -30,6 +30,20 @@ REMOTE_CODE_KINDS = ("llada", "dream")
 _MODEL_TYPE_TO_KIND = {"llama": "embedded", "llada": "llada", "dream": "dream"}
 
 
+DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
+
+
+def resolve_dtype(dtype: "torch.dtype | str | None") -> "torch.dtype | None":
+    """A torch dtype from its name; `auto` is bfloat16 on CUDA and float32 otherwise; None keeps the saved one."""
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPE_NAMES:
+        raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPE_NAMES)}")
+    if dtype == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    return getattr(torch, dtype)
+
+
 class ModelLoadError(ValueError):
     """A model source that this project cannot load, with the reason and the fix."""
 
@@ -124,7 +138,7 @@ def load_pretrained(
     name_or_path: str,
     model_type: str | None = None,
     trust_remote_code: bool = False,
-    dtype: torch.dtype | None = None,
+    dtype: torch.dtype | str | None = None,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, ModelAdapter]:
     """Load a plain (non-checkpoint) model: a local dir or a hub id, embedded, LLaDA or Dream."""
     from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
@@ -138,6 +152,7 @@ def load_pretrained(
     tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     adapter = adapter_for(kind, tokenizer)  # fails early on a tokenizer without a mask token
     auto = AutoModel if kind in REMOTE_CODE_KINDS else AutoModelForCausalLM
+    dtype = resolve_dtype(dtype)
     kwargs = {"dtype": dtype} if dtype is not None else {}
     model = auto.from_pretrained(name_or_path, trust_remote_code=trust_remote_code, use_safetensors=True, **kwargs)
     if kind == "embedded" and getattr(model.config, "is_causal", True):

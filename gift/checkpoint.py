@@ -141,7 +141,7 @@ class LoadedModel:
 def load_checkpoint(
     path: str | Path,
     trust_remote_code: bool = False,
-    dtype: torch.dtype | None = None,
+    dtype: torch.dtype | str | None = None,
     is_trainable: bool = False,
     merge_adapter: bool = False,
 ) -> LoadedModel:
@@ -184,7 +184,7 @@ def load_model(
     source: str,
     model_type: str | None = None,
     trust_remote_code: bool = False,
-    dtype: torch.dtype | None = None,
+    dtype: torch.dtype | str | None = None,
     is_trainable: bool = False,
     merge_adapter: bool = False,
 ) -> LoadedModel:

@@ -36,7 +36,6 @@ from stages.run_dir import CheckpointManifestCallback, absolute_source, check_ou
 
 logger = logging.getLogger(__name__)
 BETA_CACHE_NAME = "beta_cache.safetensors"
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 class ColdStartTrainer(Trainer):
@@ -118,7 +117,7 @@ def run_cold_start(
     """
     resume_from = check_output_dir(config.output_dir, config.resume)
     loaded: LoadedModel = load_model(config.model_name_or_path, config.model_type, config.trust_remote_code,
-                                     DTYPES[config.torch_dtype], merge_adapter=True)
+                                     config.torch_dtype, merge_adapter=True)
     model, tokenizer, adapter = loaded.model, loaded.tokenizer, loaded.adapter
     examples = build_examples(config)
     features = tokenize_examples(examples, tokenizer, adapter.eos_token_id, config.max_length, config.system_prompt,

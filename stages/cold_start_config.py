@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
+from gift.adapters import DTYPE_NAMES
 from gift.objective import NORMALISERS
 from gift.probe import SIGNALS
 from gift.schedules import BETA_SOURCES, PAD_TAIL_SCHEDULES
@@ -46,7 +47,7 @@ class ColdStartConfig(TrainingArguments):
     model_name_or_path: str = field(default="embedded:tiny", metadata={"help": "model source"})
     model_type: str | None = field(default=None, metadata={"help": "embedded | llada | dream"})
     trust_remote_code: bool = field(default=False, metadata={"help": "run hub modeling code (LLaDA, Dream)"})
-    torch_dtype: str = field(default="float32", metadata={"help": "float32 | bfloat16 | float16 (weights dtype)"})
+    torch_dtype: str = field(default="float32", metadata={"help": "auto | float32 | bfloat16 | float16 (weights dtype)"})
 
     dataset: str = field(default="synthetic:sudoku", metadata={"help": "jsonl/json path, hub id or synthetic:TASK"})
     dataset_subset: str | None = field(default=None, metadata={"help": "hub dataset config name"})
@@ -104,7 +105,7 @@ class ColdStartConfig(TrainingArguments):
         _check("pad_tail_schedule", self.pad_tail_schedule, PAD_TAIL_SCHEDULES)
         _check("pad_to", self.pad_to, ("max_length", "longest"))
         _check("too_long", self.too_long, ("error", "drop"))
-        _check("torch_dtype", self.torch_dtype, ("float32", "bfloat16", "float16"))
+        _check("torch_dtype", self.torch_dtype, DTYPE_NAMES)
         if not self.output_dir:
             raise ValueError("output_dir is required (--output_dir DIR)")
         if not 0 < self.eps < 1 or not 0 < self.min_rate < 1:

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from gift.adapters import DTYPE_NAMES as DTYPES
 from rewards import REASONING_PREFILL, TASKS, build_messages, countdown_question, get_task, sudoku_question
 
 D1_GEN_LENGTHS = (128, 256, 512)
@@ -47,7 +48,6 @@ PROTOCOL_SIZES = {"gsm8k": 1319, "math": 500, "countdown": 256, "sudoku": 256}
 PROMPT_STYLES = ("auto", "d1", "compact")
 SYNTHETIC = "synthetic"
 CONFIG_NAME = "eval_config.json"
-DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Where a task's test set comes from without --data (None: --data is required).
 HUB_TEST_SETS = {"gsm8k": "hub:openai/gsm8k (test)", "math": "hub:HuggingFaceH4/MATH-500 (test)"}
 
@@ -365,17 +365,11 @@ def evaluate(
 
 def load(source: str, model_type: str | None = None, trust_remote_code: bool = False, dtype: str = "auto"):
     """`gift.checkpoint.load_model` with `dtype` by name (`auto`: bfloat16 on CUDA, float32 otherwise)."""
-    import torch
-
     from gift.checkpoint import load_model
 
     if dtype not in DTYPES:
         raise EvalError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
-    if dtype == "auto":
-        torch_dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
-    else:
-        torch_dtype = getattr(torch, dtype)
-    return load_model(source, model_type, trust_remote_code, torch_dtype)
+    return load_model(source, model_type, trust_remote_code, dtype)
 
 
 # --------------------------------------------------------------------------- command line

@@ -35,7 +35,6 @@ from stages.rl_data import rl_rows
 from stages.run_dir import CheckpointManifestCallback, absolute_source, check_output_dir, save_final
 
 METRICS_FILE = "metrics.jsonl"
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # trl internals this subclass overrides or calls; `check_trl_hooks` fails loudly if one disappears.
 TRL_HOOKS = ("_generate_and_score_completions", "_compute_loss", "_calculate_rewards", "_prepare_inputs", "log")
 METRIC_KEYS = ("loss", "reward_mean", "reward_std", "frac_reward_zero_std", "kl", "clip_ratio",
@@ -197,7 +196,7 @@ def run_rl(config: RLConfig, callbacks=None) -> Path:
     resume_from = check_output_dir(config.output_dir, config.resume)
     task = get_task(config.task)
     rows = rl_rows(config.task, config.dataset, config.dataset_split, config.max_prompts, config.synthetic_seed)
-    loaded = load_model(config.model, config.model_type, config.trust_remote_code, DTYPES[config.torch_dtype],
+    loaded = load_model(config.model, config.model_type, config.trust_remote_code, config.torch_dtype,
                         merge_adapter=True)
     peft_config = None
     if config.use_lora:

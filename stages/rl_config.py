@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+from gift.adapters import DTYPE_NAMES
 from gift.sampler import REMASKING
 from stages.cold_start_config import apply_global_batch
 
@@ -38,7 +39,7 @@ class RLConfig(GRPOConfig):
 
     model: str = field(default="embedded:tiny", metadata={"help": "stage-one checkpoint or model source"})
     model_type: str | None = field(default=None, metadata={"help": "embedded | llada | dream"})
-    torch_dtype: str = field(default="float32", metadata={"help": "float32 | bfloat16 | float16"})
+    torch_dtype: str = field(default="float32", metadata={"help": "auto | float32 | bfloat16 | float16"})
 
     task: str = field(default="sudoku", metadata={"help": "sudoku | countdown | gsm8k | math"})
     dataset: str = field(default="synthetic", metadata={"help": "synthetic | hub | a local data file"})
@@ -89,8 +90,8 @@ class RLConfig(GRPOConfig):
             raise ValueError("output_dir is required (--output_dir DIR)")
         if self.remasking not in REMASKING:
             raise ValueError(f"unknown remasking {self.remasking!r}; choose one of {', '.join(REMASKING)}")
-        if self.torch_dtype not in ("float32", "bfloat16", "float16"):
-            raise ValueError(f"unknown torch_dtype {self.torch_dtype!r}; choose float32, bfloat16 or float16")
+        if self.torch_dtype not in DTYPE_NAMES:
+            raise ValueError(f"unknown torch_dtype {self.torch_dtype!r}; choose one of {', '.join(DTYPE_NAMES)}")
         if not 0 <= self.p_mask_prompt < 1:
             raise ValueError(f"p_mask_prompt must lie in [0, 1), got {self.p_mask_prompt}")
         if self.num_iterations < 1:
