@@ -68,6 +68,33 @@ def write_manifest(directory: str | Path, manifest: Manifest) -> None:
     _atomic_write_text(Path(directory) / MANIFEST_NAME, manifest.to_json())
 
 
+def staging_dir(directory: str | Path) -> Path:
+    """The temporary name a checkpoint is written under before `publish_checkpoint` renames it."""
+    target = Path(directory)
+    return target.with_name(f".{target.name}.tmp")
+
+
+def publish_checkpoint(
+    staged: Path, directory: str | Path, tokenizer: PreTrainedTokenizerBase, manifest: Manifest,
+    extra_files: dict[str, Path] | None = None,
+) -> Path:
+    """Complete a staged directory holding the weights (tokenizer, extra files, manifest last), then rename
+    it into place. An older checkpoint at `directory` is replaced only once the new one is complete."""
+    target = Path(directory)
+    tokenizer.save_pretrained(staged)
+    for name, src in (extra_files or {}).items():
+        shutil.copy2(src, staged / name)
+    write_manifest(staged, manifest)
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.rename(target, old)
+        os.rename(staged, target)
+        shutil.rmtree(old)
+    else:
+        os.rename(staged, target)
+    return target
+
+
 def save_checkpoint(
     directory: str | Path,
     model: PreTrainedModel,
@@ -76,23 +103,11 @@ def save_checkpoint(
     extra_files: dict[str, Path] | None = None,
 ) -> Path:
     """Write model (or adapter), tokenizer and manifest to a temporary name, then rename into place."""
-    target = Path(directory)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    for name, src in (extra_files or {}).items():
-        shutil.copy2(src, tmp / name)
-    write_manifest(tmp, manifest)
-    if target.exists():  # replace an older checkpoint only once the new one is complete
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.rename(target, old)
-        os.rename(tmp, target)
-        shutil.rmtree(old)
-    else:
-        os.rename(tmp, target)
-    return target
+    staged = staging_dir(directory)
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(staged, ignore_errors=True)
+    model.save_pretrained(staged, safe_serialization=True)
+    return publish_checkpoint(staged, directory, tokenizer, manifest, extra_files)
 
 
 def resolve_checkpoint(path: str | Path) -> Path | None:

@@ -8,7 +8,7 @@ from typing import Callable
 
 from transformers import TrainerCallback
 
-from gift.checkpoint import FINAL_DIR, MANIFEST_NAME, Manifest, write_manifest
+from gift.checkpoint import FINAL_DIR, MANIFEST_NAME, Manifest, publish_checkpoint, staging_dir, write_manifest
 
 
 def last_complete_checkpoint(output_dir: Path) -> Path | None:
@@ -48,30 +48,22 @@ class CheckpointManifestCallback(TrainerCallback):
 
 
 def save_final(trainer, tokenizer, manifest: Manifest, extra_files: dict[str, Path] | None = None) -> Path:
-    """Write the run's final checkpoint to `output_dir/final`, atomically, on every rank.
+    """Write the run's final checkpoint to `output_dir/final`, atomically; call it on every rank.
 
     `trainer.save_model` gathers sharded weights (DeepSpeed ZeRO-3, FSDP) and writes on the main
-    process only; the main process then adds tokenizer, extra files and manifest and renames.
+    process only; the main process then completes and renames the directory (`publish_checkpoint`).
     """
-    import os
     import shutil
 
     final = Path(trainer.args.output_dir) / FINAL_DIR
-    tmp = final.with_name(f".{FINAL_DIR}.tmp")
+    staged = staging_dir(final)
     if trainer.is_world_process_zero():
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(staged, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
-    trainer.save_model(str(tmp))
+    trainer.save_model(str(staged))
     if trainer.is_world_process_zero():
-        tokenizer.save_pretrained(tmp)
-        for name, src in (extra_files or {}).items():
-            shutil.copy2(src, tmp / name)
-        for stray in ("training_args.bin",):  # HF's pickle; the manifest holds the resolved config
-            (tmp / stray).unlink(missing_ok=True)
-        write_manifest(tmp, manifest)
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
+        (staged / "training_args.bin").unlink(missing_ok=True)  # HF's pickle; the manifest holds the config
+        publish_checkpoint(staged, final, tokenizer, manifest, extra_files)
     trainer.accelerator.wait_for_everyone()
     return final
 
