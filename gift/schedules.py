@@ -57,10 +57,10 @@ class GiftSchedule(UniformSchedule):
         beta_fn: BetaFn | None = None,
         cache: "torch.Tensor | None" = None,
     ):
-        _check("beta_source", beta_source, BETA_SOURCES)
-        _check("beta_from", beta_from, SIGNALS)
-        _check("beta_ref", beta_ref, ("sequence", "batch"))
-        _check("pad_tail_schedule", pad_tail, PAD_TAIL_SCHEDULES)
+        check_option("beta_source", beta_source, BETA_SOURCES)
+        check_option("beta_from", beta_from, SIGNALS)
+        check_option("beta_ref", beta_ref, ("sequence", "batch"))
+        check_option("pad_tail_schedule", pad_tail, PAD_TAIL_SCHEDULES)
         if beta_source == "custom" and beta_fn is None:
             raise ValueError("beta_source='custom' needs a beta_fn (batch -> per-token beta)")
         self.beta_source, self.beta_from, self.beta_ref_mode = beta_source, beta_from, beta_ref
@@ -87,6 +87,7 @@ class GiftSchedule(UniformSchedule):
         return rates * eligible, beta
 
 
-def _check(option: str, value: str, allowed: tuple[str, ...]) -> None:
+def check_option(option: str, value, allowed: tuple) -> None:
+    """A clear error naming the option, the bad value and the choices."""
     if value not in allowed:
-        raise ValueError(f"unknown {option} {value!r}; choose one of {', '.join(allowed)}")
+        raise ValueError(f"unknown {option} {value!r}; choose one of {', '.join(map(str, allowed))}")

@@ -9,7 +9,7 @@ from transformers import TrainingArguments
 from gift.adapters import DTYPE_NAMES
 from gift.objective import NORMALISERS
 from gift.probe import SIGNALS
-from gift.schedules import BETA_SOURCES, PAD_TAIL_SCHEDULES
+from gift.schedules import BETA_SOURCES, PAD_TAIL_SCHEDULES, check_option
 
 OBJECTIVES = ("sft", "gift")
 
@@ -95,17 +95,17 @@ class ColdStartConfig(TrainingArguments):
     dataloader_drop_last: bool = field(default=True)
 
     def __post_init__(self):
-        _check("objective", self.objective, OBJECTIVES)
+        check_option("objective", self.objective, OBJECTIVES)
         if self.normaliser is not None:
-            _check("normaliser", self.normaliser, NORMALISERS)
-        _check("dataset_format", self.dataset_format, ("prompt_answer", "s1k"))
-        _check("beta_source", self.beta_source, tuple(s for s in BETA_SOURCES if s != "custom"))
-        _check("beta_from", self.beta_from, SIGNALS)
-        _check("beta_ref", self.beta_ref, ("sequence", "batch"))
-        _check("pad_tail_schedule", self.pad_tail_schedule, PAD_TAIL_SCHEDULES)
-        _check("pad_to", self.pad_to, ("max_length", "longest"))
-        _check("too_long", self.too_long, ("error", "drop"))
-        _check("torch_dtype", self.torch_dtype, DTYPE_NAMES)
+            check_option("normaliser", self.normaliser, NORMALISERS)
+        check_option("dataset_format", self.dataset_format, ("prompt_answer", "s1k"))
+        check_option("beta_source", self.beta_source, tuple(s for s in BETA_SOURCES if s != "custom"))
+        check_option("beta_from", self.beta_from, SIGNALS)
+        check_option("beta_ref", self.beta_ref, ("sequence", "batch"))
+        check_option("pad_tail_schedule", self.pad_tail_schedule, PAD_TAIL_SCHEDULES)
+        check_option("pad_to", self.pad_to, ("max_length", "longest"))
+        check_option("too_long", self.too_long, ("error", "drop"))
+        check_option("torch_dtype", self.torch_dtype, DTYPE_NAMES)
         if not self.output_dir:
             raise ValueError("output_dir is required (--output_dir DIR)")
         if not 0 < self.eps < 1 or not 0 < self.min_rate < 1:
@@ -129,7 +129,3 @@ def apply_global_batch(config) -> None:
         config.per_device_train_batch_size, config.gradient_accumulation_steps = resolve_batch(
             config.global_batch_size, processes, per_device=config.per_device_train_batch_size)
 
-
-def _check(option: str, value, allowed: tuple) -> None:
-    if value not in allowed:
-        raise ValueError(f"unknown {option} {value!r}; choose one of {', '.join(map(str, allowed))}")

@@ -103,13 +103,13 @@ class DiffuGRPOTrainer(GRPOTrainer):
         from trl.models import unwrap_model_for_generation
 
         with unwrap_model_for_generation(self.model_wrapped, self.accelerator) as unwrapped:
-            out = DiffusionSampler(unwrapped, self.adapter, self.sampler_config).generate(
-                encode_chat_prompts(self.processing_class, prompts, args.prefill), generator=rollout_rng)
+            sampler = DiffusionSampler(unwrapped, self.adapter, self.sampler_config)
+            out = sampler.generate(encode_chat_prompts(self.processing_class, prompts, args.prefill), generator=rollout_rng)
         plen = out.prompt_length
         prompt_ids, prompt_attention = out.sequences[:, :plen], out.attention_mask[:, :plen]
         completion_ids = out.completion_ids
         completion_mask = completion_mask_until_eos(completion_ids, self.adapter.eos_token_id)
-        texts = DiffusionSampler(None, self.adapter).decode(out, self.processing_class)
+        texts = sampler.decode(out, self.processing_class)
 
         # 2. Rewards (trl calls the reward functions with the dataset columns and gathers over processes).
         rewards_per_func = self._calculate_rewards(inputs, prompts, texts, completion_ids.tolist())
