@@ -25,7 +25,7 @@ def _cell(scores: dict, key: str) -> float | None:
 
 def _metric_names(evaluations: dict[str, dict]) -> list[str]:
     first = next(iter(evaluations.values()))["cells"][0]
-    return [k for k in ("cell_accuracy", "solved", "accuracy") if k in first][:2] if "cell_accuracy" in first else ["accuracy"]
+    return ["cell_accuracy", "solved"] if "cell_accuracy" in first else ["accuracy"]
 
 
 def _step_time(run_dir: Path) -> float | None:
