@@ -52,6 +52,7 @@ class RLConfig(GRPOConfig):
     block_length: int = field(default=32)
     diffusion_steps: int = field(default=128)
     remasking: str = field(default="low_confidence")
+    rl_algorithm: str = field(default="d1", metadata={"help": "d1 | spg | unigrpo | wd1 (gift.rl_estimators)"})
     p_mask_prompt: float = field(default=0.15)
     logps_chunk_size: int = field(default=1024, metadata={"help": "rows per fp32 log-softmax chunk"})
 
