@@ -26,8 +26,8 @@ from trl import GRPOTrainer
 
 from gift.adapters import ModelAdapter
 from gift.checkpoint import load_model, manifest_for
-from gift.diffu_grpo import (completion_logps, completion_mask_until_eos, diffu_grpo_loss, draw_prompt_masks,
-                             group_advantages)
+from gift.diffu_grpo import completion_mask_until_eos, group_advantages
+from gift.estimators import EstimatorSettings, build_estimator, masked_logps
 from gift.sampler import DiffusionSampler, SamplerConfig, encode_chat_prompts
 from rewards import get_task
 from stages.rl_config import RLConfig
@@ -60,7 +60,8 @@ def _seed(*parts: int) -> int:
 
 
 class DiffuGRPOTrainer(GRPOTrainer):
-    """diffu-GRPO: GRPO with a masked-diffusion sampler and one-step log-probabilities."""
+    """GRPO with a masked-diffusion sampler; the log-probability estimate and surrogate come from
+    `args.rl_algorithm` (d1's one-step diffu-GRPO, SPG, UniGRPO or wd1: `gift.estimators`)."""
 
     loss_is_scaled_for_ga = False  # our loss is a per-micro-batch mean: let HF divide by accumulation
 
@@ -76,6 +77,7 @@ class DiffuGRPOTrainer(GRPOTrainer):
             args.beta = beta
         self.beta = beta
         self.adapter = adapter
+        self.estimator = build_estimator(args.rl_algorithm, estimator_settings(args))
         self.sampler_config = SamplerConfig(gen_length=args.gen_length, block_length=args.block_length,
                                             steps=args.diffusion_steps, temperature=args.temperature,
                                             remasking=args.remasking)
@@ -115,17 +117,20 @@ class DiffuGRPOTrainer(GRPOTrainer):
         rewards_per_func = self._calculate_rewards(inputs, prompts, texts, completion_ids.tolist())
         rewards = (rewards_per_func * self.reward_weights.to(device).unsqueeze(0)).nansum(dim=1)
 
-        # 3. Advantages over each prompt's group of num_generations completions, then this process's rows.
-        advantages, group_std = group_advantages(rewards, self.num_generations, scale=args.scale_rewards != "none")
+        # 3. Advantages over each prompt's group of num_generations completions (wd1: its group weights),
+        #    then this process's rows.
+        advantages = self.estimator.advantages(rewards, self.num_generations, scale=args.scale_rewards != "none")
+        group_std = group_advantages(rewards, self.num_generations)[1]
         rows = slice(rank * len(prompts), (rank + 1) * len(prompts))
 
-        # 4. One prompt mask per inner iteration; old and reference log-probs under the same masks.
+        # 4. The estimator's masks, one set per inner iteration (B, mu, K, P + L); old and reference
+        #    log-probs under the same masks.
         mask_rng = torch.Generator(device).manual_seed(_seed(args.seed, rank, generation, 2))
-        prompt_masks = draw_prompt_masks(prompt_attention, args.p_mask_prompt, self.num_iterations, mask_rng)
+        noise = self.estimator.draw_noise(prompt_attention, completion_mask, self.num_iterations, mask_rng)
         batch = {"prompt_ids": prompt_ids, "prompt_attention": prompt_attention, "completion_ids": completion_ids,
-                 "completion_mask": completion_mask, "advantages": advantages[rows], "prompt_masks": prompt_masks}
+                 "completion_mask": completion_mask, "advantages": advantages[rows], "noise": noise}
         with torch.no_grad():
-            if self.num_iterations > 1:  # at mu = 1 the ratio is exp(logp - logp.detach()) = 1
+            if self.num_iterations > 1 and self.estimator.uses_old_logps:  # mu = 1: the ratio is 1
                 batch["old_logps"] = self._all_iteration_logps(self.model, batch)
             if self.beta != 0.0:
                 batch["ref_logps"] = self._reference_logps(batch)
@@ -142,7 +147,7 @@ class DiffuGRPOTrainer(GRPOTrainer):
         return batch
 
     def _all_iteration_logps(self, model, batch: dict) -> torch.Tensor:
-        """(B, mu, L) log-probs under each iteration's prompt mask."""
+        """(B, mu, K, L) log-probs under each iteration's masks."""
         return torch.stack([self._logps(model, batch, k) for k in range(self.num_iterations)], dim=1)
 
     def _reference_logps(self, batch: dict) -> torch.Tensor:
@@ -152,8 +157,8 @@ class DiffuGRPOTrainer(GRPOTrainer):
             return self._all_iteration_logps(self.model, batch)
 
     def _logps(self, model, batch: dict, iteration: int) -> torch.Tensor:
-        return completion_logps(model, self.adapter, batch["prompt_ids"], batch["prompt_attention"],
-                                batch["completion_ids"], batch["prompt_masks"][:, iteration], self.args.logps_chunk_size)
+        return masked_logps(model, self.adapter, batch["prompt_ids"], batch["prompt_attention"], batch["completion_ids"],
+                            batch["noise"][:, iteration], self.args.logps_chunk_size)
 
     # --- the policy-gradient step ------------------------------------------------------------------
     def _compute_loss(self, model, inputs: dict) -> torch.Tensor:
@@ -161,8 +166,8 @@ class DiffuGRPOTrainer(GRPOTrainer):
         logps = self._logps(model, inputs, iteration)
         old = inputs["old_logps"][:, iteration] if "old_logps" in inputs else None
         ref = inputs["ref_logps"][:, iteration] if "ref_logps" in inputs else None
-        out = diffu_grpo_loss(logps, old, ref, inputs["advantages"], inputs["completion_mask"], self.args.epsilon,
-                              self.beta)
+        completion_noise = inputs["noise"][:, iteration, :, inputs["prompt_ids"].shape[1]:]
+        out = self.estimator.loss(logps, completion_noise, old, ref, inputs["advantages"], inputs["completion_mask"])
         metrics = self._metrics["train" if self.model.training else "eval"]
         metrics["kl"].append(out.kl)
         metrics["clip_ratio"].append(out.clip_ratio)
@@ -178,6 +183,15 @@ class DiffuGRPOTrainer(GRPOTrainer):
             line.update({k: v for k, v in logs.items() if k in METRIC_KEYS or k.startswith("reward/")})
             with open(self.metrics_path, "a") as handle:
                 handle.write(json.dumps(line) + "\n")
+
+
+def estimator_settings(args: RLConfig) -> EstimatorSettings:
+    """The estimator's options from the stage-two config (SPG's blocks default to the sampler's)."""
+    return EstimatorSettings(p_mask_prompt=args.p_mask_prompt, epsilon=args.epsilon, beta=args.beta,
+                             loss_type=args.loss_type, num_t=args.num_t,
+                             block_length=args.spg_block_length or args.block_length, min_t=args.spg_min_t,
+                             max_t=args.spg_max_t, spg_negative=args.spg_negative, eubo_beta=args.eubo_beta,
+                             mix_weight=args.mix_weight, wd1_psi=args.wd1_psi)
 
 
 def _rewind_metrics(path: Path, step: int) -> float:
@@ -218,7 +232,7 @@ def run_rl(config: RLConfig, callbacks=None) -> Path:
     resolved = {k: v for k, v in config.to_dict().items() if not k.startswith("_")}
 
     def make_manifest(metrics: dict):
-        manifest = manifest_for(loaded, "rl", base_model, "diffu_grpo", config.use_lora, resolved, metrics)
+        manifest = manifest_for(loaded, "rl", base_model, config.rl_algorithm, config.use_lora, resolved, metrics)
         manifest.parent = source
         return manifest
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from trl import GRPOConfig
 
 from gift.adapters import DTYPE_NAMES
+from gift.estimators import ESTIMATORS, LOSS_TYPES, NEGATIVE_SURROGATES, RL_ALGORITHMS
+from gift.schedules import check_option
 from gift.sampler import REMASKING
 from stages.cold_start_config import apply_global_batch
 
@@ -27,8 +29,13 @@ class RLConfig(GRPOConfig):
             (the task's hub set). dataset_split, max_prompts, prefill (appended after the generation prompt).
     Rollouts (the project's sampler, `gift.sampler`):
         gen_length, block_length, diffusion_steps, remasking; `temperature` is trl's field (d1: 0.9).
-    Policy gradient:
-        p_mask_prompt: prompt-token mask probability of the one-step log-prob estimate (d1: 0.15).
+    Policy gradient (docs/rl_algorithms.md):
+        rl_algorithm: `d1` (diffu-GRPO's one-step estimate, clipped ratio), `spg` (sandwiched policy
+            gradient: ELBO / EUBO with block-wise masks), `unigrpo` (random-ratio masks, clipped ratio) or
+            `wd1` (ratio-free weighted likelihood). loss_type: `bnpo` (d1's token mean) or `grpo`.
+        p_mask_prompt: prompt-token mask probability of the log-prob estimates (d1: 0.15).
+        num_t (Monte-Carlo masks per completion), spg_block_length, spg_min_t, spg_max_t, spg_negative,
+            eubo_beta, mix_weight (SPG); wd1_psi (wd1).
         num_iterations (mu), beta, epsilon, scale_rewards ("none" = d1: advantage = reward - group mean;
         "group" divides by the group std) are trl's fields.
     LoRA: use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules ("all-linear" = d1).
@@ -52,8 +59,17 @@ class RLConfig(GRPOConfig):
     block_length: int = field(default=32)
     diffusion_steps: int = field(default=128)
     remasking: str = field(default="low_confidence")
-    rl_algorithm: str = field(default="d1", metadata={"help": "d1 | spg | unigrpo | wd1 (gift.rl_estimators)"})
+    rl_algorithm: str = field(default="d1", metadata={"help": "d1 | spg | unigrpo | wd1 (gift.estimators)"})
     p_mask_prompt: float = field(default=0.15)
+    loss_type: str = field(default="bnpo", metadata={"help": "bnpo (token mean over the micro-batch, d1) | grpo"})
+    num_t: int = field(default=1, metadata={"help": "Monte-Carlo mask draws per completion (spg, unigrpo)"})
+    spg_block_length: int | None = field(default=None, metadata={"help": "SPG's mask blocks; default block_length"})
+    spg_min_t: float = field(default=0.0, metadata={"help": "SPG: least masked fraction of the partly masked block"})
+    spg_max_t: float = field(default=1.0, metadata={"help": "SPG: largest masked fraction of that block"})
+    spg_negative: str = field(default="mix", metadata={"help": "SPG surrogate for A <= 0: elbo | eubo | mix"})
+    eubo_beta: float = field(default=1.0, metadata={"help": "SPG: beta of the upper bound (EUBO)"})
+    mix_weight: float = field(default=0.5, metadata={"help": "SPG: weight of the EUBO in the mix"})
+    wd1_psi: float = field(default=1.0, metadata={"help": "wd1: advantage scale in the softmax weights"})
     logps_chunk_size: int = field(default=1024, metadata={"help": "rows per fp32 log-softmax chunk"})
 
     use_lora: bool = field(default=True)
@@ -93,6 +109,15 @@ class RLConfig(GRPOConfig):
             raise ValueError(f"unknown remasking {self.remasking!r}; choose one of {', '.join(REMASKING)}")
         if self.torch_dtype not in DTYPE_NAMES:
             raise ValueError(f"unknown torch_dtype {self.torch_dtype!r}; choose one of {', '.join(DTYPE_NAMES)}")
+        check_option("rl_algorithm", self.rl_algorithm, RL_ALGORITHMS)
+        check_option("loss_type", self.loss_type, LOSS_TYPES)
+        check_option("spg_negative", self.spg_negative, NEGATIVE_SURROGATES)
+        if self.beta != 0.0 and not ESTIMATORS[self.rl_algorithm].supports_kl:
+            raise ValueError(f"rl_algorithm {self.rl_algorithm} has no KL term; set beta: 0 (got {self.beta})")
+        if self.num_t < 1 or (self.num_t > 1 and self.rl_algorithm in ("d1", "wd1")):
+            raise ValueError(f"num_t must be 1 for {self.rl_algorithm} and >= 1 otherwise, got {self.num_t}")
+        if not 0 <= self.spg_min_t <= self.spg_max_t <= 1:
+            raise ValueError(f"need 0 <= spg_min_t <= spg_max_t <= 1, got {self.spg_min_t} and {self.spg_max_t}")
         if not 0 <= self.p_mask_prompt < 1:
             raise ValueError(f"p_mask_prompt must lie in [0, 1), got {self.p_mask_prompt}")
         if self.num_iterations < 1:

@@ -1,0 +1,29 @@
+"""d1's diffu-GRPO estimator (Zhao et al. 2025, arXiv 2504.12216; github dllm-reasoning/d1).
+
+log pi(y_j | x) is read in ONE forward pass with every completion token masked and each real prompt
+token masked with probability `p_mask_prompt` (a fresh prompt mask per inner iteration); the surrogate
+is GRPO's clipped ratio per token plus a k3 KL to the reference.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from gift.diffu_grpo import draw_prompt_masks
+from gift.estimators.base import Estimator, EstimatorLoss, clipped_ratio_loss
+
+
+class D1(Estimator):
+    name = "d1"
+    uses_old_logps = True
+    supports_kl = True
+
+    def draw_noise(self, prompt_attention, completion_mask, num_iterations, generator=None) -> torch.Tensor:
+        prompt_noise = draw_prompt_masks(prompt_attention, self.settings.p_mask_prompt, num_iterations, generator)
+        completion = torch.ones((*prompt_noise.shape[:2], completion_mask.shape[1]), dtype=torch.bool,
+                                device=prompt_noise.device)
+        return torch.cat([prompt_noise, completion], dim=2).unsqueeze(2)  # K = 1
+
+    def loss(self, logps, noise, old, ref, advantages, completion_mask) -> EstimatorLoss:
+        pick = lambda x: None if x is None else x[:, 0]  # noqa: E731
+        return clipped_ratio_loss(logps[:, 0], pick(old), pick(ref), advantages, completion_mask.bool(), self.settings)
