@@ -13,6 +13,7 @@ wants. Token ids of LLaDA live here and nowhere else.
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,90 @@ class ModelAdapter:
             # Dream predicts token i+1 at position i; position 0 is never a target (it is prompt).
             logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
         return logits
+
+    def kv_cache_unsupported(self, model: torch.nn.Module, mode: str = "prefix") -> str | None:
+        """None if the sampler's block KV cache (`prefix` or `dual`) can run on `model`, else the reason.
+
+        Only the embedded kind has a cache path: a transformers Llama whose forward takes a cache. LLaDA's
+        hub code takes none, and Dream's shifted logits would need their own block bookkeeping.
+        """
+        if self.kind != "embedded" or self.shift_logits:
+            return f"no cache path for {self.kind} models"
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        config = getattr(base, "config", None)
+        if getattr(config, "model_type", None) != "llama":
+            return f"{type(base).__name__} is not a transformers Llama"
+        if _cache_kwarg(base) is None:
+            return f"{type(base).__name__}.forward takes no cache argument"
+        if mode == "dual" and getattr(config, "is_causal", True):
+            return "the dual cache needs bidirectional attention (is_causal=False)"
+        return None
+
+
+def _cache_kwarg(model: torch.nn.Module) -> str | None:
+    """The forward's name for a KV cache: `cache` (transformers >= 5.x) or `past_key_values`."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    params = inspect.signature(base.forward).parameters
+    return next((name for name in ("cache", "past_key_values") if name in params), None)
+
+
+class KVCache:
+    """Keys/values of one block's context, for the sampler's cached steps (`kv_cache: prefix | dual`).
+
+    `fill` runs the full forward at the block's first step and keeps, per layer, the keys/values of the
+    positions left of the block (`prefix`) or left and right of it (`dual`), RoPE already applied.
+    `logits` then runs only the block (`dual`) or the block and everything right of it (`prefix`) against
+    them. Attention is bidirectional and position-free beyond RoPE, so the kept keys can sit in any order
+    as long as the 2-D padding mask follows the same order. Exact when nothing they depend on changed:
+    always for layer 1 (it reads token embeddings only) and for a causal model's prefix; stale in deeper
+    layers of a bidirectional model once the block's tokens change (the approximation Fast-dLLM makes).
+    """
+
+    def __init__(self, adapter: ModelAdapter, mode: str):
+        if mode not in ("prefix", "dual"):
+            raise ValueError(f"unknown kv cache mode {mode!r}; choose prefix or dual")
+        self.adapter, self.mode = adapter, mode
+        self.layers: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.layers is None
+
+    def fill(self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+             start: int, end: int) -> torch.Tensor:
+        """Full-sequence logits (B, L, V); keeps the context's keys/values for the block [start, end)."""
+        out = model(**self.adapter.model_inputs(input_ids, attention_mask), use_cache=True)
+        cache = out["cache"] if "cache" in out else out["past_key_values"]
+        layers = []
+        for layer in cache.layers:
+            keys, values = layer.keys, layer.values
+            if self.mode == "prefix":
+                layers.append((keys[:, :, :start], values[:, :, :start]))
+            else:
+                layers.append((torch.cat([keys[:, :, :start], keys[:, :, end:]], 2),
+                               torch.cat([values[:, :, :start], values[:, :, end:]], 2)))
+        self.layers = layers
+        return out.logits
+
+    def logits(self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+               start: int, end: int) -> torch.Tensor:
+        """Logits (B, end - start, V) of the block from the kept keys/values (`fill` first)."""
+        from transformers import DynamicCache
+
+        if self.layers is None:
+            raise RuntimeError("KVCache.logits before fill")
+        mask = attention_mask.to(torch.long)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        if self.mode == "prefix":
+            query, query_pos, order = input_ids[:, start:], positions[:, start:], mask
+        else:
+            query, query_pos = input_ids[:, start:end], positions[:, start:end]
+            order = torch.cat([mask[:, :start], mask[:, end:], mask[:, start:end]], 1)
+        # A fresh cache object per call: the forward appends the query's keys to it, never to ours.
+        past = DynamicCache(ddp_cache_data=self.layers)
+        out = model(input_ids=query, attention_mask=order, position_ids=query_pos, use_cache=True,
+                    **{_cache_kwarg(model): past})
+        return out.logits[:, : end - start]
 
 
 def adapter_for(kind: str, tokenizer: PreTrainedTokenizerBase) -> ModelAdapter:

@@ -13,6 +13,16 @@ to right with `steps / num_blocks` steps each. Every step:
 4. commit the k most confident masked positions, k from `commit_schedule` (the block's masked count split
    evenly over its steps, the remainder going to the first steps). Committed tokens never change.
 
+Two options make decoding cheaper (both off by default; off, the output is token-identical to the plain
+sampler). Parallel decoding by confidence (Fast-dLLM's rule): with `threshold` every masked position of the
+block whose confidence exceeds it is committed, at least one per step, and a block ends when it is fully
+decoded (`factor` is the variant that commits the n most confident while the n-th exceeds
+`1 - factor / (n + 1)`). A block-level KV cache (`kv_cache`): the first step of a block runs the full
+forward and keeps the keys/values of the positions left of the block (`prefix`), or left and right of it
+(`dual`); the block's later steps run only the block (and, for `prefix`, what follows it) against those.
+With bidirectional attention the kept keys/values go stale as the block is decoded, so the cache is an
+approximation (exact only for a one-layer model or a causal one; see docs/sampler.md).
+
 Prompts are left-padded with a real attention mask, so a prompt decodes the same (greedy) alone or in a
 batch with prompts of other lengths. Randomness comes only from the caller's `torch.Generator`.
 
@@ -24,16 +34,20 @@ batch with prompts of other lengths. Randomness comes only from the caller's `to
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from gift.adapters import ModelAdapter
+from gift.adapters import KVCache, ModelAdapter
 from gift.data import prompt_token_ids
 
+logger = logging.getLogger(__name__)
+
 REMASKING = ("low_confidence", "random", "entropy", "margin")
+KV_CACHE_MODES = ("none", "prefix", "dual")
 
 ChatPrompt = str | Sequence[Mapping[str, str]]
 
@@ -54,6 +68,15 @@ class SamplerConfig:
             probability.
         cfg_scale: classifier-free guidance strength s; 0 disables it. Guided logits are
             `un + (s + 1) * (cond - un)` where `un` sees the prompt masked.
+    Parallel decoding (Fast-dLLM; `low_confidence` only; `steps` is then unused):
+        threshold: commit every masked position of the block whose confidence is > threshold, and at
+            least the most confident one; a block runs until it is fully decoded (<= block_length calls).
+        factor: commit the n most confident positions, n the largest count whose i-th most confident
+            (i <= n) has confidence >= 1 - factor / (i + 1); at least one. Not together with threshold.
+    Cache:
+        kv_cache: `none`, `prefix` (keys/values of the positions left of the block, refreshed at every
+            block's first step) or `dual` (left and right of the block). Approximate for bidirectional
+            models; a model that cannot take a cache decodes without one, with a log line.
     Output:
         return_history: keep the completion after every step (`SamplerOutput.history`).
     """
@@ -64,6 +87,9 @@ class SamplerConfig:
     temperature: float = 0.0
     remasking: str = "low_confidence"
     cfg_scale: float = 0.0
+    threshold: float | None = None
+    factor: float | None = None
+    kv_cache: str = "none"
     return_history: bool = False
 
     def __post_init__(self) -> None:
@@ -90,6 +116,22 @@ class SamplerConfig:
             raise ValueError(f"temperature must be >= 0, got {self.temperature!r}")
         if not self.cfg_scale >= 0:
             raise ValueError(f"cfg_scale must be >= 0, got {self.cfg_scale!r}")
+        if self.threshold is not None and not 0 < self.threshold < 1:
+            raise ValueError(f"threshold must lie in (0, 1), got {self.threshold!r}")
+        if self.factor is not None and not self.factor > 0:
+            raise ValueError(f"factor must be > 0, got {self.factor!r}")
+        if self.threshold is not None and self.factor is not None:
+            raise ValueError(f"set threshold ({self.threshold}) or factor ({self.factor}), not both")
+        if self.parallel and self.remasking != "low_confidence":
+            raise ValueError(f"threshold/factor decoding compares probabilities: it needs remasking="
+                             f"'low_confidence', got {self.remasking!r}")
+        if self.kv_cache not in KV_CACHE_MODES:
+            raise ValueError(f"unknown kv_cache {self.kv_cache!r}; choose one of {', '.join(KV_CACHE_MODES)}")
+
+    @property
+    def parallel(self) -> bool:
+        """Commit counts chosen by confidence (threshold or factor) instead of the fixed schedule."""
+        return self.threshold is not None or self.factor is not None
 
     @property
     def num_blocks(self) -> int:
@@ -109,7 +151,13 @@ class SamplerOutput:
     prompt_length: length of the padded prompt part.
     attention_mask: (B, prompt_length + gen_length), 0 on left padding; what a training forward on
         `sequences` (diffu-GRPO) should use.
-    history: with `return_history`, the completion (B, gen_length) after each step (`steps` entries).
+    history: with `return_history`, the completion (B, gen_length) after each step (one entry per
+        forward pass: `steps` of them without threshold/factor).
+    model_calls: (B,) forward passes that decoded something in each sequence: `steps` for every row of
+        the fixed schedule; with threshold/factor the steps in which the row's current block still had
+        a masked position (a row whose block is done waits for the batch at no cost to its count).
+    forward_passes: forward passes run for the whole batch (a guided pass counts once).
+    kv_cache: the cache mode actually used (`none` after a fallback).
     """
 
     sequences: Tensor
@@ -117,6 +165,9 @@ class SamplerOutput:
     prompt_length: int
     attention_mask: Tensor
     history: list[Tensor] | None = None
+    model_calls: Tensor | None = None
+    forward_passes: int = 0
+    kv_cache: str = "none"
 
 
 def commit_schedule(masked_count: Tensor, steps: int) -> Tensor:
@@ -128,6 +179,23 @@ def commit_schedule(masked_count: Tensor, steps: int) -> Tensor:
     remainder = masked_count - base * steps
     step = torch.arange(steps, device=masked_count.device)
     return base[:, None] + (step[None, :] < remainder[:, None]).long()
+
+
+def parallel_commit_count(conf: Tensor, threshold: float | None = None, factor: float | None = None) -> Tensor:
+    """Tokens to commit this step by confidence, (B, block) -> (B,); -inf marks positions not to decode.
+
+    threshold: the number of confidences > threshold, at least 1. factor: the largest n such that the
+    i-th highest confidence is >= 1 - factor / (i + 1) for every i <= n, at least 1. Rows with nothing
+    left to decode get 0.
+    """
+    available = torch.isfinite(conf).sum(1)
+    if threshold is not None:
+        count = (conf > threshold).sum(1)
+    else:
+        ranked = conf.sort(dim=1, descending=True).values
+        i = torch.arange(1, conf.shape[1] + 1, device=conf.device, dtype=conf.dtype)
+        count = (ranked >= 1 - factor / (i + 1)).long().cumprod(1).sum(1)
+    return torch.minimum(count.clamp_min(1), available)
 
 
 def encode_chat_prompts(
@@ -151,6 +219,7 @@ class DiffusionSampler:
         self.model = model
         self.adapter = adapter
         self.config = config or SamplerConfig()
+        self._cache_warned = False
 
     # ------------------------------------------------------------------ inputs
 
@@ -188,15 +257,41 @@ class DiffusionSampler:
 
     # ------------------------------------------------------------------ one step
 
-    def _block_logits(self, x: Tensor, attn: Tensor, start: int, end: int, uncond_prompt: Tensor | None) -> Tensor:
-        """Float32 logits (B, block, V) of the current block, guided when `cfg_scale > 0`."""
+    def _block_logits(self, x: Tensor, attn: Tensor, start: int, end: int, uncond_prompt: Tensor | None,
+                      cache: KVCache | None = None) -> Tensor:
+        """Float32 logits (B, block, V) of the current block, guided when `cfg_scale > 0`.
+
+        `cache`: the block's KV cache; empty at the block's first step (a full forward fills it), used
+        from then on (only the block, or the block and what follows it, is run).
+        """
+        if uncond_prompt is not None:
+            # One forward over [cond; uncond]: the unconditional copy sees its prompt masked.
+            uncond = torch.cat([uncond_prompt, x[:, uncond_prompt.shape[1]:]], dim=1)
+            x, attn = torch.cat([x, uncond]), torch.cat([attn, attn])
+        if cache is None:
+            logits = self.adapter.logits(self.model, x, attn)[:, start:end]
+        elif cache.empty:
+            logits = cache.fill(self.model, x, attn, start, end)[:, start:end]
+        else:
+            logits = cache.logits(self.model, x, attn, start, end)
+        logits = logits.float()
         if uncond_prompt is None:
-            return self.adapter.logits(self.model, x, attn)[:, start:end].float()
-        # One forward over [cond; uncond]: the unconditional copy sees its prompt masked.
-        uncond = torch.cat([uncond_prompt, x[:, uncond_prompt.shape[1]:]], dim=1)
-        both = self.adapter.logits(self.model, torch.cat([x, uncond]), torch.cat([attn, attn]))
-        cond, un = both[:, start:end].float().chunk(2)
+            return logits
+        cond, un = logits.chunk(2)
         return un + (self.config.cfg_scale + 1.0) * (cond - un)
+
+    def _cache_mode(self) -> str:
+        """The configured cache mode if the model can take it, else `none` (logged once per sampler)."""
+        mode = self.config.kv_cache
+        if mode == "none":
+            return mode
+        reason = self.adapter.kv_cache_unsupported(self.model, mode)
+        if reason is None:
+            return mode
+        if not self._cache_warned:
+            logger.warning("kv_cache=%s is not available (%s); decoding without a cache", mode, reason)
+            self._cache_warned = True
+        return "none"
 
     def _propose(self, logits: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         """Proposal `x0` and confidence, both (B, block), from block logits (B, block, V)."""
@@ -266,6 +361,9 @@ class DiffusionSampler:
         if cfg.cfg_scale > 0:
             uncond_prompt = torch.where(prompt_mask.bool(), torch.full_like(prompt, mask_id), prompt)
         history: list[Tensor] | None = [] if cfg.return_history else None
+        calls = torch.zeros(batch, dtype=torch.long, device=device)
+        passes = 0
+        cache_mode = self._cache_mode()
 
         modes = [(module, module.training) for module in self.model.modules()]
         self.model.eval()
@@ -274,13 +372,27 @@ class DiffusionSampler:
                 start = prompt_len + block * cfg.block_length
                 end = start + cfg.block_length
                 schedule = commit_schedule((x[:, start:end] == mask_id).sum(1), cfg.steps_per_block)
-                for step in range(cfg.steps_per_block):
-                    logits = self._block_logits(x, attn, start, end, uncond_prompt)
-                    x0, conf = self._propose(logits, generator)
+                cache = None if cache_mode == "none" else KVCache(self.adapter, cache_mode)
+                step = 0
+                # Fixed schedule: steps_per_block passes. By confidence: until the block is decoded, which
+                # takes at most block_length passes since every pass commits at least one token per row.
+                while step < (cfg.block_length if cfg.parallel else cfg.steps_per_block):
                     masked = x[:, start:end] == mask_id
+                    if cfg.parallel and not masked.any():
+                        break
+                    logits = self._block_logits(x, attn, start, end, uncond_prompt, cache)
+                    x0, conf = self._propose(logits, generator)
                     conf = conf.masked_fill(~masked, float("-inf"))
-                    commit = self._select(conf, schedule[:, step]) & masked
+                    if cfg.parallel:
+                        count = parallel_commit_count(conf, cfg.threshold, cfg.factor)
+                        calls += masked.any(1).long()
+                    else:
+                        count = schedule[:, step]
+                        calls += 1
+                    commit = self._select(conf, count) & masked
                     x[:, start:end] = torch.where(commit, x0, x[:, start:end])
+                    passes += 1
+                    step += 1
                     if history is not None:
                         history.append(x[:, prompt_len:].clone())
         finally:
@@ -293,6 +405,9 @@ class DiffusionSampler:
             prompt_length=prompt_len,
             attention_mask=attn,
             history=history,
+            model_calls=calls,
+            forward_passes=passes,
+            kv_cache=cache_mode,
         )
 
     def generate_chat(
