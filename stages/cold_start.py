@@ -31,8 +31,9 @@ from gift.data import DiffusionCollator, load_rows, prompt_answer_examples, s1k_
 from gift.loss import diffusion_loss
 from gift.probe import probe_betas
 from gift.schedules import GiftSchedule, UniformSchedule
+from stages.cli import parse_config
 from stages.cold_start_config import ColdStartConfig
-from stages.run_dir import CheckpointManifestCallback, absolute_source, check_output_dir, save_final
+from stages.run_dir import CheckpointManifestCallback, absolute_source, check_output_dir, guard_run, save_final
 
 logger = logging.getLogger(__name__)
 BETA_CACHE_NAME = "beta_cache.safetensors"
@@ -50,6 +51,7 @@ class ColdStartTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         cfg = self.config
+        self.schedule.step = self.state.global_step  # beta_refresh_steps > 1 probes at multiples of k
         out = diffusion_loss(model, self.adapter, inputs, self.schedule, cfg.normaliser, cfg.eps, cfg.min_rate,
                              cfg.resample_empty)
         for key, value in asdict(out.stats).items():
@@ -106,6 +108,7 @@ def build_beta_cache(model, adapter, features: list[dict], collator: DiffusionCo
     return cache
 
 
+@guard_run("cold_start")
 def run_cold_start(
     config: ColdStartConfig,
     beta_fn: Callable[[dict], torch.Tensor] | None = None,
@@ -144,7 +147,16 @@ def run_cold_start(
     else:
         beta_source = "custom" if beta_fn is not None else config.beta_source
         schedule = GiftSchedule(beta_source, config.beta_from, config.beta_ref, config.beta_ref_floor,
-                                config.pad_tail_schedule, config.probe_chunk_size, beta_fn=beta_fn)
+                                config.pad_tail_schedule, config.probe_chunk_size, beta_fn=beta_fn,
+                                beta_refresh_steps=config.beta_refresh_steps if beta_source == "live" else 1)
+        if beta_source == "live" and config.beta_refresh_steps > 1:
+            # Steps between refreshes reuse each example's last probed beta: seed them with the starting
+            # model's (a one-off probe, as `cached`); every live probe then overwrites its examples' rows.
+            started = time.perf_counter()
+            model.to(config.device)
+            schedule.cache = build_beta_cache(model, adapter, features, collator, config)
+            logger.info("beta store for beta_refresh_steps=%d: %d examples in %.1fs", config.beta_refresh_steps,
+                        len(features), time.perf_counter() - started)
         if beta_source == "cached":
             cache_file = out / BETA_CACHE_NAME
             if resume_from is not None and (resume_from / BETA_CACHE_NAME).is_file():
@@ -184,7 +196,7 @@ def make_parser():
 
 def main(argv: list[str] | None = None) -> Path:
     """`gift cold-start --config PATH [--key value ...]`."""
-    (config,) = make_parser().parse_args_and_config(argv)
+    config = parse_config(make_parser(), argv)
     final = run_cold_start(config)
     print(f"checkpoint: {final}")
     return final

@@ -10,6 +10,7 @@ from gift.adapters import DTYPE_NAMES
 from gift.objective import NORMALISERS
 from gift.probe import SIGNALS
 from gift.schedules import BETA_SOURCES, PAD_TAIL_SCHEDULES, check_option
+from stages.validation import check_numbers
 
 OBJECTIVES = ("sft", "gift")
 
@@ -33,6 +34,8 @@ class ColdStartConfig(TrainingArguments):
             `masked_tokens` (GIFT); default per objective. eps, min_rate (clamp), resample_empty.
         beta_source: `live` (probe every step, the paper; default) or `cached` (probe the starting model
             once per example: the fixed forward process of the theory). beta_from: `entropy` or `nll`.
+        beta_refresh_steps: with `live`, probe every k steps and reuse each example's last probed beta in
+            between (seeded by a one-off probe of the starting model); 1 is the paper's live GIFT.
         beta_ref: `sequence` (mean beta over the sequence's answer tokens) or `batch`. beta_ref_floor.
         pad_tail_schedule: `sft` (EOS tail keeps t_i = t, out of beta_ref) or `gift`.
         probe_chunk_size: positions per fp32 chunk of the probe's entropy.
@@ -70,6 +73,7 @@ class ColdStartConfig(TrainingArguments):
     min_rate: float = field(default=1e-3, metadata={"help": "lower clamp of t_i"})
     resample_empty: bool = field(default=True, metadata={"help": "redraw a sequence's mask when nothing got masked"})
     beta_source: str = field(default="live", metadata={"help": "live | cached"})
+    beta_refresh_steps: int = field(default=1, metadata={"help": "live beta: probe every k steps, reuse each example's last beta in between"})
     beta_from: str = field(default="entropy", metadata={"help": "entropy | nll"})
     beta_ref: str = field(default="sequence", metadata={"help": "sequence | batch"})
     beta_ref_floor: float = field(default=1e-3, metadata={"help": "beta_ref below this: plain SFT schedule"})
@@ -114,6 +118,7 @@ class ColdStartConfig(TrainingArguments):
 
         if not torch.cuda.is_available():
             self.use_cpu = True  # trl/transformers would otherwise pick bf16/GPU paths
+        check_numbers(self)  # before anything is loaded: steps, rates, sizes, lengths
         apply_global_batch(self)
         super().__post_init__()
 
