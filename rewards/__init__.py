@@ -2,8 +2,9 @@
 
 Importable without torch, transformers or trl; `datasets` and `math_verify` are imported lazily.
 
-    from rewards import get_reward_funcs, get_metric, build_messages
+    from rewards import get_reward_funcs, get_metric, task_messages
     funcs = get_reward_funcs("sudoku")      # trl reward signature: fn(prompts, completions, **columns)
+    messages = task_messages("sudoku", {"puzzle": "0340...", ...})   # the one prompt builder (d1 wording)
 """
 
 from rewards.columns import MissingColumnError
@@ -17,25 +18,34 @@ from rewards.gsm8k import (
 )
 from rewards.math_task import math_correctness_reward, math_format_reward, math_metric
 from rewards.prompts import (
+    COUNTDOWN_SYSTEM,
+    GSM8K_SYSTEM,
+    MATH_SYSTEM,
     REASONING_PREFILL,
-    SYSTEM_PROMPT,
-    build_messages,
+    SUDOKU_SYSTEM,
+    SYSTEM_PROMPTS,
     countdown_question,
     gsm8k_question,
     math_question,
     sudoku_question,
+    task_messages,
+    task_prompt,
+    task_question,
 )
 from rewards.registry import TASKS, Task, get_columns, get_metric, get_reward_funcs, get_task
 from rewards.sudoku import sudoku_metric, sudoku_reward
 
 __all__ = [
+    "COUNTDOWN_SYSTEM",
+    "GSM8K_SYSTEM",
+    "MATH_SYSTEM",
+    "SUDOKU_SYSTEM",
     "REASONING_PREFILL",
-    "SYSTEM_PROMPT",
+    "SYSTEM_PROMPTS",
     "TASKS",
     "MissingColumnError",
     "Task",
     "answer_block",
-    "build_messages",
     "completion_text",
     "countdown_metric",
     "countdown_question",
@@ -59,4 +69,7 @@ __all__ = [
     "sudoku_metric",
     "sudoku_question",
     "sudoku_reward",
+    "task_messages",
+    "task_prompt",
+    "task_question",
 ]

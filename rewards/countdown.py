@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import Any
 
 from rewards.columns import require_columns, texts
-from rewards.extract import answer_block
+from rewards.extract import final_answer
 
 TASK = "countdown"
 COLUMNS = ("numbers", "target")
@@ -139,8 +139,12 @@ def _value(node: ast.AST) -> Fraction:
 
 
 def score(text: str, numbers: Sequence[int], target: float) -> float:
-    """1.0 correct, 0.1 an answer block that is not a correct expression, 0.0 no answer tag."""
-    block = answer_block(text)
+    """1.0 correct, 0.1 an answer that is not a correct expression, 0.0 no answer at all.
+
+    The answer is what d1's evaluation prompt asks for: the last `\\boxed{...}` (normally inside the
+    answer block), else the last answer block's content.
+    """
+    block = final_answer(text)
     if block is None:
         return NO_ANSWER
     expression, claimed = clean_expression(block)
@@ -162,9 +166,9 @@ def ground_truth(numbers: Any, target: Any) -> tuple[list[int], int]:
 
 
 def countdown_reward(prompts: Any, completions: Sequence[Any], **columns: Any) -> list[float]:
-    """1.0 if the last answer block is an expression using every number once that equals the target
-    (within 1e-5), 0.1 if there is an answer block but it is not such an expression, 0.0 if no answer
-    tag. Range [0, 1].
+    """1.0 if the answer (last `\\boxed{}`, else the last answer block) is an expression using every
+    number once that equals the target (within 1e-5), 0.1 if there is an answer but it is not such an
+    expression, 0.0 if there is neither a box nor an answer tag. Range [0, 1].
     """
     cols = require_columns(TASK, columns, COLUMNS, len(completions))
     return [

@@ -227,9 +227,17 @@ def is_integer_text(text: str) -> bool:
     return _INTEGER.fullmatch(_THOUSANDS.sub("", s)) is not None
 
 
+# What d1's prompts show as the box's content (`\\boxed{...}`) and an empty box are not answers.
+_PLACEHOLDER = re.compile(r"[\s.]*")
+
+
 def final_answer(text: str) -> str | None:
-    """The evaluation protocol's answer: the last `\\boxed{}` in the text, else the answer block."""
+    """The evaluation protocol's answer: the last `\\boxed{}` in the text, else the answer block.
+
+    A box holding nothing or only dots (the prompt's `\\boxed{...}` template, `\\boxed{}101`) is
+    passed over for the answer block.
+    """
     boxed = last_boxed(text)
-    if boxed is not None:
+    if boxed is not None and not _PLACEHOLDER.fullmatch(boxed):
         return boxed
     return answer_block(text)

@@ -1,62 +1,137 @@
-"""Prompts in d1's format: a system prompt with the `<reasoning>`/`<answer>` skeleton, then the task.
+"""The one prompt builder: d1's evaluation prompts, per task.
 
-Evaluation appends `REASONING_PREFILL` after the chat template's generation prompt, so the model
-starts inside the reasoning block; the format rewards accept completions that omit it.
+`task_messages(task, row)` is the only place a task's prompt text is made. RL rows
+(`stages/rl_data.py`), `gift eval` (`stages/evaluate.py`, d1 style) and anything else that prompts a
+model on a real task call it; `gift.data.prompt_token_ids` then applies the chat template once and
+appends `REASONING_PREFILL`, so training and evaluation see the same tokens.
+
+The wording is d1's evaluation protocol (github.com/dllm-reasoning/d1, `eval/gsm8k.py`,
+`eval/math500.py`, `eval/countdown.py`, `eval/sudoku.py`): a task-specific system text merged into the
+single user turn as `SYSTEM + "\\n\\n" + question`, then the chat template's generation prompt, then
+`<reasoning>` prefilled (d1's `add_reasoning=True`). The constants below are d1's strings character
+for character, quirks included (the trailing space after `\\boxed{}. ` in GSM8K's, the stray `" ` after
+`</answer>` in MATH's, the missing space before "Respond" in Countdown's): changing them would change
+the tokens d1's numbers were measured with.
+
+The embedded synthetic tasks (`stages/synthetic.py`) keep their own compact format; they do not come
+through here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 REASONING_PREFILL = "<reasoning>"
 
-SYSTEM_PROMPT = """Respond in the following format:
+_BOXED_FORMAT = """Respond in the following format:
 <reasoning>
-...
+Your reasoning here
 </reasoning>
 <answer>
-...
+\\boxed{...}
 </answer>"""
+
+# d1 eval/gsm8k.py, GSM_SYSTEM_PROMPT.
+GSM8K_SYSTEM = (
+    "You are a math expert. You will be given a question to solve. Solve it step by step. "
+    "Wrap the final answer in a \\boxed{}. \n" + _BOXED_FORMAT
+)
+# d1 eval/math500.py, MATH500_SYSTEM_PROMPT.
+MATH_SYSTEM = (
+    "You are a math expert. You will be given a question to solve. Solve it step by step. "
+    "Wrap the final answer in a \\boxed{}.\n" + _BOXED_FORMAT + '" \n'
+)
+# d1 eval/countdown.py, CTD_SYSTEM_PROMPT.
+COUNTDOWN_SYSTEM = (
+    "Using only the provided numbers, create an arithmetic expression that evaluates to exactly the "
+    "provided target number. You may use the operations +, -, *, and / as needed, but each number must "
+    "be used exactly once. Think step-by-step. After reasoning, provide only your final expression "
+    "inside \\boxed{} tags without including an equals sign or the target number. "
+    "For example: \\boxed{a + b * c}" + _BOXED_FORMAT
+)
+# d1 eval/sudoku.py, SUDOKU_SYSTEM_PROMPT.
+SUDOKU_SYSTEM = """
+Please solve the following 4x4 Sudoku puzzle. The puzzle is provided as a 16-character string reading left-to-right, top-to-bottom, where '0' represents empty cells.
+
+Rules:
+- Fill empty cells with digits 1-4
+- Each row must contain digits 1-4 exactly once
+- Each column must contain digits 1-4 exactly once
+- Each 2x2 box must contain digits 1-4 exactly once
+
+Important: Your solution must be a COMPLETE 16-character string with only the digits 1-4, representing your final solved grid.
+
+Respond in this exact format:
+<reasoning>
+Your step-by-step solving process
+</reasoning>
+<answer>
+[16-character solution string with no spaces or separators]
+</answer>
+"""
+
+SYSTEM_PROMPTS: dict[str, str] = {
+    "gsm8k": GSM8K_SYSTEM,
+    "math": MATH_SYSTEM,
+    "countdown": COUNTDOWN_SYSTEM,
+    "sudoku": SUDOKU_SYSTEM,
+}
 
 
 def sudoku_question(puzzle: str) -> str:
-    """The user turn for a 4x4 puzzle given as 16 digits, row-major, 0 = empty."""
-    return (
-        "Solve this 4x4 Sudoku. The puzzle is a 16-digit string read row by row, left to right; "
-        "0 marks an empty cell. Each row, each column and each 2x2 box must contain 1, 2, 3 and 4 "
-        "exactly once. Put the complete 16-digit solution in the answer block.\n"
-        f"Puzzle: {puzzle}"
-    )
+    """d1's Sudoku question (eval/sudoku.py): the 16-digit puzzle, row-major, 0 = empty."""
+    return f"Solve the following Sudoku puzzle: {puzzle}\n"
 
 
 def countdown_question(numbers: Sequence[int], target: int) -> str:
-    """The user turn for a Countdown problem."""
-    listed = ", ".join(str(n) for n in numbers)
-    return (
-        f"Using the numbers [{listed}], write an arithmetic expression equal to {target}. "
-        "Use every number exactly once, with only +, -, * and / and parentheses. "
-        "Put only the expression in the answer block, without '=' or the target."
-    )
+    """d1's Countdown question (eval/countdown.py): `Numbers: [a, b, c]\\nTarget: T`."""
+    listed = ", ".join(str(int(n)) for n in numbers)  # Python's list repr, whatever the input type
+    return f"Numbers: [{listed}]\nTarget: {int(target)}"
 
 
 def gsm8k_question(question: str) -> str:
-    """The user turn for a GSM8K problem (the question itself)."""
-    return question.strip()
+    """d1's GSM8K question: the dataset's question, verbatim."""
+    return question
 
 
 def math_question(problem: str) -> str:
-    """The user turn for a MATH problem; the final answer goes in `\\boxed{}` inside the answer."""
-    return problem.strip() + "\nPut the final answer in \\boxed{} inside the answer block."
+    """d1's MATH-500 question: the dataset's problem, verbatim."""
+    return problem
 
 
-def build_messages(question: str, system_in_user: bool = False) -> list[dict[str, str]]:
-    """Chat messages for one prompt: system skeleton + user question.
+def task_question(task: str, row: Mapping[str, Any]) -> str:
+    """The question part of `task`'s prompt for one row.
 
-    `system_in_user` merges them into one user turn, for chat templates without a system role.
+    Sudoku and Countdown build it from their ground-truth columns (`puzzle`; `numbers`, `target`), so
+    a row's prompt cannot disagree with what it is scored against; GSM8K and MATH read `question`.
     """
-    if system_in_user:
-        return [{"role": "user", "content": SYSTEM_PROMPT + "\n\n" + question}]
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": question},
-    ]
+    if task == "sudoku":
+        return sudoku_question(str(_column(task, row, "puzzle")))
+    if task == "countdown":
+        return countdown_question(_column(task, row, "numbers"), _column(task, row, "target"))
+    if task == "gsm8k":
+        return gsm8k_question(str(_column(task, row, "question")))
+    if task == "math":
+        return math_question(str(_column(task, row, "question")))
+    raise ValueError(f"no prompt for task {task!r}; known tasks: {sorted(SYSTEM_PROMPTS)}")
+
+
+def task_prompt(task: str, row: Mapping[str, Any]) -> str:
+    """The user turn: the task's system text, a blank line, the question (d1's merged turn)."""
+    question = task_question(task, row)  # raises for an unknown task or a missing column
+    return SYSTEM_PROMPTS[task] + "\n\n" + question
+
+
+def task_messages(task: str, row: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Chat messages for one row: a single user turn (d1 has no system turn in train or eval)."""
+    return [{"role": "user", "content": task_prompt(task, row)}]
+
+
+def _column(task: str, row: Mapping[str, Any], name: str) -> Any:
+    value = row.get(name)
+    if value is None:
+        from rewards.columns import MissingColumnError  # lazy: columns imports extract, not prompts
+
+        raise MissingColumnError(f"{task} prompt needs column {name!r}; row has {sorted(row)}")
+    return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,13 +29,22 @@ def grid_string(value: Any, field: str) -> str:
     return value
 
 
+_GRID_RUN = re.compile(r"\d{16,}")
+
+
 def answer_digits(text: str) -> str | None:
-    """The ASCII digits of the last answer block, padded with '0' or truncated to 16; None if no block."""
+    """The grid the last answer block holds, padded with '0' or truncated to 16; None if no block.
+
+    The grid is the last run of 16 or more consecutive digits (the prompt asks for a 16-character
+    string; prose such as "The solved 4x4 Sudoku is: ..." then does not shift it); failing that, all
+    the block's ASCII digits in order (a grid written row by row on separate lines).
+    """
     block = answer_block(text)
     if block is None:
         return None
-    digits = "".join(ch for ch in block if ch in _ASCII_DIGITS)[:SIZE]
-    return digits.ljust(SIZE, "0")
+    runs = _GRID_RUN.findall(block)
+    digits = runs[-1] if runs else "".join(ch for ch in block if ch in _ASCII_DIGITS)
+    return digits[:SIZE].ljust(SIZE, "0")
 
 
 def cell_counts(text: str, puzzle: str, solution: str) -> tuple[int, int]:

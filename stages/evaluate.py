@@ -19,8 +19,14 @@ low-confidence remasking; `<reasoning>` prefilled after the generation prompt. S
 the examples contiguously (`split_between_processes`), every record carries its example index, and
 the main process gathers, reorders and writes each file atomically (temporary name, then rename).
 
+Test sets (the d1 protocol): GSM8K test (1,319) and MATH-500 from the hub; Countdown and Sudoku from d1's
+files (`--data countdown_cd3_test.jsonl` / `4x4_test_sudoku.csv`), of which d1 scores the 256 rows
+`np.random.seed(42); choice(n, 256, replace=False)` draws (`rewards.data.d1_test_subset`; every row of a
+file of 256 rows or fewer, such as SPG's Sudoku test split). `--limit N` keeps the first N of those.
+
 Prompt style (`--prompt_style`):
-    d1       the system skeleton and the task's d1 question merged into one user turn (as d1's eval does);
+    d1       the task's d1 evaluation prompt (`rewards.task_prompt`: system text + question in one user
+             turn), the same builder RL rows use;
     compact  the embedded synthetic format of stages/synthetic.py: the bare puzzle (`0340...`) or
              `a,b,c=T` as the user turn, no system prompt (Sudoku and Countdown only);
     auto     (default) compact when the model is an embedded-kind model AND `--data synthetic`, else d1.
@@ -39,13 +45,15 @@ from pathlib import Path
 from typing import Any
 
 from gift.adapters import DTYPE_NAMES as DTYPES
-from rewards import REASONING_PREFILL, TASKS, build_messages, countdown_question, get_task, sudoku_question
+from rewards.data import d1_test_subset
+from rewards import REASONING_PREFILL, TASKS, get_task, task_prompt
 
 D1_GEN_LENGTHS = (128, 256, 512)
 D1_BLOCK_LENGTH = 32
 # The d1 protocol's test-set sizes: GSM8K full test, MATH-500, Countdown and Sudoku test files.
 PROTOCOL_SIZES = {"gsm8k": 1319, "math": 500, "countdown": 256, "sudoku": 256}
 PROMPT_STYLES = ("auto", "d1", "compact")
+D1_SUBSET_TASKS = ("countdown", "sudoku")  # d1 scores a seeded subset of these test files
 SYNTHETIC = "synthetic"
 CONFIG_NAME = "eval_config.json"
 # Where a task's test set comes from without --data (None: --data is required).
@@ -65,6 +73,9 @@ class DecodeSettings:
     block_length: int
     temperature: float
     remasking: str
+    threshold: float | None = None
+    factor: float | None = None
+    kv_cache: str = "none"
 
 
 # --------------------------------------------------------------------------- settings
@@ -83,6 +94,9 @@ def resolve_decoding(
     steps: int | None = None,
     temperature: float = 0.0,
     remasking: str = "low_confidence",
+    threshold: float | None = None,
+    factor: float | None = None,
+    kv_cache: str = "none",
 ) -> list[DecodeSettings]:
     """One validated setting per gen_length; `steps=None` means d1's `gen_length / 2`.
 
@@ -104,10 +118,12 @@ def resolve_decoding(
         n_steps = gen_length // 2 if steps is None else steps
         try:
             SamplerConfig(gen_length=gen_length, block_length=block_length, steps=n_steps,
-                          temperature=temperature, remasking=remasking)
+                          temperature=temperature, remasking=remasking, threshold=threshold, factor=factor,
+                          kv_cache=kv_cache)
         except ValueError as err:
             raise EvalError(f"--gen_length {gen_length}: {err}") from None
-        out.append(DecodeSettings(gen_length, n_steps, block_length, float(temperature), remasking))
+        out.append(DecodeSettings(gen_length, n_steps, block_length, float(temperature), remasking, threshold,
+                                  factor, kv_cache))
     return out
 
 
@@ -149,8 +165,9 @@ def load_eval_rows(task: str, data: str | None = None, limit: int | None = None)
         raise EvalError(f"--data {data}: no such file (or use --data {SYNTHETIC})")
     load = get_task(task).load
     try:
-        if task == "sudoku":
-            return load(path=data, limit=limit)
+        if task in D1_SUBSET_TASKS:  # d1's seeded 256-row subset first, then the first `limit` of it
+            rows = load(path=data) if task == "sudoku" else load(split="test", path=data)
+            return d1_test_subset(rows)[:limit]
         return load(split="test", path=data, limit=limit)
     except (KeyError, ValueError) as err:  # MissingColumnError is both
         raise EvalError(str(err)) from None
@@ -168,17 +185,11 @@ def compact_prompt(task: str, row: dict[str, Any]) -> str:
 
 
 def d1_prompt(task: str, row: dict[str, Any]) -> str:
-    """d1's user turn: the system skeleton, a blank line, then the task's question."""
-    question = row.get("question")
-    if not question:
-        if task == "sudoku":
-            question = sudoku_question(row["puzzle"])
-        elif task == "countdown":
-            question = countdown_question(row["numbers"], row["target"])
-        else:
-            raise EvalError(f"{task}: row without a question")
-    (message,) = build_messages(question, system_in_user=True)
-    return message["content"]
+    """d1's user turn for one row (`rewards.task_prompt`, the builder RL rows use too)."""
+    try:
+        return task_prompt(task, row)
+    except (KeyError, ValueError) as err:
+        raise EvalError(str(err)) from None
 
 
 def build_prompts(task: str, rows: Sequence[dict[str, Any]], style: str) -> list[str]:
@@ -243,23 +254,27 @@ def _update_config(output_dir: Path, task: str, entry: dict[str, Any]) -> None:
 
 
 def _generate(loaded, prompt_ids: list[list[int]], decode: DecodeSettings, batch_size: int, seed: int,
-              indices: list[int], log) -> list[str]:
+              indices: list[int], log) -> tuple[list[str], list[int]]:
+    """Completion texts and each sequence's model calls (forward passes that decoded something in it)."""
     import torch
 
     from gift.sampler import DiffusionSampler, SamplerConfig
 
     sampler = DiffusionSampler(loaded.model, loaded.adapter, SamplerConfig(
         gen_length=decode.gen_length, block_length=decode.block_length, steps=decode.steps,
-        temperature=decode.temperature, remasking=decode.remasking))
+        temperature=decode.temperature, remasking=decode.remasking, threshold=decode.threshold,
+        factor=decode.factor, kv_cache=decode.kv_cache))
     device = sampler._device()
     texts: list[str] = []
+    calls: list[int] = []
     for start in range(0, len(prompt_ids), batch_size):
         # Seeded by the batch's first example: the same batching gives the same samples (temperature > 0).
         generator = torch.Generator(device=device).manual_seed(seed * 1_000_003 + indices[start])
         out = sampler.generate(prompt_ids[start : start + batch_size], generator=generator)
         texts.extend(sampler.decode(out, loaded.tokenizer))
+        calls.extend(out.model_calls.tolist())
         log(f"  gen_length {decode.gen_length}: {len(texts)}/{len(prompt_ids)}")
-    return texts
+    return texts, calls
 
 
 def evaluate(
@@ -272,6 +287,9 @@ def evaluate(
     steps: int | None = None,
     temperature: float = 0.0,
     remasking: str = "low_confidence",
+    threshold: float | None = None,
+    factor: float | None = None,
+    kv_cache: str = "none",
     batch_size: int = 8,
     data: str | None = None,
     limit: int | None = None,
@@ -291,7 +309,7 @@ def evaluate(
     process writes `OUTPUT_DIR/{task}_{gen_length}.jsonl` and updates `OUTPUT_DIR/eval_config.json`.
     """
     check_task(task)
-    decoding = resolve_decoding(gen_lengths, block_length, steps, temperature, remasking)
+    decoding = resolve_decoding(gen_lengths, block_length, steps, temperature, remasking, threshold, factor, kv_cache)
     if batch_size <= 0:
         raise EvalError(f"--batch_size must be positive, got {batch_size}")
     if prompt_style not in PROMPT_STYLES:
@@ -320,19 +338,20 @@ def evaluate(
     prompt_ids = encode_chat_prompts(loaded.tokenizer, [prompts[i] for i in mine], prefill) if mine else []
 
     out_dir = Path(output_dir)
-    paths, timings = [], {}
+    paths, timings, mean_calls = [], {}, {}
     for decode in decoding:
         started = time.perf_counter()
-        texts = _generate(loaded, prompt_ids, decode, batch_size, seed, mine, log) if mine else []
+        texts, calls = _generate(loaded, prompt_ids, decode, batch_size, seed, mine, log) if mine else ([], [])
         records = [
             {"task": task, "gen_length": decode.gen_length, "index": i, "prompt": prompts[i], "completion": text,
-             **{c: rows[i][c] for c in columns}}
-            for i, text in zip(mine, texts)
+             "model_calls": n_calls, **{c: rows[i][c] for c in columns}}
+            for i, text, n_calls in zip(mine, texts, calls)
         ]
         if state.num_processes > 1:
             records = gather_object(records)
         records = merge_gathered(records, len(rows))
         timings[decode.gen_length] = round(time.perf_counter() - started, 2)
+        mean_calls[decode.gen_length] = round(sum(r["model_calls"] for r in records) / max(len(records), 1), 3)
         path = out_dir / f"{task}_{decode.gen_length}.jsonl"
         if state.is_main_process:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -357,6 +376,7 @@ def evaluate(
             "seed": seed,
             "num_processes": state.num_processes,
             "seconds": timings,
+            "model_calls_per_sequence": mean_calls,
             "files": [p.name for p in paths],
         })
     state.wait_for_everyone()
@@ -387,6 +407,11 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--block_length", type=int, default=D1_BLOCK_LENGTH)
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--remasking", default="low_confidence")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="parallel decoding: commit every block position above this confidence (Fast-dLLM)")
+    parser.add_argument("--factor", type=float, default=None, help="Fast-dLLM's factor rule instead of --threshold")
+    parser.add_argument("--kv_cache", default="none", choices=("none", "prefix", "dual"),
+                        help="block KV cache (approximate for bidirectional models; docs/sampler.md)")
     parser.add_argument("--batch_size", type=int, default=8, help="prompts per forward batch, per process")
     parser.add_argument("--limit", type=int, default=None, help="first N test examples only")
     parser.add_argument("--data", default=None,
@@ -409,7 +434,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
     try:
         paths = evaluate(
             args.model, args.task, args.gen_length, output_dir=args.output_dir, block_length=args.block_length,
-            steps=args.steps, temperature=args.temperature, remasking=args.remasking, batch_size=args.batch_size,
+            steps=args.steps, temperature=args.temperature, remasking=args.remasking, threshold=args.threshold,
+            factor=args.factor, kv_cache=args.kv_cache, batch_size=args.batch_size,
             data=args.data, limit=args.limit, prompt_style=args.prompt_style,
             prefill=None if args.no_prefill else REASONING_PREFILL, seed=args.seed, model_type=args.model_type,
             trust_remote_code=args.trust_remote_code, dtype=args.dtype, verbose=True)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from rewards import get_task
-from rewards.prompts import build_messages
+from rewards import get_task, task_messages
+from rewards.data.loaders import D1_HOLDOUT, D1_HOLDOUT_TASKS, d1_train_rows
+
+# d1 trains Countdown on the 3-number problems only (diffu-grpo/data_utils.py).
+D1_COUNTDOWN_NUMBERS = 3
 
 
 def rl_rows(task: str, dataset: str = "synthetic", split: str = "train", limit: int | None = None, seed: int = 0) -> list[dict]:
     """Rows `{"prompt", <task columns>}`.
 
-    `synthetic`: the embedded model's compact format (prompt = the bare puzzle); otherwise d1's chat
-    prompt (system skeleton + question) over the task's loader, from the hub (`hub`) or a local file.
-    A row missing a column the task's rewards need is an error naming the row and the column.
+    `synthetic`: the embedded model's compact format (prompt = the bare puzzle). Otherwise the task's
+    loader, from the hub (`hub`) or a local file, with d1's row selection (`rewards.data.d1_train_rows`:
+    the seed-42 shuffle, then Countdown and Sudoku drop their last 500 rows; Countdown keeps only
+    3-number problems), and the prompt from `rewards.task_messages`: the same user turn `gift eval`
+    builds for that row. Prefill `<reasoning>` (RLConfig `prefill`) as `gift eval` does and the tokens
+    are identical. `limit` keeps the first rows of that selection. A row missing a column the task's
+    rewards need is an error naming the row and the column.
     """
     spec = get_task(task)
     if dataset == "synthetic":
@@ -19,9 +26,15 @@ def rl_rows(task: str, dataset: str = "synthetic", split: str = "train", limit: 
 
         rows = [{k: r[k] for k in ("prompt", *spec.columns)} for r in synthetic_rows(task, split, limit or 2048, seed)]
     else:
-        kwargs = {"limit": limit} if task == "sudoku" else {"split": split, "limit": limit}
-        loaded = spec.load(path=None if dataset == "hub" else dataset, **kwargs)
-        rows = [{"prompt": build_messages(r["question"]), **{c: r.get(c) for c in spec.columns}} for r in loaded]
+        path = None if dataset == "hub" else dataset
+        if task == "sudoku":
+            loaded = spec.load(path=path)
+        elif task == "countdown":
+            loaded = spec.load(split=split, path=path, num_numbers=D1_COUNTDOWN_NUMBERS)
+        else:
+            loaded = spec.load(split=split, path=path)
+        loaded = d1_train_rows(loaded, holdout=D1_HOLDOUT if task in D1_HOLDOUT_TASKS else 0)
+        rows = [{"prompt": task_messages(task, r), **{c: r.get(c) for c in spec.columns}} for r in loaded]
     for i, row in enumerate(rows):
         missing = [c for c in spec.columns if row.get(c) is None]
         if missing:

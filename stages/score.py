@@ -3,6 +3,7 @@
     gift score runs/gift/eval                                   # every *.jsonl in the directory
     gift score runs/a/eval/sudoku_256.jsonl other/countdown_128.jsonl --output runs/report/scores
     gift score runs/gift/eval --skip_bad                        # score the good lines, report the bad
+    gift score d1/eval/eval_baselines --format d1               # re-score d1's released generation files
 
 A generation file holds one JSON object per line with `task`, `completion` and the task's ground-truth
 fields (sudoku: `puzzle`, `solution`; countdown: `numbers`, `target`; gsm8k and math: `answer`);
@@ -10,6 +11,13 @@ fields (sudoku: `puzzle`, `solution`; countdown: `numbers`, `target`; gsm8k and 
 by other tools score the same as long as they follow this schema. Lines of the same (task, gen_length)
 from several files are pooled. The metrics are the rewards package's (`rewards.get_task(task).metric`):
 accuracy for every task, and for Sudoku the cell accuracy pooled over puzzles (d1's number).
+
+`--format d1` reads d1's evaluation files (`{dataset}_{model}_{gen_length}_{steps}_{rank}_generations.json`,
+written by d1's eval/eval.py; a directory is expanded to its `*_generations.json`): the task comes from the
+file name (`math500` is `math`), gen_length from the file's `gen_length` field, and each item's
+`generations` / `ground_truth` / `question` become our completion and ground-truth columns (Sudoku's
+puzzle is read from the question). A completion is cut at its first `<|eot_id|>` or `<|endoftext|>`:
+d1 decodes with special tokens kept, `gift eval` cuts at EOS, and what follows is padding.
 
 Output: the markdown table on stdout, and `PREFIX.json` / `PREFIX.md` (default `scores.json` and
 `scores.md` in the first input's directory).
@@ -33,6 +41,12 @@ from rewards import TASKS, get_task
 # The order of d1's Table 1.
 TASK_ORDER = ("gsm8k", "math", "countdown", "sudoku")
 FILE_NAME = re.compile(r"(?P<task>[A-Za-z0-9]+)_(?P<gen_length>\d+)\.jsonl")
+FORMATS = ("jsonl", "d1")
+D1_FILE_NAME = re.compile(r"(?P<task>[A-Za-z0-9]+)_.+_(?P<gen_length>\d+)_(?P<steps>\d+)_(?P<rank>\d+)_generations\.json")
+D1_TASKS = {"gsm8k": "gsm8k", "math": "math", "math500": "math", "countdown": "countdown", "sudoku": "sudoku"}
+# LLaDA's end-of-turn and end-of-text markers, left in by d1's decode (skip_special_tokens=False).
+D1_STOP_MARKERS = ("<|eot_id|>", "<|endoftext|>")
+_D1_PUZZLE = re.compile(r"Sudoku puzzle: ([0-9]{16})")
 
 
 class GenerationFileError(ValueError):
@@ -42,15 +56,18 @@ class GenerationFileError(ValueError):
 # --------------------------------------------------------------------------- reading
 
 
-def generation_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Files to score: files as given, directories expanded to their `*.jsonl` (sorted), no repeats."""
+def generation_files(paths: Iterable[str | Path], file_format: str = "jsonl") -> list[Path]:
+    """Files to score: files as given, directories expanded to their `*.jsonl` (or, `d1`,
+    `*_generations.json`; sorted), no repeats."""
+    pattern = "*_generations.json" if file_format == "d1" else "*.jsonl"
     out: dict[Path, Path] = {}
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.glob("*.jsonl") if not p.name.startswith("."))
+            found = sorted(p for p in path.glob(pattern) if not p.name.startswith("."))
             if not found:
-                raise GenerationFileError(f"{path}: no .jsonl generation files in this directory")
+                kind = "d1 *_generations.json" if file_format == "d1" else ".jsonl"
+                raise GenerationFileError(f"{path}: no {kind} generation files in this directory")
         elif path.is_file():
             found = [path]
         else:
@@ -97,6 +114,11 @@ def parse_line(line: str, name_gen_length: int | None) -> dict[str, Any]:
         row = json.loads(line)
     except json.JSONDecodeError as err:
         raise ValueError(f"not valid JSON ({err.msg})") from None
+    return parse_row(row, name_gen_length)
+
+
+def parse_row(row: Any, name_gen_length: int | None) -> dict[str, Any]:
+    """One decoded record (a JSONL line, or a converted d1 item) as a scorable row; ValueError if not."""
     if not isinstance(row, dict):
         raise ValueError(f"expected a JSON object, got {type(row).__name__}")
     task = row.get("task")
@@ -145,6 +167,65 @@ def read_generations(path: str | Path, skip_bad: bool = False) -> tuple[list[dic
     return rows, problems
 
 
+def d1_item_row(item: Any, task: str, gen_length: int) -> dict[str, Any]:
+    """One item of a d1 generation file as our record; ValueError naming the field that is wrong."""
+    if not isinstance(item, dict):
+        raise ValueError(f"expected a JSON object, got {type(item).__name__}")
+    missing = [f for f in ("generations", "ground_truth") if f not in item]
+    if missing:
+        raise ValueError(f"missing field(s) {missing} (fields present: {sorted(item)})")
+    if item["ground_truth"] is None:  # d1's GSM8K reference parser returns None for negative answers
+        raise ValueError("'ground_truth' is null: no reference to score against")
+    completion = item["generations"]
+    if not isinstance(completion, str):
+        raise ValueError(f"'generations' must be a string, got {type(completion).__name__}")
+    for marker in D1_STOP_MARKERS:
+        completion = completion.split(marker, 1)[0]
+    truth = item["ground_truth"]
+    row: dict[str, Any] = {"task": task, "gen_length": gen_length, "completion": completion}
+    if task == "countdown":
+        if not (isinstance(truth, list) and len(truth) == 2):
+            raise ValueError(f"countdown 'ground_truth' must be [numbers, target], got {truth!r}")
+        row["numbers"], row["target"] = truth
+    elif task == "sudoku":
+        question = str(item.get("question", ""))
+        found = _D1_PUZZLE.search(question)
+        puzzle = found.group(1) if found else question[:16]
+        if not (len(puzzle) == 16 and puzzle.isdigit()):
+            raise ValueError(f"sudoku: no 16-digit puzzle in 'question' {question[:60]!r}")
+        row["puzzle"], row["solution"] = puzzle, truth
+    else:
+        row["answer"] = truth
+    return parse_row(row, gen_length)
+
+
+def read_d1_generations(path: str | Path, skip_bad: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
+    """The scorable rows of one d1 evaluation file (eval/eval.py's JSON) and the skipped items' problems."""
+    path = Path(path)
+    match = D1_FILE_NAME.fullmatch(path.name)
+    if not match or match["task"] not in D1_TASKS:
+        raise GenerationFileError(
+            f"{path}: not a d1 generation file name (TASK_MODEL_GENLEN_STEPS_RANK_generations.json, "
+            f"TASK one of {', '.join(D1_TASKS)})")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    except json.JSONDecodeError as err:
+        raise GenerationFileError(f"{path}: not valid JSON ({err.msg})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("generations"), list):
+        raise GenerationFileError(f"{path}: expected an object with a 'generations' list (d1's eval/eval.py output)")
+    gen_length = _gen_length(data.get("gen_length")) or int(match["gen_length"])
+    rows, problems = [], []
+    for i, item in enumerate(data["generations"]):
+        try:
+            rows.append(d1_item_row(item, D1_TASKS[match["task"]], gen_length))
+        except (ValueError, TypeError) as err:
+            problem = f"{path}: generations[{i}]: {err}"
+            if not skip_bad:
+                raise GenerationFileError(problem + " (pass --skip_bad to score the other items)") from None
+            problems.append(problem)
+    return rows, problems
+
+
 # --------------------------------------------------------------------------- scoring
 
 
@@ -152,8 +233,10 @@ def _task_key(task: str) -> tuple[int, str]:
     return (TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER), task)
 
 
-def score_files(paths: Sequence[str | Path] | str | Path, skip_bad: bool = False) -> dict[str, Any]:
-    """Score generation files (or directories of them).
+def score_files(
+    paths: Sequence[str | Path] | str | Path, skip_bad: bool = False, file_format: str = "jsonl"
+) -> dict[str, Any]:
+    """Score generation files (or directories of them); `file_format` is `jsonl` (ours) or `d1`.
 
     Returns a JSON-ready dict:
         cells: one per (task, gen_length), in d1's task order: `task`, `gen_length`, `n`, `accuracy` and
@@ -165,12 +248,15 @@ def score_files(paths: Sequence[str | Path] | str | Path, skip_bad: bool = False
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    files = generation_files(paths)
+    if file_format not in FORMATS:
+        raise GenerationFileError(f"unknown format {file_format!r}; choose one of {', '.join(FORMATS)}")
+    files = generation_files(paths, file_format)
+    read = read_d1_generations if file_format == "d1" else read_generations
     groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
     sources: dict[tuple[str, int], list[str]] = defaultdict(list)
     skipped: list[str] = []
     for path in files:
-        rows, problems = read_generations(path, skip_bad)
+        rows, problems = read(path, skip_bad)
         skipped.extend(problems)
         for row in rows:
             key = (row["task"], row["gen_length"])
@@ -261,14 +347,16 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", default=None, metavar="PREFIX",
                         help="write PREFIX.json and PREFIX.md (default: scores.* next to the first input)")
     parser.add_argument("--skip_bad", action="store_true", help="skip broken or incomplete lines (and report them)")
+    parser.add_argument("--format", default="jsonl", choices=FORMATS, dest="file_format",
+                        help="jsonl: gift eval's files; d1: d1's *_generations.json evaluation files")
     return parser
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """`gift score FILE_OR_DIR... [--output PREFIX] [--skip_bad]`."""
+    """`gift score FILE_OR_DIR... [--output PREFIX] [--skip_bad] [--format jsonl|d1]`."""
     args = make_parser().parse_args(argv)
     try:
-        scores = score_files(args.paths, skip_bad=args.skip_bad)
+        scores = score_files(args.paths, skip_bad=args.skip_bad, file_format=args.file_format)
     except GenerationFileError as err:
         raise SystemExit(f"gift score: error: {err}") from None
     json_path, md_path = write_scores(scores, args.output or default_prefix(args.paths))

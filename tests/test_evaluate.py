@@ -17,7 +17,7 @@ from accelerate import PartialState
 from gift.checkpoint import Manifest, load_model, save_checkpoint
 from gift.embedded_model import build_embedded_model
 from helpers import write_jsonl
-from rewards import SYSTEM_PROMPT, countdown_question, sudoku_question
+from rewards import COUNTDOWN_SYSTEM, SUDOKU_SYSTEM, task_prompt
 from stages.cli import main as gift
 from stages.evaluate import (
     EvalError,
@@ -139,12 +139,16 @@ def test_compact_prompts_are_the_synthetic_format():
         build_prompts("gsm8k", [{"question": "1+1?", "answer": "2"}], "compact")
 
 
-def test_d1_prompts_merge_the_system_skeleton_into_the_user_turn():
+def test_d1_prompts_are_the_task_prompt_builders():
     (sudoku,) = build_prompts("sudoku", load_eval_rows("sudoku", "synthetic", limit=1), "d1")
     puzzle = synthetic_rows("sudoku", "test", 1)[0]["puzzle"]
-    assert sudoku == SYSTEM_PROMPT + "\n\n" + sudoku_question(puzzle)
+    assert sudoku == SUDOKU_SYSTEM + "\n\nSolve the following Sudoku puzzle: " + puzzle + "\n"
     row = load_eval_rows("countdown", "synthetic", limit=1)[0]
-    assert build_prompts("countdown", [row], "d1")[0].endswith(countdown_question(row["numbers"], row["target"]))
+    (countdown,) = build_prompts("countdown", [row], "d1")
+    assert countdown == task_prompt("countdown", row)
+    assert countdown.endswith(f"\n\nNumbers: [{', '.join(map(str, row['numbers']))}]\nTarget: {row['target']}")
+    with pytest.raises(EvalError, match="gsm8k prompt needs column 'question'"):
+        build_prompts("gsm8k", [{"answer": "2"}], "d1")
 
 
 def test_data_sources(tmp_path):
@@ -160,8 +164,9 @@ def test_data_sources(tmp_path):
 
     csv = tmp_path / "sudoku.csv"
     csv.write_text("Puzzle,Solution\n" + "".join(f"{'0' * (i + 1)}{SOLUTION[i + 1:]},{SOLUTION}\n" for i in range(5)))
-    rows = load_eval_rows("sudoku", str(csv), limit=3)
-    assert [r["puzzle"] for r in rows] == ["0" + SOLUTION[1:], "00" + SOLUTION[2:], "000" + SOLUTION[3:]]
+    rows = load_eval_rows("sudoku", str(csv), limit=3)  # 5 rows <= 256: all of them, in d1's drawn order
+    assert [r["puzzle"].count("0") for r in rows] == [2, 5, 3]
+    assert sorted(r["puzzle"].count("0") for r in load_eval_rows("sudoku", str(csv))) == [1, 2, 3, 4, 5]
     gsm = write_jsonl(tmp_path / "gsm8k.jsonl", [{"question": "2+2?", "answer": "four is #### 4"}])
     assert load_eval_rows("gsm8k", str(gsm))[0]["answer"] == "4"
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"question": "2+2?"}])
@@ -236,7 +241,7 @@ def test_d1_style_on_countdown(run_dir, tmp_path):
                        prompt_style="d1")
     records = read_jsonl(path)
     assert path.name == "countdown_32.jsonl" and len(records) == 2
-    assert records[0]["prompt"].startswith(SYSTEM_PROMPT + "\n\n")
+    assert records[0]["prompt"].startswith(COUNTDOWN_SYSTEM + "\n\nNumbers: [")
     assert set(records[0]) >= {"numbers", "target", "completion"}
 
 

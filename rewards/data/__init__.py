@@ -5,7 +5,14 @@
 
 from rewards.data.countdown_gen import countdown_reasoning, generate_countdown
 from rewards.data.files import read_rows
-from rewards.data.loaders import load_countdown, load_gsm8k, load_math500, load_sudoku
+from rewards.data.loaders import (
+    d1_test_subset,
+    d1_train_rows,
+    load_countdown,
+    load_gsm8k,
+    load_math500,
+    load_sudoku,
+)
 from rewards.data.sudoku_gen import (
     all_grids,
     count_solutions,
@@ -18,6 +25,8 @@ __all__ = [
     "all_grids",
     "count_solutions",
     "countdown_reasoning",
+    "d1_test_subset",
+    "d1_train_rows",
     "generate_countdown",
     "generate_sudoku",
     "load_countdown",

@@ -7,8 +7,15 @@ import types
 
 import pytest
 
-from rewards.data import load_countdown, load_gsm8k, load_math500, load_sudoku, read_rows
-from rewards.prompts import REASONING_PREFILL, SYSTEM_PROMPT, build_messages
+from rewards.data import (
+    d1_test_subset,
+    d1_train_rows,
+    load_countdown,
+    load_gsm8k,
+    load_math500,
+    load_sudoku,
+    read_rows,
+)
 
 
 def _jsonl(path, rows):
@@ -99,10 +106,44 @@ def test_hub_path_uses_datasets_lazily(monkeypatch):
     assert calls == [("openai/gsm8k", "main", "test")]
 
 
-def test_messages_and_prefill():
-    msgs = build_messages("Q?")
-    assert msgs == [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "Q?"}]
-    assert "<reasoning>" in SYSTEM_PROMPT and "<answer>" in SYSTEM_PROMPT
-    merged = build_messages("Q?", system_in_user=True)
-    assert len(merged) == 1 and merged[0]["content"].endswith("Q?")
-    assert REASONING_PREFILL == "<reasoning>"
+def test_countdown_keeps_only_problems_of_the_asked_size(tmp_path):
+    f = _jsonl(tmp_path / "c.jsonl", [
+        {"nums": [3, 5, 7], "target": 22},
+        {"nums": [1, 2, 3, 4], "target": 10},
+        {"nums": [2, 2, 9], "target": 13},
+    ])
+    rows = load_countdown(path=f, num_numbers=3)
+    assert [r["numbers"] for r in rows] == [[3, 5, 7], [2, 2, 9]]
+    assert [r["numbers"] for r in load_countdown(path=f, num_numbers=3, limit=1)] == [[3, 5, 7]]
+    assert len(load_countdown(path=f)) == 3
+
+
+def test_d1_test_subset_is_numpys_seeded_choice_in_its_order():
+    np = pytest.importorskip("numpy")
+    rows = list(range(500))
+    state = np.random.get_state()
+    np.random.seed(42)  # what d1's eval/eval.py does before building the Sudoku dataset
+    expected = list(np.random.choice(500, 256, replace=False))
+    np.random.set_state(state)
+    subset = d1_test_subset(rows)
+    assert subset == expected and len(set(subset)) == 256
+    # Pinned: these rows of 4x4_test_sudoku.csv head d1's released Sudoku generation files (ranks 0-4).
+    assert subset[:5] == [361, 73, 374, 155, 104]
+    # 256 rows or fewer: every row, in the order d1's draw puts them (a permutation)
+    small = d1_test_subset(list(range(256)))
+    assert sorted(small) == list(range(256)) and small != list(range(256))
+    assert sorted(d1_test_subset(list(range(10)))) == list(range(10))
+
+
+def test_d1_train_rows_match_datasets_shuffle_then_drop_the_last_500():
+    datasets = pytest.importorskip("datasets")
+    rows = [{"i": i} for i in range(1200)]
+    reference = datasets.Dataset.from_list(rows).shuffle(seed=42)  # d1's diffu_grpo_train.py
+    expected = [reference[k]["i"] for k in range(len(reference) - 500)]
+    kept = d1_train_rows(rows)
+    assert [r["i"] for r in kept] == expected and len(kept) == 700
+    assert [r["i"] for r in d1_train_rows(rows, holdout=0)] == [reference[k]["i"] for k in range(1200)]
+    with pytest.raises(ValueError, match="leave nothing"):
+        d1_train_rows(rows[:500])
+    with pytest.raises(ValueError, match="holdout"):
+        d1_train_rows(rows, holdout=-1)
