@@ -8,10 +8,14 @@ A stage-one run directory holds its final checkpoint in `final/`; passing the ru
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
+import re
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,11 +28,79 @@ from gift.adapters import ModelAdapter, ModelLoadError, REMOTE_CODE_KINDS, adapt
 MANIFEST_NAME = "gift_manifest.json"
 FORMAT_VERSION = 1
 FINAL_DIR = "final"
+RUN_MARKER = "gift_run.json"  # written into every run directory this tool creates (stages.run_dir)
+TRAINER_STATE = "trainer_state.json"  # HF Trainer's file in every checkpoint-N
 STAGES = ("base", "cold_start", "rl", "merged")
+logger = logging.getLogger(__name__)
 
 
 class CheckpointError(ModelLoadError):
     """A directory that is not a valid checkpoint of this format, and why."""
+
+
+class DiskFullError(OSError):
+    """A write failed for lack of space; the message names the path and the free space."""
+
+
+def free_space(path: str | Path) -> str:
+    """Free space on the filesystem holding `path` (or its nearest existing parent), e.g. '1.2 GB'."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError:
+        return "unknown"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if free < 1024 or unit == "TB":
+            return f"{free:.0f} {unit}" if unit == "B" else f"{free:.1f} {unit}"
+        free /= 1024
+    return "unknown"
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """ENOSPC, also as torch/safetensors report it (a C++ stream error or a Rust 'os error 28')."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(err)
+    return any(sign in text for sign in ("No space left on device", "os error 28", "Disk quota exceeded",
+                                         "basic_ios::clear: iostream error"))
+
+
+@contextmanager
+def explain_disk_full(path: str | Path):
+    """Re-raise a full-disk failure of the writes inside as `DiskFullError` naming the path and free space."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as err:
+        if not is_disk_full(err):
+            raise
+        where = getattr(err, "filename", None) or path
+        # torch.save reports ENOSPC only as a C++ stream error; say what it most often means
+        what = "no space left on device" if "iostream" not in str(err) else "write failed (iostream error: a full disk?)"
+        raise DiskFullError(errno.ENOSPC, f"{where}: {what}, {free_space(where)} free on that filesystem; nothing "
+                            "incomplete was published: free some space and rerun (a training run: with --resume)") from err
+
+
+def incomplete_reason(path: str | Path) -> str | None:
+    """Why `path` looks like a checkpoint or run of this project although it holds no manifest, or None.
+
+    A plain HF model directory (config.json and weights, nothing of ours) gives None.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    if (path / TRAINER_STATE).is_file() or re.fullmatch(r"checkpoint-\d+|final|\.final\.tmp", path.name):
+        return (f"{path} looks like a checkpoint of this project but has no {MANIFEST_NAME}: it is incomplete "
+                "(the run was killed while saving it); use the run's last complete checkpoint or resume the run")
+    completes = sorted((p for p in path.glob("checkpoint-*") if (p / MANIFEST_NAME).is_file()),
+                       key=lambda p: int(p.name.split("-")[1]) if p.name.split("-")[1].isdigit() else -1)
+    if (path / RUN_MARKER).is_file() or completes or any(path.glob("checkpoint-*")):
+        hint = f"pass one of its complete checkpoints (latest: {completes[-1]})" if completes else "it has no complete checkpoint yet"
+        return f"{path} is a run directory without a complete {FINAL_DIR}/ (unfinished run): resume the run, or {hint}"
+    return None
 
 
 @dataclass
@@ -75,13 +147,15 @@ def staging_dir(directory: str | Path) -> Path:
 
 
 def publish_checkpoint(
-    staged: Path, directory: str | Path, tokenizer: PreTrainedTokenizerBase, manifest: Manifest,
+    staged: Path, directory: str | Path, tokenizer: PreTrainedTokenizerBase | None, manifest: Manifest,
     extra_files: dict[str, Path] | None = None,
 ) -> Path:
     """Complete a staged directory holding the weights (tokenizer, extra files, manifest last), then rename
-    it into place. An older checkpoint at `directory` is replaced only once the new one is complete."""
+    it into place. An older checkpoint at `directory` is replaced only once the new one is complete.
+    `tokenizer=None`: the staged directory already holds the tokenizer files."""
     target = Path(directory)
-    tokenizer.save_pretrained(staged)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(staged)
     for name, src in (extra_files or {}).items():
         shutil.copy2(src, staged / name)
     write_manifest(staged, manifest)
@@ -104,10 +178,11 @@ def save_checkpoint(
 ) -> Path:
     """Write model (or adapter), tokenizer and manifest to a temporary name, then rename into place."""
     staged = staging_dir(directory)
-    staged.parent.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(staged, ignore_errors=True)
-    model.save_pretrained(staged, safe_serialization=True)
-    return publish_checkpoint(staged, directory, tokenizer, manifest, extra_files)
+    with explain_disk_full(staged):
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(staged, ignore_errors=True)
+        model.save_pretrained(staged, safe_serialization=True)
+        return publish_checkpoint(staged, directory, tokenizer, manifest, extra_files)
 
 
 def resolve_checkpoint(path: str | Path) -> Path | None:
@@ -188,7 +263,8 @@ def load_checkpoint(
         if merge_adapter:
             model = model.merge_and_unload()
     else:
-        model, _, _ = load_pretrained(str(directory), manifest.model_type, trust_remote_code, dtype)
+        with _explain_unreadable_weights(directory):
+            model, _, _ = load_pretrained(str(directory), manifest.model_type, trust_remote_code, dtype)
     vocab = model.get_input_embeddings().weight.shape[0]
     if len(tokenizer) > vocab:
         raise CheckpointError(f"{directory}: tokenizer has {len(tokenizer)} tokens but the model's vocabulary is {vocab}")
@@ -211,8 +287,32 @@ def load_model(
         return LoadedModel(model, tokenizer, adapter_for("embedded", tokenizer))
     if resolve_checkpoint(source) is not None:
         return load_checkpoint(source, trust_remote_code, dtype, is_trainable, merge_adapter)
-    model, tokenizer, adapter = load_pretrained(source, model_type, trust_remote_code, dtype)
+    reason = incomplete_reason(source)
+    if reason is not None:
+        raise CheckpointError(reason)
+    with _explain_unreadable_weights(source):
+        model, tokenizer, adapter = load_pretrained(source, model_type, trust_remote_code, dtype)
+    if Path(source).exists():
+        logger.info("%s: no %s: loaded as a plain %s base model (not a checkpoint of this project)",
+                    source, MANIFEST_NAME, adapter.kind)
     return LoadedModel(model, tokenizer, adapter, None, Path(source) if Path(source).exists() else None)
+
+
+@contextmanager
+def _explain_unreadable_weights(directory: str | Path):
+    """A truncated or corrupt weights file fails inside safetensors without its path: name it."""
+    try:
+        yield
+    except ModelLoadError:
+        raise
+    except Exception as err:
+        text = f"{type(err).__name__} {err}"
+        if "Safetensor" not in text and "safetensors" not in text and "deserializ" not in text:
+            raise
+        files = sorted(Path(directory).glob("*.safetensors")) if Path(directory).is_dir() else []
+        where = ", ".join(str(f) for f in files) or str(directory)
+        raise CheckpointError(f"{where}: unreadable weights ({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
+                              "the file is truncated or corrupt: copy or save it again") from err
 
 
 def merge_checkpoint(source: str | Path, output_dir: str | Path, trust_remote_code: bool = False) -> Path:

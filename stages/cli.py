@@ -6,13 +6,20 @@
     gift eval --model runs/gift --task sudoku --output_dir runs/gift/eval && gift score runs/gift/eval
     gift rl --config configs/embedded/grpo_sudoku.yaml --model runs/gift --output_dir runs/gift-rl
     gift pipeline --config configs/embedded/pipeline.yaml
+
+Errors are one line, `gift <cmd>: error: <what, where, how to fix>`, exit code 2 for usage errors (bad
+option, bad config) and 1 for runtime ones; `--debug` (or GIFT_DEBUG=1) shows the full traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
+import re
 import sys
+from pathlib import Path
 
 # name -> (module with main(argv), one-line help)
 COMMANDS = {
@@ -25,7 +32,109 @@ COMMANDS = {
     "pipeline": ("stages.pipeline:main", "both stages for every arm and seed, evaluation, figure, report"),
     "curves": ("stages.curves:main", "reward curves (raw + time-weighted EMA) from metrics.jsonl files"),
     "entropy-report": ("stages.entropy_report:main", "which tokens the probe finds high or low entropy"),
+    "render-readme": ("stages.readme_results:main", "render the README's embedded results from a results file"),
 }
+
+
+class UsageError(ValueError):
+    """A mistake in the command line or the config file (exit code 2)."""
+
+
+# A negative number as an option's value: argparse takes `-1e-3` for an option and `-5` only sometimes.
+_NEGATIVE_NUMBER = re.compile(r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|-inf|-nan", re.IGNORECASE)
+
+
+def join_negative_values(argv: list[str]) -> list[str]:
+    """`--learning_rate -1e-3` -> `--learning_rate=-1e-3`, so it parses as users type it."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--") and "=" not in arg and i + 1 < len(argv) and _NEGATIVE_NUMBER.fullmatch(argv[i + 1]):
+            out.append(f"{arg}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
+def _check_config_file(argv: list[str]) -> None:
+    """`--config PATH`: exists, is UTF-8 text and a YAML mapping; errors name the file and line."""
+    import yaml
+
+    path = None
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif arg.startswith("--config="):
+            path = arg.partition("=")[2]
+    if path is None:
+        return
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"--config {path}: {'is a directory' if file.is_dir() else 'no such file'}")
+    data = file.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise UsageError(f"{path}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x}); a config is a YAML file") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        raise UsageError(f"{where}: not valid YAML ({getattr(err, 'problem', None) or err})") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise UsageError(f"{path}: expected a YAML mapping of option: value, got {type(loaded).__name__}")
+
+
+def parse_config(parser, argv: list[str] | None):
+    """`TrlParser.parse_args_and_config` whose config mistakes (unknown key, bad value, failed validation,
+    missing/unreadable config file) are `UsageError`s."""
+    argv = join_negative_values(list(sys.argv[1:] if argv is None else argv))
+    _check_config_file(argv)
+    try:
+        (config,) = parser.parse_args_and_config(argv)
+    except UsageError:
+        raise
+    except (ValueError, TypeError, OSError) as err:
+        raise UsageError(str(err)) from err
+    return config
+
+
+def describe_error(err: BaseException) -> str:
+    """One line for an exception: the message (an OSError: its file and reason); an unexpected exception
+    type (a bug rather than a user mistake) is named, with the way to see its traceback."""
+    from stages.run_dir import RunDirError
+
+    if isinstance(err, UnicodeDecodeError):
+        text = f"not UTF-8 text ({err.reason} at byte {err.start})"
+    elif isinstance(err, OSError) and err.strerror:
+        text = f"{err.filename}: {err.strerror}" if err.filename else err.strerror
+    else:
+        text = str(err) or type(err).__name__
+    text = " ".join(line.strip() for line in text.strip().splitlines() if line.strip())
+    if not isinstance(err, (OSError, ValueError, RunDirError)):
+        text = f"{type(err).__name__}: {text} (rerun with --debug for the traceback)"
+    return text
+
+
+def _raise_usage(self, message: str):  # replaces ArgumentParser.error: no multi-line usage dump
+    raise UsageError(message)
+
+
+def _setup_logging() -> None:
+    """This project's INFO lines (resume decisions, plain base models...) on stderr, once."""
+    for name in ("gift", "stages"):
+        log = logging.getLogger(name)
+        if not log.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            log.addHandler(handler)
+            log.setLevel(logging.INFO)
+            log.propagate = False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,9 +144,34 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("command", choices=list(COMMANDS), help="; ".join(f"{k}: {v[1]}" for k, v in COMMANDS.items()))
         parser.parse_args(argv[:1] or ["--help"])
         return 2
-    module, _, func = COMMANDS[argv[0]][0].partition(":")
-    sys.argv = [f"gift {argv[0]}", *argv[1:]]  # so argparse/TrlParser usage lines name the subcommand
-    getattr(importlib.import_module(module), func)(argv[1:])
+    command = argv[0]
+    debug = "--debug" in argv[1:] or os.environ.get("GIFT_DEBUG", "") not in ("", "0")
+    args = join_negative_values([a for a in argv[1:] if a != "--debug"])
+    module, _, func = COMMANDS[command][0].partition(":")
+    sys.argv = [f"gift {command}", *args]  # so argparse/TrlParser usage lines name the subcommand
+    _setup_logging()
+    original_error = argparse.ArgumentParser.error
+    if not debug:
+        argparse.ArgumentParser.error = _raise_usage
+    try:
+        getattr(importlib.import_module(module), func)(args)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"gift {command}: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as exit_:  # help (0), or a subcommand's own one-line error (a string, code 1)
+        if isinstance(exit_.code, str):
+            print(exit_.code, file=sys.stderr)
+            return 1
+        return exit_.code or 0
+    except Exception as err:
+        if debug:
+            raise
+        print(f"gift {command}: error: {describe_error(err)}", file=sys.stderr)
+        return 2 if isinstance(err, UsageError) else 1
+    finally:
+        argparse.ArgumentParser.error = original_error
     return 0
 
 

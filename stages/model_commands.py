@@ -1,11 +1,25 @@
-"""Small model commands: `gift init-model` and `gift merge`."""
+"""Small model commands: `gift init-model` and `gift merge`.
+
+Both write a new directory and refuse an existing non-empty one (nothing of the user's is replaced).
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from gift.checkpoint import merge_checkpoint
+from gift.checkpoint import explain_disk_full, merge_checkpoint
 from gift.embedded_model import PRESETS, init_model
+
+
+def check_new_output(output_dir: str) -> None:
+    """Refuse an output path that is a file or a non-empty directory, before anything is loaded."""
+    out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--output_dir {out}: exists and is not a directory; choose another --output_dir")
+    if out.is_dir() and any(out.iterdir()):
+        raise FileExistsError(f"--output_dir {out}: already exists and is not empty; nothing was written: "
+                              "choose a new or empty --output_dir")
 
 
 def init_model_main(argv: list[str] | None = None) -> None:
@@ -15,7 +29,9 @@ def init_model_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    print(f"model: {init_model(args.output_dir, args.preset, args.seed)}")
+    check_new_output(args.output_dir)
+    with explain_disk_full(args.output_dir):
+        print(f"model: {init_model(args.output_dir, args.preset, args.seed)}")
 
 
 def merge_main(argv: list[str] | None = None) -> None:
@@ -25,4 +41,7 @@ def merge_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--trust_remote_code", action="store_true")
     args = parser.parse_args(argv)
+    check_new_output(args.output_dir)
+    if not Path(args.checkpoint).exists():
+        raise FileNotFoundError(f"--checkpoint {args.checkpoint}: no such checkpoint directory")
     print(f"merged: {merge_checkpoint(args.checkpoint, args.output_dir, args.trust_remote_code)}")

@@ -1,14 +1,64 @@
-"""Run directories shared by both stages: checkpoint discovery, resume checks, manifest callback."""
+"""Run directories shared by both stages: checkpoint discovery, resume checks, manifest callback.
+
+A run directory is one this tool created (it holds `gift_run.json`) or an empty/new one. While a run
+writes into it, `gift_run.lock` names the owner (pid, host); a second writer is refused, a lock left by
+a dead process on this host is taken over. `guard_run` wraps `run_cold_start`/`run_rl` with all of it:
+
+    @guard_run("cold_start")
+    def run_cold_start(config, ...): ...
+
+Resume boundaries (`--resume`): no checkpoint yet -> start from step 0; a checkpoint -> continue from it
+(refused if the config changed in a way that alters training); the last checkpoint already at max_steps
+(killed during the final save) -> publish `final/` from it without training; `final/` present -> "already
+complete", nothing is changed.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
+import logging
+import os
 import re
+import shutil
+import socket
+import sys
+import time
+from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from transformers import TrainerCallback
 
-from gift.checkpoint import FINAL_DIR, MANIFEST_NAME, Manifest, publish_checkpoint, staging_dir, write_manifest
+from gift.checkpoint import (FINAL_DIR, MANIFEST_NAME, RUN_MARKER, TRAINER_STATE, Manifest, explain_disk_full,
+                             publish_checkpoint, read_manifest, resolve_checkpoint, staging_dir, write_manifest)
+
+logger = logging.getLogger(__name__)
+LOCK_NAME = "gift_run.lock"
+# Config keys a resumed run may change: they touch logging, saving and I/O, never the trained weights.
+HARMLESS_KEYS = frozenset({
+    "output_dir", "resume", "resume_from_checkpoint", "overwrite_output_dir", "logging_steps", "logging_strategy",
+    "logging_first_step", "logging_nan_inf_filter", "logging_dir", "log_level", "log_level_replica",
+    "log_on_each_node", "report_to", "run_name", "project", "trackio_space_id", "trackio_bucket_id",
+    "trackio_static_space_id", "disable_tqdm", "save_steps", "save_strategy", "save_total_limit",
+    "save_on_each_node", "save_only_model", "dataloader_num_workers", "dataloader_pin_memory",
+    "dataloader_persistent_workers", "dataloader_prefetch_factor", "dataloader_multiprocessing_context",
+    "skip_memory_metrics", "push_to_hub", "hub_model_id", "hub_strategy", "hub_token", "hub_private_repo",
+    "hub_always_push", "hub_revision", "ddp_timeout", "local_rank", "per_device_eval_batch_size",
+    "eval_accumulation_steps", "log_completions", "num_completions_to_print", "wandb_log_unique_prompts",
+    "log_unique_prompts", "include_num_input_tokens_seen",
+})
+# Files of an HF checkpoint-N that belong to the optimizer state, not to the model (left out of final/).
+_TRAINING_STATE = re.compile(r"optimizer\.pt|scheduler\.pt|scaler\.pt|rng_state.*\.pth|trainer_state\.json|"
+                             r"training_args\.bin|global_step\d+|latest|zero_to_fp32\.py")
+
+
+class RunDirError(RuntimeError):
+    """The run directory cannot be used as asked (not a run, locked, not writable)."""
+
+
+class ConfigDriftError(ValueError):
+    """`--resume` with a config that differs from the run's in keys that alter training."""
 
 
 def last_complete_checkpoint(output_dir: Path) -> Path | None:
@@ -18,17 +68,264 @@ def last_complete_checkpoint(output_dir: Path) -> Path | None:
     return max(steps)[1] if steps else None
 
 
+def is_run_dir(out: Path) -> bool:
+    """A directory this tool wrote: the marker, or (runs older than the marker) a checkpoint or final/."""
+    return (out / RUN_MARKER).is_file() or (out / FINAL_DIR).exists() or any(out.glob("checkpoint-*"))
+
+
 def check_output_dir(output_dir: str | Path, resume: bool) -> Path | None:
-    """The checkpoint to resume from, or None for a fresh run; refuses to overwrite an existing run."""
+    """The checkpoint to resume from, or None for a fresh run (or a resume before the first checkpoint).
+
+    Refuses an output path that is a file, a non-empty directory this tool did not create, a fresh run
+    over an existing one, and `--resume` where there is no run.
+    """
     out = Path(output_dir)
-    previous = last_complete_checkpoint(out) if out.exists() else None
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--output_dir {out}: exists and is not a directory; choose another --output_dir")
+    found = sorted(p.name for p in out.iterdir() if not p.name.startswith(LOCK_NAME)) if out.is_dir() else []
+    if found and not is_run_dir(out):  # (a lone lock: another run is starting there; the lock refuses it)
+        shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        raise FileExistsError(f"--output_dir {out}: not empty ({shown}) and not a run directory of this tool; "
+                              "nothing was written: choose a new or empty --output_dir")
+    previous = last_complete_checkpoint(out) if out.is_dir() else None
     if resume:
+        if previous is None and not (out / RUN_MARKER).is_file():
+            raise FileNotFoundError(f"--resume: no complete checkpoint-N in {out} (no run there); "
+                                    "drop --resume to start a new run")
         if previous is None:
-            raise FileNotFoundError(f"--resume: no complete checkpoint-N in {out}")
+            logger.info("%s: no complete checkpoint yet: the run starts again from step 0", out)
         return previous
-    if out.exists() and (previous is not None or (out / FINAL_DIR).exists()):
+    if previous is not None or (out / FINAL_DIR).exists():
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --output_dir")
     return None
+
+
+def checkpoint_step(checkpoint: Path) -> int:
+    return int(checkpoint.name.rpartition("-")[2])
+
+
+def reached_max_steps(checkpoint: Path) -> bool:
+    """Whether HF's trainer state says the checkpoint was saved at the run's last step."""
+    try:
+        state = json.loads((checkpoint / TRAINER_STATE).read_text())
+    except (OSError, ValueError):
+        return False
+    return int(state.get("max_steps") or 0) > 0 and int(state.get("global_step", 0)) >= int(state["max_steps"])
+
+
+def config_drift(saved: dict[str, Any], config) -> list[str]:
+    """`key: saved -> now` for every training-relevant key where `config` differs from a run's saved config."""
+    now = json.loads(json.dumps({k: v for k, v in config.to_dict().items() if not k.startswith("_")}, default=str))
+    defaults = {f.name: f.default for f in fields(config) if f.default is not MISSING}
+    diffs = []
+    for key in sorted(set(now) | set(saved)):
+        if key in HARMLESS_KEYS:
+            continue
+        if key in saved and key in now:
+            before, after = saved[key], now[key]
+        elif key in now:  # a field newer than the run: fine while it keeps its default
+            before, after = json.loads(json.dumps(defaults.get(key, now[key]), default=str)), now[key]
+        else:  # a field this version no longer has
+            continue
+        if before != after:
+            diffs.append(f"{key}: {before!r} -> {after!r}")
+    return diffs
+
+
+def check_config_drift(checkpoint: Path, config) -> None:
+    diffs = config_drift(read_manifest(checkpoint).config, config)
+    if diffs:
+        raise ConfigDriftError(
+            f"--resume: the config differs from the run's ({checkpoint / MANIFEST_NAME}) in keys that alter "
+            f"training: {'; '.join(diffs)}. Resume with the run's settings, or start a new run in another --output_dir")
+
+
+def publish_final_from(checkpoint: Path, stage: str) -> Path:
+    """`final/` from a checkpoint saved at the last step (a run killed during its final save): no training.
+
+    The model, tokenizer and extra files are copied (not the optimizer state); the manifest records it.
+    """
+    out = checkpoint.parent
+    final = out / FINAL_DIR
+    staged = staging_dir(final)
+    with explain_disk_full(staged):
+        shutil.rmtree(staged, ignore_errors=True)
+        staged.mkdir()
+        for item in checkpoint.iterdir():
+            if item.name == MANIFEST_NAME or _TRAINING_STATE.fullmatch(item.name):
+                continue
+            (shutil.copytree if item.is_dir() else shutil.copy2)(item, staged / item.name)
+        manifest = read_manifest(checkpoint)
+        manifest.metrics = {**manifest.metrics, "global_step": checkpoint_step(checkpoint),
+                            "published_from": checkpoint.name}
+        manifest.created = ""
+        publish_checkpoint(staged, final, None, manifest)
+        if stage == "cold_start" and not (out / "train_log.jsonl").exists():
+            history = json.loads((checkpoint / TRAINER_STATE).read_text()).get("log_history", [])
+            (out / "train_log.jsonl").write_text("".join(json.dumps(row) + "\n" for row in history))
+    return final
+
+
+# --- the lock -------------------------------------------------------------------------------------------
+_HELD: set[Path] = set()  # lock files this process holds now (a lock of our own pid not in here is stale)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def acquire_lock(out: Path) -> Path:
+    """Create `out/gift_run.lock` exclusively (O_EXCL); refuse a live owner, take over a dead one's lock."""
+    lock = out / LOCK_NAME
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+          "command": " ".join(sys.argv)[:500]}
+    for _ in range(5):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                owner = json.loads(lock.read_text())
+            except FileNotFoundError:
+                continue  # released meanwhile: try again
+            except ValueError:  # being written this instant, or garbage left long ago
+                if time.time() - lock.stat().st_mtime < 30:
+                    raise RunDirError(f"{out} is in use by another run (its lock {lock} is being written); "
+                                      "wait for it to finish or choose another --output_dir") from None
+                owner = {}
+            pid, host = owner.get("pid"), owner.get("host")
+            ours = pid == os.getpid() and host == me["host"]
+            stale = not owner or (host == me["host"] and isinstance(pid, int)
+                                  and (not _pid_alive(pid) or (ours and lock.resolve() not in _HELD)))
+            if not stale:
+                raise RunDirError(
+                    f"{out} is in use by another run (pid {pid} on {host}, since {owner.get('started')}); wait for it to "
+                    f"finish or choose another --output_dir (if that process is gone, delete {lock})")
+            # Rename first: of two processes taking over the same stale lock, only one rename succeeds.
+            try:
+                os.rename(lock, lock.with_name(f"{LOCK_NAME}.stale-{os.getpid()}"))
+            except FileNotFoundError:
+                continue
+            lock.with_name(f"{LOCK_NAME}.stale-{os.getpid()}").unlink(missing_ok=True)
+            logger.warning("%s: took over a stale lock of pid %s on %s (that process is gone)", out, pid, host)
+            continue
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(me))
+        _HELD.add(lock.resolve())
+        return lock
+    raise RunDirError(f"{out}: could not take the run lock {lock}; retry")
+
+
+def release_lock(lock: Path) -> None:
+    """Remove the lock if this process still owns it."""
+    _HELD.discard(lock.resolve())
+    try:
+        if json.loads(lock.read_text()).get("pid") == os.getpid():
+            lock.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def _is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def mark_run_dir(out: str | Path, stage: str) -> None:
+    """Write the run marker into `out` (created if needed), for callers that create a run directory
+    themselves before the run starts (the pipeline keeps its console log there)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / RUN_MARKER).is_file():
+        from gift import __version__
+
+        (out / RUN_MARKER).write_text(json.dumps({"tool": "gift", "stage": stage, "version": __version__,
+                                                  "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+                                                 indent=2) + "\n")
+
+
+class RunDirectory:
+    """Holds a run directory for one training call: lock, marker, resume boundaries, config drift.
+
+    `finished` is the final checkpoint when there is nothing to train (already complete, or just
+    published from the last checkpoint). A directory this call created is removed again if the run fails
+    before writing anything but the lock and the marker.
+    """
+
+    def __init__(self, config, stage: str):
+        self.config, self.stage = config, stage
+        self.out = Path(config.output_dir)
+        self.lock: Path | None = None
+        self.created = False
+        self.finished: Path | None = None
+
+    def __enter__(self) -> "RunDirectory":
+        config, out = self.config, self.out
+        resume = bool(getattr(config, "resume", False))
+        check_output_dir(out, resume)  # refusals that need no lock (file, foreign directory, no run)
+        if _is_main_process():
+            self.created = not out.exists()
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+                self.lock = acquire_lock(out)
+            except (PermissionError, OSError) as err:
+                if isinstance(err, RunDirError):
+                    raise
+                raise RunDirError(f"--output_dir {out}: cannot write there ({err.strerror or err}); "
+                                  "choose a writable --output_dir") from err
+        try:
+            previous = check_output_dir(out, resume)  # again, now that no other writer can change it
+            final = resolve_checkpoint(out / FINAL_DIR)
+            if resume and final is not None:
+                check_config_drift(final, config)
+                logger.info("%s: the run is already complete (%s); nothing to do", out, final)
+                self.finished = final
+            elif resume and previous is not None:
+                check_config_drift(previous, config)
+                if reached_max_steps(previous):
+                    if _is_main_process():
+                        logger.info("%s reached max_steps: publishing %s/ from it without training", previous, FINAL_DIR)
+                        publish_final_from(previous, self.stage)
+                    self.finished = out / FINAL_DIR
+            if self.finished is None and _is_main_process():
+                mark_run_dir(out, self.stage)
+        except BaseException as err:
+            self._release(failed=isinstance(err, Exception))
+            raise
+        return self
+
+    def _release(self, failed: bool) -> None:
+        if self.lock is not None:
+            release_lock(self.lock)
+            self.lock = None
+        if failed and self.created and self.out.is_dir() and {p.name for p in self.out.iterdir()} <= {RUN_MARKER}:
+            shutil.rmtree(self.out, ignore_errors=True)  # failed before writing anything: leave no trace
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # An error (not a kill: KeyboardInterrupt) before anything was written leaves no directory behind.
+        self._release(failed=isinstance(exc, Exception))
+
+
+def guard_run(stage: str) -> Callable:
+    """Decorator for `run_X(config, ...)`: the run holds its directory (`RunDirectory`) while it trains;
+    with nothing to train it returns the final checkpoint at once. A full disk is named as such."""
+
+    def wrap(run: Callable[..., Path]) -> Callable[..., Path]:
+        @functools.wraps(run)
+        def guarded(config, *args, **kwargs) -> Path:
+            with RunDirectory(config, stage) as held:
+                if held.finished is not None:
+                    return held.finished
+                with explain_disk_full(held.out):
+                    return run(config, *args, **kwargs)
+
+        return guarded
+
+    return wrap
 
 
 class CheckpointManifestCallback(TrainerCallback):

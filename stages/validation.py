@@ -1,0 +1,127 @@
+"""Numeric option checks shared by the stage configs, run in their `__post_init__` (before anything loads).
+
+One table: option -> rule. A config without an option skips it, so both stages (and fields added later)
+use the same call, `check_numbers(self)`. A failed rule is one `ValueError` naming the option, its value
+and the accepted range, e.g. `--max_steps -5: must be a positive integer, or -1 to train num_train_epochs`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Callable
+
+logger = logging.getLogger(__name__)
+
+
+def _positive(v) -> bool:
+    return v > 0
+
+
+def _positive_int(v) -> bool:
+    return float(v).is_integer() and v >= 1
+
+
+def _non_negative(v) -> bool:
+    return v >= 0
+
+
+def _open_unit(v) -> bool:  # (0, 1)
+    return 0 < v < 1
+
+
+def _unit_right_open(v) -> bool:  # [0, 1)
+    return 0 <= v < 1
+
+
+def _unit(v) -> bool:  # [0, 1]
+    return 0 <= v <= 1
+
+
+def _unit_left_open(v) -> bool:  # (0, 1]
+    return 0 < v <= 1
+
+
+def _steps_or_ratio(v) -> bool:  # HF: an integer >= 1, or a fraction of the run in (0, 1)
+    return 0 < v < 1 or _positive_int(v)
+
+
+POSITIVE = (_positive, "must be > 0")
+POSITIVE_INT = (_positive_int, "must be a positive integer")
+NON_NEGATIVE = (_non_negative, "must be >= 0")
+OPEN_UNIT = (_open_unit, "must lie in (0, 1)")
+PROBABILITY = (_unit_right_open, "must lie in [0, 1)")
+UNIT = (_unit, "must lie in [0, 1]")
+UNIT_LEFT_OPEN = (_unit_left_open, "must lie in (0, 1]")
+STEPS_OR_RATIO = (_steps_or_ratio, "must be a positive integer (steps) or a fraction in (0, 1) of the run")
+
+# None means "not set" for the optional ones (max_examples, global_batch_size...): not checked.
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "max_steps": (lambda v: v == -1 or _positive_int(v), "must be a positive integer, or -1 to train num_train_epochs"),
+    "num_train_epochs": POSITIVE,
+    "learning_rate": POSITIVE,
+    "per_device_train_batch_size": POSITIVE_INT,
+    "gradient_accumulation_steps": POSITIVE_INT,
+    "global_batch_size": POSITIVE_INT,
+    "save_steps": STEPS_OR_RATIO,
+    "logging_steps": STEPS_OR_RATIO,
+    "warmup_steps": (lambda v: v >= 0, "must be >= 0 (steps, or a fraction of the run below 1)"),
+    "warmup_ratio": UNIT,
+    "weight_decay": NON_NEGATIVE,
+    "max_grad_norm": NON_NEGATIVE,
+    "adam_beta1": PROBABILITY,
+    "adam_beta2": PROBABILITY,
+    "adam_epsilon": POSITIVE,
+    "seed": (lambda v: float(v).is_integer() and 0 <= v < 2**32, "must be an integer in [0, 2^32)"),
+    # lengths and sizes
+    "max_length": (lambda v: _positive_int(v) and v >= 2, "must be an integer >= 2 (prompt + answer tokens)"),
+    "max_examples": POSITIVE_INT,
+    "synthetic_examples": POSITIVE_INT,
+    "max_prompts": POSITIVE_INT,
+    "probe_chunk_size": POSITIVE_INT,
+    "beta_refresh_steps": POSITIVE_INT,
+    "logps_chunk_size": POSITIVE_INT,
+    "gen_length": POSITIVE_INT,
+    "block_length": POSITIVE_INT,
+    "diffusion_steps": POSITIVE_INT,
+    "num_generations": (lambda v: _positive_int(v) and v >= 2, "must be an integer >= 2 (GRPO compares a group)"),
+    "num_iterations": POSITIVE_INT,
+    "lora_r": POSITIVE_INT,
+    "lora_alpha": POSITIVE,
+    # probabilities and rates
+    "lora_dropout": PROBABILITY,
+    "eps": OPEN_UNIT,
+    "min_rate": OPEN_UNIT,
+    "beta_ref_floor": NON_NEGATIVE,
+    "p_mask_prompt": PROBABILITY,
+    "temperature": NON_NEGATIVE,
+    "top_p": UNIT_LEFT_OPEN,
+    "beta": NON_NEGATIVE,
+    "epsilon": POSITIVE,
+}
+
+
+def _by_steps(config: Any, strategy: str) -> bool:
+    """Whether `<what>_strategy` is "steps" (a string before HF's post-init, an enum after it)."""
+    value = getattr(config, strategy, "steps")
+    return str(getattr(value, "value", value)).lower() == "steps"
+
+
+# Checked only when the matching strategy counts in steps (`save_strategy: "no"` may keep save_steps 0).
+BY_STRATEGY = {"save_steps": "save_strategy", "logging_steps": "logging_strategy"}
+
+
+def check_numbers(config: Any) -> None:
+    """Raise `ValueError` for the first numeric option of `config` outside its range (see RULES)."""
+    for name, (ok, rule) in RULES.items():
+        value = getattr(config, name, None)
+        if value is None or isinstance(value, str) or (name in BY_STRATEGY and not _by_steps(config, BY_STRATEGY[name])):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value) \
+                or not ok(value):
+            raise ValueError(f"--{name} {value}: {rule}")
+    save_steps, max_steps = getattr(config, "save_steps", None), getattr(config, "max_steps", None)
+    if _by_steps(config, "save_strategy") and save_steps and max_steps and 1 <= max_steps < save_steps:
+        # Legal (the recipes of short runs do it), but a killed run then restarts from step 0.
+        logger.info("save_steps (%s) > max_steps (%s): no checkpoint before the end; a killed run restarts from step 0",
+                    save_steps, max_steps)
