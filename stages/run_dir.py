@@ -73,6 +73,12 @@ def is_run_dir(out: Path) -> bool:
     return (out / RUN_MARKER).is_file() or (out / FINAL_DIR).exists() or any(out.glob("checkpoint-*"))
 
 
+def _own_file(name: str) -> bool:
+    """Files this tool may put into a run directory before the run's marker: the lock (another run is
+    starting there; the lock refuses it) and the pipeline's console log (never written by the run)."""
+    return name.startswith(LOCK_NAME) or name == "console.log"
+
+
 def check_output_dir(output_dir: str | Path, resume: bool) -> Path | None:
     """The checkpoint to resume from, or None for a fresh run (or a resume before the first checkpoint).
 
@@ -82,8 +88,8 @@ def check_output_dir(output_dir: str | Path, resume: bool) -> Path | None:
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise RunDirError(f"--output_dir {out}: exists and is not a directory; choose another --output_dir")
-    found = sorted(p.name for p in out.iterdir() if not p.name.startswith(LOCK_NAME)) if out.is_dir() else []
-    if found and not is_run_dir(out):  # (a lone lock: another run is starting there; the lock refuses it)
+    found = sorted(p.name for p in out.iterdir() if not _own_file(p.name)) if out.is_dir() else []
+    if found and not is_run_dir(out):
         shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
         raise FileExistsError(f"--output_dir {out}: not empty ({shown}) and not a run directory of this tool; "
                               "nothing was written: choose a new or empty --output_dir")
