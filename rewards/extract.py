@@ -229,15 +229,17 @@ def is_integer_text(text: str) -> bool:
 
 # What d1's prompts show as the box's content (`\\boxed{...}`) and an empty box are not answers.
 _PLACEHOLDER = re.compile(r"[\s.]*")
+_PLACEHOLDER_BOX = re.compile(r"\\boxed\s*\{[\s.]*\}")
 
 
 def final_answer(text: str) -> str | None:
     """The evaluation protocol's answer: the last `\\boxed{}` in the text, else the answer block.
 
     A box holding nothing or only dots (the prompt's `\\boxed{...}` template, `\\boxed{}101`) is
-    passed over for the answer block.
+    passed over for the answer block, and removed from it.
     """
     boxed = last_boxed(text)
     if boxed is not None and not _PLACEHOLDER.fullmatch(boxed):
         return boxed
-    return answer_block(text)
+    block = answer_block(text)
+    return None if block is None else _PLACEHOLDER_BOX.sub("", block).strip()

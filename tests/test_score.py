@@ -168,3 +168,84 @@ def test_cli_bad_file_exits_with_the_line(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "skipped 1 bad line(s)" in captured.err and f"{path}:3:" in captured.err
     assert json.loads((tmp_path / "scores.json").read_text())["skipped"] == 1
+
+
+# --------------------------------------------------------------------------- --format d1
+
+
+def write_d1(path, items, gen_length=256):
+    """A file in the schema of d1's eval/eval.py output (hand-written rows, not d1's generations)."""
+    path.write_text(json.dumps({"generations": items, "metrics": {"wall_time": 1.0, "total_processed": len(items)},
+                                "model_path": "LLaDA-8B-Instruct", "checkpoint_path": "", "gen_length": gen_length,
+                                "diffusion_steps": gen_length // 2, "block_length": 32}))
+    return path
+
+
+D1_END = "<|eot_id|><|endoftext|><|endoftext|>"
+D1_COUNTDOWN = [  # 2/3: a boxed answer, a boxed wrong value, a correct one (text after EOS ignored)
+    {"question": "Numbers: [49, 55, 53]\nTarget: 51", "ground_truth": [[49, 55, 53], 51],
+     "generations": "\nr\n</reasoning>\n<answer>\n\\boxed{49 + 55 - 53}\n</answer>" + D1_END},
+    {"question": "Numbers: [1, 2, 3]\nTarget: 6", "ground_truth": [[1, 2, 3], 6],
+     "generations": "\nr\n</reasoning>\n<answer>\n\\boxed{1 + 2 - 3}\n</answer>" + D1_END + "\\boxed{1+2+3}"},
+    {"question": "Numbers: [1, 2, 3]\nTarget: 6", "ground_truth": [[1, 2, 3], 6],
+     "generations": "\nr\n</reasoning>\n<answer>\n\\boxed{3 * 2 * 1}\n</answer>" + D1_END},
+]
+D1_SUDOKU = [  # 4 empty cells, 2 right -> 0.5
+    {"question": f"Solve the following Sudoku puzzle: 0000{SOLUTION[4:]}\n", "ground_truth": SOLUTION,
+     "generations": "\nr\n</reasoning>\n<answer>\n1299" + SOLUTION[4:] + "\n</answer>" + D1_END},
+]
+D1_GSM8K = [  # d1 stores floats; 1/1 scorable; a null reference (d1's parser on negative answers)
+    {"question": "q", "ground_truth": 18.0, "generations": "\nr\n</reasoning>\n<answer>\n\\boxed{18}\n</answer>"},
+    {"question": "q2", "ground_truth": None, "generations": "<answer>\\boxed{-3}</answer>"},
+]
+D1_MATH = [{"question": "q", "ground_truth": "\\frac{1}{2}", "generations": "<answer>\\boxed{\\frac12}</answer>"}]
+
+
+def test_d1_files_score_with_our_scorers(tmp_path):
+    d1 = tmp_path / "d1"
+    d1.mkdir()
+    write_d1(d1 / "countdown_instruct_256_128_0_generations.json", D1_COUNTDOWN[:2])
+    write_d1(d1 / "countdown_instruct_256_128_1_generations.json", D1_COUNTDOWN[2:])  # ranks pool
+    write_d1(d1 / "sudoku_instruct_128_64_0_generations.json", D1_SUDOKU, gen_length=128)
+    write_d1(d1 / "math500_instruct_512_256_0_generations.json", D1_MATH, gen_length=512)
+    (d1 / "notes.json").write_text("{}")  # not *_generations.json: not read
+    scores = score_files([d1], file_format="d1")
+    table = {(c["task"], c["gen_length"]): (c["n"], c["accuracy"]) for c in scores["cells"]}
+    assert table == {("math", 512): (1, 1.0), ("countdown", 256): (3, pytest.approx(2 / 3)),
+                     ("sudoku", 128): (1, 0.5)}
+
+
+def test_d1_null_reference_is_a_bad_item(tmp_path, capsys):
+    path = write_d1(tmp_path / "gsm8k_instruct_256_128_0_generations.json", D1_GSM8K)
+    with pytest.raises(GenerationFileError, match=r"generations\[1\]: 'ground_truth' is null"):
+        score_files([path], file_format="d1")
+    scores = score_files([path], file_format="d1", skip_bad=True)
+    assert scores["cells"][0]["n"] == 1 and scores["cells"][0]["accuracy"] == 1.0 and scores["skipped"] == 1
+
+
+def test_d1_bad_files(tmp_path):
+    with pytest.raises(GenerationFileError, match="not a d1 generation file name"):
+        score_files([write_d1(tmp_path / "chess_instruct_256_128_0_generations.json", D1_MATH)], file_format="d1")
+    broken = tmp_path / "math_x_256_128_0_generations.json"
+    broken.write_text("{")
+    with pytest.raises(GenerationFileError, match="not valid JSON"):
+        score_files([broken], file_format="d1")
+    listed = tmp_path / "math_y_256_128_0_generations.json"
+    listed.write_text("[]")
+    with pytest.raises(GenerationFileError, match="'generations' list"):
+        score_files([listed], file_format="d1")
+    bad_truth = write_d1(tmp_path / "countdown_z_256_128_0_generations.json",
+                         [{"question": "q", "ground_truth": 51, "generations": "x"}])
+    with pytest.raises(GenerationFileError, match=r"generations\[0\]: countdown 'ground_truth' must be"):
+        score_files([bad_truth], file_format="d1")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(GenerationFileError, match="no d1 \\*_generations.json generation files"):
+        score_files([empty], file_format="d1")
+
+
+def test_cli_format_d1(tmp_path, capsys):
+    path = write_d1(tmp_path / "countdown_instruct_256_128_0_generations.json", D1_COUNTDOWN)
+    gift(["score", str(tmp_path), "--format", "d1", "--output", str(tmp_path / "out")])
+    assert "| countdown | 66.7 | 66.7 |" in capsys.readouterr().out
+    assert json.loads((tmp_path / "out.json").read_text())["files"] == [str(path)]
