@@ -80,7 +80,8 @@ class DiffuGRPOTrainer(GRPOTrainer):
         self.estimator = build_estimator(args.rl_algorithm, estimator_settings(args))
         self.sampler_config = SamplerConfig(gen_length=args.gen_length, block_length=args.block_length,
                                             steps=args.diffusion_steps, temperature=args.temperature,
-                                            remasking=args.remasking)
+                                            remasking=args.remasking, threshold=args.sampler_threshold,
+                                            kv_cache=args.kv_cache)
         if beta != 0.0 and not is_peft_model(self.model):
             reference = copy.deepcopy(self.model).eval().requires_grad_(False)
             if self.is_deepspeed_enabled:

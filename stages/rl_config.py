@@ -29,6 +29,8 @@ class RLConfig(GRPOConfig):
             (the task's hub set). dataset_split, max_prompts, prefill (appended after the generation prompt).
     Rollouts (the project's sampler, `gift.sampler`):
         gen_length, block_length, diffusion_steps, remasking; `temperature` is trl's field (d1: 0.9).
+        sampler_threshold (parallel decoding by confidence; None = d1's fixed schedule) and kv_cache
+        (`none`, `prefix`, `dual`): see docs/sampler.md.
     Policy gradient (docs/rl_algorithms.md):
         rl_algorithm: `d1` (diffu-GRPO's one-step estimate, clipped ratio), `spg` (sandwiched policy
             gradient: ELBO / EUBO with block-wise masks), `unigrpo` (random-ratio masks, clipped ratio) or
@@ -59,6 +61,9 @@ class RLConfig(GRPOConfig):
     block_length: int = field(default=32)
     diffusion_steps: int = field(default=128)
     remasking: str = field(default="low_confidence")
+    sampler_threshold: float | None = field(
+        default=None, metadata={"help": "rollouts: commit every block position above this confidence (Fast-dLLM)"})
+    kv_cache: str = field(default="none", metadata={"help": "rollouts: none | prefix | dual block KV cache"})
     rl_algorithm: str = field(default="d1", metadata={"help": "d1 | spg | unigrpo | wd1 (gift.estimators)"})
     p_mask_prompt: float = field(default=0.15)
     loss_type: str = field(default="bnpo", metadata={"help": "bnpo (token mean over the micro-batch, d1) | grpo"})

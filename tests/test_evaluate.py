@@ -214,7 +214,9 @@ def test_eval_then_score_end_to_end(run_dir, tmp_path, capsys):
         records = read_jsonl(out / f"sudoku_{gen_length}.jsonl")
         assert [r["index"] for r in records] == list(range(8))
         for record, row in zip(records, expected):
-            assert set(record) == {"task", "gen_length", "index", "prompt", "completion", "puzzle", "solution"}
+            assert set(record) == {"task", "gen_length", "index", "prompt", "completion", "model_calls", "puzzle",
+                                   "solution"}
+            assert record["model_calls"] == gen_length // 2  # the fixed schedule: one call per step
             assert (record["task"], record["gen_length"]) == ("sudoku", gen_length)
             assert (record["prompt"], record["puzzle"], record["solution"]) == (row["prompt"], row["puzzle"], row["solution"])
             assert isinstance(record["completion"], str)
@@ -222,6 +224,7 @@ def test_eval_then_score_end_to_end(run_dir, tmp_path, capsys):
     assert config["prompt_style"] == "compact" and config["model_type"] == "embedded" and config["n"] == 8
     assert [(d["gen_length"], d["steps"], d["block_length"]) for d in config["decoding"]] == [(32, 16, 32), (64, 32, 32)]
     assert config["model"] == str(run_dir / "final") and config["prefill"] == "<reasoning>"
+    assert config["model_calls_per_sequence"] == {"32": 16.0, "64": 32.0}
 
     gift(["score", str(out)])
     assert "| sudoku |" in capsys.readouterr().out

@@ -180,3 +180,23 @@ def test_cache_support_is_decided_by_the_adapter(embedded):
     assert "needs bidirectional attention" in adapter.kv_cache_unsupported(causal, "dual")
     llada = ModelAdapter("llada", 126336, 126081, 126081, pass_position_ids=False)
     assert llada.kv_cache_unsupported(model, "prefix") == "no cache path for llada models"
+
+
+# ---------------------------------------------------------------- gift eval
+
+
+def test_eval_takes_the_options_and_records_model_calls(tmp_path):
+    import json
+
+    from stages.evaluate import EvalError, evaluate, resolve_decoding
+
+    (path,) = evaluate("embedded", "sudoku", [16], output_dir=tmp_path, data="synthetic", limit=3, block_length=8,
+                       threshold=0.5, kv_cache="dual", batch_size=2)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    calls = [r["model_calls"] for r in records]
+    assert len(calls) == 3 and all(2 <= c <= 16 for c in calls)
+    config = json.loads((tmp_path / "eval_config.json").read_text())["sudoku"]
+    assert (config["decoding"][0]["threshold"], config["decoding"][0]["kv_cache"]) == (0.5, "dual")
+    assert config["model_calls_per_sequence"] == {"16": round(sum(calls) / 3, 3)}
+    with pytest.raises(EvalError, match=r"--gen_length 16: threshold must lie in \(0, 1\), got 1.5"):
+        resolve_decoding([16], 8, threshold=1.5)
