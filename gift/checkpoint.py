@@ -290,6 +290,8 @@ def load_model(
     reason = incomplete_reason(source)
     if reason is not None:
         raise CheckpointError(reason)
+    if not Path(source).exists() and (source.startswith(("/", ".", "~")) or source.count("/") > 1):
+        raise CheckpointError(f"{source}: no such model directory or checkpoint (and not a hub id)")
     with _explain_unreadable_weights(source):
         model, tokenizer, adapter = load_pretrained(source, model_type, trust_remote_code, dtype)
     if Path(source).exists():

@@ -143,6 +143,8 @@ def tokenize_examples(
                 f"= {total} > max_length {max_length}; the answer would be truncated away. Raise max_length or set too_long: drop"
             )
         out.append({"prompt_ids": prompt_ids, "answer_ids": answer_ids, "index": len(out)})
+    if not examples:
+        raise DataError(f"{source}: no examples (an empty file or split?)")
     if not out:
         raise DataError(f"{source}: no usable examples (all {len(examples)} longer than max_length {max_length}?)")
     return out

@@ -90,6 +90,24 @@ def _check_config_file(argv: list[str]) -> None:
         raise UsageError(f"{path}: expected a YAML mapping of option: value, got {type(loaded).__name__}")
 
 
+def _name_non_utf8_argument(args: list[str]) -> UsageError | None:
+    """A UnicodeDecodeError carries no file name: find the file among the arguments that is not UTF-8."""
+    for arg in args:
+        path = Path(arg.partition("=")[2] if arg.startswith("--") else arg)
+        try:
+            if not path.is_file() or path.stat().st_size > 2**28:
+                continue
+            data = path.read_bytes()
+        except OSError:
+            continue
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            line = data[: bad.start].count(b"\n") + 1
+            return UsageError(f"{path}:{line}: not UTF-8 text (byte 0x{data[bad.start]:02x}); save it as UTF-8")
+    return None
+
+
 def parse_config(parser, argv: list[str] | None):
     """`TrlParser.parse_args_and_config` whose config mistakes (unknown key, bad value, failed validation,
     missing/unreadable config file) are `UsageError`s."""
@@ -100,6 +118,14 @@ def parse_config(parser, argv: list[str] | None):
     except UsageError:
         raise
     except (ValueError, TypeError, OSError) as err:
+        unused = re.match(r"Some specified arguments are not used by the HfArgumentParser: (.*)", str(err))
+        from_file = re.match(r"Unknown arguments from config file: \[(.*?)\]", str(err))
+        if from_file:  # trl's wording for an unknown key in the YAML file
+            keys = [k.strip("'\" -") for k in from_file.group(1).split(", ")[::2]]
+            config = next((a.partition("=")[2] or b for a, b in zip(argv, argv[1:] + [""]) if a.split("=")[0] == "--config"), "")
+            raise UsageError(f"{config}: unknown key(s) {', '.join(keys)}; remove them (--help lists the options)") from err
+        if unused:  # HF's wording for an unknown option
+            raise UsageError(f"unknown option(s) {unused.group(1)}; --help lists the options") from err
         raise UsageError(str(err)) from err
     return config
 
@@ -154,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     if not debug:
         argparse.ArgumentParser.error = _raise_usage
     try:
+        _check_config_file(args)  # every subcommand's --config: exists, UTF-8, a YAML mapping
         getattr(importlib.import_module(module), func)(args)
     except KeyboardInterrupt:
         if debug:
@@ -168,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:
         if debug:
             raise
+        if isinstance(err, UnicodeDecodeError):
+            err = _name_non_utf8_argument(args) or err
         print(f"gift {command}: error: {describe_error(err)}", file=sys.stderr)
         return 2 if isinstance(err, UsageError) else 1
     finally:

@@ -316,6 +316,21 @@ class RunDirectory:
         self._release(failed=isinstance(exc, Exception))
 
 
+def _name_non_utf8_file(config, err: UnicodeDecodeError) -> Exception:
+    """A `ValueError` naming the data file and line that is not UTF-8, or `err` itself if none is found."""
+    for option in ("dataset", "data", "train_file"):
+        source = getattr(config, option, None)
+        if not isinstance(source, str) or not Path(source).is_file():
+            continue
+        for line_no, line in enumerate(Path(source).read_bytes().split(b"\n"), start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                return ValueError(f"{source}:{line_no}: not UTF-8 text (byte 0x{line[bad.start]:02x} at column "
+                                  f"{bad.start + 1}); save the file as UTF-8")
+    return err
+
+
 def guard_run(stage: str) -> Callable:
     """Decorator for `run_X(config, ...)`: the run holds its directory (`RunDirectory`) while it trains;
     with nothing to train it returns the final checkpoint at once. A full disk is named as such."""
@@ -327,7 +342,10 @@ def guard_run(stage: str) -> Callable:
                 if held.finished is not None:
                     return held.finished
                 with explain_disk_full(held.out):
-                    return run(config, *args, **kwargs)
+                    try:
+                        return run(config, *args, **kwargs)
+                    except UnicodeDecodeError as err:  # raised without the file's name: find it
+                        raise _name_non_utf8_file(config, err) from err
 
         return guarded
 
