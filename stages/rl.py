@@ -30,9 +30,10 @@ from gift.diffu_grpo import completion_mask_until_eos, group_advantages
 from gift.estimators import EstimatorSettings, build_estimator, masked_logps
 from gift.sampler import DiffusionSampler, SamplerConfig, encode_chat_prompts
 from rewards import get_task
+from stages.cli import parse_config
 from stages.rl_config import RLConfig
 from stages.rl_data import rl_rows
-from stages.run_dir import CheckpointManifestCallback, absolute_source, check_output_dir, save_final
+from stages.run_dir import CheckpointManifestCallback, absolute_source, check_output_dir, guard_run, save_final
 
 METRICS_FILE = "metrics.jsonl"
 # trl internals this subclass overrides or calls; `check_trl_hooks` fails loudly if one disappears.
@@ -206,6 +207,7 @@ def _rewind_metrics(path: Path, step: int) -> float:
     return json.loads(kept[-1])["wall_time"] if kept else 0.0
 
 
+@guard_run("rl")
 def run_rl(config: RLConfig, callbacks=None) -> Path:
     """Train stage two and return the final checkpoint directory. Bad input fails before training."""
     resume_from = check_output_dir(config.output_dir, config.resume)
@@ -256,7 +258,7 @@ def make_parser():
 
 def main(argv: list[str] | None = None) -> Path:
     """`gift rl --config PATH --model CHECKPOINT [--key value ...]`."""
-    (config,) = make_parser().parse_args_and_config(argv)
+    config = parse_config(make_parser(), argv)
     final = run_rl(config)
     print(f"checkpoint: {final}\nmetrics: {Path(config.output_dir) / METRICS_FILE}")
     return final

@@ -12,6 +12,7 @@ from gift.estimators import ESTIMATORS, LOSS_TYPES, NEGATIVE_SURROGATES, RL_ALGO
 from gift.schedules import check_option
 from gift.sampler import REMASKING
 from stages.cold_start_config import apply_global_batch
+from stages.validation import check_numbers
 
 
 @dataclass
@@ -130,6 +131,7 @@ class RLConfig(GRPOConfig):
         if self.save_steps >= 1 and int(self.save_steps) % self.num_iterations:
             raise ValueError(f"save_steps ({int(self.save_steps)}) must be a multiple of num_iterations "
                              f"({self.num_iterations}) so a resumed run restarts at a generation boundary")
+        check_numbers(self)  # before anything is loaded: steps, rates, sizes, lengths
         apply_global_batch(self)
         processes = int(os.environ.get("WORLD_SIZE", "1"))
         global_batch = self.per_device_train_batch_size * self.gradient_accumulation_steps * processes
