@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -80,18 +81,18 @@ def test_bad_decoding_settings():
         resolve_decoding([128], remasking="best")
 
 
-def test_gen_length_error_comes_before_any_loading(tmp_path):
+def test_gen_length_error_comes_before_any_loading(tmp_path, capsys):
     out = tmp_path / "eval"
     # The model does not exist: the gen_length error must come first, and nothing is written.
-    with pytest.raises(SystemExit, match="gift eval: error: --gen_length 100 is not divisible by --block_length 32"):
-        gift(["eval", "--model", str(tmp_path / "nope"), "--task", "sudoku", "--data", "synthetic",
-              "--gen_length", "128", "100", "--output_dir", str(out)])
+    assert gift(["eval", "--model", str(tmp_path / "nope"), "--task", "sudoku", "--data", "synthetic",
+                 "--gen_length", "128", "100", "--output_dir", str(out)]) == 1
+    assert "gift eval: error: --gen_length 100 is not divisible by --block_length 32" in capsys.readouterr().err
     assert not out.exists()
 
 
-def test_unknown_task_lists_known_ones(tmp_path):
-    with pytest.raises(SystemExit, match="unknown task 'chess'; known tasks: countdown, gsm8k, math, sudoku"):
-        gift(["eval", "--model", "embedded", "--task", "chess", "--output_dir", str(tmp_path)])
+def test_unknown_task_lists_known_ones(tmp_path, capsys):
+    assert gift(["eval", "--model", "embedded", "--task", "chess", "--output_dir", str(tmp_path)]) == 1
+    assert "unknown task 'chess'; known tasks: countdown, gsm8k, math, sudoku" in capsys.readouterr().err
     with pytest.raises(EvalError, match="known tasks"):
         evaluate("embedded", "chess", [32], output_dir=tmp_path)
 
@@ -102,14 +103,14 @@ def test_unknown_task_lists_known_ones(tmp_path):
     ({"model_type": "gpt2"}, "is not a known masked-diffusion model"),
     ({"model_type": "llada"}, "pass --trust_remote_code"),
 ])
-def test_model_that_is_neither_checkpoint_nor_known_type(tmp_path, config, message):
+def test_model_that_is_neither_checkpoint_nor_known_type(tmp_path, capsys, config, message):
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     if config is not None:
         (model_dir / "config.json").write_text(json.dumps(config))
-    with pytest.raises(SystemExit, match=f"gift eval: error: .*{message}"):
-        gift(["eval", "--model", str(model_dir), "--task", "sudoku", "--data", "synthetic", "--limit", "2",
-              "--gen_length", "32", "--output_dir", str(tmp_path / "eval")])
+    assert gift(["eval", "--model", str(model_dir), "--task", "sudoku", "--data", "synthetic", "--limit", "2",
+                 "--gen_length", "32", "--output_dir", str(tmp_path / "eval")]) == 1
+    assert re.search(f"gift eval: error: .*{message}", capsys.readouterr().err)
 
 
 # --------------------------------------------------------------------------- prompts and data
