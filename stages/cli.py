@@ -90,7 +90,7 @@ def _check_config_file(argv: list[str]) -> None:
         raise UsageError(f"{path}: expected a YAML mapping of option: value, got {type(loaded).__name__}")
 
 
-def _name_non_utf8_argument(args: list[str]) -> UsageError | None:
+def _name_non_utf8_argument(args: list[str]) -> ValueError | None:
     """A UnicodeDecodeError carries no file name: find the file among the arguments that is not UTF-8."""
     for arg in args:
         path = Path(arg.partition("=")[2] if arg.startswith("--") else arg)
@@ -104,7 +104,7 @@ def _name_non_utf8_argument(args: list[str]) -> UsageError | None:
             data.decode("utf-8")
         except UnicodeDecodeError as bad:
             line = data[: bad.start].count(b"\n") + 1
-            return UsageError(f"{path}:{line}: not UTF-8 text (byte 0x{data[bad.start]:02x}); save it as UTF-8")
+            return ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{data[bad.start]:02x}); save it as UTF-8")
     return None
 
 
@@ -151,16 +151,18 @@ def _raise_usage(self, message: str):  # replaces ArgumentParser.error: no multi
     raise UsageError(message)
 
 
-def _setup_logging() -> None:
-    """This project's INFO lines (resume decisions, plain base models...) on stderr, once."""
+def _setup_logging() -> list[tuple[logging.Logger, logging.Handler, int]]:
+    """This project's INFO lines (resume decisions, plain base models...) on stderr; undone after the call."""
+    added = []
     for name in ("gift", "stages"):
         log = logging.getLogger(name)
         if not log.handlers:
             handler = logging.StreamHandler()
             handler.setFormatter(logging.Formatter("%(message)s"))
+            added.append((log, handler, log.level))
             log.addHandler(handler)
             log.setLevel(logging.INFO)
-            log.propagate = False
+    return added
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     args = join_negative_values([a for a in argv[1:] if a != "--debug"])
     module, _, func = COMMANDS[command][0].partition(":")
     sys.argv = [f"gift {command}", *args]  # so argparse/TrlParser usage lines name the subcommand
-    _setup_logging()
+    handlers = _setup_logging()
     original_error = argparse.ArgumentParser.error
     if not debug:
         argparse.ArgumentParser.error = _raise_usage
@@ -201,8 +203,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2 if isinstance(err, UsageError) else 1
     finally:
         argparse.ArgumentParser.error = original_error
+        for log, handler, level in handlers:
+            log.removeHandler(handler)
+            log.setLevel(level)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from stages.cli import main as imported_main  # one UsageError class: the one the stage modules import
+
+    raise SystemExit(imported_main())
