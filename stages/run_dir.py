@@ -278,7 +278,8 @@ class RunDirectory:
             try:
                 out.mkdir(parents=True, exist_ok=True)
                 self.lock = acquire_lock(out)
-            except (PermissionError, OSError) as err:
+            except (RunDirError, OSError) as err:
+                self._release(failed=True)
                 if isinstance(err, RunDirError):
                     raise
                 raise RunDirError(f"--output_dir {out}: cannot write there ({err.strerror or err}); "

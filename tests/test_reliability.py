@@ -334,3 +334,15 @@ def test_truncated_weights_name_the_file(tmp_path, straight):
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(CheckpointError, match=rf"{weights}: unreadable weights .* truncated or corrupt"):
         load_model(str(copy))
+
+
+def test_an_output_dir_that_cannot_be_written_is_one_clear_error(tmp_path, base_dir, data, monkeypatch):
+    import stages.run_dir as run_dir_module
+
+    def denied(out):
+        raise PermissionError(errno.EACCES, "Permission denied", str(out / LOCK_NAME))
+
+    monkeypatch.setattr(run_dir_module, "acquire_lock", denied)
+    with pytest.raises(RunDirError, match=r"--output_dir .*ro: cannot write there \(Permission denied\); choose a writable"):
+        run_cold_start(_config(tmp_path / "ro", base_dir, data))
+    assert not (tmp_path / "ro").exists()
