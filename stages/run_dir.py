@@ -98,8 +98,6 @@ def check_output_dir(output_dir: str | Path, resume: bool) -> Path | None:
         if previous is None and not (out / RUN_MARKER).is_file():
             raise FileNotFoundError(f"--resume: no complete checkpoint-N in {out} (no run there); "
                                     "drop --resume to start a new run")
-        if previous is None:
-            logger.info("%s: no complete checkpoint yet: the run starts again from step 0", out)
         return previous
     if previous is not None or (out / FINAL_DIR).exists():
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --output_dir")
@@ -291,7 +289,9 @@ class RunDirectory:
                 check_config_drift(final, config)
                 logger.info("%s: the run is already complete (%s); nothing to do", out, final)
                 self.finished = final
-            elif resume and previous is not None:
+            elif resume and previous is None:
+                logger.info("%s: no complete checkpoint yet: the run starts again from step 0", out)
+            elif resume:
                 check_config_drift(previous, config)
                 if reached_max_steps(previous):
                     if _is_main_process():
