@@ -34,13 +34,16 @@ STATE_FILE = "pipeline_state.json"
 class PipelineState:
     """Wall time of every finished step, kept across reruns in `pipeline_state.json`."""
 
-    def __init__(self, path: Path):
-        self.path = path
-        self.data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {"steps": {}}
+    def __init__(self, path: Path | None):
+        self.path = path  # None: kept in memory (a worker process hands its steps back to the main one)
+        self.data: dict[str, Any] = json.loads(path.read_text()) if path and path.exists() else {"steps": {}}
 
     def record(self, name: str, seconds: float, **extra) -> None:
-        self.data["steps"][name] = {"seconds": round(seconds, 2), **extra}
-        if not _process_state().is_main_process:
+        self.merge({name: {"seconds": round(seconds, 2), **extra}})
+
+    def merge(self, steps: dict[str, Any]) -> None:
+        self.data["steps"].update(steps)
+        if self.path is None or not _process_state().is_main_process:
             return
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data, indent=2))
@@ -141,12 +144,16 @@ class Pipeline:
                                     "make the stage-one save_steps divide it")
         return start
 
-    def stage_two(self, arm, seed: int) -> Path:
+    def _stage_two_settings(self, algorithm: str | None) -> dict[str, Any]:
+        settings = {**_recipe(self.cfg.stage_two_recipe, self.cfg.config_path), **self.cfg.stage_two}
+        return {**settings, **self.cfg.algorithm_overrides(algorithm)}
+
+    def stage_two(self, arm, seed: int, algorithm: str | None = None) -> Path:
         from stages.rl import run_rl
         from stages.rl_config import RLConfig
 
-        run_dir = self.arm_dir(arm.name, seed) / "stage2"
-        settings = {**_recipe(self.cfg.stage_two_recipe, self.cfg.config_path), **self.cfg.stage_two}
+        run_dir = self.arm_dir(arm.name, seed) / ("stage2" if algorithm is None else f"stage2-{algorithm}")
+        settings = self._stage_two_settings(algorithm)
 
         def train(resume: bool) -> Path:
             values = {**settings, "model": str(self.rl_start(arm.name, seed)), "output_dir": str(run_dir), "seed": seed,
@@ -154,7 +161,8 @@ class Pipeline:
                       "trust_remote_code": self.cfg.trust_remote_code}
             return run_rl(RLConfig(**values))
 
-        return _train_step(f"stage two: {arm.name} seed {seed}", run_dir, self.state, train, self.log)
+        name = f"stage two: {self.cfg.rl_label(arm.name, algorithm)} seed {seed}"
+        return _train_step(name, run_dir, self.state, train, self.log)
 
     def arm_dir(self, arm: str, seed: int) -> Path:
         return self.out / f"seed{seed}" / arm
@@ -196,6 +204,52 @@ class Pipeline:
                               max_length=settings.get("max_length"), token_class=default_token_class(data),
                               model_type=self.cfg.model_type, trust_remote_code=self.cfg.trust_remote_code)
 
+    # --- one arm and seed: stage one, its evaluation, stage two per algorithm -------------------------------
+    def job(self, base: str, arm, seed: int) -> dict[str, Any]:
+        """Everything that depends on one (arm, seed) only; independent of every other job."""
+        cfg, evaluations, rl_runs = self.cfg, {}, []
+        final = self.stage_one(base, arm, seed)
+        evaluations[f"stage1/{arm.name}/seed{seed}"] = self.evaluate(f"stage one {arm.name} seed {seed}", final,
+                                                                     final.parent / "eval")
+        if arm.rl and cfg.rl_from_step is not None:
+            start = self.rl_start(arm.name, seed)
+            evaluations[f"rl_start/{arm.name}/seed{seed}"] = self.evaluate(
+                f"stage one {arm.name} seed {seed} @ step {cfg.rl_from_step}", start, start / "eval")
+        for algorithm in cfg.algorithms() if arm.rl else []:
+            label = cfg.rl_label(arm.name, algorithm)
+            final = self.stage_two(arm, seed, algorithm)
+            rl_runs.append((label, str(final.parent)))
+            evaluations[f"stage2/{label}/seed{seed}"] = self.evaluate(f"stage two {label} seed {seed}", final,
+                                                                      final.parent / "eval")
+        return {"evaluations": evaluations, "rl_runs": rl_runs}
+
+    def _rl_order(self, label: str) -> tuple[int, int]:
+        arm, _, algorithm = label.partition(":")
+        arms = [a.name for a in self.cfg.arms]
+        algorithms = self.cfg.algorithms()
+        return arms.index(arm), algorithms.index(algorithm or None)
+
+    def _run_jobs(self, base: str) -> list[dict[str, Any]]:
+        """Every (arm, seed) job, inline or in `workers` processes of one thread each (results in job order)."""
+        jobs = [(arm, seed) for seed in self.cfg.seeds for arm in self.cfg.arms if seed in self.cfg.arm_seeds(arm)]
+        workers = min(self.cfg.workers, len(jobs))
+        if workers <= 1 or _process_state().num_processes > 1:  # a multi-process launch shares its GPUs instead
+            return [self.job(base, arm, seed) for arm, seed in jobs]
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.log(f"{len(jobs)} stage-one/two jobs in {workers} worker processes (1 thread each)")
+        # RL jobs first: they take longest, so the pool does not end on one long job.
+        order = sorted(range(len(jobs)), key=lambda i: not jobs[i][0].rl)
+        results: list[dict[str, Any] | None] = [None] * len(jobs)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_worker_job, self.cfg, base, jobs[i][0].name, jobs[i][1]): i for i in order}
+            for future in futures:
+                result = future.result()
+                self.state.merge(result.pop("steps"))
+                results[futures[future]] = result
+        return results  # type: ignore[return-value]
+
     # --- the whole run --------------------------------------------------------------------------------
     def validate(self) -> None:
         """Build every stage's config once, so a bad key or value fails before anything is written."""
@@ -208,9 +262,8 @@ class Pipeline:
         for arm in self.cfg.arms:
             try:
                 ColdStartConfig(**{**self._stage_one_settings(), **arm.overrides, "output_dir": placeholder})
-                if arm.rl:
-                    RLConfig(**{**_recipe(self.cfg.stage_two_recipe, self.cfg.config_path), **self.cfg.stage_two,
-                                "output_dir": placeholder, "task": self.cfg.task})
+                for algorithm in self.cfg.algorithms() if arm.rl else []:
+                    RLConfig(**{**self._stage_two_settings(algorithm), "output_dir": placeholder, "task": self.cfg.task})
             except (TypeError, ValueError) as err:
                 raise ValueError(f"pipeline arm {arm.name!r}: {err}") from err
         unknown_eval = set(self.cfg.eval) - {"gen_lengths", "limit", "data", "block_length", "steps", "batch_size",
@@ -225,26 +278,15 @@ class Pipeline:
         if _process_state().is_main_process:
             (self.out / "pipeline_config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
         self.state = PipelineState(self.out / STATE_FILE)
+        started, ran_before = time.perf_counter(), dict(self.state.data["steps"])
         base = self.pretrain(self.base())
         evaluations = {"base": self.evaluate("base", base, self.out / "pretrain" / "eval" if cfg.pretrain_steps
                                              else self.out / "base_eval")}
         rl_runs: list[tuple[str, Path]] = []
-        for seed in cfg.seeds:
-            for arm in cfg.arms:
-                final = self.stage_one(base, arm, seed)
-                evaluations[f"stage1/{arm.name}/seed{seed}"] = self.evaluate(
-                    f"stage one {arm.name} seed {seed}", final, final.parent / "eval")
-            for arm in cfg.arms:
-                if not arm.rl:
-                    continue
-                if cfg.rl_from_step is not None:
-                    start = self.rl_start(arm.name, seed)
-                    evaluations[f"rl_start/{arm.name}/seed{seed}"] = self.evaluate(
-                        f"stage one {arm.name} seed {seed} @ step {cfg.rl_from_step}", start, start / "eval")
-                final = self.stage_two(arm, seed)
-                rl_runs.append((arm.name, final.parent))
-                evaluations[f"stage2/{arm.name}/seed{seed}"] = self.evaluate(
-                    f"stage two {arm.name} seed {seed}", final, final.parent / "eval")
+        for result in self._run_jobs(base):
+            evaluations.update(result["evaluations"])
+            rl_runs += [(label, Path(run)) for label, run in result["rl_runs"]]
+        rl_runs.sort(key=lambda item: self._rl_order(item[0]))  # labels in config order, seeds in order
         if not _process_state().is_main_process:  # figure, entropy probe and report: once
             return self.out / "report.md"
         figure = None
@@ -255,9 +297,28 @@ class Pipeline:
                                            title=f"diffu-GRPO reward on {cfg.task}: cold starts compared")
         from stages.report import write_report
 
-        report = write_report(self.out, cfg, evaluations, rl_runs, figure, self.state.data, self.entropy(base))
+        entropy = self.entropy(base)
+        if self.state.data["steps"] != ran_before:  # wall clock of the last invocation that trained or evaluated
+            self.state.data["elapsed_s"] = round(time.perf_counter() - started, 1)
+            self.state.merge({})
+        report = write_report(self.out, cfg, evaluations, rl_runs, figure, self.state.data, entropy)
         self.log(f"report: {report}\nfigure: {figure}")
         return report
+
+
+def _worker_job(config: PipelineConfig, base: str, arm_name: str, seed: int) -> dict[str, Any]:
+    """One (arm, seed) job in a worker process: one thread, its step times handed back to the main process."""
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    torch.set_num_threads(1)
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    pipeline = Pipeline(config, log=lambda message: print(message, flush=True))
+    pipeline.state = PipelineState(None)
+    arm = next(a for a in config.arms if a.name == arm_name)
+    result = pipeline.job(base, arm, seed)
+    return {**result, "steps": pipeline.state.data["steps"]}
 
 
 def _process_state():

@@ -15,12 +15,14 @@ from stages.controls import CONTROLS
 class Arm:
     """A named stage-one variant. `overrides` are `ColdStartConfig` fields (e.g. objective, beta_source,
     normaliser); `control` names a per-token beta function of `stages.controls` (no probe); `rl: false`
-    skips stage two for this arm."""
+    skips stage two for this arm; `seeds` runs the arm on a subset of the pipeline's seeds (e.g. the
+    controls on one seed when the budget is short; None: all of them)."""
 
     name: str
     overrides: dict[str, Any] = field(default_factory=dict)
     control: str | None = None
     rl: bool = True
+    seeds: list[int] | None = None
 
 
 @dataclass
@@ -38,6 +40,12 @@ class PipelineConfig:
     rl_from_step: stage two starts from stage-one `checkpoint-N` (earlier checkpoints leave the reward
         curves room to separate); None: from the final checkpoint.
     stage_two_recipe / stage_two: the stage-two YAML and overrides.
+    rl_algorithms: stage-two estimators to compare (`gift rl --rl_algorithm`), each run from the same
+        stage-one checkpoints; curves and tables group by (arm, algorithm). None: the recipe's one. An
+        entry is a name (`spg`) or a mapping with `name` and stage-two overrides for that algorithm only
+        (`{name: wd1, beta: 0}`).
+    workers: independent (arm, seed) jobs run in this many worker processes, one thread each when
+        workers > 1 (on 2 cores two 1-thread processes beat one 2-thread process: docs/embedded_pipeline.md).
     eval: `gift eval` settings (gen_lengths, limit, data, block_length, steps, batch_size).
     smoothing: EMA factor of the reward-curve figure.
     entropy_examples: examples of the stage-one data probed for the entropy report of the base model
@@ -58,6 +66,8 @@ class PipelineConfig:
     rl_from_step: int | None = None
     stage_two_recipe: str | None = None
     stage_two: dict[str, Any] = field(default_factory=dict)
+    rl_algorithms: list[Any] | None = None
+    workers: int = 1
     eval: dict[str, Any] = field(default_factory=dict)
     smoothing: float = 0.9
     entropy_examples: int = 256
@@ -75,8 +85,49 @@ class PipelineConfig:
                 raise ValueError(f"pipeline: arm {arm.name!r}: unknown control {arm.control!r}; known: {sorted(CONTROLS)}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"pipeline: seeds must be a non-empty list of distinct integers, got {self.seeds}")
+        for arm in self.arms:
+            if arm.seeds is not None and (not arm.seeds or not set(arm.seeds) <= set(self.seeds)):
+                raise ValueError(f"pipeline: arm {arm.name!r}: seeds {arm.seeds} must be a non-empty subset of {self.seeds}")
+        if self.rl_algorithms is not None:
+            names = [_algorithm(entry, i)[0] for i, entry in enumerate(self.rl_algorithms)]
+            if not names or len(set(names)) != len(names):
+                raise ValueError(f"pipeline: rl_algorithms must be a non-empty list of distinct names, got {names}")
+        if not isinstance(self.workers, int) or self.workers < 1:
+            raise ValueError(f"pipeline: workers must be a positive integer, got {self.workers!r}")
         if not 0 <= self.smoothing < 1:
             raise ValueError(f"pipeline: smoothing must lie in [0, 1), got {self.smoothing}")
+
+
+    def arm_seeds(self, arm: Arm) -> list[int]:
+        """The seeds an arm runs on, in the pipeline's order."""
+        return [s for s in self.seeds if arm.seeds is None or s in arm.seeds]
+
+    def algorithms(self) -> list[str | None]:
+        """Stage-two algorithms; [None] when the recipe's own is used."""
+        return [_algorithm(e, i)[0] for i, e in enumerate(self.rl_algorithms)] if self.rl_algorithms else [None]
+
+    def algorithm_overrides(self, algorithm: str | None) -> dict[str, Any]:
+        """Stage-two settings of one algorithm: `rl_algorithm` plus the entry's own overrides."""
+        if algorithm is None:
+            return {}
+        for i, entry in enumerate(self.rl_algorithms or []):
+            name, overrides = _algorithm(entry, i)
+            if name == algorithm:
+                return {**overrides, "rl_algorithm": name}
+        raise KeyError(algorithm)
+
+    def rl_label(self, arm: str, algorithm: str | None) -> str:
+        """How a stage-two arm is named in keys, curves and tables: `arm` or `arm:algorithm`."""
+        return arm if algorithm is None else f"{arm}:{algorithm}"
+
+
+def _algorithm(entry: Any, index: int) -> tuple[str, dict[str, Any]]:
+    """(name, overrides) of one `rl_algorithms` entry."""
+    if isinstance(entry, str):
+        return entry, {}
+    if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+        return entry["name"], {k: v for k, v in entry.items() if k != "name"}
+    raise ValueError(f"pipeline: rl_algorithms[{index}] must be a name or a mapping with a `name`, got {entry!r}")
 
 
 def _arm(data: Any, index: int) -> Arm:

@@ -83,9 +83,154 @@ def _entropy_section(entropy: dict | None) -> list[str]:
     return lines
 
 
+def _stats(values: list[float]) -> dict[str, Any]:
+    return {"values": values, "mean": statistics.mean(values) if values else None,
+            "sd": statistics.stdev(values) if len(values) > 1 else None, "n": len(values)}
+
+
+def _rewards(rl_dir: Path) -> list[float]:
+    path = rl_dir / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [r["reward_mean"] for r in map(json.loads, path.read_text().splitlines()) if "reward_mean" in r]
+
+
+def reward_rise(rewards: list[float]) -> dict[str, float] | None:
+    """Mean raw reward over the first 10% and the last 20% of a stage-two run, and the rise between them
+    (the main job asks for a rise of at least 0.05 in every stage-two run)."""
+    if not rewards:
+        return None
+    first = rewards[: max(1, len(rewards) // 10)]
+    last = rewards[-max(1, len(rewards) // 5):]
+    return {"first10": statistics.mean(first), "last20": statistics.mean(last),
+            "rise": statistics.mean(last) - statistics.mean(first), "steps": len(rewards)}
+
+
+def paired_gap(a: dict[int, float], b: dict[int, float]) -> dict[str, Any] | None:
+    """`a - b` per shared seed with its mean and sd, against the seed noise (largest sd of either arm).
+
+    The gap exceeds the noise when every seed's difference has the same sign and |mean gap| is larger
+    than both arms' seed sd; with one seed there is no noise estimate and the answer is None.
+    """
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return None
+    diffs = [a[s] - b[s] for s in seeds]
+    sds = [statistics.stdev([x[s] for s in seeds]) for x in (a, b)] if len(seeds) > 1 else []
+    noise = max(sds) if sds else None
+    exceeds = None
+    if noise is not None:
+        same_sign = all(d > 0 for d in diffs) or all(d < 0 for d in diffs)
+        exceeds = bool(same_sign and abs(statistics.mean(diffs)) > noise)
+    return {"seeds": seeds, "diffs": diffs, "mean": statistics.mean(diffs),
+            "sd": statistics.stdev(diffs) if len(diffs) > 1 else None, "noise": noise, "exceeds_noise": exceeds}
+
+
+def rl_labels(cfg) -> list[str]:
+    """Stage-two arm labels in config order: `arm`, or `arm:algorithm` with `rl_algorithms`."""
+    return [cfg.rl_label(a.name, alg) for a in cfg.arms if a.rl for alg in cfg.algorithms()]
+
+
+def collect_results(out: Path, cfg, evaluations: dict[str, dict], rl_runs: list[tuple[str, Path]],
+                    state: dict[str, Any], entropy: dict | None = None) -> dict[str, Any]:
+    """Every number of the report, machine-readable (`results.json`; the README is rendered from it)."""
+    metrics = _metric_names(evaluations)
+    arms = [a.name for a in cfg.arms]
+    stages = {"stage1": arms, "rl_start": arms, "stage2": rl_labels(cfg)}
+    accuracy: dict[str, Any] = {"base": {m: _cell(evaluations["base"], m) for m in metrics}}
+    per_seed: dict[str, dict[str, dict[int, float]]] = {}
+    for prefix, labels in stages.items():
+        for label in labels:
+            runs = {s: evaluations[key] for s in cfg.seeds if (key := f"{prefix}/{label}/seed{s}") in evaluations}
+            if not runs:
+                continue
+            accuracy.setdefault(prefix, {})[label] = {
+                m: {**_stats([_cell(r, m) for r in runs.values()]), "seeds": list(runs)} for m in metrics}
+            per_seed.setdefault(prefix, {})[label] = {s: _cell(r, metrics[0]) for s, r in runs.items()}
+    rl: dict[str, list[dict]] = {}
+    for label, run in rl_runs:
+        seed = int(Path(run).parent.parent.name.removeprefix("seed"))
+        rise = reward_rise(_rewards(Path(run)))
+        if rise is not None:
+            rl.setdefault(label, []).append({"seed": seed, **rise})
+    # GIFT - SFT, seed by seed, at every stage (per stage-two algorithm).
+    gaps: dict[str, Any] = {}
+    if "gift" in arms and "sft" in arms:
+        for prefix in ("stage1", "rl_start"):
+            table = per_seed.get(prefix, {})
+            if "gift" in table and "sft" in table:
+                gaps[f"{prefix} {metrics[0]}"] = paired_gap(table["gift"], table["sft"])
+        for algorithm in cfg.algorithms():
+            g, f = cfg.rl_label("gift", algorithm), cfg.rl_label("sft", algorithm)
+            table = per_seed.get("stage2", {})
+            if g in table and f in table:
+                gaps[f"stage2 {metrics[0]} ({g} - {f})"] = paired_gap(table[g], table[f])
+            if g in rl and f in rl:
+                gaps[f"final reward ({g} - {f})"] = paired_gap({r["seed"]: r["last20"] for r in rl[g]},
+                                                              {r["seed"]: r["last20"] for r in rl[f]})
+    sft_time = [t for s in cfg.seeds if (t := _step_time(out / f"seed{s}" / "sft" / "stage1")) is not None]
+    step_time = {}
+    for arm in arms:
+        times = [t for s in cfg.seeds if (t := _step_time(out / f"seed{s}" / arm / "stage1")) is not None]
+        if times:
+            step_time[arm] = {"median_s": statistics.mean(times),
+                              "vs_sft": statistics.mean(times) / statistics.mean(sft_time) if sft_time else None}
+    steps = state.get("steps", {})
+    stage_one = {**_recipe_steps(cfg)}
+    return {
+        "schema": 1, "task": cfg.task, "base_model": cfg.base_model, "pretrain_steps": cfg.pretrain_steps,
+        "seeds": list(cfg.seeds), "arms": arms, "arm_seeds": {a.name: cfg.arm_seeds(a) for a in cfg.arms},
+        "rl_labels": stages["stage2"], "rl_from_step": cfg.rl_from_step, **stage_one, "workers": cfg.workers,
+        "metrics": metrics, "accuracy": accuracy, "rl": rl, "gaps": gaps, "step_time": step_time,
+        "wall_time": {"steps": {k: v["seconds"] for k, v in steps.items()},
+                      "total_s": sum(v["seconds"] for v in steps.values()),
+                      "elapsed_s": state.get("elapsed_s")},
+        "entropy_classes": (entropy or {}).get("classes"),
+    }
+
+
+def _recipe_steps(cfg) -> dict[str, Any]:
+    """Stage-one and stage-two step counts as the runs used them (config overrides over the recipes)."""
+    import yaml
+
+    def read(recipe: str | None) -> dict:
+        if not recipe:
+            return {}
+        for candidate in [Path(recipe)] + ([Path(cfg.config_path).parent / recipe] if cfg.config_path else []):
+            if candidate.is_file():
+                return yaml.safe_load(candidate.read_text()) or {}
+        return {}
+
+    return {"stage_one_steps": {**read(cfg.stage_one_recipe), **cfg.stage_one}.get("max_steps"),
+            "stage_two_steps": {**read(cfg.stage_two_recipe), **cfg.stage_two}.get("max_steps")}
+
+
+def _signed(value: float | None, unit: float) -> str:
+    return "-" if value is None else f"{value * unit:+.1f}"
+
+
+def _plain(value: float | None, unit: float) -> str:
+    return "-" if value is None else f"{value * unit:.1f}"
+
+
+def _gap_lines(gaps: dict[str, Any], unit: float = 100) -> list[str]:
+    lines = ["| GIFT - SFT | per seed | mean | sd | seed noise (largest arm sd) | exceeds the noise? |",
+             "|---|---|---|---|---|---|"]
+    for name, g in gaps.items():
+        if g is None:
+            continue
+        verdict = {True: "yes", False: "**no**", None: "one seed: unknown"}[g["exceeds_noise"]]
+        per_seed = ", ".join(_signed(d, unit) for d in g["diffs"])
+        lines.append(f"| {name} | {per_seed} | {_signed(g['mean'], unit)} | {_plain(g['sd'], unit)} | "
+                     f"{_plain(g['noise'], unit)} | {verdict} |")
+    return lines
+
+
 def write_report(out: Path, cfg, evaluations: dict[str, dict], rl_runs: list[tuple[str, Path]], figure: Path | None,
                  state: dict[str, Any], entropy: dict | None = None) -> Path:
-    """Write `out/report.md` and return its path."""
+    """Write `out/report.md` and `out/results.json` (the same numbers, machine-readable); return the report's path."""
+    results = collect_results(out, cfg, evaluations, rl_runs, state, entropy)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     metrics = _metric_names(evaluations)
     arms = [a.name for a in cfg.arms]
     lines = [f"# Pipeline report: {cfg.task}", "",
@@ -99,13 +244,14 @@ def write_report(out: Path, cfg, evaluations: dict[str, dict], rl_runs: list[tup
     groups = [("stage one", "stage1"), (f"stage one @ step {cfg.rl_from_step} (RL start)", "rl_start"), ("stage two", "stage2")]
     per_stage: dict[str, dict[str, list[float]]] = {}
     for title, prefix in groups:
-        for arm in arms:
+        for arm in rl_labels(cfg) if prefix == "stage2" else arms:
             runs = [evaluations[f"{prefix}/{arm}/seed{s}"] for s in cfg.seeds if f"{prefix}/{arm}/seed{s}" in evaluations]
             if not runs:
                 continue
             values = {m: [_cell(r, m) for r in runs] for m in metrics}
             per_stage.setdefault(prefix, {})[arm] = values[metrics[0]]
-            lines.append(f"| {title}: {arm} | " + " | ".join(_mean_sd(values[m]) for m in metrics) + " |")
+            seeds = "" if len(runs) == len(cfg.seeds) else f" ({len(runs)} seed{'s' if len(runs) > 1 else ''})"
+            lines.append(f"| {title}: {arm}{seeds} | " + " | ".join(_mean_sd(values[m]) for m in metrics) + " |")
 
     rewards: dict[str, list[float]] = {}
     for arm, run in rl_runs:
@@ -118,6 +264,11 @@ def write_report(out: Path, cfg, evaluations: dict[str, dict], rl_runs: list[tup
                   "final reward = mean raw reward over the last 20% of steps:", "",
                   "| arm | final reward (x100) |", "|---|---|"]
         lines += [f"| {arm} | {_mean_sd(v)} |" for arm, v in rewards.items()]
+        lines += ["", "Rise of every stage-two run: mean raw reward over its last 20% of steps minus its first 10% "
+                  "(x100; the main job asks for at least +5 in every run):", "",
+                  "| run | seed | first 10% | last 20% | rise |", "|---|---|---|---|---|"]
+        lines += [f"| {label} | {r['seed']} | {100 * r['first10']:.1f} | {100 * r['last20']:.1f} | {100 * r['rise']:+.1f} |"
+                  for label, runs in results["rl"].items() for r in runs]
 
     lines += ["", "## Verdict", ""]
     for prefix, label in (("stage1", f"stage one, {metrics[0]}"), ("stage2", f"after stage two, {metrics[0]}")):
@@ -125,6 +276,10 @@ def write_report(out: Path, cfg, evaluations: dict[str, dict], rl_runs: list[tup
             lines.append(_verdict(label, per_stage[prefix], 100))
     if rewards:
         lines.append(_verdict("stage-two final reward (x100)", rewards, 100))
+    if results["gaps"]:
+        lines += ["", "GIFT minus SFT seed by seed (same base, data order and seed; percentage points). It exceeds the "
+                  "seed noise when every seed's difference has the same sign and the mean gap is larger than both "
+                  "arms' seed sd:", ""] + _gap_lines(results["gaps"])
     if any(a.control for a in cfg.arms):
         lines += ["", "Control arms set beta by token class without any entropy. Where a control comes close to "
                   "`gift`, most of GIFT's gain on this task is structural (which tokens are hard), not something only "

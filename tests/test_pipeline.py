@@ -81,6 +81,12 @@ def test_a_crashed_pipeline_continues_where_it_stopped(tmp_path, monkeypatch):
     ({"task": "chess"}, "unknown task 'chess'"),
     ({"eval": {"gen_length": [24]}}, "unknown keys \\['gen_length'\\]"),
     ({"seeds": []}, "seeds must be a non-empty list"),
+    ({"arms": [{"name": "a", "seeds": [3]}]}, r"arm 'a': seeds \[3\] must be a non-empty subset of \[0\]"),
+    ({"rl_algorithms": ["d1", "d1"]}, "rl_algorithms must be a non-empty list of distinct names"),
+    ({"rl_algorithms": ["ppo"]}, "unknown rl_algorithm 'ppo'"),
+    ({"workers": 0}, "workers must be a positive integer"),
+    ({"rl_algorithms": [{"beta": 0}]}, r"rl_algorithms\[0\] must be a name or a mapping with a `name`"),
+    ({"rl_algorithms": [{"name": "wd1"}]}, "rl_algorithm wd1 has no KL term"),
 ])
 def test_bad_pipeline_configs_fail_before_anything_is_written(tmp_path, change, message):
     out = tmp_path / "run"
@@ -114,3 +120,35 @@ def test_structural_beta_by_token_class():
     assert beta[n_prompt : n_prompt + 3].tolist() == pytest.approx([STRUCTURAL_BETAS["other"]] * 3)
     with pytest.raises(ValueError, match="compact Sudoku format"):
         sudoku_structural_beta(tokenizer)({"input_ids": torch.tensor([ids[:5]]), "answer_mask": answer_mask[:, :5]})
+
+
+@pytest.mark.slow
+def test_worker_processes_and_algorithm_arms(tmp_path):
+    """Two worker processes, two stage-two algorithms from the same stage-one checkpoints, a control on one seed."""
+    out = tmp_path / "run"
+    config = {"output_dir": str(out), "workers": 2, "seeds": [0, 1], "rl_algorithms": ["d1", {"name": "wd1", "beta": 0.0}],
+              "entropy_examples": 0, "stage_two": {"max_steps": 2, "save_steps": 2, "per_device_train_batch_size": 12,
+                                                   "max_prompts": 64},
+              "arms": [{"name": "sft", "overrides": {"objective": "sft"}},
+                       {"name": "gift", "overrides": {"objective": "gift"}, "seeds": [0]}]}
+    run_pipeline(load_pipeline_config(QUICK, config))
+    results = json.loads((out / "results.json").read_text())
+    assert results["rl_labels"] == ["sft:d1", "sft:wd1", "gift:d1", "gift:wd1"]
+    assert results["arm_seeds"] == {"sft": [0, 1], "gift": [0]}
+    assert {label: [r["seed"] for r in runs] for label, runs in results["rl"].items()} == {
+        "sft:d1": [0, 1], "sft:wd1": [0, 1], "gift:d1": [0], "gift:wd1": [0]}
+    assert results["accuracy"]["stage2"]["sft:wd1"]["cell_accuracy"]["n"] == 2
+    assert not (out / "seed1" / "gift").exists()
+    for seed, algorithm in ((0, "d1"), (1, "wd1")):
+        manifest = json.loads((out / f"seed{seed}" / "sft" / f"stage2-{algorithm}" / "final" / "gift_manifest.json").read_text())
+        assert manifest["config"]["rl_algorithm"] == algorithm
+        assert manifest["config"]["model"].endswith(f"seed{seed}/sft/stage1/checkpoint-6")
+    gap_names = set(results["gaps"])
+    assert {"stage1 cell_accuracy", "final reward (gift:d1 - sft:d1)"} <= gap_names
+    with open(out / "reward_curves_aggregate.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["n_runs"] for r in rows if r["label"] == "sft:d1"] == ["2"] * 2
+    state = json.loads((out / "pipeline_state.json").read_text())
+    assert "stage two: gift:wd1 seed 0" in state["steps"] and state["elapsed_s"] > 0
+    report = (out / "report.md").read_text()
+    assert "| stage two: sft:wd1 |" in report and "| stage one: gift (1 seed) |" in report
