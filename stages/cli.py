@@ -151,7 +151,7 @@ def _raise_usage(self, message: str):  # replaces ArgumentParser.error: no multi
     raise UsageError(message)
 
 
-def _setup_logging() -> list[tuple[logging.Logger, logging.Handler, int]]:
+def _setup_logging(level: int = logging.INFO) -> list[tuple[logging.Logger, logging.Handler, int]]:
     """This project's INFO lines (resume decisions, plain base models...) on stderr; undone after the call."""
     added = []
     for name in ("gift", "stages"):
@@ -161,7 +161,7 @@ def _setup_logging() -> list[tuple[logging.Logger, logging.Handler, int]]:
             handler.setFormatter(logging.Formatter("%(message)s"))
             added.append((log, handler, log.level))
             log.addHandler(handler)
-            log.setLevel(logging.INFO)
+            log.setLevel(level)
     return added
 
 
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     args = join_negative_values([a for a in argv[1:] if a != "--debug"])
     module, _, func = COMMANDS[command][0].partition(":")
     sys.argv = [f"gift {command}", *args]  # so argparse/TrlParser usage lines name the subcommand
-    handlers = _setup_logging()
+    handlers = _setup_logging(logging.WARNING if command == "pipeline" else logging.INFO)  # one line per step there
     original_error = argparse.ArgumentParser.error
     if not debug:
         argparse.ArgumentParser.error = _raise_usage
