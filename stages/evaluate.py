@@ -159,7 +159,8 @@ def load_eval_rows(task: str, data: str | None = None, limit: int | None = None)
     if data is None and task not in HUB_TEST_SETS:
         raise EvalError(
             f"{task}: d1's test set is not on the hub; pass --data PATH (d1's "
-            f"{'4x4_test_sudoku.csv' if task == 'sudoku' else 'countdown_cd3_test.jsonl'}) or --data synthetic"
+            f"{'4x4_test_sudoku.csv, or SPG test_sudoku_split_new.csv' if task == 'sudoku' else 'countdown_cd3_test.jsonl'})"
+            " or --data synthetic"
         )
     if data is not None and not Path(data).is_file():
         raise EvalError(f"--data {data}: no such file (or use --data {SYNTHETIC})")
