@@ -95,7 +95,7 @@ def check_output_dir(output_dir: str | Path, resume: bool) -> Path | None:
                               "nothing was written: choose a new or empty --output_dir")
     previous = last_complete_checkpoint(out) if out.is_dir() else None
     if resume:
-        if previous is None and not (out / RUN_MARKER).is_file():
+        if previous is None and not (out / RUN_MARKER).is_file() and not (out / FINAL_DIR).is_dir():
             raise FileNotFoundError(f"--resume: no complete checkpoint-N in {out} (no run there); "
                                     "drop --resume to start a new run")
         return previous

@@ -346,3 +346,16 @@ def test_an_output_dir_that_cannot_be_written_is_one_clear_error(tmp_path, base_
     with pytest.raises(RunDirError, match=r"--output_dir .*ro: cannot write there \(Permission denied\); choose a writable"):
         run_cold_start(_config(tmp_path / "ro", base_dir, data))
     assert not (tmp_path / "ro").exists()
+
+
+def test_a_finished_run_without_checkpoints_or_marker_is_already_complete(tmp_path, base_dir, data, straight):
+    """A run from before the marker, saved only at the end (save_steps > max_steps): final/ alone."""
+    import shutil
+
+    run_dir = tmp_path / "old"
+    shutil.copytree(straight, run_dir / "final")
+    before = tree_checksums(run_dir)
+    assert run_cold_start(_config(run_dir, base_dir, data, resume=True)) == run_dir / "final"
+    assert tree_checksums(run_dir) == before
+    with pytest.raises(FileExistsError, match="already holds a run; pass --resume"):
+        run_cold_start(_config(run_dir, base_dir, data))
