@@ -2,11 +2,19 @@
 
     .venv/bin/python benchmarks/bench_cold_start.py              # embedded tiny + mid (~25M, 32k vocab), CPU
     .venv/bin/python benchmarks/bench_cold_start.py --models tiny --steps 30
+    .venv/bin/python benchmarks/bench_cold_start.py --interleaved --models tiny mid   # beta_refresh_steps k
 
 One training step = the shared `gift.loss.diffusion_loss` (GIFT: probe + masked forward; SFT: masked
 forward) + backward + AdamW step, on random tokens shaped like a stage-one batch. Each (model, objective)
 runs in its own subprocess: warm-up steps, then the median of `--steps` timed steps; peak memory is the
 subprocess's peak resident set (ru_maxrss). Targets (issue 2): live <= 1.35x SFT, cached <= 1.05x SFT.
+
+`--interleaved` runs SFT, GIFT with beta_refresh_steps k = 1, 2, 4, 8 and cached GIFT in ONE process, one
+model copy each (same init, same batches), the variants taking turns every step (order rotated), so load
+from other processes falls on all alike; it reports median step times, the ratio to SFT and the probe's
+share of a live (k = 1) step (the probe timed inside that step). For k > 1 the step time is amortised:
+(median probing step + (k - 1) x median reusing step) / k. Targets (issue 14): k = 1 <= 1.30x,
+k = 4 <= 1.10x.
 """
 
 from __future__ import annotations
@@ -79,13 +87,121 @@ def _child(preset: str, objective: str, steps: int, warmup: int) -> dict:
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cache_probe_s_per_batch": cache_seconds}
 
 
+REFRESH = (1, 2, 4, 8)
+
+
+def interleaved(preset: str, steps: int, warmup: int, pool: int = 4) -> list[dict]:
+    """Median step time of SFT, GIFT k = 1, 2, 4, 8 and cached GIFT, interleaved step by step."""
+    import copy
+
+    import torch
+
+    from gift.adapters import ModelAdapter
+    from gift.embedded_model import embedded_config
+    from gift.loss import diffusion_loss
+    from gift.probe import probe_betas
+    from gift.schedules import GiftSchedule, UniformSchedule
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(0)
+    vocab = 32000 if preset == "mid" else 107
+    base = LlamaForCausalLM(embedded_config(preset, vocab_size=vocab))
+    adapter = ModelAdapter("embedded", mask_token_id=1, eos_token_id=0, pad_token_id=0)
+    batch_size, length, prompt = SHAPES[preset]
+    g = torch.Generator().manual_seed(0)
+    answer = torch.zeros(batch_size, length, dtype=torch.bool)
+    answer[:, prompt:] = True
+    tail = torch.zeros_like(answer)
+    tail[:, -length // 8 :] = True
+    # A pool of batches cycled over the steps, so examples come back and k > 1 reuses their betas.
+    batches = [{"input_ids": torch.randint(2, vocab, (batch_size, length), generator=g),
+                "attention_mask": torch.ones(batch_size, length, dtype=torch.long), "answer_mask": answer,
+                "pad_tail_mask": tail, "index": torch.arange(i * batch_size, (i + 1) * batch_size)} for i in range(pool)]
+    started = time.perf_counter()
+    store = torch.zeros(pool * batch_size, length)
+    for b in batches:  # the one-off probe of every example (cached; k > 1 starts from it)
+        store[b["index"]] = probe_betas(base, adapter, b)
+    one_off = time.perf_counter() - started
+
+    variants = {"sft": UniformSchedule()}
+    for k in REFRESH:
+        variants[f"gift k={k}"] = GiftSchedule("live", beta_refresh_steps=k, cache=store.clone() if k > 1 else None)
+    variants["gift cached"] = GiftSchedule("cached", cache=store.clone())
+    probe_times: list[float] = []
+    live = variants["gift k=1"]
+    live_betas = live.betas
+
+    def timed_betas(*args):
+        t0 = time.perf_counter()
+        out = live_betas(*args)
+        probe_times.append(time.perf_counter() - t0)
+        return out
+
+    live.betas = timed_betas
+    models = {name: copy.deepcopy(base).train() for name in variants}
+    optimizers = {name: torch.optim.AdamW(m.parameters(), lr=1e-4) for name, m in models.items()}
+    names = list(variants)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    refresh_times: dict[str, list[float]] = {name: [] for name in names}  # steps where k > 1 probed
+    probe_share: list[float] = []
+    for step in range(warmup + steps):
+        batch = batches[step % pool]
+        for name in names[step % len(names):] + names[: step % len(names)]:
+            schedule, model, optimizer = variants[name], models[name], optimizers[name]
+            schedule.step = step
+            probes_before = len(probe_times)
+            t0 = time.perf_counter()
+            out = diffusion_loss(model, adapter, batch, schedule)
+            optimizer.zero_grad()
+            out.loss.backward()
+            optimizer.step()
+            seconds = time.perf_counter() - t0
+            if step >= warmup:
+                refreshed = name.startswith("gift k=") and schedule.beta_refresh_steps > 1 and step % schedule.beta_refresh_steps == 0
+                (refresh_times if refreshed else times)[name].append(seconds)
+                if len(probe_times) > probes_before:
+                    probe_share.append(probe_times[-1] / seconds)
+    def amortised(name: str) -> float:
+        # k > 1 alternates one probing step with k - 1 reusing ones: a plain median would pick one kind.
+        if not refresh_times[name]:
+            return statistics.median(times[name])
+        k = variants[name].beta_refresh_steps
+        return (statistics.median(refresh_times[name]) + (k - 1) * statistics.median(times[name])) / k
+
+    sft = amortised("sft")
+    rows = [{"preset": preset, "variant": name, "median_s": amortised(name), "ratio": amortised(name) / sft}
+            for name in names]
+    rows.append({"preset": preset, "probe_share_of_live_step": statistics.median(probe_share),
+                 "one_off_probe_s_per_example": one_off / (pool * batch_size)})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--interleaved", action="store_true", help="beta_refresh_steps k = 1, 2, 4, 8 in one process")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (--interleaved)")
     args = parser.parse_args(argv)
+    if args.interleaved:
+        import torch
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        print(f"threads={torch.get_num_threads()}, {args.steps} timed steps after {args.warmup} warm-up, variants "
+              "interleaved step by step in one process, median step time")
+        print("| model | batch x length | variant | step (median s) | vs SFT |\n|---|---|---|---|---|")
+        for preset in args.models:
+            rows = interleaved(preset, args.steps, args.warmup)
+            b, length, _ = SHAPES[preset]
+            for r in rows[:-1]:
+                print(f"| {preset} | {b} x {length} | {r['variant']} | {r['median_s']:.4f} | {r['ratio']:.2f} |", flush=True)
+            extra = rows[-1]
+            print(f"probe share of a live (k = 1) step, {preset}: {extra['probe_share_of_live_step']:.0%}; one-off probe "
+                  f"{1000 * extra['one_off_probe_s_per_example']:.2f} ms per example", flush=True)
+        return
     if args.child:
         print(json.dumps(_child(*args.child, args.steps, args.warmup)))
         return

@@ -2,9 +2,14 @@
 
     .venv/bin/python benchmarks/bench_rl_step.py                     # the embedded Sudoku recipe's shapes
     .venv/bin/python benchmarks/bench_rl_step.py --gen_length 64 --block_length 16 --diffusion_steps 32
+    .venv/bin/python benchmarks/bench_rl_step.py --model runs/sft --variants fixed thr0.9 thr0.9+dual
 
 Times the three phases of `stages.rl.DiffuGRPOTrainer` directly (same functions the trainer calls),
 median over `--repeats` generation batches, with mu inner iterations of old and reference log-probs.
+Rollout variants (`--variants`: `fixed` = today's schedule, `thrX` = threshold X, `factorX`, each
+optionally `+prefix` / `+dual` for the KV cache) run interleaved in one process, each generation batch
+cycling through them, so machine load falls on all alike. A random-init model is never confident, so
+threshold decoding needs a trained checkpoint (`--model`) to show its effect.
 """
 
 from __future__ import annotations
@@ -24,7 +29,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--diffusion_steps", type=int, default=12)
     parser.add_argument("--num_iterations", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--model", default=None, help="checkpoint to start from (default: random-init tiny)")
+    parser.add_argument("--variants", nargs="+", default=["fixed"], help="rollout decoders, e.g. fixed thr0.9+dual")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from gift.adapters import adapter_for
     from gift.diffu_grpo import completion_logps, completion_mask_until_eos, diffu_grpo_loss, draw_prompt_masks
@@ -32,44 +42,72 @@ def main(argv: list[str] | None = None) -> None:
     from gift.sampler import DiffusionSampler, SamplerConfig, encode_chat_prompts
     from stages.synthetic import synthetic_rows
 
-    model, tokenizer = build_embedded_model("tiny")
-    adapter = adapter_for("embedded", tokenizer)
-    reference = build_embedded_model("tiny")[0].eval()
+    if args.model:
+        from gift.checkpoint import load_model
+
+        loaded = load_model(args.model)
+        model, tokenizer, adapter = loaded.model, loaded.tokenizer, loaded.adapter
+        reference = load_model(args.model).model.eval()
+    else:
+        model, tokenizer = build_embedded_model("tiny")
+        adapter = adapter_for("embedded", tokenizer)
+        reference = build_embedded_model("tiny")[0].eval()
+    model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     prompts = [r["prompt"] for r in synthetic_rows("sudoku", "train", args.batch)]
-    sampler = DiffusionSampler(model, adapter, SamplerConfig(gen_length=args.gen_length, block_length=args.block_length,
-                                                             steps=args.diffusion_steps, temperature=0.9))
-    phases = {"rollout": [], "old+ref log-probs": [], "policy update": []}
+    samplers = {name: DiffusionSampler(model, adapter, SamplerConfig(
+        gen_length=args.gen_length, block_length=args.block_length, steps=args.diffusion_steps, temperature=0.9,
+        **variant_options(name))) for name in args.variants}
+    results = {name: {"rollout": [], "old+ref log-probs": [], "policy update": [], "calls": []} for name in args.variants}
     g = torch.Generator().manual_seed(0)
-    for _ in range(args.repeats):
-        started = time.perf_counter()
-        out = sampler.generate(encode_chat_prompts(tokenizer, prompts), generator=g)
-        phases["rollout"].append(time.perf_counter() - started)
-        plen = out.prompt_length
-        p_ids, p_attn, c_ids = out.sequences[:, :plen], out.attention_mask[:, :plen], out.completion_ids
-        masks = draw_prompt_masks(p_attn, 0.15, args.num_iterations, g)
-        started = time.perf_counter()
-        with torch.no_grad():
-            old = [completion_logps(model, adapter, p_ids, p_attn, c_ids, masks[:, k]) for k in range(args.num_iterations)]
-            ref = [completion_logps(reference, adapter, p_ids, p_attn, c_ids, masks[:, k]) for k in range(args.num_iterations)]
-        phases["old+ref log-probs"].append(time.perf_counter() - started)
-        advantages = torch.randn(args.batch)
-        c_mask = completion_mask_until_eos(c_ids, adapter.eos_token_id)
-        started = time.perf_counter()
-        for k in range(args.num_iterations):
-            logps = completion_logps(model, adapter, p_ids, p_attn, c_ids, masks[:, k])
-            loss = diffu_grpo_loss(logps, old[k], ref[k], advantages, c_mask).loss
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        phases["policy update"].append(time.perf_counter() - started)
-    total = sum(statistics.median(v) for v in phases.values())
-    print(f"diffu-GRPO generation batch: {args.batch} completions x {args.gen_length} tokens, "
-          f"{args.diffusion_steps} sampler steps, mu = {args.num_iterations}")
-    print("| phase | median s | share |\n|---|---|---|")
-    for name, values in phases.items():
-        print(f"| {name} | {statistics.median(values):.3f} | {statistics.median(values) / total:.0%} |")
-    print(f"| total (mu optimizer steps) | {total:.3f} | 100% |")
+    for repeat in range(args.repeats):
+        for name in args.variants[repeat % len(args.variants):] + args.variants[:repeat % len(args.variants)]:
+            phases = results[name]
+            started = time.perf_counter()
+            out = samplers[name].generate(encode_chat_prompts(tokenizer, prompts), generator=g)
+            phases["rollout"].append(time.perf_counter() - started)
+            phases["calls"].append(float(out.model_calls.float().mean()))
+            plen = out.prompt_length
+            p_ids, p_attn, c_ids = out.sequences[:, :plen], out.attention_mask[:, :plen], out.completion_ids
+            masks = draw_prompt_masks(p_attn, 0.15, args.num_iterations, g)
+            started = time.perf_counter()
+            with torch.no_grad():
+                old = [completion_logps(model, adapter, p_ids, p_attn, c_ids, masks[:, k]) for k in range(args.num_iterations)]
+                ref = [completion_logps(reference, adapter, p_ids, p_attn, c_ids, masks[:, k]) for k in range(args.num_iterations)]
+            phases["old+ref log-probs"].append(time.perf_counter() - started)
+            advantages = torch.randn(args.batch)
+            c_mask = completion_mask_until_eos(c_ids, adapter.eos_token_id)
+            started = time.perf_counter()
+            for k in range(args.num_iterations):
+                logps = completion_logps(model, adapter, p_ids, p_attn, c_ids, masks[:, k])
+                loss = diffu_grpo_loss(logps, old[k], ref[k], advantages, c_mask).loss
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            phases["policy update"].append(time.perf_counter() - started)
+    print(f"diffu-GRPO generation batch: {args.batch} completions x {args.gen_length} tokens, block "
+          f"{args.block_length}, {args.diffusion_steps} fixed sampler steps, temperature 0.9, mu = {args.num_iterations}, "
+          f"model {args.model or 'random-init tiny'}, {args.repeats} generation batches interleaved over the variants")
+    print("| rollout variant | model calls / seq | rollout s | old+ref log-probs s | policy update s | total s | "
+          "rollout share |\n|---|---|---|---|---|---|---|")
+    for name, phases in results.items():
+        med = {k: statistics.median(v) for k, v in phases.items()}
+        total = med["rollout"] + med["old+ref log-probs"] + med["policy update"]
+        print(f"| {name} | {med['calls']:.2f} | {med['rollout']:.3f} | {med['old+ref log-probs']:.3f} | "
+              f"{med['policy update']:.3f} | {total:.3f} | {med['rollout'] / total:.0%} |")
+
+
+def variant_options(name: str) -> dict:
+    """`fixed`, `thr0.9`, `factor1.0`, optionally `+prefix` / `+dual` -> SamplerConfig options."""
+    decoder, _, cache = name.partition("+")
+    options: dict = {"kv_cache": cache or "none"}
+    if decoder.startswith("thr"):
+        options["threshold"] = float(decoder[3:])
+    elif decoder.startswith("factor"):
+        options["factor"] = float(decoder[6:])
+    elif decoder != "fixed":
+        raise ValueError(f"unknown rollout variant {name!r}: fixed, thrX or factorX, optionally +prefix/+dual")
+    return options
 
 
 if __name__ == "__main__":

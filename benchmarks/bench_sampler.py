@@ -3,6 +3,13 @@
     .venv/bin/python benchmarks/bench_sampler.py                       # CPU, the figures in docs/sampler.md
     .venv/bin/python benchmarks/bench_sampler.py --device cuda         # 1 GPU
     .venv/bin/python benchmarks/bench_sampler.py --gen_lengths 128 --batches 16 --threads 2
+    .venv/bin/python benchmarks/bench_sampler.py --threads 1 --checkpoint runs/sft --task sudoku \
+        --gen_lengths 24 --block_length 8 --steps 12                  # fixed vs threshold x cache, on a task
+
+With `--checkpoint`, it evaluates a trained checkpoint on the task's synthetic test prompts instead:
+today's fixed schedule and threshold decoding (0.7, 0.8, 0.9), each without a cache and with the prefix
+and dual caches, interleaved in one process (see `eval_variants`), and prints accuracy, model calls per
+sequence, tokens/s, and the share of completions identical to the fixed schedule without a cache.
 
 For each gen_length (steps = gen_length / 2, block_length 32) and batch size it times
 `DiffusionSampler.generate` on the whole batch and `reference_generate` (below: the same greedy
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import time
 
 import torch
@@ -102,6 +110,78 @@ def forward_ceiling(model, adapter, prompts: list[list[int]], gen_length: int, r
     return single / batched
 
 
+# --------------------------------------------------------------------------- checkpoint evaluation
+
+EVAL_DECODERS = {  # name -> SamplerConfig options on top of the task's lengths
+    "fixed": {},
+    "thr0.7": {"threshold": 0.7},
+    "thr0.8": {"threshold": 0.8},
+    "thr0.9": {"threshold": 0.9},
+}
+EVAL_CACHES = ("none", "prefix", "dual")
+
+
+def eval_variants(checkpoint: str, task: str, gen_length: int, block_length: int, steps: int, limit: int,
+                  batch: int, repeats: int, caches: list[str]) -> list[dict]:
+    """Accuracy, model calls per sequence and tokens/s of every decoder x cache on a task's test prompts.
+
+    All variants run in this one process, interleaved batch by batch (variant order rotated every batch),
+    so load from other processes falls on all of them alike; tokens/s is generated tokens over the
+    median batch time. Greedy decoding: the tokens do not depend on the repeat.
+    """
+    from gift.checkpoint import load_model
+    from rewards import get_task
+    from stages.synthetic import synthetic_rows
+
+    loaded = load_model(checkpoint)
+    model, tokenizer, adapter = loaded.model.eval(), loaded.tokenizer, loaded.adapter
+    rows = synthetic_rows(task, "test", limit)
+    prompts = encode_chat_prompts(tokenizer, [r["prompt"] for r in rows], "<reasoning>")
+    variants = [(d, c) for d in EVAL_DECODERS for c in caches]
+    samplers = {(d, c): DiffusionSampler(model, adapter, SamplerConfig(
+        gen_length=gen_length, block_length=block_length, steps=steps, kv_cache=c, **EVAL_DECODERS[d]))
+        for d, c in variants}
+    texts = {v: [] for v in variants}
+    calls = {v: [] for v in variants}
+    times = {v: [] for v in variants}
+    samplers[variants[0]].generate(prompts[:2])  # warm-up
+    chunks = [prompts[i:i + batch] for i in range(0, len(prompts), batch)]
+    for repeat in range(repeats):
+        for c, chunk in enumerate(chunks):
+            shift = (repeat * len(chunks) + c) % len(variants)
+            for v in variants[shift:] + variants[:shift]:
+                out, seconds = timed(lambda: samplers[v].generate(chunk))
+                times[v].append(seconds / len(chunk))
+                if repeat == 0:
+                    texts[v].extend(samplers[v].decode(out, tokenizer))
+                    calls[v].extend(out.model_calls.tolist())
+    spec = get_task(task)
+    columns = {col: [r[col] for r in rows] for col in spec.columns}
+    results = []
+    for v in variants:
+        metric = spec.metric(texts[v], **columns)
+        rewards = spec.reward_funcs[0](None, texts[v], **columns) if task == "countdown" else None
+        same = sum(a == b for a, b in zip(texts[v], texts[variants[0]])) / len(rows)
+        results.append({"decoder": v[0], "cache": v[1], "accuracy": metric["accuracy"],
+                        "solved": metric.get("solved"), "mean_reward": None if rewards is None else sum(rewards) / len(rewards),
+                        "calls": sum(calls[v]) / len(calls[v]), "tokens_per_s": gen_length / statistics.median(times[v]),
+                        "same_text": same})
+    return results
+
+
+def print_eval(task: str, results: list[dict]) -> None:
+    base = results[0]
+    print(f"| task | decoder | cache | accuracy % | solved % | mean reward | calls / seq | calls vs fixed | "
+          f"tokens/s | speed vs fixed | same text as fixed % |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        solved = "" if r["solved"] is None else f"{100 * r['solved']:.1f}"
+        reward = "" if r["mean_reward"] is None else f"{r['mean_reward']:.3f}"
+        print(f"| {task} | {r['decoder']} | {r['cache']} | {100 * r['accuracy']:.1f} | {solved} | {reward} | "
+              f"{r['calls']:.2f} | {base['calls'] / r['calls']:.2f}x | {r['tokens_per_s']:.0f} | "
+              f"{r['tokens_per_s'] / base['tokens_per_s']:.2f}x | {100 * r['same_text']:.1f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gen_lengths", type=int, nargs="+", default=[128, 256])
@@ -110,9 +190,25 @@ def main() -> None:
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--checkpoint", default=None, help="evaluate this checkpoint's decoders on --task instead")
+    parser.add_argument("--task", default="sudoku", choices=("sudoku", "countdown"))
+    parser.add_argument("--steps", type=int, default=None, help="fixed-schedule steps (default gen_length / 2)")
+    parser.add_argument("--limit", type=int, default=256, help="test prompts (--checkpoint)")
+    parser.add_argument("--eval_batch", type=int, default=64, help="prompts per generate call (--checkpoint)")
+    parser.add_argument("--repeats", type=int, default=1, help="timing passes over the prompts (--checkpoint)")
+    parser.add_argument("--caches", nargs="+", default=list(EVAL_CACHES), choices=EVAL_CACHES)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.checkpoint:
+        gen_length = args.gen_lengths[0]
+        steps = args.steps or gen_length // 2
+        print(f"checkpoint={args.checkpoint} task={args.task} threads={torch.get_num_threads()} gen_length={gen_length} "
+              f"block_length={args.block_length} steps={steps} (fixed) limit={args.limit} batch={args.eval_batch} "
+              f"repeats={args.repeats}, greedy low_confidence, variants interleaved, median batch time")
+        print_eval(args.task, eval_variants(args.checkpoint, args.task, gen_length, args.block_length, steps,
+                                            args.limit, args.eval_batch, args.repeats, args.caches))
+        return
 
     model, tokenizer = build_embedded_model(args.preset, seed=0)
     model.to(args.device).eval()
