@@ -92,7 +92,10 @@ def incomplete_reason(path: str | Path) -> str | None:
     path = Path(path)
     if not path.is_dir():
         return None
-    if (path / TRAINER_STATE).is_file() or re.fullmatch(r"checkpoint-\d+|final|\.final\.tmp", path.name):
+    in_our_run = (path.parent / RUN_MARKER).is_file() or any(path.parent.glob(f"checkpoint-*/{MANIFEST_NAME}"))
+    # An HF trainer checkpoint (its run layout name and trainer state) or a checkpoint slot of one of our runs;
+    # a model directory that merely ships a trainer_state.json (some hub repos do) stays a plain model.
+    if re.fullmatch(r"checkpoint-\d+|final|\.final\.tmp", path.name) and ((path / TRAINER_STATE).is_file() or in_our_run):
         return (f"{path} looks like a checkpoint of this project but has no {MANIFEST_NAME}: it is incomplete "
                 "(the run was killed while saving it); use the run's last complete checkpoint or resume the run")
     completes = sorted((p for p in path.glob("checkpoint-*") if (p / MANIFEST_NAME).is_file()),

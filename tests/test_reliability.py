@@ -359,3 +359,12 @@ def test_a_finished_run_without_checkpoints_or_marker_is_already_complete(tmp_pa
     assert tree_checksums(run_dir) == before
     with pytest.raises(FileExistsError, match="already holds a run; pass --resume"):
         run_cold_start(_config(run_dir, base_dir, data))
+
+
+def test_a_model_directory_shipping_a_trainer_state_stays_a_plain_model(tmp_path, base_dir):
+    import shutil
+
+    model = tmp_path / "some-model"
+    shutil.copytree(base_dir, model)
+    (model / "trainer_state.json").write_text(json.dumps({"global_step": 10, "max_steps": 10}))
+    assert load_model(str(model)).manifest is None
