@@ -1,0 +1,92 @@
+"""Every stage-two algorithm runs on the one trainer (stages.rl) and draws its masks as documented."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from gift.checkpoint import load_model, read_manifest
+from stages.cold_start import run_cold_start
+from stages.cold_start_config import ColdStartConfig
+from stages.rl import DiffuGRPOTrainer, run_rl
+from stages.rl_config import RLConfig
+
+
+@pytest.fixture(scope="module")
+def stage_one(tmp_path_factory, base_dir) -> Path:
+    tmp = tmp_path_factory.mktemp("s1")
+    return run_cold_start(ColdStartConfig(model_name_or_path=str(base_dir), dataset="synthetic:sudoku",
+                                          synthetic_examples=256, max_length=48, output_dir=str(tmp / "sft"),
+                                          objective="sft", max_steps=10, per_device_train_batch_size=32,
+                                          learning_rate=2e-3, save_steps=1000, disable_tqdm=True))
+
+
+def _config(tmp_path, model, **overrides) -> RLConfig:
+    values = dict(model=str(model), output_dir=str(tmp_path / "rl"), task="sudoku", dataset="synthetic", max_prompts=32,
+                  gen_length=24, block_length=8, diffusion_steps=12, num_generations=4, per_device_train_batch_size=8,
+                  num_iterations=2, beta=0.0, use_lora=False, learning_rate=1e-4, max_steps=2, save_steps=2,
+                  seed=0, disable_tqdm=True, report_to="none")
+    values.update(overrides)
+    return RLConfig(**values)
+
+
+@pytest.mark.parametrize("algorithm,extra", [("spg", {"num_t": 2}), ("unigrpo", {"num_t": 2, "beta": 0.04}),
+                                             ("wd1", {}), ("d1", {"loss_type": "grpo"})])
+def test_every_algorithm_trains_and_records_itself(tmp_path, stage_one, algorithm, extra):
+    before = load_model(str(stage_one)).model.state_dict()
+    final = run_rl(_config(tmp_path, stage_one, rl_algorithm=algorithm, **extra))
+    after = load_model(str(final)).model.state_dict()
+    assert all(not torch.equal(before[k], after[k]) for k in before)
+    lines = [json.loads(line) for line in (tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2] and all(torch.isfinite(torch.tensor(line["loss"])) for line in lines)
+    manifest = read_manifest(final)
+    assert manifest.objective == algorithm and manifest.config["rl_algorithm"] == algorithm
+
+
+def test_spg_masks_are_shared_within_an_iteration_and_new_across_iterations(tmp_path, stage_one):
+    """SPG reads no old or reference policy: the only log-prob forwards are the current policy's, two draws
+    per completion, block-wise, one mask set per iteration."""
+    config = _config(tmp_path, stage_one, rl_algorithm="spg", num_t=2, max_steps=2, save_strategy="no",
+                     per_device_train_batch_size=4)
+    seen, batches = [], []
+    original = DiffuGRPOTrainer._generate_and_score_completions
+
+    def record(self, inputs):
+        batch = original(self, inputs)
+        batches.append(batch)
+        if not seen:
+            self.accelerator.unwrap_model(self.model).register_forward_pre_hook(
+                lambda m, a, k: seen.append((k["input_ids"].clone(), torch.is_grad_enabled())), with_kwargs=True)
+        return batch
+
+    DiffuGRPOTrainer._generate_and_score_completions = record
+    try:
+        run_rl(config)
+    finally:
+        DiffuGRPOTrainer._generate_and_score_completions = original
+    (batch,) = batches  # mu = 2: one generation batch for two steps
+    assert "old_logps" not in batch and "ref_logps" not in batch
+    noise = batch["noise"]
+    assert noise.shape[:3] == (4, 2, 2) and not torch.equal(noise[:, 0], noise[:, 1])
+    logp_calls = [ids for ids, grad in seen if grad]
+    assert len(logp_calls) == 2 and all(ids.shape[0] == 8 for ids in logp_calls)  # 4 rows x num_t 2
+    mask_id = load_model(str(stage_one)).adapter.mask_token_id
+    plen = batch["prompt_ids"].shape[1]
+    for it, ids in enumerate(logp_calls):
+        observed = sorted(map(tuple, (ids[:, plen:] == mask_id).int().tolist()))
+        expected = sorted(map(tuple, noise[:, it, :, plen:].reshape(8, -1).int().tolist()))
+        assert observed == expected  # the current policy sees exactly the drawn masks of its iteration
+
+
+def test_algorithm_options_are_checked(tmp_path, stage_one):
+    with pytest.raises(ValueError, match="unknown rl_algorithm 'ppo'"):
+        _config(tmp_path, stage_one, rl_algorithm="ppo")
+    with pytest.raises(ValueError, match="rl_algorithm spg has no KL term; set beta: 0"):
+        _config(tmp_path, stage_one, rl_algorithm="spg", beta=0.04)
+    with pytest.raises(ValueError, match="num_t must be 1 for d1"):
+        _config(tmp_path, stage_one, num_t=2)
+    with pytest.raises(ValueError, match="unknown spg_negative 'upper'"):
+        _config(tmp_path, stage_one, rl_algorithm="spg", spg_negative="upper")
+    with pytest.raises(ValueError, match="unknown loss_type 'dapo'"):
+        _config(tmp_path, stage_one, loss_type="dapo")
