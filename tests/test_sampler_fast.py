@@ -200,3 +200,17 @@ def test_eval_takes_the_options_and_records_model_calls(tmp_path):
     assert config["model_calls_per_sequence"] == {"16": round(sum(calls) / 3, 3)}
     with pytest.raises(EvalError, match=r"--gen_length 16: threshold must lie in \(0, 1\), got 1.5"):
         resolve_decoding([16], 8, threshold=1.5)
+
+
+def test_cache_runs_through_a_lora_wrapped_model(embedded):
+    """RL rollouts decode with the peft-wrapped policy: the cache must pass through peft's forward."""
+    from peft import LoraConfig, get_peft_model
+
+    _, tokenizer, adapter = embedded
+    model = get_peft_model(llama(tokenizer, layers=1, seed=1, sharpen=25.0),
+                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    assert adapter.kv_cache_unsupported(model, "dual") is None
+    prompts = prompts_of_lengths(tokenizer)
+    plain = generate(model, adapter, prompts, gen_length=16, block_length=8, steps=8)
+    cached = generate(model, adapter, prompts, gen_length=16, block_length=8, steps=8, kv_cache="dual")
+    assert cached.kv_cache == "dual" and torch.equal(plain.sequences, cached.sequences)
