@@ -19,7 +19,7 @@ through here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 REASONING_PREFILL = "<reasoning>"
@@ -100,21 +100,23 @@ def math_question(problem: str) -> str:
     return problem
 
 
-def task_question(task: str, row: Mapping[str, Any]) -> str:
-    """The question part of `task`'s prompt for one row.
+# Each task's question from a row: Sudoku and Countdown from their ground-truth columns, so a row's
+# prompt cannot disagree with what it is scored against; GSM8K and MATH from `question`.
+_QUESTIONS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "sudoku": lambda row: sudoku_question(str(_column("sudoku", row, "puzzle"))),
+    "countdown": lambda row: countdown_question(
+        _column("countdown", row, "numbers"), _column("countdown", row, "target")
+    ),
+    "gsm8k": lambda row: gsm8k_question(str(_column("gsm8k", row, "question"))),
+    "math": lambda row: math_question(str(_column("math", row, "question"))),
+}
 
-    Sudoku and Countdown build it from their ground-truth columns (`puzzle`; `numbers`, `target`), so
-    a row's prompt cannot disagree with what it is scored against; GSM8K and MATH read `question`.
-    """
-    if task == "sudoku":
-        return sudoku_question(str(_column(task, row, "puzzle")))
-    if task == "countdown":
-        return countdown_question(_column(task, row, "numbers"), _column(task, row, "target"))
-    if task == "gsm8k":
-        return gsm8k_question(str(_column(task, row, "question")))
-    if task == "math":
-        return math_question(str(_column(task, row, "question")))
-    raise ValueError(f"no prompt for task {task!r}; known tasks: {sorted(SYSTEM_PROMPTS)}")
+
+def task_question(task: str, row: Mapping[str, Any]) -> str:
+    """The question part of `task`'s prompt for one row."""
+    if task not in _QUESTIONS:
+        raise ValueError(f"no prompt for task {task!r}; known tasks: {sorted(_QUESTIONS)}")
+    return _QUESTIONS[task](row)
 
 
 def task_prompt(task: str, row: Mapping[str, Any]) -> str:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from rewards import countdown, gsm8k, math_task, sudoku
@@ -20,7 +21,10 @@ class Task:
     columns: dataset columns the rewards and the metric read.
     metric: `fn(completions, **columns) -> {"accuracy": ..., "n": ..., ...}`.
     max_reward: the largest possible sum of the rewards.
-    load: the real-set loader (`split`, `path`, `limit` keywords; Sudoku takes `path` only).
+    load: the real-set loader (`split`, `path`, `limit` keywords; Sudoku's file is its split).
+    test_subset: d1 evaluates this many rows drawn from the test file (`d1_test_subset`), None: all.
+    train_holdout: d1's RL leaves out the last rows of its seeded shuffle (`d1_train_rows`).
+    train_options: extra `load` keywords for RL training rows (Countdown: 3-number problems only).
     """
 
     name: str
@@ -29,11 +33,21 @@ class Task:
     metric: Callable[..., dict[str, float]]
     max_reward: float
     load: Callable[..., list[dict[str, Any]]]
+    test_subset: int | None = None
+    train_holdout: int = 0
+    train_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 TASKS: dict[str, Task] = {
     "sudoku": Task(
-        "sudoku", (sudoku.sudoku_reward,), sudoku.COLUMNS, sudoku.sudoku_metric, 1.0, loaders.load_sudoku
+        "sudoku",
+        (sudoku.sudoku_reward,),
+        sudoku.COLUMNS,
+        sudoku.sudoku_metric,
+        1.0,
+        loaders.load_sudoku,
+        test_subset=loaders.D1_TEST_SUBSET,
+        train_holdout=loaders.D1_HOLDOUT,
     ),
     "countdown": Task(
         "countdown",
@@ -42,6 +56,9 @@ TASKS: dict[str, Task] = {
         countdown.countdown_metric,
         1.0,
         loaders.load_countdown,
+        test_subset=loaders.D1_TEST_SUBSET,
+        train_holdout=loaders.D1_HOLDOUT,
+        train_options={"num_numbers": loaders.D1_COUNTDOWN_NUMBERS},
     ),
     "gsm8k": Task(
         "gsm8k",

@@ -53,7 +53,6 @@ D1_BLOCK_LENGTH = 32
 # The d1 protocol's test-set sizes: GSM8K full test, MATH-500, Countdown and Sudoku test files.
 PROTOCOL_SIZES = {"gsm8k": 1319, "math": 500, "countdown": 256, "sudoku": 256}
 PROMPT_STYLES = ("auto", "d1", "compact")
-D1_SUBSET_TASKS = ("countdown", "sudoku")  # d1 scores a seeded subset of these test files
 SYNTHETIC = "synthetic"
 CONFIG_NAME = "eval_config.json"
 # Where a task's test set comes from without --data (None: --data is required).
@@ -164,12 +163,11 @@ def load_eval_rows(task: str, data: str | None = None, limit: int | None = None)
         )
     if data is not None and not Path(data).is_file():
         raise EvalError(f"--data {data}: no such file (or use --data {SYNTHETIC})")
-    load = get_task(task).load
+    spec = get_task(task)
     try:
-        if task in D1_SUBSET_TASKS:  # d1's seeded 256-row subset first, then the first `limit` of it
-            rows = load(path=data) if task == "sudoku" else load(split="test", path=data)
-            return d1_test_subset(rows)[:limit]
-        return load(split="test", path=data, limit=limit)
+        if spec.test_subset:  # d1's seeded subset (Countdown, Sudoku) first, then the first `limit` of it
+            return d1_test_subset(spec.load(split="test", path=data), spec.test_subset)[:limit]
+        return spec.load(split="test", path=data, limit=limit)
     except (KeyError, ValueError) as err:  # MissingColumnError is both
         raise EvalError(str(err)) from None
 

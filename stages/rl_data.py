@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from rewards import get_task, task_messages
-from rewards.data.loaders import D1_HOLDOUT, D1_HOLDOUT_TASKS, d1_train_rows
-
-# d1 trains Countdown on the 3-number problems only (diffu-grpo/data_utils.py).
-D1_COUNTDOWN_NUMBERS = 3
+from rewards.data.loaders import d1_train_rows
 
 
 def rl_rows(task: str, dataset: str = "synthetic", split: str = "train", limit: int | None = None, seed: int = 0) -> list[dict]:
@@ -26,14 +23,8 @@ def rl_rows(task: str, dataset: str = "synthetic", split: str = "train", limit: 
 
         rows = [{k: r[k] for k in ("prompt", *spec.columns)} for r in synthetic_rows(task, split, limit or 2048, seed)]
     else:
-        path = None if dataset == "hub" else dataset
-        if task == "sudoku":
-            loaded = spec.load(path=path)
-        elif task == "countdown":
-            loaded = spec.load(split=split, path=path, num_numbers=D1_COUNTDOWN_NUMBERS)
-        else:
-            loaded = spec.load(split=split, path=path)
-        loaded = d1_train_rows(loaded, holdout=D1_HOLDOUT if task in D1_HOLDOUT_TASKS else 0)
+        loaded = spec.load(split=split, path=None if dataset == "hub" else dataset, **spec.train_options)
+        loaded = d1_train_rows(loaded, holdout=spec.train_holdout)
         rows = [{"prompt": task_messages(task, r), **{c: r.get(c) for c in spec.columns}} for r in loaded]
     for i, row in enumerate(rows):
         missing = [c for c in spec.columns if row.get(c) is None]

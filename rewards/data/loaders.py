@@ -26,11 +26,12 @@ T = TypeVar("T")
 GSM8K_HUB = ("openai/gsm8k", "main")
 # d1's seed (eval/eval.py init_seed(42); diffu-grpo/slurm_scripts/train.yaml seed: 42), its evaluation
 # subset size for Countdown and Sudoku (eval/eval.py num_evals) and the rows its training leaves out
-# (diffu-grpo/diffu_grpo_train.py: the last 500 after the shuffle, Countdown and Sudoku only).
+# (diffu-grpo/diffu_grpo_train.py: the last 500 after the shuffle, Countdown and Sudoku only). Which
+# task uses which is recorded on the task (`rewards.registry.Task`).
 D1_SEED = 42
 D1_TEST_SUBSET = 256
 D1_HOLDOUT = 500
-D1_HOLDOUT_TASKS = ("countdown", "sudoku")
+D1_COUNTDOWN_NUMBERS = 3  # d1 trains Countdown on the 3-number problems (diffu-grpo/data_utils.py)
 # File names of the published Sudoku splits (neither is on the hub; pass their paths). SPG
 # (facebookresearch/SPG, dataset/) re-split d1's puzzles so that train and test share no solution grid.
 SUDOKU_SPLITS = {
@@ -115,10 +116,12 @@ def load_countdown(
     return out
 
 
-def load_sudoku(path: str | Path, limit: int | None = None) -> list[dict]:
+def load_sudoku(path: str | Path, limit: int | None = None, split: str | None = None) -> list[dict]:
     """Sudoku rows `{"question", "puzzle", "solution"}` from d1's CSV (`Puzzle`, `Solution` columns).
 
-    There is no hub copy of d1's set; use `rewards.data.generate_sudoku` for synthetic puzzles.
+    There is no hub copy of d1's set; use `rewards.data.generate_sudoku` for synthetic puzzles. `split`
+    is accepted so every task's loader takes the same keywords; the file itself is the split
+    (`SUDOKU_SPLITS`).
     """
     if path is None:
         raise ValueError("load_sudoku needs a path to d1's CSV; or use generate_sudoku()")
