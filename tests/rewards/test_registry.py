@@ -39,3 +39,13 @@ def test_every_task_is_complete(name):
 def test_public_api_exported():
     for name in rewards.__all__:
         assert hasattr(rewards, name)
+
+
+def test_d1_row_selection_is_recorded_on_the_task():
+    # d1's eval/eval.py num_evals and diffu-grpo/diffu_grpo_train.py holdout / Countdown filter
+    assert {name: (t.test_subset, t.train_holdout, dict(t.train_options)) for name, t in TASKS.items()} == {
+        "sudoku": (256, 500, {}),
+        "countdown": (256, 500, {"num_numbers": 3}),
+        "gsm8k": (None, 0, {}),
+        "math": (None, 0, {}),
+    }
