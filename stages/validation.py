@@ -120,6 +120,12 @@ def check_numbers(config: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value) \
                 or not ok(value):
             raise ValueError(f"--{name} {value}: {rule}")
+    gen, block, steps = (getattr(config, k, None) for k in ("gen_length", "block_length", "diffusion_steps"))
+    if gen and block and gen % block:
+        raise ValueError(f"--gen_length {gen} is not divisible by --block_length {block}")
+    if gen and block and steps and steps % (gen // block):
+        raise ValueError(f"--diffusion_steps {steps} is not divisible by the number of blocks "
+                         f"(gen_length {gen} / block_length {block} = {gen // block})")
     save_steps, max_steps = getattr(config, "save_steps", None), getattr(config, "max_steps", None)
     if _by_steps(config, "save_strategy") and save_steps and max_steps and 1 <= max_steps < save_steps:
         # Legal (the recipes of short runs do it), but a killed run then restarts from step 0.

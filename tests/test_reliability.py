@@ -296,6 +296,9 @@ def test_numeric_options_are_validated_before_anything_loads(tmp_path, option, v
     ("max_steps", -5, r"--max_steps -5"), ("p_mask_prompt", 1.0, r"p_mask_prompt must lie in \[0, 1\)"),
     ("gen_length", 0, r"--gen_length 0"), ("temperature", -1.0, r"--temperature -1.0: must be >= 0"),
     ("num_generations", 1, r"--num_generations 1: must be an integer >= 2"), ("beta", -0.1, r"--beta -0.1"),
+    ("gen_length", 20, r"--gen_length 20 is not divisible by --block_length 32"),
+    ("diffusion_steps", 100, r"--diffusion_steps 100 is not divisible by the number of blocks \(gen_length 256 / "
+                             r"block_length 32 = 8\)"),
 ])
 def test_rl_numeric_options_are_validated(tmp_path, option, value, message):
     values = {"output_dir": str(tmp_path / "o"), "per_device_train_batch_size": 4, "num_generations": 4,
