@@ -191,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except SystemExit as exit_:  # help (0), or a subcommand's own one-line error (a string, code 1)
         if isinstance(exit_.code, str):
-            print(exit_.code, file=sys.stderr)
+            named = _name_non_utf8_argument(args) if "can't decode byte" in exit_.code else None
+            print(f"gift {command}: error: {named}" if named else exit_.code, file=sys.stderr)
             return 1
         return exit_.code or 0
     except Exception as err:

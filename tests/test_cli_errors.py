@@ -77,6 +77,12 @@ CASES = [
     # evaluation, scoring, curves, entropy report, pipeline
     (["eval", "--model", "{tmp}/no_model", "--task", "sudoku", "--data", "synthetic", "--output_dir", "{tmp}/e"], 1,
      r"no_model"),
+    (["eval", "--model", "{base}", "--task", "gsm8k", "--data", "{latin1_jsonl}", "--output_dir", "{tmp}/e"], 1,
+     r"latin1.jsonl:2: not UTF-8 text \(byte 0xe9\)"),
+    (["eval", "--model", "{truncated}", "--task", "sudoku", "--data", "synthetic", "--output_dir", "{tmp}/e"], 1,
+     r"truncated/model.safetensors: unreadable weights"),
+    (["entropy-report", "--model", "{base}", "--data", "{latin1_jsonl}", "--output_dir", "{tmp}/er"], 1,
+     r"latin1.jsonl:2: not UTF-8 text"),
     (["score", "{tmp}/nothing"], 1, r"nothing: no such file or directory"),
     (["curves", "{tmp}/nothing", "--output", "{tmp}/c.png"], 1, r"nothing/metrics.jsonl: no such metrics file"),
     (["entropy-report", "--model", "{tmp}/no_model", "--data", "synthetic:sudoku", "--output_dir", "{tmp}/er"], 1,
