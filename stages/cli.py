@@ -119,9 +119,9 @@ def parse_config(parser, argv: list[str] | None):
         raise
     except (ValueError, TypeError, OSError) as err:
         unused = re.match(r"Some specified arguments are not used by the HfArgumentParser: (.*)", str(err))
-        from_file = re.match(r"Unknown arguments from config file: \[(.*?)\]", str(err))
+        from_file = re.match(r"Unknown arguments from config file: \[(.*)\]\.", str(err))
         if from_file:  # trl's wording for an unknown key in the YAML file
-            keys = [k.strip("'\" -") for k in from_file.group(1).split(", ")[::2]]
+            keys = [k.strip("'\"")[2:] for k in from_file.group(1).split(", ") if k.strip("'\"").startswith("--")]
             config = next((a.partition("=")[2] or b for a, b in zip(argv, argv[1:] + [""]) if a.split("=")[0] == "--config"), "")
             raise UsageError(f"{config}: unknown key(s) {', '.join(keys)}; remove them (--help lists the options)") from err
         if unused:  # HF's wording for an unknown option

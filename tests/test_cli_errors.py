@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 def files(tmp_path, base_dir) -> dict[str, str]:
     """Bad inputs of every kind, as {name: path}."""
     (tmp_path / "binary.yaml").write_bytes(b"\x00\x01\xff\xfe objective: gift\n")
-    (tmp_path / "unknown_key.yaml").write_text("objective: gift\nbeta_temperature: 2\n")
+    (tmp_path / "unknown_key.yaml").write_text("objective: gift\nbeta_temperature: [1, 2]\nfoo: bar\n")
     (tmp_path / "broken.yaml").write_text("objective: gift\nmax_steps: [1,\n")
     (tmp_path / "list.yaml").write_text("- objective\n")
     (tmp_path / "latin1.jsonl").write_bytes(b'{"prompt": "1", "answer": "2"}\n{"prompt": "caf\xe9", "answer": "2"}\n')
@@ -48,7 +48,7 @@ CASES = [
     (CS + ["--max_steps", "abc"], 2, r"argument --max_steps/--max-steps: invalid int value: 'abc'"),
     (CS + ["--objective", "dpo"], 2, r"unknown objective 'dpo'"),
     (CS + ["--no_such_option", "1"], 2, r"unknown option\(s\) \['--no_such_option', '1'\]"),
-    (CS + ["--config", "{unknown_key_yaml}"], 2, r"unknown_key.yaml: unknown key\(s\) beta_temperature"),
+    (CS + ["--config", "{unknown_key_yaml}"], 2, r"unknown_key.yaml: unknown key\(s\) beta_temperature, foo; remove them"),
     (CS + ["--config", "{tmp}/missing.yaml"], 2, r"--config .*missing.yaml: no such file"),
     (CS + ["--config", "{binary_yaml}"], 2, r"binary.yaml:1: not UTF-8 text \(byte 0xff\)"),
     (CS + ["--config", "{broken_yaml}"], 2, r"broken.yaml:3: not valid YAML"),
