@@ -130,6 +130,7 @@ class KVCache:
             raise ValueError(f"unknown kv cache mode {mode!r}; choose prefix or dual")
         self.adapter, self.mode = adapter, mode
         self.layers: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self.batch_size = 0
 
     @property
     def empty(self) -> bool:
@@ -148,12 +149,15 @@ class KVCache:
             else:
                 layers.append((torch.cat([keys[:, :, :start], keys[:, :, end:]], 2),
                                torch.cat([values[:, :, :start], values[:, :, end:]], 2)))
-        self.layers = layers
+        self.layers, self.batch_size = layers, input_ids.shape[0]
         return out.logits
 
     def logits(self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-               start: int, end: int) -> torch.Tensor:
-        """Logits (B, end - start, V) of the block from the kept keys/values (`fill` first)."""
+               start: int, end: int, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (b, end - start, V) of the block from the kept keys/values (`fill` first).
+
+        `rows`: which of the filled batch's rows `input_ids` holds (None: all of them, in order).
+        """
         from transformers import DynamicCache
 
         if self.layers is None:
@@ -166,7 +170,8 @@ class KVCache:
             query, query_pos = input_ids[:, start:end], positions[:, start:end]
             order = torch.cat([mask[:, :start], mask[:, end:], mask[:, start:end]], 1)
         # A fresh cache object per call: the forward appends the query's keys to it, never to ours.
-        past = DynamicCache(ddp_cache_data=self.layers)
+        layers = self.layers if rows is None else [(k[rows], v[rows]) for k, v in self.layers]
+        past = DynamicCache(ddp_cache_data=layers)
         out = model(input_ids=query, attention_mask=order, position_ids=query_pos, use_cache=True,
                     **{_cache_kwarg(model): past})
         return out.logits[:, : end - start]

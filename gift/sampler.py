@@ -258,22 +258,26 @@ class DiffusionSampler:
     # ------------------------------------------------------------------ one step
 
     def _block_logits(self, x: Tensor, attn: Tensor, start: int, end: int, uncond_prompt: Tensor | None,
-                      cache: KVCache | None = None) -> Tensor:
-        """Float32 logits (B, block, V) of the current block, guided when `cfg_scale > 0`.
+                      cache: KVCache | None = None, rows: Tensor | None = None) -> Tensor:
+        """Float32 logits (b, block, V) of the current block, guided when `cfg_scale > 0`.
 
         `cache`: the block's KV cache; empty at the block's first step (a full forward fills it), used
-        from then on (only the block, or the block and what follows it, is run).
+        from then on (only the block, or the block and what follows it, is run). `rows`: the batch rows
+        that `x`, `attn` and `uncond_prompt` hold (None: all); the cache keeps every row.
         """
+        cache_rows = rows
         if uncond_prompt is not None:
             # One forward over [cond; uncond]: the unconditional copy sees its prompt masked.
             uncond = torch.cat([uncond_prompt, x[:, uncond_prompt.shape[1]:]], dim=1)
+            if rows is not None and cache is not None and not cache.empty:
+                cache_rows = torch.cat([rows, rows + cache.batch_size // 2])
             x, attn = torch.cat([x, uncond]), torch.cat([attn, attn])
         if cache is None:
             logits = self.adapter.logits(self.model, x, attn)[:, start:end]
         elif cache.empty:
             logits = cache.fill(self.model, x, attn, start, end)[:, start:end]
         else:
-            logits = cache.logits(self.model, x, attn, start, end)
+            logits = cache.logits(self.model, x, attn, start, end, cache_rows)
         logits = logits.float()
         if uncond_prompt is None:
             return logits
@@ -378,19 +382,33 @@ class DiffusionSampler:
                 # takes at most block_length passes since every pass commits at least one token per row.
                 while step < (cfg.block_length if cfg.parallel else cfg.steps_per_block):
                     masked = x[:, start:end] == mask_id
-                    if cfg.parallel and not masked.any():
-                        break
-                    logits = self._block_logits(x, attn, start, end, uncond_prompt, cache)
+                    rows = None
+                    if cfg.parallel:
+                        active = masked.any(1)
+                        if not active.any():
+                            break
+                        if not active.all():
+                            # Rows whose block is done sit this pass out: the forward runs on the rest only.
+                            rows = active.nonzero().squeeze(1)
+                            masked = masked[rows]
+                    if rows is None:
+                        logits = self._block_logits(x, attn, start, end, uncond_prompt, cache)
+                    else:
+                        logits = self._block_logits(x[rows], attn[rows], start, end,
+                                                    None if uncond_prompt is None else uncond_prompt[rows], cache, rows)
                     x0, conf = self._propose(logits, generator)
                     conf = conf.masked_fill(~masked, float("-inf"))
                     if cfg.parallel:
                         count = parallel_commit_count(conf, cfg.threshold, cfg.factor)
-                        calls += masked.any(1).long()
+                        calls += active.long()
                     else:
                         count = schedule[:, step]
                         calls += 1
                     commit = self._select(conf, count) & masked
-                    x[:, start:end] = torch.where(commit, x0, x[:, start:end])
+                    if rows is None:
+                        x[:, start:end] = torch.where(commit, x0, x[:, start:end])
+                    else:
+                        x[rows, start:end] = torch.where(commit, x0, x[rows, start:end])
                     passes += 1
                     step += 1
                     if history is not None:
