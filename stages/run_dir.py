@@ -184,6 +184,33 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _is_stale(owner: dict, lock: Path) -> bool:
+    """A lock whose owner is gone: same host and a dead pid (or our own pid, from an earlier call)."""
+    pid, host = owner.get("pid"), owner.get("host")
+    if not owner:
+        return True
+    if host != socket.gethostname() or not isinstance(pid, int):
+        return False  # another host's process cannot be checked from here
+    return not _pid_alive(pid) or (pid == os.getpid() and lock.resolve() not in _HELD)
+
+
+def _in_use(out: Path, owner: dict, lock: Path) -> RunDirError:
+    return RunDirError(f"{out} is in use by another run (pid {owner.get('pid')} on {owner.get('host')}, since "
+                       f"{owner.get('started')}); wait for it to finish or choose another --output_dir (if that "
+                       f"process is gone, delete {lock})")
+
+
+def check_not_locked(out: Path) -> None:
+    """Refuse a directory another live run holds, without writing anything (before any other check)."""
+    lock = out / LOCK_NAME
+    try:
+        owner = json.loads(lock.read_text())
+    except (OSError, ValueError):
+        return  # no lock, or one being written: acquire_lock decides
+    if isinstance(owner, dict) and not _is_stale(owner, lock):
+        raise _in_use(out, owner, lock)
+
+
 def acquire_lock(out: Path) -> Path:
     """Create `out/gift_run.lock` exclusively (O_EXCL); refuse a live owner, take over a dead one's lock."""
     lock = out / LOCK_NAME
@@ -203,13 +230,8 @@ def acquire_lock(out: Path) -> Path:
                                       "wait for it to finish or choose another --output_dir") from None
                 owner = {}
             pid, host = owner.get("pid"), owner.get("host")
-            ours = pid == os.getpid() and host == me["host"]
-            stale = not owner or (host == me["host"] and isinstance(pid, int)
-                                  and (not _pid_alive(pid) or (ours and lock.resolve() not in _HELD)))
-            if not stale:
-                raise RunDirError(
-                    f"{out} is in use by another run (pid {pid} on {host}, since {owner.get('started')}); wait for it to "
-                    f"finish or choose another --output_dir (if that process is gone, delete {lock})")
+            if not _is_stale(owner, lock):
+                raise _in_use(out, owner, lock)
             # Rename first: of two processes taking over the same stale lock, only one rename succeeds.
             try:
                 os.rename(lock, lock.with_name(f"{LOCK_NAME}.stale-{os.getpid()}"))
@@ -270,6 +292,8 @@ class RunDirectory:
     def __enter__(self) -> "RunDirectory":
         config, out = self.config, self.out
         resume = bool(getattr(config, "resume", False))
+        if out.is_dir():
+            check_not_locked(out)  # "in use" first: "already holds a run" would invite a --resume into it
         check_output_dir(out, resume)  # refusals that need no lock (file, foreign directory, no run)
         if _is_main_process():
             self.created = not out.exists()

@@ -371,3 +371,35 @@ def test_a_model_directory_shipping_a_trainer_state_stays_a_plain_model(tmp_path
     shutil.copytree(base_dir, model)
     (model / "trainer_state.json").write_text(json.dumps({"global_step": 10, "max_steps": 10}))
     assert load_model(str(model)).manifest is None
+
+
+@pytest.mark.slow
+def test_two_cli_runs_in_one_directory_then_kill_and_resume(tmp_path, base_dir, data, capsys, monkeypatch):
+    """The issue's case: `S1 --output_dir X & S1 --seed 1 --output_dir X`, then `kill -9` and `--resume`."""
+    import time
+
+    from stages import cli
+
+    run_dir = tmp_path / "X"
+    args = ["cold-start", "--model_name_or_path", str(base_dir), "--dataset", str(data), "--max_length", "24",
+            "--per_device_train_batch_size", "8", "--max_steps", "40", "--save_steps", "2", "--disable_tqdm", "true",
+            "--output_dir", str(run_dir)]
+    first = subprocess.Popen([sys.executable, "-m", "stages.cli", *args], cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.time() + 120
+        while not (run_dir / "checkpoint-2" / MANIFEST_NAME).is_file():
+            assert first.poll() is None and time.time() < deadline, "the first run stopped before its first checkpoint"
+            time.sleep(0.2)
+        monkeypatch.setattr(sys, "argv", ["gift"])
+        assert cli.main([*args, "--seed", "1"]) == 1
+        assert f"is in use by another run (pid {first.pid} on" in capsys.readouterr().err
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    assert (run_dir / LOCK_NAME).is_file() and not (run_dir / "final").exists()
+    assert cli.main([*args, "--resume", "true"]) == 0  # takes over the dead run's lock, continues, finishes
+    manifest = read_manifest(run_dir / "final")
+    assert manifest.metrics["global_step"] == 40 and manifest.config["seed"] == 42
+    assert not (run_dir / LOCK_NAME).exists()
+    assert max(int(p.name.split("-")[1]) for p in run_dir.glob("checkpoint-*")) == 40
