@@ -292,7 +292,7 @@ class RunDirectory:
     def __enter__(self) -> "RunDirectory":
         config, out = self.config, self.out
         resume = bool(getattr(config, "resume", False))
-        if out.is_dir():
+        if out.is_dir() and _is_main_process():  # (the other ranks see rank 0's lock: their own run's)
             check_not_locked(out)  # "in use" first: "already holds a run" would invite a --resume into it
         check_output_dir(out, resume)  # refusals that need no lock (file, foreign directory, no run)
         if _is_main_process():
