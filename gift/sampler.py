@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 REMASKING = ("low_confidence", "random", "entropy", "margin")
 KV_CACHE_MODES = ("none", "prefix", "dual")
+MIN_COMMITS = ("one", "schedule")
 
 ChatPrompt = str | Sequence[Mapping[str, str]]
 
@@ -73,6 +74,8 @@ class SamplerConfig:
             least the most confident one; a block runs until it is fully decoded (<= block_length calls).
         factor: commit the n most confident positions, n the largest count whose i-th most confident
             (i <= n) has confidence >= 1 - factor / (i + 1); at least one. Not together with threshold.
+        min_commit: the floor of a parallel call: `one` (Fast-dLLM; a block may take up to block_length
+            calls) or `schedule` (at least the fixed schedule's count, so never more calls than `steps`).
     Cache:
         kv_cache: `none`, `prefix` (keys/values of the positions left of the block, refreshed at every
             block's first step) or `dual` (left and right of the block). Approximate for bidirectional
@@ -90,6 +93,7 @@ class SamplerConfig:
     threshold: float | None = None
     factor: float | None = None
     kv_cache: str = "none"
+    min_commit: str = "one"
     return_history: bool = False
 
     def __post_init__(self) -> None:
@@ -125,6 +129,8 @@ class SamplerConfig:
         if self.parallel and self.remasking != "low_confidence":
             raise ValueError(f"threshold/factor decoding compares probabilities: it needs remasking="
                              f"'low_confidence', got {self.remasking!r}")
+        if self.min_commit not in MIN_COMMITS:
+            raise ValueError(f"unknown min_commit {self.min_commit!r}; choose one of {', '.join(MIN_COMMITS)}")
         if self.kv_cache not in KV_CACHE_MODES:
             raise ValueError(f"unknown kv_cache {self.kv_cache!r}; choose one of {', '.join(KV_CACHE_MODES)}")
 
@@ -379,8 +385,10 @@ class DiffusionSampler:
                 cache = None if cache_mode == "none" else KVCache(self.adapter, cache_mode)
                 step = 0
                 # Fixed schedule: steps_per_block passes. By confidence: until the block is decoded, which
-                # takes at most block_length passes since every pass commits at least one token per row.
-                while step < (cfg.block_length if cfg.parallel else cfg.steps_per_block):
+                # takes at most block_length passes since every pass commits at least one token per row
+                # (at most steps_per_block with min_commit=schedule: each pass commits >= the schedule).
+                last = cfg.block_length if cfg.parallel and cfg.min_commit == "one" else cfg.steps_per_block
+                while step < last:
                     masked = x[:, start:end] == mask_id
                     rows = None
                     if cfg.parallel:
@@ -400,6 +408,9 @@ class DiffusionSampler:
                     conf = conf.masked_fill(~masked, float("-inf"))
                     if cfg.parallel:
                         count = parallel_commit_count(conf, cfg.threshold, cfg.factor)
+                        if cfg.min_commit == "schedule":
+                            floor = schedule[:, step] if rows is None else schedule[rows, step]
+                            count = torch.maximum(count, floor)
                         calls += active.long()
                     else:
                         count = schedule[:, step]

@@ -222,22 +222,23 @@ def test_cache_runs_through_a_lora_wrapped_model(embedded):
 def test_approximate_cache_stays_within_its_bound_on_a_trained_model(tmp_path, base_dir):
     """Deep bidirectional model: the caches may change tokens; on a model that learned its task the
     task accuracy moves by at most 5 points (docs/sampler.md records the measured Sudoku figures)."""
-    from helpers import copy_task_rows, write_jsonl
+    from helpers import write_jsonl
 
     from gift.checkpoint import load_model
     from stages.cold_start import run_cold_start
     from stages.cold_start_config import ColdStartConfig
 
-    rows = copy_task_rows(256)
-    data = write_jsonl(tmp_path / "copy.jsonl", rows)
+    # A task the tiny model learns in a few dozen steps: two digits in, both repeated three times out.
+    rows = [{"prompt": f"{a}{b}", "answer": f"<answer>{a * 3}{b * 3}</answer>"} for a in "0123456789" for b in "13579"]
+    data = write_jsonl(tmp_path / "repeat.jsonl", rows)
     final = run_cold_start(ColdStartConfig(
         model_name_or_path=str(base_dir), dataset=str(data), output_dir=str(tmp_path / "run"), max_length=24,
-        per_device_train_batch_size=32, learning_rate=3e-3, lr_scheduler_type="constant", max_steps=200,
+        per_device_train_batch_size=25, learning_rate=3e-3, lr_scheduler_type="constant", max_steps=120,
         save_steps=1000, objective="sft", pad_to="longest", train_on_pad_tail=False, disable_tqdm=True,
         report_to="none"))
     loaded = load_model(str(final))
-    prompts = encode_chat_prompts(loaded.tokenizer, [r["prompt"] for r in rows[:64]])
-    gold = [r["prompt"] for r in rows[:64]]  # the answer copies the prompt's digits
+    prompts = encode_chat_prompts(loaded.tokenizer, [r["prompt"] for r in rows])
+    gold = [r["answer"] for r in rows]
 
     def accuracy(**options) -> float:
         sampler = DiffusionSampler(loaded.model, loaded.adapter,
@@ -251,3 +252,21 @@ def test_approximate_cache_stays_within_its_bound_on_a_trained_model(tmp_path, b
     for mode in ("prefix", "dual"):
         assert abs(accuracy(kv_cache=mode) - plain) <= 0.05, mode
         assert abs(accuracy(kv_cache=mode, threshold=0.9) - accuracy(threshold=0.9)) <= 0.05, mode
+
+
+def test_schedule_floor_never_takes_more_calls_than_steps(embedded):
+    model, tokenizer, adapter = embedded
+    prompts = prompts_of_lengths(tokenizer)
+    fixed = generate(model, adapter, prompts, gen_length=16, block_length=8, steps=4)
+    # unreachable threshold on a random model: exactly the fixed schedule, call for call
+    floor = generate(model, adapter, prompts, gen_length=16, block_length=8, steps=4, threshold=0.99,
+                     min_commit="schedule")
+    assert torch.equal(fixed.sequences, floor.sequences) and floor.model_calls.tolist() == [4, 4, 4]
+    sharp = llama(tokenizer, layers=2, seed=3, sharpen=25.0)
+    out = generate(sharp, adapter, prompts, gen_length=16, block_length=8, steps=8, threshold=0.3,
+                   min_commit="schedule")
+    one = generate(sharp, adapter, prompts, gen_length=16, block_length=8, steps=8, threshold=0.3)
+    assert not (out.completion_ids == adapter.mask_token_id).any()
+    assert int(out.model_calls.max()) <= 8 and (out.model_calls <= one.model_calls).all()
+    with pytest.raises(ValueError, match="unknown min_commit 'two'; choose one of one, schedule"):
+        SamplerConfig(min_commit="two")
