@@ -266,7 +266,7 @@ def load_checkpoint(
         if merge_adapter:
             model = model.merge_and_unload()
     else:
-        with _explain_unreadable_weights(directory):
+        with explain_unreadable_weights(directory):
             model, _, _ = load_pretrained(str(directory), manifest.model_type, trust_remote_code, dtype)
     vocab = model.get_input_embeddings().weight.shape[0]
     if len(tokenizer) > vocab:
@@ -295,7 +295,7 @@ def load_model(
         raise CheckpointError(reason)
     if not Path(source).exists() and (source.startswith(("/", ".", "~")) or source.count("/") > 1):
         raise CheckpointError(f"{source}: no such model directory or checkpoint (and not a hub id)")
-    with _explain_unreadable_weights(source):
+    with explain_unreadable_weights(source):
         model, tokenizer, adapter = load_pretrained(source, model_type, trust_remote_code, dtype)
     if Path(source).exists():
         logger.info("%s: no %s: loaded as a plain %s base model (not a checkpoint of this project)",
@@ -304,7 +304,7 @@ def load_model(
 
 
 @contextmanager
-def _explain_unreadable_weights(directory: str | Path):
+def explain_unreadable_weights(directory: str | Path):
     """A truncated or corrupt weights file fails inside safetensors without its path: name it."""
     try:
         yield

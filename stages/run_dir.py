@@ -24,6 +24,7 @@ import shutil
 import socket
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -31,7 +32,8 @@ from typing import Any, Callable
 from transformers import TrainerCallback
 
 from gift.checkpoint import (FINAL_DIR, MANIFEST_NAME, RUN_MARKER, TRAINER_STATE, Manifest, explain_disk_full,
-                             publish_checkpoint, read_manifest, resolve_checkpoint, staging_dir, write_manifest)
+                             explain_unreadable_weights, publish_checkpoint, read_manifest, resolve_checkpoint,
+                             staging_dir, write_manifest)
 
 logger = logging.getLogger(__name__)
 LOCK_NAME = "gift_run.lock"
@@ -366,7 +368,9 @@ def guard_run(stage: str) -> Callable:
             with RunDirectory(config, stage) as held:
                 if held.finished is not None:
                     return held.finished
-                with explain_disk_full(held.out):
+                # A resumed checkpoint's weights are read by HF's trainer: name the file if they are broken.
+                resumed = last_complete_checkpoint(held.out) if getattr(config, "resume", False) else None
+                with explain_disk_full(held.out), explain_unreadable_weights(resumed) if resumed else nullcontext():
                     try:
                         return run(config, *args, **kwargs)
                     except UnicodeDecodeError as err:  # raised without the file's name: find it

@@ -403,3 +403,13 @@ def test_two_cli_runs_in_one_directory_then_kill_and_resume(tmp_path, base_dir, 
     assert manifest.metrics["global_step"] == 40 and manifest.config["seed"] == 42
     assert not (run_dir / LOCK_NAME).exists()
     assert max(int(p.name.split("-")[1]) for p in run_dir.glob("checkpoint-*")) == 40
+
+
+def test_resume_from_a_checkpoint_with_truncated_weights_names_the_file(tmp_path, base_dir, data):
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_cold_start(_config(run_dir, base_dir, data), callbacks=[_Crash(at_step=3)])
+    weights = run_dir / "checkpoint-2" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:80])
+    with pytest.raises(CheckpointError, match=rf"{weights}: unreadable weights .*truncated or corrupt"):
+        run_cold_start(_config(run_dir, base_dir, data, resume=True))
