@@ -7,7 +7,7 @@
 Times the three phases of `stages.rl.DiffuGRPOTrainer` directly (same functions the trainer calls),
 median over `--repeats` generation batches, with mu inner iterations of old and reference log-probs.
 Rollout variants (`--variants`: `fixed` = today's schedule, `thrX` = threshold X, `factorX`, each
-optionally `+prefix` / `+dual` for the KV cache) run interleaved in one process, each generation batch
+optionally `+sched` (min_commit=schedule) and `+prefix` / `+dual` for the KV cache) run interleaved in one process, each generation batch
 cycling through them, so machine load falls on all alike. A random-init model is never confident, so
 threshold decoding needs a trained checkpoint (`--model`) to show its effect.
 """
@@ -98,9 +98,16 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def variant_options(name: str) -> dict:
-    """`fixed`, `thr0.9`, `factor1.0`, optionally `+prefix` / `+dual` -> SamplerConfig options."""
-    decoder, _, cache = name.partition("+")
-    options: dict = {"kv_cache": cache or "none"}
+    """`fixed`, `thr0.9`, `factor1.0`, then optionally `+sched` (min_commit=schedule) and `+prefix` / `+dual`."""
+    decoder, *extras = name.split("+")
+    options: dict = {"kv_cache": "none"}
+    for extra in extras:
+        if extra == "sched":
+            options["min_commit"] = "schedule"
+        elif extra in ("prefix", "dual"):
+            options["kv_cache"] = extra
+        else:
+            raise ValueError(f"unknown rollout variant option {extra!r} in {name!r}: sched, prefix or dual")
     if decoder.startswith("thr"):
         options["threshold"] = float(decoder[3:])
     elif decoder.startswith("factor"):

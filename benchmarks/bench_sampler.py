@@ -7,8 +7,8 @@
         --gen_lengths 24 --block_length 8 --steps 12                  # fixed vs threshold x cache, on a task
 
 With `--checkpoint`, it evaluates a trained checkpoint on the task's synthetic test prompts instead:
-today's fixed schedule and threshold decoding (0.7, 0.8, 0.9), each without a cache and with the prefix
-and dual caches, interleaved in one process (see `eval_variants`), and prints accuracy, model calls per
+today's fixed schedule and threshold decoding (0.7, 0.8, 0.9, and 0.9 with `min_commit=schedule`), each
+without a cache and with the prefix and dual caches, interleaved in one process (see `eval_variants`), and prints accuracy, model calls per
 sequence, tokens/s, and the share of completions identical to the fixed schedule without a cache.
 
 For each gen_length (steps = gen_length / 2, block_length 32) and batch size it times
@@ -117,6 +117,7 @@ EVAL_DECODERS = {  # name -> SamplerConfig options on top of the task's lengths
     "thr0.7": {"threshold": 0.7},
     "thr0.8": {"threshold": 0.8},
     "thr0.9": {"threshold": 0.9},
+    "thr0.9/sched": {"threshold": 0.9, "min_commit": "schedule"},  # never more calls than `steps`
 }
 EVAL_CACHES = ("none", "prefix", "dual")
 
