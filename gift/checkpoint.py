@@ -262,7 +262,8 @@ def load_checkpoint(
         from peft import PeftModel
 
         base = load_model(manifest.base_model, manifest.model_type, trust_remote_code, dtype, merge_adapter=True)
-        model = PeftModel.from_pretrained(base.model, directory, is_trainable=is_trainable and not merge_adapter)
+        with explain_unreadable_weights(directory):
+            model = PeftModel.from_pretrained(base.model, directory, is_trainable=is_trainable and not merge_adapter)
         if merge_adapter:
             model = model.merge_and_unload()
     else:
