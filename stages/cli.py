@@ -59,6 +59,17 @@ def join_negative_values(argv: list[str]) -> list[str]:
     return out
 
 
+def non_utf8_message(path: str | Path, data: bytes | None = None) -> str | None:
+    """`PATH:LINE: not UTF-8 text (byte 0x.. at column C)` for the file's first undecodable byte, or None."""
+    data = Path(path).read_bytes() if data is None else data
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError as bad:
+        line, line_start = data.count(b"\n", 0, bad.start) + 1, data.rfind(b"\n", 0, bad.start) + 1
+        return f"{path}:{line}: not UTF-8 text (byte 0x{data[bad.start]:02x} at column {bad.start - line_start + 1})"
+
+
 def _check_config_file(argv: list[str]) -> None:
     """`--config PATH`: exists, is UTF-8 text and a YAML mapping; errors name the file and line."""
     import yaml
@@ -75,13 +86,11 @@ def _check_config_file(argv: list[str]) -> None:
     if not file.is_file():
         raise UsageError(f"--config {path}: {'is a directory' if file.is_dir() else 'no such file'}")
     data = file.read_bytes()
+    bad = non_utf8_message(path, data)
+    if bad:
+        raise UsageError(f"{bad}; a config is a YAML file")
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise UsageError(f"{path}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x}); a config is a YAML file") from None
-    try:
-        loaded = yaml.safe_load(text)
+        loaded = yaml.safe_load(data.decode("utf-8"))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else path
@@ -95,16 +104,11 @@ def _name_non_utf8_argument(args: list[str]) -> ValueError | None:
     for arg in args:
         path = Path(arg.partition("=")[2] if arg.startswith("--") else arg)
         try:
-            if not path.is_file() or path.stat().st_size > 2**28:
-                continue
-            data = path.read_bytes()
+            bad = non_utf8_message(path) if path.is_file() and path.stat().st_size <= 2**28 else None
         except OSError:
             continue
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as bad:
-            line = data[: bad.start].count(b"\n") + 1
-            return ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{data[bad.start]:02x}); save it as UTF-8")
+        if bad:
+            return ValueError(f"{bad}; save it as UTF-8")
     return None
 
 

@@ -345,16 +345,12 @@ class RunDirectory:
 
 def _name_non_utf8_file(config, err: UnicodeDecodeError) -> Exception:
     """A `ValueError` naming the data file and line that is not UTF-8, or `err` itself if none is found."""
+    from stages.cli import non_utf8_message
+
     for option in ("dataset", "data", "train_file"):
         source = getattr(config, option, None)
-        if not isinstance(source, str) or not Path(source).is_file():
-            continue
-        for line_no, line in enumerate(Path(source).read_bytes().split(b"\n"), start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as bad:
-                return ValueError(f"{source}:{line_no}: not UTF-8 text (byte 0x{line[bad.start]:02x} at column "
-                                  f"{bad.start + 1}); save the file as UTF-8")
+        if isinstance(source, str) and Path(source).is_file() and (bad := non_utf8_message(source)):
+            return ValueError(f"{bad}; save the file as UTF-8")
     return err
 
 

@@ -50,7 +50,7 @@ CASES = [
     (CS + ["--no_such_option", "1"], 2, r"unknown option\(s\) \['--no_such_option', '1'\]"),
     (CS + ["--config", "{unknown_key_yaml}"], 2, r"unknown_key.yaml: unknown key\(s\) beta_temperature, foo; remove them"),
     (CS + ["--config", "{tmp}/missing.yaml"], 2, r"--config .*missing.yaml: no such file"),
-    (CS + ["--config", "{binary_yaml}"], 2, r"binary.yaml:1: not UTF-8 text \(byte 0xff\)"),
+    (CS + ["--config", "{binary_yaml}"], 2, r"binary.yaml:1: not UTF-8 text \(byte 0xff at column 3\); a config is a YAML file"),
     (CS + ["--config", "{broken_yaml}"], 2, r"broken.yaml:3: not valid YAML"),
     (CS + ["--config", "{list_yaml}"], 2, r"list.yaml: expected a YAML mapping"),
     # cold-start: runtime errors (1)
@@ -78,7 +78,7 @@ CASES = [
     (["eval", "--model", "{tmp}/no_model", "--task", "sudoku", "--data", "synthetic", "--output_dir", "{tmp}/e"], 1,
      r"no_model"),
     (["eval", "--model", "{base}", "--task", "gsm8k", "--data", "{latin1_jsonl}", "--output_dir", "{tmp}/e"], 1,
-     r"latin1.jsonl:2: not UTF-8 text \(byte 0xe9\)"),
+     r"latin1.jsonl:2: not UTF-8 text \(byte 0xe9 at column 16\); save it as UTF-8"),
     (["eval", "--model", "{truncated}", "--task", "sudoku", "--data", "synthetic", "--output_dir", "{tmp}/e"], 1,
      r"truncated/model.safetensors: unreadable weights"),
     (["entropy-report", "--model", "{base}", "--data", "{latin1_jsonl}", "--output_dir", "{tmp}/er"], 1,
