@@ -112,11 +112,25 @@ def _name_non_utf8_argument(args: list[str]) -> ValueError | None:
     return None
 
 
+def _merge_recipe_base(argv: list[str]) -> list[str]:
+    """A `--config` recipe that names a `base` recipe is handed to the parser merged (stages.recipes)."""
+    from stages.recipes import materialize
+
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg == "--config" and i + 1 < len(out):
+            out[i + 1] = materialize(out[i + 1])
+        elif arg.startswith("--config="):
+            out[i] = "--config=" + materialize(arg.partition("=")[2])
+    return out
+
+
 def parse_config(parser, argv: list[str] | None):
     """`TrlParser.parse_args_and_config` whose config mistakes (unknown key, bad value, failed validation,
     missing/unreadable config file) are `UsageError`s."""
     argv = join_negative_values(list(sys.argv[1:] if argv is None else argv))
     _check_config_file(argv)
+    argv = _merge_recipe_base(argv)
     try:
         (config,) = parser.parse_args_and_config(argv)
     except UsageError:

@@ -26,6 +26,7 @@ import yaml
 
 from gift.checkpoint import FINAL_DIR, resolve_checkpoint
 from stages.pipeline_config import PipelineConfig, load_pipeline_config
+from stages.recipes import load_recipe
 from stages.run_dir import last_complete_checkpoint
 
 STATE_FILE = "pipeline_state.json"
@@ -56,7 +57,7 @@ def _recipe(path: str | None, config_path: str | None) -> dict[str, Any]:
     candidates = [Path(path)] + ([Path(config_path).parent / path] if config_path else [])
     for candidate in candidates:
         if candidate.is_file():
-            return yaml.safe_load(candidate.read_text()) or {}
+            return load_recipe(candidate)
     raise FileNotFoundError(f"recipe {path} not found (looked in {', '.join(map(str, candidates))})")
 
 

@@ -21,6 +21,7 @@ import yaml
 
 from stages.batching import global_batch
 from stages.cold_start_config import ColdStartConfig
+from stages.recipes import load_recipe, materialize
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -57,7 +58,7 @@ def test_there_are_recipes():
 
 @pytest.mark.parametrize("path", RECIPES, ids=_rel)
 def test_recipe_parses_into_its_config(path, tmp_path):
-    data = yaml.safe_load(path.read_text())
+    data = load_recipe(path)  # a recipe naming a `base` is checked merged
     assert isinstance(data, dict), f"{_rel(path)}: a recipe is a YAML mapping"
     kind = _kind(path, data)
     if kind == "pipeline":  # every stage's config of every arm is built, nothing runs
@@ -67,7 +68,8 @@ def test_recipe_parses_into_its_config(path, tmp_path):
         Pipeline(load_pipeline_config(path, {"output_dir": str(tmp_path / "o")})).validate()
         return
     module = importlib.import_module(f"stages.{kind}")
-    (config,) = module.make_parser().parse_args_and_config(["--config", _rel(path), "--output_dir", str(tmp_path / "o")])
+    (config,) = module.make_parser().parse_args_and_config(["--config", materialize(_rel(path)),
+                                                            "--output_dir", str(tmp_path / "o")])
     if kind == "cold_start":
         assert isinstance(config, ColdStartConfig)
         fields = {f.name for f in dataclasses.fields(ColdStartConfig)}
