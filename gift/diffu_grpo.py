@@ -1,4 +1,4 @@
-"""diffu-GRPO's pieces (ALGORITHMS.md §4, d1): prompt masks, one-step log-probabilities, the loss.
+"""diffu-GRPO's pieces (docs/algorithms.md §5, d1): prompt masks, one-step log-probabilities, the loss.
 
 The per-token log-probability of a completion under a masked-diffusion model is estimated with ONE
 forward pass: every completion token is masked, each real prompt token is masked with probability

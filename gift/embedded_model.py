@@ -14,7 +14,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 from gift.embedded_tokenizer import build_embedded_tokenizer
 
 # hidden, layers, heads, intermediate. `tiny` (~0.7M parameters) trains in about a minute on 2 CPU
-# cores (see EMBEDDED-CALIBRATION); `small` (~5M) is the larger preset; `mid` (~25M with a 32k
+# cores (the embedded Sudoku job); `small` (~5M) is the larger preset; `mid` (~25M with a 32k
 # vocabulary) exists for benchmarks that need a realistically wide vocabulary.
 PRESETS: dict[str, dict[str, int]] = {
     "tiny": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=256),

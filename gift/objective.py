@@ -1,4 +1,4 @@
-"""The math of masked-diffusion SFT and GIFT, as small public functions (ALGORITHMS.md §1, §2).
+"""The math of masked-diffusion SFT and GIFT, as small public functions (docs/algorithms.md §1, §2).
 
 Shapes: `B` sequences of `L` positions. `eligible` is a bool (B, L) mask of the answer positions that
 may be noised (the prompt never is); `rates` holds each position's masking probability.

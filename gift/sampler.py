@@ -1,6 +1,6 @@
 """The diffusion sampler shared by evaluation, diffu-GRPO rollouts and chat/demo code.
 
-LLaDA-style semi-autoregressive masked decoding (ALGORITHMS.md section 3): start from
+LLaDA-style semi-autoregressive masked decoding (docs/algorithms.md §4): start from
 `[prompt, M x gen_length]`, split the generated part into blocks of `block_length` and decode them left
 to right with `steps / num_blocks` steps each. Every step:
 

@@ -29,7 +29,7 @@ class ColdStartConfig(TrainingArguments):
         dataset_format: `prompt_answer` (fields `prompt_field`, `answer_field`) or `s1k` (s1K / s1K-1.1).
         max_length, pad_to (`max_length`|`longest`), train_on_pad_tail (d1: train on the EOS tail),
         too_long (`error`|`drop`), system_prompt, max_examples, synthetic_examples / synthetic_seed.
-    Objective (ALGORITHMS.md §1-2):
+    Objective (docs/algorithms.md §1-2):
         objective: `sft` or `gift`. normaliser: `answer_tokens` (d1), `answer_length` (LLaDA),
             `masked_tokens` (GIFT); default per objective. eps, min_rate (clamp), resample_empty.
         beta_source: `live` (probe every step, the paper; default) or `cached` (probe the starting model

@@ -1,9 +1,10 @@
 """Control arms for the embedded Sudoku comparison: a per-token beta set by token class, no entropy.
 
-EMBEDDED-CALIBRATION.md measured that the probe's entropy mostly separates empty cells (mean H 0.91
-nats) from copied givens (0.10) and the EOS tail (0.03). This control hands GIFT those classes with
-fixed betas (sqrt of the typical entropies), so a report can show how much of GIFT's gain a simple
-structural rule recovers.
+A calibration run on the embedded Sudoku base found that the probe's entropy mostly separates empty
+cells (mean H 0.91 nats) from copied givens (0.10) and the EOS tail (0.03); `gift entropy-report`
+measures it per token class (docs/embedded_pipeline_report.md, "What the probe sees"). This control
+hands GIFT those classes with fixed betas (sqrt of the typical entropies), so a report can show how
+much of GIFT's gain a simple structural rule recovers.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`gift eval`: generate completions for a task under the d1 protocol and write them to JSONL.
 
-Generation and scoring are separate steps (ALGORITHMS.md section 5): this module only writes
+Generation and scoring are separate steps (docs/algorithms.md §6): this module only writes
 `OUTPUT_DIR/TASK_GENLEN.jsonl` (one line per example: `task`, `gen_length`, `index`, `prompt`,
 `completion` and the task's ground-truth fields) plus `OUTPUT_DIR/eval_config.json` with the resolved
 settings; `gift score` (stages/score.py) turns the files into the accuracy table.

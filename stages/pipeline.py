@@ -101,7 +101,7 @@ class Pipeline:
 
     def pretrain(self, base: str) -> str:
         """Stage zero: plain masked-diffusion training on the task, so the arms start from a base that
-        fills part of the puzzle already (EMBEDDED-CALIBRATION.md: 60-67% of empty cells)."""
+        fills part of the puzzle already (stage zero's figures: docs/embedded_pipeline_report.md)."""
         if not self.cfg.pretrain_steps:
             return base
         settings = {**self._stage_one_settings(), "objective": "sft", "normaliser": None, "max_steps": self.cfg.pretrain_steps,

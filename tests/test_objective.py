@@ -1,4 +1,4 @@
-"""The math of ALGORITHMS.md §1-2: rates, weights, normalisers, the probe."""
+"""The math of docs/algorithms.md §1-2: rates, weights, normalisers, the probe."""
 
 import math
 
