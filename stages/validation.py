@@ -98,6 +98,13 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "top_p": UNIT_LEFT_OPEN,
     "beta": NON_NEGATIVE,
     "epsilon": POSITIVE,
+    "num_t": POSITIVE_INT,
+    "spg_block_length": POSITIVE_INT,
+    "spg_min_t": UNIT,
+    "spg_max_t": UNIT,
+    "eubo_beta": POSITIVE,
+    "mix_weight": UNIT,
+    "wd1_psi": POSITIVE,
 }
 
 

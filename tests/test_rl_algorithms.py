@@ -90,3 +90,10 @@ def test_algorithm_options_are_checked(tmp_path, stage_one):
         _config(tmp_path, stage_one, rl_algorithm="spg", spg_negative="upper")
     with pytest.raises(ValueError, match="unknown loss_type 'dapo'"):
         _config(tmp_path, stage_one, loss_type="dapo")
+
+
+@pytest.mark.parametrize("key,value", [("num_t", 0), ("eubo_beta", -1.0), ("mix_weight", 1.5), ("wd1_psi", 0.0),
+                                       ("spg_block_length", 0)])
+def test_estimator_numbers_are_validated(tmp_path, stage_one, key, value):
+    with pytest.raises(ValueError, match=key):
+        _config(tmp_path, stage_one, rl_algorithm="spg", **{key: value})
