@@ -201,8 +201,11 @@ class Pipeline:
         settings = self._stage_one_settings()
         data = settings.get("dataset", "synthetic:sudoku")
         self.log(f"probe entropy of the base model on {data}")
+        # Probe what stage one trains on: the EOS tail only where the recipe trains it (d1's layout).
+        pad_tail = settings.get("train_on_pad_tail", True) and settings.get("pad_to", "max_length") == "max_length"
         return entropy_report(base, load_examples(data, self.cfg.entropy_examples), out,
-                              max_length=settings.get("max_length"), token_class=default_token_class(data),
+                              max_length=settings.get("max_length") if pad_tail else None, pad_tail=pad_tail,
+                              token_class=default_token_class(data),
                               model_type=self.cfg.model_type, trust_remote_code=self.cfg.trust_remote_code)
 
     # --- one arm and seed: stage one, its evaluation, stage two per algorithm -------------------------------
@@ -223,6 +226,12 @@ class Pipeline:
             evaluations[f"stage2/{label}/seed{seed}"] = self.evaluate(f"stage two {label} seed {seed}", final,
                                                                       final.parent / "eval")
         return {"evaluations": evaluations, "rl_runs": rl_runs}
+
+    def _figure_title(self) -> str:
+        algorithms = [a or self._stage_two_settings(None).get("rl_algorithm", "d1") for a in self.cfg.algorithms()]
+        seeds = len(self.cfg.seeds)
+        return (f"Stage-two reward ({', '.join(algorithms)}) on {self.cfg.task}: cold starts compared"
+                + (f", {seeds} seeds" if seeds > 1 else ""))
 
     def _rl_order(self, label: str) -> tuple[int, int]:
         arm, _, algorithm = label.partition(":")
@@ -295,7 +304,7 @@ class Pipeline:
             from stages.curves import plot_reward_curves
 
             figure, _ = plot_reward_curves(rl_runs, self.out / "reward_curves.png", smoothing=cfg.smoothing,
-                                           title=f"diffu-GRPO reward on {cfg.task}: cold starts compared")
+                                           title=self._figure_title())
         from stages.report import write_report
 
         entropy = self.entropy(base)

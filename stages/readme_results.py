@@ -69,6 +69,9 @@ def render_section(results: dict[str, Any], figure: str = str(FIGURE), report: s
             lines.append(f"| {title}: `{label}` | {_seeds(by_metric[metrics[0]])} | "
                          + " | ".join(_pct(by_metric[m]) for m in metrics)
                          + f" | {'' if cost is None else f'{cost:.2f}'} |")
+    lines += ["", "Step time: median stage-one step of each run, relative to `sft`; runs share the CPU with each other "
+              "(worker processes) and with whatever else runs, so the ratio follows the load (controlled ratios: "
+              "`python benchmarks/bench_cold_start.py`)."]
     if results.get("rl"):
         lines += ["", "Stage-two reward (x100; mean raw reward over the first 10% and last 20% of steps, "
                   "mean ± sd over seeds; the rise must be at least +5 in every run):", "",
@@ -104,9 +107,10 @@ def _plain_verdict(gaps: dict[str, Any]) -> str:
             continue
         if g["exceeds_noise"] is None:
             parts.append(f"{name}: one seed, no estimate of seed noise")
+        elif g["exceeds_noise"]:
+            parts.append(f"{name}: {'GIFT' if g['mean'] > 0 else 'SFT'} ahead, beyond the seed noise")
         else:
-            side = "GIFT ahead" if g["mean"] > 0 else "SFT ahead"
-            parts.append(f"{name}: {side}, {'beyond' if g['exceeds_noise'] else 'within'} the seed noise")
+            parts.append(f"{name}: no difference beyond the seed noise")
     return "In words: " + "; ".join(parts) + "."
 
 

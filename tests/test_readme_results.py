@@ -1,0 +1,109 @@
+"""The README's embedded results are generated from the committed results file, never typed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stages.readme_results import (END, RESULTS, START, current_section, load_results, main, render_section,
+                                   replace_section)
+from stages.report import paired_gap, reward_rise
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_readme_numbers_match_the_committed_results_file():
+    readme = (ROOT / "README.md").read_text()
+    expected = render_section(load_results(ROOT / RESULTS))
+    assert current_section(readme) == expected, "README differs from docs/results/embedded_main.json: run `gift render-readme`"
+
+
+def _results(gift_cells=(0.9, 0.92, 0.91), sft_cells=(0.85, 0.86, 0.84)) -> dict:
+    stats = lambda v: {"values": list(v), "mean": sum(v) / len(v), "sd": 0.01, "n": len(v), "seeds": [0, 1, 2]}  # noqa: E731
+    return {
+        "metrics": ["cell_accuracy", "solved"], "seeds": [0, 1, 2], "pretrain_steps": 250, "stage_one_steps": 300,
+        "stage_two_steps": 60, "rl_from_step": 100, "workers": 2,
+        "wall_time": {"steps": {}, "total_s": 1200.4, "elapsed_s": 640.0},
+        "accuracy": {"base": {"cell_accuracy": 0.571, "solved": 0.05},
+                     "stage1": {"gift": {"cell_accuracy": stats(gift_cells), "solved": stats((0.5, 0.5, 0.5))},
+                                "sft": {"cell_accuracy": stats(sft_cells), "solved": stats((0.4, 0.4, 0.4))}}},
+        "step_time": {"gift": {"median_s": 0.26, "vs_sft": 1.3}, "sft": {"median_s": 0.2, "vs_sft": 1.0}},
+        "rl": {"gift": [{"seed": s, "first10": 0.5, "last20": 0.6, "rise": 0.1, "steps": 60} for s in (0, 1, 2)]},
+        "gaps": {"stage1 cell_accuracy": paired_gap(dict(enumerate(gift_cells)), dict(enumerate(sft_cells)))},
+    }
+
+
+def test_render_section_holds_the_numbers_of_the_file():
+    text = render_section(_results())
+    assert text.startswith(START) and text.endswith(END)
+    assert "| base (stage zero) | - | 57.1 | 5.0 | |" in text
+    assert "| stage one: `gift` | 3 | 91.0 ± 1.0 | 50.0 ± 1.0 | 1.30 |" in text
+    assert "| `gift` | 3 | 50.0 ± 0.0 | 60.0 ± 0.0 | 10.0 ± 0.0 | +10.0 |" in text
+    assert "| stage1 cell_accuracy | +5.0, +6.0, +7.0 | +6.0 | 1.0 | 1.0 | yes |" in text
+    assert "stage1 cell_accuracy: GIFT ahead, beyond the seed noise" in text
+    changed = _results(gift_cells=(0.9, 0.84, 0.91))
+    assert "stage1 cell_accuracy: no difference beyond the seed noise" in render_section(changed)
+    assert "1200 s of training and evaluation, 640 s wall clock with 2 worker process(es)" in text
+
+
+def test_a_changed_number_makes_the_check_fail(tmp_path):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(_results()))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\n## Embedded results\n\n{START}\nold\n{END}\n\n## Next\nkept\n")
+    assert main(["--results", str(results), "--readme", str(readme), "--check"]) == 1
+    assert main(["--results", str(results), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("# title\n\n## Embedded results\n\n") and text.endswith(f"{END}\n\n## Next\nkept\n")
+    assert main(["--results", str(results), "--readme", str(readme), "--check"]) == 0
+    changed = _results(gift_cells=(0.9, 0.92, 0.95))
+    results.write_text(json.dumps(changed))
+    assert main(["--results", str(results), "--readme", str(readme), "--check"]) == 1
+
+
+def test_markers_must_be_present_once_and_in_order():
+    with pytest.raises(ValueError, match="README.md: expected one"):
+        replace_section("no markers", "x")
+    with pytest.raises(ValueError, match="expected one"):
+        replace_section(f"{END}\n{START}\n", "x")
+    assert replace_section(f"a\n{START}\nb\n{END}\nc", "NEW") == "a\nNEW\nc"
+
+
+def test_a_file_that_is_not_a_results_file_is_named(tmp_path):
+    bad = tmp_path / "x.json"
+    bad.write_text("{}")
+    with pytest.raises(ValueError, match=r"x.json: not a pipeline results file"):
+        load_results(bad)
+    with pytest.raises(FileNotFoundError, match="no results file"):
+        load_results(tmp_path / "missing.json")
+
+
+def test_paired_gap_and_rise():
+    gap = paired_gap({0: 0.9, 1: 0.8, 2: 0.85}, {0: 0.8, 1: 0.82, 2: 0.8})
+    assert gap["diffs"] == pytest.approx([0.1, -0.02, 0.05]) and gap["exceeds_noise"] is False  # signs differ
+    gap = paired_gap({0: 0.9, 1: 0.91}, {0: 0.5, 1: 0.52})
+    assert gap["mean"] == pytest.approx(0.395) and gap["exceeds_noise"] is True
+    assert paired_gap({0: 0.9}, {0: 0.5})["exceeds_noise"] is None  # one seed: no noise estimate
+    assert paired_gap({0: 0.9}, {1: 0.5}) is None
+    rise = reward_rise([0.1] * 10 + [0.5] * 10)  # first 10% = 2 steps, last 20% = 4 steps
+    assert rise == {"first10": 0.1, "last20": 0.5, "rise": pytest.approx(0.4), "steps": 20}
+    assert reward_rise([]) is None
+
+
+def test_publish_run_copies_results_report_and_figure(tmp_path):
+    from stages.readme_results import FIGURE, REPORT, publish_run
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps(_results()))
+    (run / "report.md").write_text("# Pipeline report\n\n![reward curves](reward_curves.png)\n")
+    (run / "reward_curves.png").write_bytes(b"png")
+    publish_run(run, tmp_path)
+    assert json.loads((tmp_path / RESULTS).read_text()) == _results()
+    assert (tmp_path / REPORT).read_text() == "# Pipeline report\n\n![reward curves](img/embedded_reward_curves.png)\n"
+    assert (tmp_path / FIGURE).read_bytes() == b"png"
+    (run / "report.md").unlink()
+    with pytest.raises(FileNotFoundError, match="report.md: missing"):
+        publish_run(run, tmp_path)
