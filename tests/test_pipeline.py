@@ -54,10 +54,10 @@ def test_a_crashed_pipeline_continues_where_it_stopped(tmp_path, monkeypatch):
                                                {"name": "gift", "overrides": {"objective": "gift"}}]}
     real = pipeline.Pipeline.stage_two
 
-    def crash_on_gift(self, arm, seed):
+    def crash_on_gift(self, arm, seed, algorithm=None):
         if arm.name == "gift":
             raise KeyboardInterrupt("killed")
-        return real(self, arm, seed)
+        return real(self, arm, seed, algorithm)
 
     monkeypatch.setattr(pipeline.Pipeline, "stage_two", crash_on_gift)
     with pytest.raises(KeyboardInterrupt):
