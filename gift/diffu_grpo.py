@@ -35,6 +35,24 @@ def selective_log_softmax(logits: torch.Tensor, targets: torch.Tensor, chunk_siz
     return torch.cat(out).view(targets.shape)
 
 
+def masked_logps(model: torch.nn.Module, adapter: ModelAdapter, prompt_ids: torch.Tensor,
+                 prompt_attention: torch.Tensor, completion_ids: torch.Tensor, noise: torch.Tensor,
+                 chunk_size: int = 1024) -> torch.Tensor:
+    """(B, K, L) log-probabilities of the completion tokens, one forward pass per noised copy.
+
+    `prompt_ids` are left-padded (B, P) with `prompt_attention`; `noise` (B, K, P + L) marks the positions
+    replaced by the mask token in each of the K copies of `[prompt; completion]`.
+    """
+    batch, draws, width = noise.shape
+    clean = torch.cat([prompt_ids, completion_ids], dim=1)
+    noisy = torch.where(noise, adapter.mask_token_id, clean.unsqueeze(1)).reshape(batch * draws, width)
+    attention = torch.cat([prompt_attention, torch.ones_like(completion_ids)], dim=1)
+    attention = attention.repeat_interleave(draws, dim=0)
+    logits = adapter.logits(model, noisy, attention)[:, prompt_ids.shape[1]:]
+    targets = completion_ids.repeat_interleave(draws, dim=0)
+    return selective_log_softmax(logits, targets, chunk_size).view(batch, draws, -1)
+
+
 def completion_logps(
     model: torch.nn.Module,
     adapter: ModelAdapter,
@@ -44,17 +62,10 @@ def completion_logps(
     prompt_mask: torch.Tensor,
     chunk_size: int = 1024,
 ) -> torch.Tensor:
-    """(B, L) log-probabilities of `completion_ids` given the prompt, the completion fully masked.
-
-    `prompt_ids` are left-padded (B, P) with `prompt_attention`; `prompt_mask` (B, P) marks the prompt
-    tokens replaced by the mask token for this estimate.
-    """
-    mask_id = adapter.mask_token_id
-    noisy_prompt = torch.where(prompt_mask, torch.full_like(prompt_ids, mask_id), prompt_ids)
-    sequence = torch.cat([noisy_prompt, torch.full_like(completion_ids, mask_id)], dim=1)
-    attention = torch.cat([prompt_attention, torch.ones_like(completion_ids)], dim=1)
-    logits = adapter.logits(model, sequence, attention)[:, prompt_ids.shape[1] :]
-    return selective_log_softmax(logits, completion_ids, chunk_size)
+    """(B, L) d1's one-step estimate: log-probabilities of `completion_ids` with the completion fully
+    masked and the prompt tokens marked in `prompt_mask` (B, P) masked too."""
+    noise = torch.cat([prompt_mask, torch.ones_like(completion_ids, dtype=torch.bool)], dim=1).unsqueeze(1)
+    return masked_logps(model, adapter, prompt_ids, prompt_attention, completion_ids, noise, chunk_size)[:, 0]
 
 
 def completion_mask_until_eos(completion_ids: torch.Tensor, eos_token_id: int) -> torch.Tensor:
@@ -77,11 +88,25 @@ def group_advantages(rewards: torch.Tensor, num_generations: int, scale: bool = 
     return (advantages / (std + eps) if scale else advantages), std
 
 
+LOSS_TYPES = ("bnpo", "grpo")
+
+
+def aggregate(per_token: torch.Tensor, mask: torch.Tensor, loss_type: str) -> torch.Tensor:
+    """Reduce (B, L) token losses over `mask`: `bnpo` = token mean over the micro-batch (d1's choice),
+    `grpo` = each sequence's token mean, then the mean over sequences (trl's names)."""
+    mask = mask.to(per_token.dtype)
+    if loss_type == "bnpo":
+        return (per_token * mask).sum() / mask.sum().clamp_min(1)
+    if loss_type == "grpo":
+        return ((per_token * mask).sum(1) / mask.sum(1).clamp_min(1)).mean()
+    raise ValueError(f"unknown loss_type {loss_type!r}; choose one of {', '.join(LOSS_TYPES)}")
+
+
 @dataclass
 class GRPOLossOutput:
     loss: torch.Tensor
-    kl: float
-    clip_ratio: float
+    kl: float = 0.0
+    clip_ratio: float = 0.0
 
 
 def diffu_grpo_loss(
@@ -92,11 +117,12 @@ def diffu_grpo_loss(
     completion_mask: torch.Tensor,
     epsilon: float = 0.5,
     beta: float = 0.04,
+    loss_type: str = "grpo",
 ) -> GRPOLossOutput:
-    """Clipped-ratio policy loss plus `beta` times the k3 KL to the reference.
+    """Clipped-ratio policy loss plus `beta` times the k3 KL to the reference, over `completion_mask`.
 
     Per token: `-min(r A, clip(r, 1-eps, 1+eps) A) + beta * (exp(ref - logp) - (ref - logp) - 1)`, with
-    `r = exp(logp - logp_old)`; averaged over each sequence's completion tokens, then over sequences.
+    `r = exp(logp - logp_old)`, reduced by `aggregate(..., loss_type)`.
     `old_logps=None` means the first iteration of a fresh batch (mu = 1): the ratio is 1 with gradient.
     """
     old = logps.detach() if old_logps is None else old_logps
@@ -113,7 +139,6 @@ def diffu_grpo_loss(
         kl = torch.exp(delta) - delta - 1
         per_token = per_token + beta * kl
         kl_value = float((kl.detach() * mask).sum() / mask.sum().clamp_min(1))
-    loss = ((per_token * mask).sum(1) / mask.sum(1).clamp_min(1)).mean()
     is_clipped = ((ratio < 1 - epsilon) & (adv < 0)) | ((ratio > 1 + epsilon) & (adv > 0))
     clip_ratio = float((is_clipped.to(mask.dtype) * mask).sum() / mask.sum().clamp_min(1))
-    return GRPOLossOutput(loss, kl_value, clip_ratio)
+    return GRPOLossOutput(aggregate(per_token, completion_mask, loss_type), kl_value, clip_ratio)

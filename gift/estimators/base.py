@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import torch
 
-from gift.adapters import ModelAdapter
-from gift.diffu_grpo import group_advantages, selective_log_softmax
+from gift.diffu_grpo import LOSS_TYPES, GRPOLossOutput, aggregate, diffu_grpo_loss, group_advantages, masked_logps
 
-LOSS_TYPES = ("bnpo", "grpo")
+__all__ = ["LOSS_TYPES", "Estimator", "EstimatorLoss", "EstimatorSettings", "aggregate", "clipped_ratio_loss",
+           "completion_noise_frame", "masked_logps"]
 
 
 @dataclass
@@ -52,11 +52,7 @@ class EstimatorSettings:
     wd1_psi: float = 1.0
 
 
-@dataclass
-class EstimatorLoss:
-    loss: torch.Tensor
-    kl: float = 0.0
-    clip_ratio: float = 0.0
+EstimatorLoss = GRPOLossOutput  # loss, kl, clip_ratio (0 for the estimators without them)
 
 
 class Estimator:
@@ -82,57 +78,10 @@ class Estimator:
         raise NotImplementedError
 
 
-def masked_logps(model: torch.nn.Module, adapter: ModelAdapter, prompt_ids: torch.Tensor,
-                 prompt_attention: torch.Tensor, completion_ids: torch.Tensor, noise: torch.Tensor,
-                 chunk_size: int = 1024) -> torch.Tensor:
-    """(B, K, L) log-probabilities of the completion tokens, one forward pass per noised copy.
-
-    `noise` (B, K, P + L) marks the positions replaced by the mask token in each of the K copies.
-    """
-    batch, draws, width = noise.shape
-    clean = torch.cat([prompt_ids, completion_ids], dim=1)
-    noisy = torch.where(noise, adapter.mask_token_id, clean.unsqueeze(1)).reshape(batch * draws, width)
-    attention = torch.cat([prompt_attention, torch.ones_like(completion_ids)], dim=1)
-    attention = attention.repeat_interleave(draws, dim=0)
-    logits = adapter.logits(model, noisy, attention)[:, prompt_ids.shape[1]:]
-    targets = completion_ids.repeat_interleave(draws, dim=0)
-    return selective_log_softmax(logits, targets, chunk_size).view(batch, draws, -1)
-
-
-def aggregate(per_token: torch.Tensor, mask: torch.Tensor, loss_type: str) -> torch.Tensor:
-    """Reduce (B, L) token losses over `mask`: `bnpo` = token mean over the micro-batch (d1's choice),
-    `grpo` = each sequence's token mean, then the mean over sequences (trl's names)."""
-    mask = mask.to(per_token.dtype)
-    if loss_type == "bnpo":
-        return (per_token * mask).sum() / mask.sum().clamp_min(1)
-    if loss_type == "grpo":
-        return ((per_token * mask).sum(1) / mask.sum(1).clamp_min(1)).mean()
-    raise ValueError(f"unknown loss_type {loss_type!r}; choose one of {', '.join(LOSS_TYPES)}")
-
-
 def clipped_ratio_loss(logps: torch.Tensor, old: torch.Tensor | None, ref: torch.Tensor | None,
                        advantages: torch.Tensor, mask: torch.Tensor, settings: EstimatorSettings) -> EstimatorLoss:
-    """PPO-style clipped objective per token plus `beta` times the k3 KL, aggregated over `mask` (B, L).
-
-    Per token: `-min(r A, clip(r, 1-eps, 1+eps) A) + beta (exp(ref - logp) - (ref - logp) - 1)`,
-    `r = exp(logp - old)`. `old=None` (a fresh batch at mu = 1) makes r = 1 with gradient.
-    """
-    eps, beta = settings.epsilon, settings.beta
-    ratio = torch.exp(logps - (logps.detach() if old is None else old))
-    adv = advantages.unsqueeze(1)
-    per_token = -torch.min(ratio * adv, torch.clamp(ratio, 1 - eps, 1 + eps) * adv)
-    fmask = mask.to(logps.dtype)
-    kl_value = 0.0
-    if beta != 0.0:
-        if ref is None:
-            raise ValueError("beta != 0 needs reference log-probabilities")
-        delta = ref - logps
-        kl = torch.exp(delta) - delta - 1
-        per_token = per_token + beta * kl
-        kl_value = float((kl.detach() * fmask).sum() / fmask.sum().clamp_min(1))
-    is_clipped = ((ratio < 1 - eps) & (adv < 0)) | ((ratio > 1 + eps) & (adv > 0))
-    clip_ratio = float((is_clipped.to(fmask.dtype) * fmask).sum() / fmask.sum().clamp_min(1))
-    return EstimatorLoss(aggregate(per_token, mask, settings.loss_type), kl_value, clip_ratio)
+    """d1's clipped ratio and k3 KL per token (`gift.diffu_grpo.diffu_grpo_loss`) over `mask` (B, L)."""
+    return diffu_grpo_loss(logps, old, ref, advantages, mask, settings.epsilon, settings.beta, settings.loss_type)
 
 
 def completion_noise_frame(prompt_attention: torch.Tensor, completion_mask: torch.Tensor, num_iterations: int,
