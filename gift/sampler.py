@@ -161,7 +161,7 @@ class SamplerOutput:
         forward pass: `steps` of them without threshold/factor).
     model_calls: (B,) forward passes that decoded something in each sequence: `steps` for every row of
         the fixed schedule; with threshold/factor the steps in which the row's current block still had
-        a masked position (a row whose block is done waits for the batch at no cost to its count).
+        a masked position (a row whose block is done sits out the batch's remaining passes of it).
     forward_passes: forward passes run for the whole batch (a guided pass counts once).
     kv_cache: the cache mode actually used (`none` after a fallback).
     """
