@@ -109,7 +109,7 @@ def test_stage_two_ranks_agree(tmp_path, base_dir):
     per_device, steps = 12, 2
     torchrun(RL_SCRIPT, [str(dump), "--config", "configs/embedded/grpo_sudoku.yaml", "--model", str(base_dir),
                          "--output_dir", str(run), "--max_steps", str(steps), "--save_steps", str(steps),
-                         "--per_device_train_batch_size", str(per_device), "--max_prompts", "32",
+                         "--per_device_train_batch_size", str(per_device), "--num_iterations", "2", "--max_prompts", "32",
                          "--disable_tqdm", "true", "--report_to", "none"])
     ranks = [json.loads((dump / f"rank{r}.json").read_text()) for r in range(NPROC)]
     assert all(r["world_size"] == NPROC and r["global_step"] == steps for r in ranks)
