@@ -1,15 +1,18 @@
-"""Stage two: diffu-GRPO (d1) from a stage-one checkpoint, as a subclass of trl's `GRPOTrainer`.
+"""Stage two: RL from a stage-one checkpoint (d1's diffu-GRPO, SPG, UniGRPO or wd1), as a subclass of trl's
+`GRPOTrainer`.
 
 Launch:
     gift rl --config configs/embedded/grpo_sudoku.yaml --model runs/gift --output_dir runs/gift-rl   # CPU
     accelerate launch --config_file configs/accelerate/ddp.yaml -m stages.rl \
         --config configs/llada/grpo_sudoku.yaml --model runs/llada-gift --output_dir runs/llada-gift-rl  # 8 GPUs
     gift rl --config ... --output_dir runs/gift-rl --resume                                             # after a crash
+    gift rl --config configs/llada/spg_sudoku.yaml --model runs/llada-gift --output_dir runs/llada-gift-spg  # SPG
 
 trl keeps the training loop, the prompt sampler (each prompt repeated `num_generations` times), the
 generation-batch buffering, the reward calls and the logging; this subclass replaces generation (the
-project's diffusion sampler) and the per-token log-probability (d1's one-step estimator). Every
-optimizer step appends one JSON line to `metrics.jsonl` in the run directory.
+project's diffusion sampler), the masks of the log-probability estimate and the surrogate loss (the
+estimator named by `rl_algorithm`, `gift.estimators`; docs/rl_algorithms.md). Every optimizer step appends
+one JSON line to `metrics.jsonl` in the run directory.
 """
 
 from __future__ import annotations
