@@ -128,7 +128,7 @@ def test_worker_processes_and_algorithm_arms(tmp_path):
     out = tmp_path / "run"
     config = {"output_dir": str(out), "workers": 2, "seeds": [0, 1], "rl_algorithms": ["d1", {"name": "wd1", "beta": 0.0}],
               "entropy_examples": 0, "stage_two": {"max_steps": 2, "save_steps": 2, "per_device_train_batch_size": 12,
-                                                   "max_prompts": 64},
+                                                   "num_iterations": 2, "max_prompts": 64},
               "arms": [{"name": "sft", "overrides": {"objective": "sft"}},
                        {"name": "gift", "overrides": {"objective": "gift"}, "seeds": [0]}]}
     run_pipeline(load_pipeline_config(QUICK, config))
