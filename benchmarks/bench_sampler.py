@@ -172,8 +172,8 @@ def eval_variants(checkpoint: str, task: str, gen_length: int, block_length: int
 
 def print_eval(task: str, results: list[dict]) -> None:
     base = results[0]
-    print(f"| task | decoder | cache | accuracy % | solved % | mean reward | calls / seq | calls vs fixed | "
-          f"tokens/s | speed vs fixed | same text as fixed % |")
+    print("| task | decoder | cache | accuracy % | solved % | mean reward | calls / seq | calls vs fixed | "
+          "tokens/s | speed vs fixed | same text as fixed % |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         solved = "" if r["solved"] is None else f"{100 * r['solved']:.1f}"
