@@ -24,6 +24,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from gift.adapters import ModelAdapter, ModelLoadError, REMOTE_CODE_KINDS, adapter_for, load_pretrained
+from gift.files import atomic_write_text
 
 MANIFEST_NAME = "gift_manifest.json"
 FORMAT_VERSION = 1
@@ -132,15 +133,11 @@ class Manifest:
         return json.dumps(data, indent=2, sort_keys=True, default=str)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def write_manifest(directory: str | Path, manifest: Manifest) -> None:
     """Write the manifest into an already complete directory (the last file, atomically)."""
-    _atomic_write_text(Path(directory) / MANIFEST_NAME, manifest.to_json())
+    atomic_write_text(Path(directory) / MANIFEST_NAME, manifest.to_json())
 
 
 def staging_dir(directory: str | Path) -> Path:

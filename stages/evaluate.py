@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from gift.adapters import DTYPE_NAMES as DTYPES
+from gift.files import atomic_write_text
 from rewards.data import d1_test_subset
 from rewards import REASONING_PREFILL, TASKS, get_task, task_prompt
 
@@ -227,12 +228,7 @@ def _state():
 
 def atomic_write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> Path:
     """Write JSONL to a temporary name in the same directory, then rename into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
 
 
 def _update_config(output_dir: Path, task: str, entry: dict[str, Any]) -> None:
@@ -244,9 +240,7 @@ def _update_config(output_dir: Path, task: str, entry: dict[str, Any]) -> None:
         except json.JSONDecodeError:
             config = {}
     config[task] = entry
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
 
 
 # --------------------------------------------------------------------------- generation

@@ -25,6 +25,7 @@ from typing import Any, Callable
 import yaml
 
 from gift.checkpoint import FINAL_DIR, resolve_checkpoint
+from gift.files import atomic_write_text
 from stages.pipeline_config import PipelineConfig, load_pipeline_config
 from stages.recipes import load_recipe
 from stages.run_dir import last_complete_checkpoint
@@ -46,9 +47,7 @@ class PipelineState:
         self.data["steps"].update(steps)
         if self.path is None or not _process_state().is_main_process:
             return
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2))
-        tmp.replace(self.path)
+        atomic_write_text(self.path, json.dumps(self.data, indent=2))
 
 
 def _recipe(path: str | None, config_path: str | None) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from gift.adapters import ModelAdapter
 from gift.checkpoint import load_model, manifest_for
 from gift.diffu_grpo import completion_mask_until_eos, group_advantages
 from gift.estimators import EstimatorSettings, build_estimator, masked_logps
+from gift.files import atomic_write_text
 from gift.sampler import DiffusionSampler, SamplerConfig, encode_chat_prompts
 from rewards import get_task
 from stages.cli import parse_config
@@ -204,9 +204,7 @@ def _rewind_metrics(path: Path, step: int) -> float:
     if not path.exists():
         return 0.0
     kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text("".join(line + "\n" for line in kept))
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
     return json.loads(kept[-1])["wall_time"] if kept else 0.0
 
 

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from gift.files import atomic_write_text
 from rewards import TASKS, get_task
 
 # The order of d1's Table 1.
@@ -324,11 +325,7 @@ def write_scores(scores: dict[str, Any], prefix: str | Path) -> tuple[Path, Path
     prefix.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for suffix, text in ((".json", json.dumps(scores, indent=2) + "\n"), (".md", format_markdown(scores))):
-        path = prefix.with_name(prefix.name + suffix)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-        written.append(path)
+        written.append(atomic_write_text(prefix.with_name(prefix.name + suffix), text))
     return written[0], written[1]
 
 
