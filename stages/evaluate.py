@@ -48,6 +48,7 @@ from gift.adapters import DTYPE_NAMES as DTYPES
 from gift.files import atomic_write_text
 from rewards.data import d1_test_subset
 from rewards import REASONING_PREFILL, TASKS, get_task, task_prompt
+from stages.run_dir import process_state
 
 D1_GEN_LENGTHS = (128, 256, 512)
 D1_BLOCK_LENGTH = 32
@@ -218,14 +219,6 @@ def merge_gathered(records: Sequence[dict[str, Any]], n: int) -> list[dict[str, 
     return [by_index[i] for i in range(n)]
 
 
-def _state():
-    """Accelerate's process state; on a machine without CUDA a torchrun launch uses gloo on CPU."""
-    import torch
-    from accelerate import PartialState
-
-    return PartialState(cpu=not torch.cuda.is_available())
-
-
 def atomic_write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> Path:
     """Write JSONL to a temporary name in the same directory, then rename into place."""
     return atomic_write_text(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
@@ -311,7 +304,7 @@ def evaluate(
     if not rows:
         raise EvalError(f"{task}: no test rows in {data or 'the hub set'}")
 
-    state = _state()
+    state = process_state()
     log = print if (verbose and state.is_main_process) else (lambda *_: None)
     if isinstance(model, (str, os.PathLike)):
         loaded = load(str(model), model_type, trust_remote_code, dtype)
@@ -434,7 +427,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
             trust_remote_code=args.trust_remote_code, dtype=args.dtype, verbose=True)
     except (EvalError, ModelLoadError, FileNotFoundError) as err:
         raise SystemExit(f"gift eval: error: {err}") from None
-    if _state().is_main_process:
+    if process_state().is_main_process:
         for path in paths:
             print(f"wrote {path}")
     return paths

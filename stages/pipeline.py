@@ -28,7 +28,7 @@ from gift.checkpoint import FINAL_DIR, resolve_checkpoint
 from gift.files import atomic_write_text
 from stages.pipeline_config import PipelineConfig, load_pipeline_config
 from stages.recipes import load_recipe
-from stages.run_dir import last_complete_checkpoint
+from stages.run_dir import last_complete_checkpoint, process_state
 
 STATE_FILE = "pipeline_state.json"
 
@@ -45,7 +45,7 @@ class PipelineState:
 
     def merge(self, steps: dict[str, Any]) -> None:
         self.data["steps"].update(steps)
-        if self.path is None or not _process_state().is_main_process:
+        if self.path is None or not process_state().is_main_process:
             return
         atomic_write_text(self.path, json.dumps(self.data, indent=2))
 
@@ -80,7 +80,7 @@ def _train_step(name: str, run_dir: Path, state: PipelineState, train: Callable[
 class Pipeline:
     def __init__(self, config: PipelineConfig, log=print):
         self.cfg = config
-        self.log = log if _process_state().is_main_process else (lambda message: None)
+        self.log = log if process_state().is_main_process else (lambda message: None)
         self.out = Path(config.output_dir)
         self.state: PipelineState | None = None
 
@@ -93,7 +93,7 @@ class Pipeline:
         from gift.embedded_model import init_model
 
         target = self.out / "base"
-        with _process_state().main_process_first():  # one writer under a multi-process launch
+        with process_state().main_process_first():  # one writer under a multi-process launch
             if not (target / "config.json").is_file():
                 init_model(target, cfg.base_model.partition(":")[2] or "tiny", seed=0)
         return str(target)
@@ -242,7 +242,7 @@ class Pipeline:
         """Every (arm, seed) job, inline or in `workers` processes of one thread each (results in job order)."""
         jobs = [(arm, seed) for seed in self.cfg.seeds for arm in self.cfg.arms if seed in self.cfg.arm_seeds(arm)]
         workers = min(self.cfg.workers, len(jobs))
-        if workers <= 1 or _process_state().num_processes > 1:  # a multi-process launch shares its GPUs instead
+        if workers <= 1 or process_state().num_processes > 1:  # a multi-process launch shares its GPUs instead
             return [self.job(base, arm, seed) for arm, seed in jobs]
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -284,7 +284,7 @@ class Pipeline:
         cfg = self.cfg
         self.validate()
         self.out.mkdir(parents=True, exist_ok=True)
-        if _process_state().is_main_process:
+        if process_state().is_main_process:
             (self.out / "pipeline_config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
         self.state = PipelineState(self.out / STATE_FILE)
         started, ran_before = time.perf_counter(), dict(self.state.data["steps"])
@@ -296,7 +296,7 @@ class Pipeline:
             evaluations.update(result["evaluations"])
             rl_runs += [(label, Path(run)) for label, run in result["rl_runs"]]
         rl_runs.sort(key=lambda item: self._rl_order(item[0]))  # labels in config order, seeds in order
-        if not _process_state().is_main_process:  # figure, entropy probe and report: once
+        if not process_state().is_main_process:  # figure, entropy probe and report: once
             return self.out / "report.md"
         figure = None
         if rl_runs:
@@ -328,13 +328,6 @@ def _worker_job(config: PipelineConfig, base: str, arm_name: str, seed: int) -> 
     arm = next(a for a in config.arms if a.name == arm_name)
     result = pipeline.job(base, arm, seed)
     return {**result, "steps": pipeline.state.data["steps"]}
-
-
-def _process_state():
-    import torch
-    from accelerate import PartialState
-
-    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def run_pipeline(config: PipelineConfig, log=print) -> Path:

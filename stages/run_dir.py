@@ -263,6 +263,15 @@ def _is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def process_state():
+    """accelerate's process state (rank, number of processes, main-process-first); on a machine without
+    CUDA a torchrun launch uses gloo on CPU. Imported lazily: building it starts the process group."""
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
 def mark_run_dir(out: str | Path, stage: str) -> None:
     """Write the run marker into `out` (created if needed), for callers that create a run directory
     themselves before the run starts (the pipeline keeps its console log there)."""
