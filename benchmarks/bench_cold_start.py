@@ -35,26 +35,35 @@ SHAPES = {  # preset -> (batch, sequence length, prompt length)
 OBJECTIVES = ("sft", "gift-live", "gift-cached")
 
 
-def _child(preset: str, objective: str, steps: int, warmup: int) -> dict:
+def _setup(preset: str):
+    """The benchmark's model (seed 0), adapter and fixed answer / pad-tail masks for `preset`."""
     import torch
+    from transformers import LlamaForCausalLM
 
     from gift.adapters import ModelAdapter
     from gift.embedded_model import embedded_config
-    from gift.loss import diffusion_loss
-    from gift.schedules import GiftSchedule, UniformSchedule
-    from transformers import LlamaForCausalLM
 
     torch.manual_seed(0)
     vocab = 32000 if preset == "mid" else 107
     model = LlamaForCausalLM(embedded_config(preset, vocab_size=vocab))
-    params = sum(p.numel() for p in model.parameters())
     adapter = ModelAdapter("embedded", mask_token_id=1, eos_token_id=0, pad_token_id=0)
     batch_size, length, prompt = SHAPES[preset]
-    g = torch.Generator().manual_seed(0)
     answer = torch.zeros(batch_size, length, dtype=torch.bool)
     answer[:, prompt:] = True
     tail = torch.zeros_like(answer)
     tail[:, -length // 8 :] = True
+    return model, adapter, vocab, batch_size, length, answer, tail
+
+
+def _child(preset: str, objective: str, steps: int, warmup: int) -> dict:
+    import torch
+
+    from gift.loss import diffusion_loss
+    from gift.schedules import GiftSchedule, UniformSchedule
+
+    model, adapter, vocab, batch_size, length, answer, tail = _setup(preset)
+    params = sum(p.numel() for p in model.parameters())
+    g = torch.Generator().manual_seed(0)
 
     def batch():
         return {"input_ids": torch.randint(2, vocab, (batch_size, length), generator=g),
@@ -97,23 +106,12 @@ def interleaved(preset: str, steps: int, warmup: int, pool: int = 4) -> list[dic
 
     import torch
 
-    from gift.adapters import ModelAdapter
-    from gift.embedded_model import embedded_config
     from gift.loss import diffusion_loss
     from gift.probe import probe_betas
     from gift.schedules import GiftSchedule, UniformSchedule
-    from transformers import LlamaForCausalLM
 
-    torch.manual_seed(0)
-    vocab = 32000 if preset == "mid" else 107
-    base = LlamaForCausalLM(embedded_config(preset, vocab_size=vocab))
-    adapter = ModelAdapter("embedded", mask_token_id=1, eos_token_id=0, pad_token_id=0)
-    batch_size, length, prompt = SHAPES[preset]
+    base, adapter, vocab, batch_size, length, answer, tail = _setup(preset)
     g = torch.Generator().manual_seed(0)
-    answer = torch.zeros(batch_size, length, dtype=torch.bool)
-    answer[:, prompt:] = True
-    tail = torch.zeros_like(answer)
-    tail[:, -length // 8 :] = True
     # A pool of batches cycled over the steps, so examples come back and k > 1 reuses their betas.
     batches = [{"input_ids": torch.randint(2, vocab, (batch_size, length), generator=g),
                 "attention_mask": torch.ones(batch_size, length, dtype=torch.long), "answer_mask": answer,
