@@ -133,8 +133,6 @@ class Manifest:
         return json.dumps(data, indent=2, sort_keys=True, default=str)
 
 
-
-
 def write_manifest(directory: str | Path, manifest: Manifest) -> None:
     """Write the manifest into an already complete directory (the last file, atomically)."""
     atomic_write_text(Path(directory) / MANIFEST_NAME, manifest.to_json())

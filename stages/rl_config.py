@@ -120,10 +120,12 @@ class RLConfig(GRPOConfig):
         check_option("spg_negative", self.spg_negative, NEGATIVE_SURROGATES)
         if self.beta != 0.0 and not ESTIMATORS[self.rl_algorithm].supports_kl:
             raise ValueError(f"rl_algorithm {self.rl_algorithm} has no KL term; set beta: 0 (got {self.beta})")
-        if self.num_t < 1 or (self.num_t > 1 and self.rl_algorithm in ("d1", "wd1")):
-            raise ValueError(f"num_t must be 1 for {self.rl_algorithm} and >= 1 otherwise, got {self.num_t}")
-        if not 0 <= self.spg_min_t <= self.spg_max_t <= 1:
-            raise ValueError(f"need 0 <= spg_min_t <= spg_max_t <= 1, got {self.spg_min_t} and {self.spg_max_t}")
+        # Ranges are check_numbers'; these are the checks across fields.
+        if self.num_t > 1 and self.rl_algorithm in ("d1", "wd1"):
+            raise ValueError(f"num_t must be 1 for {self.rl_algorithm} (its estimate masks the whole completion), "
+                             f"got {self.num_t}")
+        if self.spg_min_t > self.spg_max_t:
+            raise ValueError(f"spg_min_t ({self.spg_min_t}) must not exceed spg_max_t ({self.spg_max_t})")
         if not 0 <= self.p_mask_prompt < 1:
             raise ValueError(f"p_mask_prompt must lie in [0, 1), got {self.p_mask_prompt}")
         if self.num_iterations < 1:
