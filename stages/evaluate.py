@@ -77,6 +77,7 @@ class DecodeSettings:
     threshold: float | None = None
     factor: float | None = None
     kv_cache: str = "none"
+    min_commit: str = "one"
 
 
 # --------------------------------------------------------------------------- settings
@@ -98,6 +99,7 @@ def resolve_decoding(
     threshold: float | None = None,
     factor: float | None = None,
     kv_cache: str = "none",
+    min_commit: str = "one",
 ) -> list[DecodeSettings]:
     """One validated setting per gen_length; `steps=None` means d1's `gen_length / 2`.
 
@@ -120,11 +122,11 @@ def resolve_decoding(
         try:
             SamplerConfig(gen_length=gen_length, block_length=block_length, steps=n_steps,
                           temperature=temperature, remasking=remasking, threshold=threshold, factor=factor,
-                          kv_cache=kv_cache)
+                          kv_cache=kv_cache, min_commit=min_commit)
         except ValueError as err:
             raise EvalError(f"--gen_length {gen_length}: {err}") from None
         out.append(DecodeSettings(gen_length, n_steps, block_length, float(temperature), remasking, threshold,
-                                  factor, kv_cache))
+                                  factor, kv_cache, min_commit))
     return out
 
 
@@ -249,7 +251,7 @@ def _generate(loaded, prompt_ids: list[list[int]], decode: DecodeSettings, batch
     sampler = DiffusionSampler(loaded.model, loaded.adapter, SamplerConfig(
         gen_length=decode.gen_length, block_length=decode.block_length, steps=decode.steps,
         temperature=decode.temperature, remasking=decode.remasking, threshold=decode.threshold,
-        factor=decode.factor, kv_cache=decode.kv_cache))
+        factor=decode.factor, kv_cache=decode.kv_cache, min_commit=decode.min_commit))
     device = sampler._device()
     texts: list[str] = []
     calls: list[int] = []
@@ -276,6 +278,7 @@ def evaluate(
     threshold: float | None = None,
     factor: float | None = None,
     kv_cache: str = "none",
+    min_commit: str = "one",
     batch_size: int = 8,
     data: str | None = None,
     limit: int | None = None,
@@ -295,7 +298,8 @@ def evaluate(
     process writes `OUTPUT_DIR/{task}_{gen_length}.jsonl` and updates `OUTPUT_DIR/eval_config.json`.
     """
     check_task(task)
-    decoding = resolve_decoding(gen_lengths, block_length, steps, temperature, remasking, threshold, factor, kv_cache)
+    decoding = resolve_decoding(gen_lengths, block_length, steps, temperature, remasking, threshold, factor, kv_cache,
+                                min_commit)
     if batch_size <= 0:
         raise EvalError(f"--batch_size must be positive, got {batch_size}")
     if prompt_style not in PROMPT_STYLES:
@@ -398,6 +402,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--factor", type=float, default=None, help="Fast-dLLM's factor rule instead of --threshold")
     parser.add_argument("--kv_cache", default="none", choices=("none", "prefix", "dual"),
                         help="block KV cache (approximate for bidirectional models; docs/sampler.md)")
+    parser.add_argument("--min_commit", default="one", choices=("one", "schedule"),
+                        help="floor of a parallel step: one token (Fast-dLLM) or the fixed schedule's count")
     parser.add_argument("--batch_size", type=int, default=8, help="prompts per forward batch, per process")
     parser.add_argument("--limit", type=int, default=None, help="first N test examples only")
     parser.add_argument("--data", default=None,
@@ -421,7 +427,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
         paths = evaluate(
             args.model, args.task, args.gen_length, output_dir=args.output_dir, block_length=args.block_length,
             steps=args.steps, temperature=args.temperature, remasking=args.remasking, threshold=args.threshold,
-            factor=args.factor, kv_cache=args.kv_cache, batch_size=args.batch_size,
+            factor=args.factor, kv_cache=args.kv_cache, min_commit=args.min_commit, batch_size=args.batch_size,
             data=args.data, limit=args.limit, prompt_style=args.prompt_style,
             prefill=None if args.no_prefill else REASONING_PREFILL, seed=args.seed, model_type=args.model_type,
             trust_remote_code=args.trust_remote_code, dtype=args.dtype, verbose=True)

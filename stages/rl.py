@@ -85,7 +85,7 @@ class DiffuGRPOTrainer(GRPOTrainer):
         self.sampler_config = SamplerConfig(gen_length=args.gen_length, block_length=args.block_length,
                                             steps=args.diffusion_steps, temperature=args.temperature,
                                             remasking=args.remasking, threshold=args.sampler_threshold,
-                                            kv_cache=args.kv_cache)
+                                            kv_cache=args.kv_cache, min_commit=args.sampler_min_commit)
         if beta != 0.0 and not is_peft_model(self.model):
             reference = copy.deepcopy(self.model).eval().requires_grad_(False)
             if self.is_deepspeed_enabled:

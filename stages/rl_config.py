@@ -10,7 +10,7 @@ from trl import GRPOConfig
 from gift.adapters import DTYPE_NAMES
 from gift.estimators import ESTIMATORS, LOSS_TYPES, NEGATIVE_SURROGATES, RL_ALGORITHMS
 from gift.schedules import check_option
-from gift.sampler import REMASKING
+from gift.sampler import MIN_COMMITS, REMASKING
 from stages.cold_start_config import apply_global_batch
 from stages.validation import check_numbers
 
@@ -30,8 +30,9 @@ class RLConfig(GRPOConfig):
             (the task's hub set). dataset_split, max_prompts, prefill (appended after the generation prompt).
     Rollouts (the project's sampler, `gift.sampler`):
         gen_length, block_length, diffusion_steps, remasking; `temperature` is trl's field (d1: 0.9).
-        sampler_threshold (parallel decoding by confidence; None = d1's fixed schedule) and kv_cache
-        (`none`, `prefix`, `dual`): see docs/sampler.md.
+        sampler_threshold (parallel decoding by confidence; None = d1's fixed schedule), sampler_min_commit
+        (`one` or `schedule`: the floor of a parallel step) and kv_cache (`none`, `prefix`, `dual`): see
+        docs/sampler.md.
     Policy gradient (docs/rl_algorithms.md):
         rl_algorithm: `d1` (diffu-GRPO's one-step estimate, clipped ratio), `spg` (sandwiched policy
             gradient: ELBO / EUBO with block-wise masks), `unigrpo` (random-ratio masks, clipped ratio) or
@@ -65,6 +66,8 @@ class RLConfig(GRPOConfig):
     sampler_threshold: float | None = field(
         default=None, metadata={"help": "rollouts: commit every block position above this confidence (Fast-dLLM)"})
     kv_cache: str = field(default="none", metadata={"help": "rollouts: none | prefix | dual block KV cache"})
+    sampler_min_commit: str = field(
+        default="one", metadata={"help": "rollouts, parallel decoding: one (Fast-dLLM) | schedule (never more calls)"})
     rl_algorithm: str = field(default="d1", metadata={"help": "d1 | spg | unigrpo | wd1 (gift.estimators)"})
     p_mask_prompt: float = field(default=0.15)
     loss_type: str = field(default="bnpo", metadata={"help": "bnpo (token mean over the micro-batch, d1) | grpo"})
@@ -118,6 +121,7 @@ class RLConfig(GRPOConfig):
         check_option("rl_algorithm", self.rl_algorithm, RL_ALGORITHMS)
         check_option("loss_type", self.loss_type, LOSS_TYPES)
         check_option("spg_negative", self.spg_negative, NEGATIVE_SURROGATES)
+        check_option("sampler_min_commit", self.sampler_min_commit, MIN_COMMITS)
         if self.beta != 0.0 and not ESTIMATORS[self.rl_algorithm].supports_kl:
             raise ValueError(f"rl_algorithm {self.rl_algorithm} has no KL term; set beta: 0 (got {self.beta})")
         # Ranges are check_numbers'; these are the checks across fields.

@@ -269,3 +269,12 @@ def test_torchrun_two_processes_write_the_single_process_file(run_dir, tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert (tmp_path / "two" / "sudoku_32.jsonl").read_text() == (tmp_path / "one" / "sudoku_32.jsonl").read_text()
     assert json.loads((tmp_path / "two" / "eval_config.json").read_text())["sudoku"]["num_processes"] == 2
+
+
+def test_parallel_decoding_with_the_schedule_floor_never_calls_more_than_steps(run_dir, tmp_path):
+    out = tmp_path / "eval"
+    gift(["eval", "--model", str(run_dir), "--task", "sudoku", "--data", "synthetic", "--limit", "4",
+          "--gen_length", "32", "--threshold", "0.9", "--min_commit", "schedule", "--output_dir", str(out)])
+    assert all(r["model_calls"] <= 16 for r in read_jsonl(out / "sudoku_32.jsonl"))  # steps = 32 / 2
+    decoding = json.loads((out / "eval_config.json").read_text())["sudoku"]["decoding"]
+    assert decoding[0]["min_commit"] == "schedule" and decoding[0]["threshold"] == 0.9

@@ -97,3 +97,21 @@ def test_algorithm_options_are_checked(tmp_path, stage_one):
 def test_estimator_numbers_are_validated(tmp_path, stage_one, key, value):
     with pytest.raises(ValueError, match=key):
         _config(tmp_path, stage_one, rl_algorithm="spg", **{key: value})
+
+
+def test_rollout_min_commit_reaches_the_sampler(tmp_path, stage_one):
+    config = _config(tmp_path, stage_one, sampler_threshold=0.9, sampler_min_commit="schedule")
+    from gift.checkpoint import load_model as load
+
+    loaded = load(str(stage_one))
+    import datasets
+
+    from stages.rl_data import rl_rows
+
+    trainer = DiffuGRPOTrainer(model=loaded.model, adapter=loaded.adapter, args=config,
+                               metrics_path=tmp_path / "m.jsonl", reward_funcs=[lambda prompts, completions, **k: [0.0] * len(prompts)],
+                               train_dataset=datasets.Dataset.from_list(rl_rows("sudoku", "synthetic", limit=8)),
+                               processing_class=loaded.tokenizer)
+    assert trainer.sampler_config.min_commit == "schedule" and trainer.sampler_config.threshold == 0.9
+    with pytest.raises(ValueError, match="unknown sampler_min_commit 'two'"):
+        _config(tmp_path, stage_one, sampler_min_commit="two")
