@@ -229,13 +229,15 @@ class DiffusionSampler:
 
     # ------------------------------------------------------------------ inputs
 
-    def _device(self) -> torch.device:
+    @property
+    def device(self) -> torch.device:
+        """The device of the model's parameters (CPU for a parameterless stand-in)."""
         param = next(self.model.parameters(), None)
         return param.device if param is not None else torch.device("cpu")
 
     def _left_pad(self, prompt_ids, attention_mask) -> tuple[Tensor, Tensor]:
         """(B, P) left-padded prompts and their 0/1 attention mask on the model's device."""
-        device = self._device()
+        device = self.device
         if isinstance(prompt_ids, Tensor):
             if prompt_ids.dim() != 2:
                 raise ValueError(f"prompt_ids must be (batch, length), got shape {tuple(prompt_ids.shape)}")

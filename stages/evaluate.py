@@ -252,7 +252,7 @@ def _generate(loaded, prompt_ids: list[list[int]], decode: DecodeSettings, batch
         gen_length=decode.gen_length, block_length=decode.block_length, steps=decode.steps,
         temperature=decode.temperature, remasking=decode.remasking, threshold=decode.threshold,
         factor=decode.factor, kv_cache=decode.kv_cache, min_commit=decode.min_commit))
-    device = sampler._device()
+    device = sampler.device
     texts: list[str] = []
     calls: list[int] = []
     for start in range(0, len(prompt_ids), batch_size):
