@@ -21,8 +21,8 @@ def _job(base: str, out: str, seed: int, steps: int, threads: int) -> float:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from stages.cold_start import run_cold_start
-    from stages.cold_start_config import ColdStartConfig
+    from stages.train.cold_start import run_cold_start
+    from stages.train.cold_start_config import ColdStartConfig
 
     torch.set_num_threads(threads)
     hf_logging.set_verbosity_error()

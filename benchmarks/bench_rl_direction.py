@@ -21,7 +21,7 @@ from gift.diffu_grpo import completion_mask_until_eos
 from gift.estimators import EstimatorSettings, build_estimator, masked_logps
 from gift.sampler import DiffusionSampler, SamplerConfig, encode_chat_prompts
 from rewards import get_task
-from stages.rl_data import rl_rows
+from stages.train.rl_data import rl_rows
 
 VARIANTS = {  # name -> (algorithm, settings overrides, advantage transform)
     "d1": ("d1", {}, None),

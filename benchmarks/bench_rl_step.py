@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_rl_step.py --gen_length 64 --block_length 16 --diffusion_steps 32
     .venv/bin/python benchmarks/bench_rl_step.py --model runs/sft --variants fixed thr0.9 thr0.9+dual
 
-Times the three phases of `stages.rl.DiffuGRPOTrainer` directly (same functions the trainer calls),
+Times the three phases of `stages.train.rl.DiffuGRPOTrainer` directly (same functions the trainer calls),
 median over `--repeats` generation batches, with mu inner iterations of old and reference log-probs.
 Rollout variants (`--variants`: `fixed` = today's schedule, `thrX` = threshold X, `factorX`, each
 optionally `+sched` (min_commit=schedule) and `+prefix` / `+dual` for the KV cache) run interleaved in one process, each generation batch
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     from gift.diffu_grpo import completion_logps, completion_mask_until_eos, diffu_grpo_loss, draw_prompt_masks
     from gift.embedded_model import build_embedded_model
     from gift.sampler import DiffusionSampler, SamplerConfig, encode_chat_prompts
-    from stages.synthetic import synthetic_rows
+    from rewards.data.synthetic import synthetic_rows
 
     if args.model:
         from gift.checkpoint import load_model

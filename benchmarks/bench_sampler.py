@@ -132,7 +132,7 @@ def eval_variants(checkpoint: str, task: str, gen_length: int, block_length: int
     """
     from gift.checkpoint import load_model
     from rewards import get_task
-    from stages.synthetic import synthetic_rows
+    from rewards.data.synthetic import synthetic_rows
 
     loaded = load_model(checkpoint)
     model, tokenizer, adapter = loaded.model.eval(), loaded.tokenizer, loaded.adapter

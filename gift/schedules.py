@@ -83,7 +83,7 @@ class GiftSchedule(UniformSchedule):
         if self.beta_source == "cached" or reuse:
             if self.cache is None:
                 raise RuntimeError(f"beta_source={self.beta_source!r} (beta_refresh_steps={self.beta_refresh_steps}) "
-                                   "but the beta cache was not built (see stages.cold_start)")
+                                   "but the beta cache was not built (see stages.train.cold_start)")
             length = batch["input_ids"].shape[1]
             return self.cache[batch["index"].cpu(), :length].to(batch["input_ids"].device, torch.float32)
         beta = probe_betas(model, adapter, batch, self.beta_from, self.chunk_size)

@@ -1,7 +1,7 @@
 """The one prompt builder: d1's evaluation prompts, per task.
 
 `task_messages(task, row)` is the only place a task's prompt text is made. RL rows
-(`stages/rl_data.py`), `gift eval` (`stages/evaluate.py`, d1 style) and anything else that prompts a
+(`stages/train/rl_data.py`), `gift eval` (`stages/evaluation/evaluate.py`, d1 style) and anything else that prompts a
 model on a real task call it; `gift.data.prompt_token_ids` then applies the chat template once and
 appends `REASONING_PREFILL`, so training and evaluation see the same tokens.
 
@@ -13,7 +13,7 @@ for character, quirks included (the trailing space after `\\boxed{}. ` in GSM8K'
 `</answer>` in MATH's, the missing space before "Respond" in Countdown's): changing them would change
 the tokens d1's numbers were measured with.
 
-The embedded synthetic tasks (`stages/synthetic.py`) keep their own compact format; they do not come
+The embedded synthetic tasks (`rewards/data/synthetic.py`) keep their own compact format; they do not come
 through here.
 """
 

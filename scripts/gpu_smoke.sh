@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU smoke test: a few bf16 steps of stage one (GIFT, live beta) and, when stages/rl.py exists, of stage
+# GPU smoke test: a few bf16 steps of stage one (GIFT, live beta) and, when stages/train/rl.py exists, of stage
 # two, on a mid-size embedded model; prints throughput and peak GPU memory (torch.cuda.max_memory_allocated).
 #
 #   scripts/gpu_smoke.sh [WORKDIR]          # on a CUDA machine; WORKDIR defaults to a fresh temp dir
@@ -29,12 +29,12 @@ from pathlib import Path
 
 import torch
 
-from stages.cold_start import main as cold_start_main
+from stages.train.cold_start import main as cold_start_main
 
 mode, out = sys.argv[1], Path(sys.argv[2])
 rl_main = None
-if Path("stages/rl.py").is_file():
-    from stages.rl import main as rl_main
+if Path("stages/train/rl.py").is_file():
+    from stages.train.rl import main as rl_main
 if os.environ.get("SMOKE_CHECK") == "1":
     print(f"imports ok ({mode}; stage two {'present' if rl_main else 'absent'})")
     sys.exit(0)
@@ -60,7 +60,7 @@ if mode == "cold_start":
     extra = f", median step {sorted(step_times)[len(step_times) // 2]:.3f}s" if step_times else ""
 else:
     if rl_main is None:
-        print("stage two: stages/rl.py not present, skipped")
+        print("stage two: stages/train/rl.py not present, skipped")
         sys.exit(0)
     run = out / "stage2"
     rl_main(["--config", "configs/embedded/grpo_sudoku.yaml", "--model", str(out / "stage1" / "final"),

@@ -24,15 +24,15 @@ from pathlib import Path
 # name -> (module with main(argv), one-line help)
 COMMANDS = {
     "init-model": ("stages.model_commands:init_model_main", "write a fresh embedded model + tokenizer"),
-    "cold-start": ("stages.cold_start:main", "stage one: GIFT or masked-diffusion SFT"),
+    "cold-start": ("stages.train.cold_start:main", "stage one: GIFT or masked-diffusion SFT"),
     "merge": ("stages.model_commands:merge_main", "merge a LoRA checkpoint into full weights"),
-    "eval": ("stages.evaluate:main", "generate completions for a task (d1 protocol) into JSONL"),
-    "score": ("stages.score:main", "score generation JSONL files into an accuracy table"),
-    "rl": ("stages.rl:main", "stage two: diffu-GRPO from a stage-one checkpoint"),
+    "eval": ("stages.evaluation.evaluate:main", "generate completions for a task (d1 protocol) into JSONL"),
+    "score": ("stages.evaluation.score:main", "score generation JSONL files into an accuracy table"),
+    "rl": ("stages.train.rl:main", "stage two: diffu-GRPO from a stage-one checkpoint"),
     "pipeline": ("stages.pipeline:main", "both stages for every arm and seed, evaluation, figure, report"),
-    "curves": ("stages.curves:main", "reward curves (raw + time-weighted EMA) from metrics.jsonl files"),
-    "entropy-report": ("stages.entropy_report:main", "which tokens the probe finds high or low entropy"),
-    "render-readme": ("stages.readme_results:main", "render the README's embedded results from a results file"),
+    "curves": ("stages.reports.curves:main", "reward curves (raw + time-weighted EMA) from metrics.jsonl files"),
+    "entropy-report": ("stages.reports.entropy_report:main", "which tokens the probe finds high or low entropy"),
+    "render-readme": ("stages.reports.readme_results:main", "render the README's embedded results from a results file"),
 }
 
 
@@ -113,8 +113,8 @@ def _name_non_utf8_argument(args: list[str]) -> ValueError | None:
 
 
 def _merge_recipe_base(argv: list[str]) -> list[str]:
-    """A `--config` recipe that names a `base` recipe is handed to the parser merged (stages.recipes)."""
-    from stages.recipes import materialize
+    """A `--config` recipe that names a `base` recipe is handed to the parser merged (stages.train.recipes)."""
+    from stages.train.recipes import materialize
 
     out = list(argv)
     for i, arg in enumerate(out):
@@ -151,7 +151,7 @@ def parse_config(parser, argv: list[str] | None):
 def describe_error(err: BaseException) -> str:
     """One line for an exception: the message (an OSError: its file and reason); an unexpected exception
     type (a bug rather than a user mistake) is named, with the way to see its traceback."""
-    from stages.run_dir import RunDirError
+    from stages.train.run_dir import RunDirError
 
     if isinstance(err, UnicodeDecodeError):
         text = f"not UTF-8 text ({err.reason} at byte {err.start})"

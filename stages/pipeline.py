@@ -27,8 +27,8 @@ import yaml
 from gift.checkpoint import FINAL_DIR, resolve_checkpoint
 from gift.files import atomic_write_text
 from stages.pipeline_config import PipelineConfig, load_pipeline_config
-from stages.recipes import load_recipe
-from stages.run_dir import last_complete_checkpoint, process_state
+from stages.train.recipes import load_recipe
+from stages.train.run_dir import last_complete_checkpoint, process_state
 
 STATE_FILE = "pipeline_state.json"
 
@@ -111,8 +111,8 @@ class Pipeline:
         return {**_recipe(self.cfg.stage_one_recipe, self.cfg.config_path), **self.cfg.stage_one}
 
     def _cold_start(self, name: str, run_dir: Path, settings: dict, model: str, seed: int, beta_fn=None) -> Path:
-        from stages.cold_start import run_cold_start
-        from stages.cold_start_config import ColdStartConfig
+        from stages.train.cold_start import run_cold_start
+        from stages.train.cold_start_config import ColdStartConfig
 
         def train(resume: bool) -> Path:
             values = {**settings, "model_name_or_path": model, "output_dir": str(run_dir), "seed": seed,
@@ -127,7 +127,7 @@ class Pipeline:
         if arm.control:
             from transformers import AutoTokenizer
 
-            from stages.controls import CONTROLS
+            from gift.controls import CONTROLS
 
             beta_fn = CONTROLS[arm.control](AutoTokenizer.from_pretrained(base, trust_remote_code=self.cfg.trust_remote_code))
         settings = {**self._stage_one_settings(), **arm.overrides}
@@ -149,8 +149,8 @@ class Pipeline:
         return {**settings, **self.cfg.algorithm_overrides(algorithm)}
 
     def stage_two(self, arm, seed: int, algorithm: str | None = None) -> Path:
-        from stages.rl import run_rl
-        from stages.rl_config import RLConfig
+        from stages.train.rl import run_rl
+        from stages.train.rl_config import RLConfig
 
         run_dir = self.arm_dir(arm.name, seed) / ("stage2" if algorithm is None else f"stage2-{algorithm}")
         settings = self._stage_two_settings(algorithm)
@@ -174,8 +174,8 @@ class Pipeline:
         if scores_file.is_file():
             return json.loads(scores_file.read_text())
         from gift.checkpoint import load_model
-        from stages.evaluate import evaluate
-        from stages.score import score_files, write_scores
+        from stages.evaluation.evaluate import evaluate
+        from stages.evaluation.score import score_files, write_scores
 
         self.log(f"eval  {label}")
         started = time.perf_counter()
@@ -195,7 +195,7 @@ class Pipeline:
         out = self.out / "entropy"
         if (out / "entropy_report.json").is_file():
             return json.loads((out / "entropy_report.json").read_text())
-        from stages.entropy_report import default_token_class, entropy_report, load_examples
+        from stages.reports.entropy_report import default_token_class, entropy_report, load_examples
 
         settings = self._stage_one_settings()
         data = settings.get("dataset", "synthetic:sudoku")
@@ -263,8 +263,8 @@ class Pipeline:
     def validate(self) -> None:
         """Build every stage's config once, so a bad key or value fails before anything is written."""
         from rewards import get_task
-        from stages.cold_start_config import ColdStartConfig
-        from stages.rl_config import RLConfig
+        from stages.train.cold_start_config import ColdStartConfig
+        from stages.train.rl_config import RLConfig
 
         get_task(self.cfg.task)
         placeholder = str(self.out / "validate")
@@ -300,11 +300,11 @@ class Pipeline:
             return self.out / "report.md"
         figure = None
         if rl_runs:
-            from stages.curves import plot_reward_curves
+            from stages.reports.curves import plot_reward_curves
 
             figure, _ = plot_reward_curves(rl_runs, self.out / "reward_curves.png", smoothing=cfg.smoothing,
                                            title=self._figure_title())
-        from stages.report import write_report
+        from stages.reports.report import write_report
 
         entropy = self.entropy(base)
         if self.state.data["steps"] != ran_before:  # wall clock of the last invocation that trained or evaluated

@@ -8,13 +8,13 @@ from typing import Any
 
 import yaml
 
-from stages.controls import CONTROLS
+from gift.controls import CONTROLS
 
 
 @dataclass
 class Arm:
     """A named stage-one variant. `overrides` are `ColdStartConfig` fields (e.g. objective, beta_source,
-    normaliser); `control` names a per-token beta function of `stages.controls` (no probe); `rl: false`
+    normaliser); `control` names a per-token beta function of `gift.controls` (no probe); `rl: false`
     skips stage two for this arm; `seeds` runs the arm on a subset of the pipeline's seeds (e.g. the
     controls on one seed when the budget is short; None: all of them)."""
 

@@ -17,12 +17,12 @@ import pytest
 import torch
 
 import gift.loss as loss_module
-import stages.cold_start as cold_start
+import stages.train.cold_start as cold_start
 from gift.loss import diffusion_loss
 from gift.schedules import GiftSchedule, UniformSchedule
 from helpers import write_jsonl
-from stages.cold_start import run_cold_start
-from stages.cold_start_config import ColdStartConfig
+from stages.train.cold_start import run_cold_start
+from stages.train.cold_start_config import ColdStartConfig
 
 N, LENGTH, PROMPT = 8, 14, 4
 

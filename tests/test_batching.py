@@ -1,12 +1,12 @@
-"""Global batch as the invariant (`stages.batching`)."""
+"""Global batch as the invariant (`stages.train.batching`)."""
 
 import doctest
 import itertools
 
 import pytest
 
-import stages.batching as batching
-from stages.batching import BatchSizeError, global_batch, resolve_batch
+import stages.train.batching as batching
+from stages.train.batching import BatchSizeError, global_batch, resolve_batch
 
 
 @pytest.mark.parametrize("processes,per_device,accumulation,expected", [

@@ -82,8 +82,8 @@ def test_probe_output_is_an_ordinary_tensor_without_graph(tiny):
 
 
 def test_cold_start_probes_only_on_refresh_steps(tmp_path, base_dir, monkeypatch):
-    from stages.cold_start import run_cold_start
-    from stages.cold_start_config import ColdStartConfig
+    from stages.train.cold_start import run_cold_start
+    from stages.train.cold_start_config import ColdStartConfig
 
     probes = []
     real = schedules.probe_betas

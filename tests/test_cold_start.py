@@ -8,12 +8,12 @@ import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
-import stages.cold_start as cold_start
+import stages.train.cold_start as cold_start
 from gift.checkpoint import MANIFEST_NAME, load_model, read_manifest
 from gift.data import DataError
 from helpers import copy_task_rows, write_jsonl
-from stages.cold_start import main as cold_start_main, run_cold_start
-from stages.cold_start_config import ColdStartConfig
+from stages.train.cold_start import main as cold_start_main, run_cold_start
+from stages.train.cold_start_config import ColdStartConfig
 
 
 def _config(tmp_path, base_dir, data, **overrides) -> ColdStartConfig:

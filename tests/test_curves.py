@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.curves import (MetricsFileError, aggregate_csv_path, main, plot_reward_curves, read_metrics,
+from stages.reports.curves import (MetricsFileError, aggregate_csv_path, main, plot_reward_curves, read_metrics,
                            time_weighted_ema)
 
 

@@ -12,9 +12,9 @@ from helpers import copy_task_rows, write_jsonl
 from gift.checkpoint import load_model
 from gift.data import DiffusionCollator, tokenize_examples
 from gift.probe import probe_signal
-from stages.entropy_report import (EntropyReportError, display_token, entropy_report, load_examples, main,
+from stages.reports.entropy_report import (EntropyReportError, display_token, entropy_report, load_examples, main,
                                    sudoku_token_classes)
-from stages.synthetic import synthetic_examples
+from rewards.data.synthetic import synthetic_examples
 
 
 @pytest.fixture

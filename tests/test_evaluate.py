@@ -20,7 +20,7 @@ from gift.embedded_model import build_embedded_model
 from helpers import write_jsonl
 from rewards import COUNTDOWN_SYSTEM, SUDOKU_SYSTEM, task_prompt
 from stages.cli import main as gift
-from stages.evaluate import (
+from stages.evaluation.evaluate import (
     EvalError,
     build_prompts,
     compact_prompt,
@@ -31,7 +31,7 @@ from stages.evaluate import (
     resolve_decoding,
     resolve_prompt_style,
 )
-from stages.synthetic import synthetic_rows
+from rewards.data.synthetic import synthetic_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = "1234341221434321"
@@ -264,7 +264,7 @@ def test_torchrun_two_processes_write_the_single_process_file(run_dir, tmp_path)
            "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
            "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-           "-m", "stages.evaluate", *args, "--output_dir", str(tmp_path / "two")]
+           "-m", "stages.evaluation.evaluate", *args, "--output_dir", str(tmp_path / "two")]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert (tmp_path / "two" / "sudoku_32.jsonl").read_text() == (tmp_path / "one" / "sudoku_32.jsonl").read_text()

@@ -9,7 +9,7 @@ import torch
 
 import stages.pipeline as pipeline
 from gift.embedded_tokenizer import build_embedded_tokenizer
-from stages.controls import STRUCTURAL_BETAS, sudoku_structural_beta
+from gift.controls import STRUCTURAL_BETAS, sudoku_structural_beta
 from stages.pipeline import run_pipeline
 from stages.pipeline_config import load_pipeline_config
 

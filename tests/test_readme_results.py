@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from stages.readme_results import (END, RESULTS, START, current_section, load_results, main, render_section,
+from stages.reports.readme_results import (END, RESULTS, START, current_section, load_results, main, render_section,
                                    replace_section)
-from stages.report import paired_gap, reward_rise
+from stages.reports.report import paired_gap, reward_rise
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,7 +93,7 @@ def test_paired_gap_and_rise():
 
 
 def test_publish_run_copies_results_report_and_figure(tmp_path):
-    from stages.readme_results import FIGURE, REPORT, publish_run
+    from stages.reports.readme_results import FIGURE, REPORT, publish_run
 
     run = tmp_path / "run"
     run.mkdir()

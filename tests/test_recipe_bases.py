@@ -1,9 +1,9 @@
-"""Recipes that name a `base` recipe (stages.recipes)."""
+"""Recipes that name a `base` recipe (stages.train.recipes)."""
 
 import pytest
 import yaml
 
-from stages.recipes import load_recipe, materialize
+from stages.train.recipes import load_recipe, materialize
 
 
 def _write(path, text):
@@ -41,7 +41,7 @@ def test_missing_base_and_cycles_are_named(tmp_path):
 def test_the_cli_reads_a_recipe_through_its_base(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     from stages.cli import parse_config
-    from stages.rl import make_parser
+    from stages.train.rl import make_parser
 
     config = parse_config(make_parser(), ["--config", "configs/llada/spg_sudoku.yaml", "--output_dir", str(tmp_path)])
     assert config.rl_algorithm == "spg" and config.beta == 0.0 and config.num_iterations == 4  # the override

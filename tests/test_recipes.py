@@ -1,7 +1,7 @@
 """Every recipe under configs/ parses into its config class, offline, and its numbers add up.
 
-- stage-one recipes: `stages.cold_start.make_parser()` (TrlParser; unknown keys are errors);
-- stage-two recipes (`grpo_*`/`rl_*` names or GRPO-only keys): `stages.rl.make_parser()`;
+- stage-one recipes: `stages.train.cold_start.make_parser()` (TrlParser; unknown keys are errors);
+- stage-two recipes (`grpo_*`/`rl_*` names or GRPO-only keys): `stages.train.rl.make_parser()`;
 - pipeline files (`pipeline:`/`arms:` keys): `gift pipeline`'s validation builds every stage's config;
 - the LLaDA/Dream recipes carry the paper's settings, and every launch line in their header gives a
   global batch of 16 (per-device x accumulation x processes, processes from the accelerate config);
@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.batching import global_batch
-from stages.cold_start_config import ColdStartConfig
-from stages.recipes import load_recipe, materialize
+from stages.train.batching import global_batch
+from stages.train.cold_start_config import ColdStartConfig
+from stages.train.recipes import load_recipe, materialize
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -67,7 +67,7 @@ def test_recipe_parses_into_its_config(path, tmp_path):
 
         Pipeline(load_pipeline_config(path, {"output_dir": str(tmp_path / "o")})).validate()
         return
-    module = importlib.import_module(f"stages.{kind}")
+    module = importlib.import_module(f"stages.train.{kind}")
     (config,) = module.make_parser().parse_args_and_config(["--config", materialize(_rel(path)),
                                                             "--output_dir", str(tmp_path / "o")])
     if kind == "cold_start":
@@ -129,7 +129,7 @@ def test_launch_lines_give_the_global_batch(path):
     processes_seen = set()
     for tokens in commands:
         launcher, script = tokens[: tokens.index("-m")], tokens[tokens.index("-m") :]
-        assert script[1] == "stages.cold_start" and _option(script, "--config") == _rel(path)
+        assert script[1] == "stages.train.cold_start" and _option(script, "--config") == _rel(path)
         accelerate_file = ROOT / _option(launcher, "--config_file")
         assert accelerate_file.is_file(), accelerate_file
         processes = int(_option(launcher, "--num_processes") or yaml.safe_load(accelerate_file.read_text())["num_processes"])

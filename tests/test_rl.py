@@ -8,16 +8,16 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-import stages.rl as rl
+import stages.train.rl as rl
 from gift.checkpoint import load_model, read_manifest
 from gift.diffu_grpo import (completion_logps, completion_mask_until_eos, diffu_grpo_loss, draw_prompt_masks,
                              group_advantages, selective_log_softmax)
 from helpers import write_jsonl
-from stages.cold_start import run_cold_start
-from stages.cold_start_config import ColdStartConfig
-from stages.rl import DiffuGRPOTrainer, check_trl_hooks, run_rl
-from stages.rl_config import RLConfig
-from stages.rl_data import rl_rows
+from stages.train.cold_start import run_cold_start
+from stages.train.cold_start_config import ColdStartConfig
+from stages.train.rl import DiffuGRPOTrainer, check_trl_hooks, run_rl
+from stages.train.rl_config import RLConfig
+from stages.train.rl_data import rl_rows
 
 
 @pytest.fixture(scope="module")

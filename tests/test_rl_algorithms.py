@@ -1,4 +1,4 @@
-"""Every stage-two algorithm runs on the one trainer (stages.rl) and draws its masks as documented."""
+"""Every stage-two algorithm runs on the one trainer (stages.train.rl) and draws its masks as documented."""
 
 import json
 from pathlib import Path
@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from gift.checkpoint import load_model, read_manifest
-from stages.cold_start import run_cold_start
-from stages.cold_start_config import ColdStartConfig
-from stages.rl import DiffuGRPOTrainer, run_rl
-from stages.rl_config import RLConfig
+from stages.train.cold_start import run_cold_start
+from stages.train.cold_start_config import ColdStartConfig
+from stages.train.rl import DiffuGRPOTrainer, run_rl
+from stages.train.rl_config import RLConfig
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def test_rollout_min_commit_reaches_the_sampler(tmp_path, stage_one):
     loaded = load(str(stage_one))
     import datasets
 
-    from stages.rl_data import rl_rows
+    from stages.train.rl_data import rl_rows
 
     trainer = DiffuGRPOTrainer(model=loaded.model, adapter=loaded.adapter, args=config,
                                metrics_path=tmp_path / "m.jsonl", reward_funcs=[lambda prompts, completions, **k: [0.0] * len(prompts)],

@@ -190,7 +190,7 @@ def test_cache_support_is_decided_by_the_adapter(embedded):
 def test_eval_takes_the_options_and_records_model_calls(tmp_path):
     import json
 
-    from stages.evaluate import EvalError, evaluate, resolve_decoding
+    from stages.evaluation.evaluate import EvalError, evaluate, resolve_decoding
 
     (path,) = evaluate("embedded", "sudoku", [16], output_dir=tmp_path, data="synthetic", limit=3, block_length=8,
                        threshold=0.5, kv_cache="dual", batch_size=2)

@@ -9,7 +9,7 @@ import pytest
 
 from helpers import write_jsonl
 from stages.cli import main as gift
-from stages.score import GenerationFileError, format_markdown, read_generations, score_files
+from stages.evaluation.score import GenerationFileError, format_markdown, read_generations, score_files
 
 SOLUTION = "1234341221434321"
 

@@ -18,9 +18,9 @@ from gift.embedded_tokenizer import build_embedded_tokenizer
 from gift.sampler import encode_chat_prompts
 from rewards import REASONING_PREFILL, task_prompt
 from rewards.data import generate_countdown, generate_sudoku
-from stages.evaluate import build_prompts, compact_prompt, load_eval_rows
-from stages.rl_data import rl_rows
-from stages.synthetic import synthetic_rows
+from stages.evaluation.evaluate import build_prompts, compact_prompt, load_eval_rows
+from stages.train.rl_data import rl_rows
+from rewards.data.synthetic import synthetic_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@
     estimator = build_estimator("spg", EstimatorSettings(block_length=8, num_t=2))
 
 `d1` (diffu-GRPO), `spg` (sandwiched policy gradient), `unigrpo` (MMaDA) and `wd1` share the rollouts,
-rewards, group advantages and trainer (`stages.rl`); they differ in the masks they draw for the
+rewards, group advantages and trainer (`stages.train.rl`); they differ in the masks they draw for the
 log-probability estimate and in the surrogate they maximise.
 """
 

@@ -22,7 +22,7 @@ import torch
 
 torch.set_num_threads(1)
 
-import stages.cold_start as cold_start  # noqa: E402
+import stages.train.cold_start as cold_start  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
 
 

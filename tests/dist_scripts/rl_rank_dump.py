@@ -19,7 +19,7 @@ import torch
 
 torch.set_num_threads(1)
 
-import stages.rl as rl  # noqa: E402
+import stages.train.rl as rl  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
 
 SEEN: dict[str, list[int]] = {"local_prompts": [], "gathered_rewards": [], "loss_rows": []}

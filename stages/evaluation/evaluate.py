@@ -3,15 +3,15 @@
 Generation and scoring are separate steps (docs/algorithms.md §6): this module only writes
 `OUTPUT_DIR/TASK_GENLEN.jsonl` (one line per example: `task`, `gen_length`, `index`, `prompt`,
 `completion` and the task's ground-truth fields) plus `OUTPUT_DIR/eval_config.json` with the resolved
-settings; `gift score` (stages/score.py) turns the files into the accuracy table.
+settings; `gift score` (stages/evaluation/score.py) turns the files into the accuracy table.
 
 Launch:
     gift eval --model runs/gift --task sudoku --data synthetic --output_dir runs/gift/eval     # CPU, embedded
     gift eval --model GSAI-ML/LLaDA-8B-Instruct --model_type llada --trust_remote_code \
         --task gsm8k --output_dir runs/llada/eval                                            # 1 GPU, base row
-    accelerate launch --num_processes 8 -m stages.evaluate --model runs/gift --task math \
+    accelerate launch --num_processes 8 -m stages.evaluation.evaluate --model runs/gift --task math \
         --output_dir runs/gift/eval                                                          # 8 GPUs
-    torchrun --nproc_per_node 2 -m stages.evaluate --model runs/gift --task sudoku \
+    torchrun --nproc_per_node 2 -m stages.evaluation.evaluate --model runs/gift --task sudoku \
         --data synthetic --output_dir runs/gift/eval                                         # 2 CPU processes
 
 Defaults follow d1: gen_length 128, 256 and 512; steps = gen_length / 2; block 32; temperature 0;
@@ -27,7 +27,7 @@ file of 256 rows or fewer, such as SPG's Sudoku test split). `--limit N` keeps t
 Prompt style (`--prompt_style`):
     d1       the task's d1 evaluation prompt (`rewards.task_prompt`: system text + question in one user
              turn), the same builder RL rows use;
-    compact  the embedded synthetic format of stages/synthetic.py: the bare puzzle (`0340...`) or
+    compact  the embedded synthetic format of rewards/data/synthetic.py: the bare puzzle (`0340...`) or
              `a,b,c=T` as the user turn, no system prompt (Sudoku and Countdown only);
     auto     (default) compact when the model is an embedded-kind model AND `--data synthetic`, else d1.
 """
@@ -48,7 +48,7 @@ from gift.adapters import DTYPE_NAMES as DTYPES
 from gift.files import atomic_write_text
 from rewards.data import d1_test_subset
 from rewards import REASONING_PREFILL, TASKS, get_task, task_prompt
-from stages.run_dir import process_state
+from stages.train.run_dir import process_state
 
 D1_GEN_LENGTHS = (128, 256, 512)
 D1_BLOCK_LENGTH = 32
@@ -146,13 +146,13 @@ def load_eval_rows(task: str, data: str | None = None, limit: int | None = None)
     """Test rows holding the task's ground-truth columns (and `question`/`compact` when known).
 
     `data`: None (GSM8K and MATH-500 from the hub), `synthetic` (Sudoku/Countdown test rows of
-    stages/synthetic.py; `limit` or 256 of them), or a local file for the task's loader.
+    rewards/data/synthetic.py; `limit` or 256 of them), or a local file for the task's loader.
     """
     check_task(task)
     if limit is not None and limit <= 0:
         raise EvalError(f"--limit must be positive, got {limit}")
     if data == SYNTHETIC:
-        from stages.synthetic import SYNTHETIC_TASKS, TEST_SIZE, synthetic_rows
+        from rewards.data.synthetic import SYNTHETIC_TASKS, TEST_SIZE, synthetic_rows
 
         if task not in SYNTHETIC_TASKS:
             raise EvalError(f"--data synthetic exists only for {', '.join(SYNTHETIC_TASKS)}, not {task}")
@@ -177,7 +177,7 @@ def load_eval_rows(task: str, data: str | None = None, limit: int | None = None)
 
 
 def compact_prompt(task: str, row: dict[str, Any]) -> str:
-    """The embedded synthetic format (stages/synthetic.py): the bare puzzle, or `a,b,c=T`."""
+    """The embedded synthetic format (rewards/data/synthetic.py): the bare puzzle, or `a,b,c=T`."""
     if row.get("compact"):
         return row["compact"]
     if task == "sudoku":
@@ -407,7 +407,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch_size", type=int, default=8, help="prompts per forward batch, per process")
     parser.add_argument("--limit", type=int, default=None, help="first N test examples only")
     parser.add_argument("--data", default=None,
-                        help="local file for the task's loader, or 'synthetic' (Sudoku/Countdown test rows of stages/synthetic.py)")
+                        help="local file for the task's loader, or 'synthetic' (Sudoku/Countdown test rows of rewards/data/synthetic.py)")
     parser.add_argument("--prompt_style", default="auto", choices=PROMPT_STYLES,
                         help="auto: compact for an embedded model on --data synthetic, d1 otherwise")
     parser.add_argument("--no_prefill", action="store_true", help=f"do not prefill {REASONING_PREFILL!r}")

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-METRICS_FILE = "metrics.jsonl"  # what stage two (stages/rl.py) writes in its run directory
+METRICS_FILE = "metrics.jsonl"  # what stage two (stages/train/rl.py) writes in its run directory
 BANDS = ("minmax", "std")
 BAND_TEXT = {"minmax": "band: min-max over seeds", "std": "band: mean ± 1 sd over seeds"}
 

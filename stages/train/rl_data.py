@@ -19,7 +19,7 @@ def rl_rows(task: str, dataset: str = "synthetic", split: str = "train", limit: 
     """
     spec = get_task(task)
     if dataset == "synthetic":
-        from stages.synthetic import synthetic_rows
+        from rewards.data.synthetic import synthetic_rows
 
         rows = [{k: r[k] for k in ("prompt", *spec.columns)} for r in synthetic_rows(task, split, limit or 2048, seed)]
     else:

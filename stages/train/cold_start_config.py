@@ -10,7 +10,7 @@ from gift.adapters import DTYPE_NAMES
 from gift.objective import NORMALISERS
 from gift.probe import SIGNALS
 from gift.schedules import BETA_SOURCES, PAD_TAIL_SCHEDULES, check_option
-from stages.validation import check_numbers
+from stages.train.validation import check_numbers
 
 OBJECTIVES = ("sft", "gift")
 
@@ -127,7 +127,7 @@ def apply_global_batch(config) -> None:
     """Derive gradient_accumulation_steps from `global_batch_size` (before HF's post-init reads it)."""
     import os
 
-    from stages.batching import resolve_batch
+    from stages.train.batching import resolve_batch
 
     if config.global_batch_size:
         processes = int(os.environ.get("WORLD_SIZE", "1"))

@@ -11,8 +11,8 @@ from gift.adapters import DTYPE_NAMES
 from gift.estimators import ESTIMATORS, LOSS_TYPES, NEGATIVE_SURROGATES, RL_ALGORITHMS
 from gift.schedules import check_option
 from gift.sampler import MIN_COMMITS, REMASKING
-from stages.cold_start_config import apply_global_batch
-from stages.validation import check_numbers
+from stages.train.cold_start_config import apply_global_batch
+from stages.train.validation import check_numbers
 
 
 @dataclass

@@ -42,7 +42,7 @@ def _seeds(stats: dict[str, Any]) -> str:
 
 def render_section(results: dict[str, Any], figure: str = str(FIGURE), report: str = str(REPORT)) -> str:
     """The README section (markers included) for one `results.json` of `gift pipeline`."""
-    from stages.report import _gap_lines
+    from stages.reports.report import _gap_lines
 
     metrics = results["metrics"]
     acc = results["accuracy"]

@@ -18,7 +18,7 @@ STRUCTURAL_BETAS = {"empty": 0.91 ** 0.5, "given": 0.10 ** 0.5, "eos": 0.03 ** 0
 
 
 def sudoku_structural_beta(tokenizer, betas: dict[str, float] | None = None) -> Callable[[dict], torch.Tensor]:
-    """A `beta_fn(batch) -> (B, L)` for the compact Sudoku format of `stages.synthetic`.
+    """A `beta_fn(batch) -> (B, L)` for the compact Sudoku format of `rewards.data.synthetic`.
 
     The prompt holds the 16 puzzle digits (0 = empty); the answer's `<answer>` tag is followed by the 16
     solution digits. Cells that were empty in the puzzle get `empty`, copied givens `given`, EOS tokens

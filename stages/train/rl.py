@@ -3,7 +3,7 @@
 
 Launch:
     gift rl --config configs/embedded/grpo_sudoku.yaml --model runs/gift --output_dir runs/gift-rl   # CPU
-    accelerate launch --config_file configs/accelerate/ddp.yaml -m stages.rl \
+    accelerate launch --config_file configs/accelerate/ddp.yaml -m stages.train.rl \
         --config configs/llada/grpo_sudoku.yaml --model runs/llada-gift --output_dir runs/llada-gift-rl  # 8 GPUs
     gift rl --config ... --output_dir runs/gift-rl --resume                                             # after a crash
     gift rl --config configs/llada/spg_sudoku.yaml --model runs/llada-gift --output_dir runs/llada-gift-spg  # SPG
@@ -34,9 +34,9 @@ from gift.files import atomic_write_text
 from gift.sampler import DiffusionSampler, SamplerConfig, encode_chat_prompts
 from rewards import get_task
 from stages.cli import parse_config
-from stages.rl_config import RLConfig
-from stages.rl_data import rl_rows
-from stages.run_dir import CheckpointManifestCallback, absolute_source, check_output_dir, guard_run, save_final
+from stages.train.rl_config import RLConfig
+from stages.train.rl_data import rl_rows
+from stages.train.run_dir import CheckpointManifestCallback, absolute_source, check_output_dir, guard_run, save_final
 
 METRICS_FILE = "metrics.jsonl"
 # trl internals this subclass overrides or calls; `check_trl_hooks` fails loudly if one disappears.

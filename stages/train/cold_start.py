@@ -3,7 +3,7 @@
 Launch:
     gift cold-start --config configs/embedded/gift_sudoku.yaml --output_dir runs/gift   # CPU, embedded
     gift cold-start --config configs/embedded/sft_sudoku.yaml --max_steps 20 --output_dir runs/sft
-    accelerate launch --config_file configs/accelerate/ddp.yaml -m stages.cold_start \
+    accelerate launch --config_file configs/accelerate/ddp.yaml -m stages.train.cold_start \
         --config configs/llada/gift_s1k_lora.yaml                                      # 8 GPUs
     gift cold-start --config ... --output_dir runs/gift --resume                       # after a crash
 
@@ -32,8 +32,8 @@ from gift.loss import diffusion_loss
 from gift.probe import probe_betas
 from gift.schedules import GiftSchedule, UniformSchedule
 from stages.cli import parse_config
-from stages.cold_start_config import ColdStartConfig
-from stages.run_dir import CheckpointManifestCallback, absolute_source, check_output_dir, guard_run, save_final
+from stages.train.cold_start_config import ColdStartConfig
+from stages.train.run_dir import CheckpointManifestCallback, absolute_source, check_output_dir, guard_run, save_final
 
 logger = logging.getLogger(__name__)
 BETA_CACHE_NAME = "beta_cache.safetensors"
@@ -83,7 +83,7 @@ class _StepTimer(TrainerCallback):
 def build_examples(config: ColdStartConfig) -> list[dict]:
     """Prompt/answer examples from the configured source (validated, before anything is written)."""
     if config.dataset.startswith("synthetic:"):
-        from stages.synthetic import synthetic_examples
+        from rewards.data.synthetic import synthetic_examples
 
         examples = synthetic_examples(config.dataset.partition(":")[2], config.synthetic_examples, config.synthetic_seed)
     else:

@@ -368,7 +368,7 @@ def load_examples(data: str, max_examples: int | None = 512, prompt_field: str =
                   answer_field: str = "answer", dataset_format: str = "prompt_answer", split: str = "train",
                   subset: str | None = None, synthetic_seed: int = 0) -> list[dict]:
     """Prompt/answer examples from any source stage one accepts (jsonl/json, hub id, `synthetic:TASK`)."""
-    from stages.cold_start import build_examples
+    from stages.train.cold_start import build_examples
 
     if dataset_format not in ("prompt_answer", "s1k"):
         raise EntropyReportError(f"unknown dataset_format {dataset_format!r}; choose prompt_answer or s1k")

@@ -1,0 +1,1 @@
+"""Stage one (cold start) and stage two (RL): configs, recipes, run directories, batching, validation."""
