@@ -12,6 +12,7 @@ import torch
 
 from gift.adapters import ModelAdapter
 from gift.objective import gift_rates, reference_beta
+from gift.options import check_option
 from gift.probe import SIGNALS, probe_betas
 
 BetaFn = Callable[[dict], torch.Tensor]  # batch -> (B, L) per-token beta, for control arms
@@ -102,9 +103,3 @@ class GiftSchedule(UniformSchedule):
         if self.pad_tail == "sft":
             rates = torch.where(tail, t.unsqueeze(-1).expand_as(rates), rates)
         return rates * eligible, beta
-
-
-def check_option(option: str, value, allowed: tuple) -> None:
-    """A clear error naming the option, the bad value and the choices."""
-    if value not in allowed:
-        raise ValueError(f"unknown {option} {value!r}; choose one of {', '.join(map(str, allowed))}")

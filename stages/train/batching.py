@@ -16,6 +16,8 @@ missing and refuses combinations that would silently train with another global b
 
 from __future__ import annotations
 
+import os
+
 
 class BatchSizeError(ValueError):
     """Per-device batch, accumulation and processes that do not multiply to the global batch."""
@@ -76,3 +78,18 @@ def resolve_batch(
 def _positive(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise BatchSizeError(f"{name} must be a positive integer, got {value!r}")
+
+
+def world_size() -> int:
+    """Processes of this launch: `WORLD_SIZE` (set by accelerate and torchrun), 1 for a plain run."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def apply_global_batch(config) -> None:
+    """Derive a stage config's per-device batch and gradient_accumulation_steps from `global_batch_size`.
+
+    Called by both stage configs in `__post_init__`, before HF's post-init reads the accumulation.
+    """
+    if config.global_batch_size:
+        config.per_device_train_batch_size, config.gradient_accumulation_steps = resolve_batch(
+            config.global_batch_size, world_size(), per_device=config.per_device_train_batch_size)

@@ -9,7 +9,9 @@ from transformers import TrainingArguments
 from gift.adapters import DTYPE_NAMES
 from gift.objective import NORMALISERS
 from gift.probe import SIGNALS
-from gift.schedules import BETA_SOURCES, PAD_TAIL_SCHEDULES, check_option
+from gift.options import check_option
+from gift.schedules import BETA_SOURCES, PAD_TAIL_SCHEDULES
+from stages.train.batching import apply_global_batch
 from stages.train.validation import check_numbers
 
 OBJECTIVES = ("sft", "gift")
@@ -121,16 +123,4 @@ class ColdStartConfig(TrainingArguments):
         check_numbers(self)  # before anything is loaded: steps, rates, sizes, lengths
         apply_global_batch(self)
         super().__post_init__()
-
-
-def apply_global_batch(config) -> None:
-    """Derive gradient_accumulation_steps from `global_batch_size` (before HF's post-init reads it)."""
-    import os
-
-    from stages.train.batching import resolve_batch
-
-    if config.global_batch_size:
-        processes = int(os.environ.get("WORLD_SIZE", "1"))
-        config.per_device_train_batch_size, config.gradient_accumulation_steps = resolve_batch(
-            config.global_batch_size, processes, per_device=config.per_device_train_batch_size)
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
 from gift.adapters import DTYPE_NAMES
 from gift.estimators import ESTIMATORS, LOSS_TYPES, NEGATIVE_SURROGATES, RL_ALGORITHMS
-from gift.schedules import check_option
+from gift.options import check_option
 from gift.sampler import MIN_COMMITS, REMASKING
-from stages.train.cold_start_config import apply_global_batch
+from stages.train.batching import apply_global_batch, global_batch, world_size
 from stages.train.validation import check_numbers
 
 
@@ -114,10 +113,8 @@ class RLConfig(GRPOConfig):
     def __post_init__(self):
         if not self.output_dir:
             raise ValueError("output_dir is required (--output_dir DIR)")
-        if self.remasking not in REMASKING:
-            raise ValueError(f"unknown remasking {self.remasking!r}; choose one of {', '.join(REMASKING)}")
-        if self.torch_dtype not in DTYPE_NAMES:
-            raise ValueError(f"unknown torch_dtype {self.torch_dtype!r}; choose one of {', '.join(DTYPE_NAMES)}")
+        check_option("remasking", self.remasking, REMASKING)
+        check_option("torch_dtype", self.torch_dtype, DTYPE_NAMES)
         check_option("rl_algorithm", self.rl_algorithm, RL_ALGORITHMS)
         check_option("loss_type", self.loss_type, LOSS_TYPES)
         check_option("spg_negative", self.spg_negative, NEGATIVE_SURROGATES)
@@ -139,12 +136,12 @@ class RLConfig(GRPOConfig):
                              f"({self.num_iterations}) so a resumed run restarts at a generation boundary")
         check_numbers(self)  # before anything is loaded: steps, rates, sizes, lengths
         apply_global_batch(self)
-        processes = int(os.environ.get("WORLD_SIZE", "1"))
-        global_batch = self.per_device_train_batch_size * self.gradient_accumulation_steps * processes
-        if global_batch % self.num_generations:
+        processes = world_size()
+        completions = global_batch(self.per_device_train_batch_size, self.gradient_accumulation_steps, processes)
+        if completions % self.num_generations:
             raise ValueError(
                 f"the global batch ({self.per_device_train_batch_size} per device x {self.gradient_accumulation_steps} "
-                f"accumulation x {processes} processes = {global_batch} completions) is not divisible by "
+                f"accumulation x {processes} processes = {completions} completions) is not divisible by "
                 f"num_generations ({self.num_generations}): each prompt's group must fit in one batch"
             )
         import torch
