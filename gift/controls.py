@@ -13,6 +13,8 @@ from typing import Callable
 
 import torch
 
+from rewards.data.synthetic import compact_sudoku_cells
+
 # beta = sqrt(typical entropy in nats) per class, from the calibration notes.
 STRUCTURAL_BETAS = {"empty": 0.91 ** 0.5, "given": 0.10 ** 0.5, "eos": 0.03 ** 0.5, "other": 0.10 ** 0.5}
 
@@ -21,13 +23,12 @@ def sudoku_structural_beta(tokenizer, betas: dict[str, float] | None = None) -> 
     """A `beta_fn(batch) -> (B, L)` for the compact Sudoku format of `rewards.data.synthetic`.
 
     The prompt holds the 16 puzzle digits (0 = empty); the answer's `<answer>` tag is followed by the 16
-    solution digits. Cells that were empty in the puzzle get `empty`, copied givens `given`, EOS tokens
-    `eos`, every other answer token (tags) `other`.
+    solution digits (found by `compact_sudoku_cells`, the parser the entropy report uses too). Cells that
+    were empty in the puzzle get `empty`, copied givens `given`, EOS tokens `eos`, every other answer
+    token (tags) `other`.
     """
     betas = {**STRUCTURAL_BETAS, **(betas or {})}
-    answer_tag = tokenizer.convert_tokens_to_ids("<answer>")
-    zero = tokenizer.convert_tokens_to_ids("0")
-    digits = {tokenizer.convert_tokens_to_ids(str(d)) for d in range(10)}
+    digit_of = {tokenizer.convert_tokens_to_ids(str(d)): str(d) for d in range(10)}
     eos = tokenizer.eos_token_id
 
     def beta_fn(batch: dict) -> torch.Tensor:
@@ -35,13 +36,17 @@ def sudoku_structural_beta(tokenizer, betas: dict[str, float] | None = None) -> 
         beta = torch.full(ids.shape, betas["other"], dtype=torch.float32, device=ids.device)
         beta[ids == eos] = betas["eos"]
         for row in range(ids.shape[0]):
-            tokens = ids[row].tolist()
-            puzzle = [t for t, a in zip(tokens, answer[row].tolist()) if not a and t in digits][:16]
-            if answer_tag not in tokens or len(puzzle) != 16:
+            tokens, in_answer = ids[row].tolist(), answer[row].tolist()
+            puzzle = "".join(digit_of[t] for t, a in zip(tokens, in_answer) if not a and t in digit_of)[:16]
+            positions = [i for i, a in enumerate(in_answer) if a]
+            try:
+                cells = compact_sudoku_cells(puzzle, tokenizer.convert_ids_to_tokens([tokens[i] for i in positions]))
+            except ValueError:
+                cells = {}
+            if not cells:
                 raise ValueError(f"batch row {row} is not in the compact Sudoku format (16-digit prompt, <answer> tag)")
-            start = tokens.index(answer_tag) + 1
-            for cell, given in enumerate(puzzle):
-                beta[row, start + cell] = betas["empty"] if given == zero else betas["given"]
+            for position, empty in cells.items():
+                beta[row, positions[position]] = betas["empty"] if empty else betas["given"]
         return beta * answer
 
     return beta_fn

@@ -8,12 +8,15 @@ sets are disjoint (training puzzles exclude the test puzzles).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rewards.data.countdown_gen import countdown_reasoning, generate_countdown
 from rewards.data.sudoku_gen import generate_sudoku
 
 SYNTHETIC_TASKS = ("sudoku", "countdown")
 TEST_SIZE = 256  # the d1 protocol's Sudoku and Countdown test sizes
 _TEST_SEED = 1_000_003  # test puzzles do not depend on the training seed
+SUDOKU_CELLS = 16  # 4x4
 
 
 def _check(task: str) -> None:
@@ -48,3 +51,29 @@ def synthetic_rows(task: str, split: str, n: int, seed: int = 0, empties: tuple[
 def synthetic_examples(task: str, n: int, seed: int = 0) -> list[dict]:
     """Training prompt/answer examples of a synthetic task."""
     return [{"prompt": r["prompt"], "answer": r["answer"]} for r in synthetic_rows(task, "train", n, seed)]
+
+
+def compact_sudoku_cells(puzzle: str, answer_tokens: Sequence[str]) -> dict[int, bool]:
+    """Where the solution cells sit in a compact Sudoku answer: `{token position: cell was empty}`.
+
+    The layout `synthetic_rows` writes: the prompt is the 16-digit puzzle (`0` = empty) and the answer is
+    `<reasoning>...</reasoning><answer>` + 16 solution digits + `</answer>`. `answer_tokens` are the
+    answer's tokens as strings; positions are found by character offsets, so any tokenizer works. A
+    cell is a one-digit token between `<answer>` and `</answer>`; no tags, no cells (empty dict).
+    Raises `ValueError` when the puzzle is not 16 digits.
+    """
+    puzzle = str(puzzle).strip()
+    if len(puzzle) != SUDOKU_CELLS or not puzzle.isdigit():
+        raise ValueError(f"prompt {puzzle!r} is not a 16-digit 4x4 puzzle")
+    text = "".join(answer_tokens)
+    open_at = text.find("<answer>")
+    close_at = text.find("</answer>", open_at + 1)
+    if open_at < 0 or close_at < 0:
+        return {}
+    first, offset, cells = open_at + len("<answer>"), 0, {}
+    for position, token in enumerate(answer_tokens):
+        cell = offset - first
+        if 0 <= cell < SUDOKU_CELLS and offset < close_at and len(token) == 1 and token.isdigit():
+            cells[position] = puzzle[cell] == "0"
+        offset += len(token)
+    return cells

@@ -37,6 +37,7 @@ from gift.adapters import ModelLoadError
 from gift.checkpoint import LoadedModel, load_model
 from gift.data import DataError, DiffusionCollator, tokenize_examples
 from gift.probe import probe_signal
+from rewards.data.synthetic import compact_sudoku_cells
 
 REPORT_NAME = "entropy_report"
 PAD_TAIL_SUFFIX = " (pad tail)"
@@ -82,23 +83,15 @@ def sudoku_token_classes(example: dict, position: int) -> str:
         return "EOS pad tail"
     if position == len(tokens) - 1:
         return "EOS"  # tokenize_examples appends EOS to every answer
-    token = tokens[position]
-    if token in _TAGS:
+    if tokens[position] in _TAGS:
         return "tag"
-    puzzle = str(example["prompt"]).strip()
-    if len(puzzle) != 16 or not puzzle.isdigit():
-        raise EntropyReportError(f"sudoku_token_classes: prompt {puzzle!r} is not a 16-digit 4x4 puzzle")
-    text = "".join(tokens)
-    start = sum(len(t) for t in tokens[:position])
-    open_at = text.find("<answer>")
-    close_at = text.find("</answer>", open_at + 1)
-    first = open_at + len("<answer>")
-    if open_at < 0 or close_at < 0 or not first <= start < close_at or len(token) != 1 or not token.isdigit():
+    try:
+        cells = compact_sudoku_cells(example["prompt"], tokens)
+    except ValueError as err:
+        raise EntropyReportError(f"sudoku_token_classes: {err}") from None
+    if position not in cells:
         return "other"
-    cell = start - first
-    if cell >= 16:
-        return "other"
-    return "empty cell" if puzzle[cell] == "0" else "given cell"
+    return "empty cell" if cells[position] else "given cell"
 
 
 # --------------------------------------------------------------------------- statistics
