@@ -36,7 +36,7 @@ import json
 import math
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -185,7 +185,106 @@ def aggregate_csv_path(output: str | Path) -> Path:
     return output.with_name(f"{output.stem}_aggregate.csv")
 
 
-# --------------------------------------------------------------------------- plotting
+# --------------------------------------------------------------------------- compute: curves and arms
+
+
+def load_curves(runs: list[tuple[str, str | Path]], metric: str, smoothing: float, skip_bad: bool,
+                warn: Callable[[str], None]) -> list[dict]:
+    """Each run's (label, run, steps, raw, smoothed) in `runs` order; every read error before anything is written.
+
+    With `skip_bad` an unreadable run is skipped (reported through `warn`); a call left with no run raises.
+    """
+    curves: list[dict] = []
+    for label, run_dir in runs:
+        try:
+            rows = read_metrics(run_dir, skip_bad, warn)
+            steps, raw = metric_series(rows, metric, str(metrics_path(run_dir)), skip_bad, warn)
+        except MetricsFileError as err:
+            if not skip_bad:
+                raise
+            warn(f"skipped run {run_dir}: {err}")
+            continue
+        curves.append({"label": str(label), "run": str(run_dir), "steps": steps, "raw": raw,
+                       "smoothed": time_weighted_ema(steps, raw, smoothing)})
+    if not curves:
+        raise MetricsFileError("no readable runs left to plot")
+    return curves
+
+
+def aggregate_arms(curves: list[dict], band: str) -> dict[str, dict]:
+    """Runs grouped by label (first-seen order): label -> {runs, steps, mean, low, high} of the seeds' EMAs."""
+    members: dict[str, list[dict]] = {}
+    for curve in curves:
+        members.setdefault(curve["label"], []).append(curve)
+    return {label: {"runs": runs, **aggregate_runs([(c["steps"], c["smoothed"]) for c in runs], band)}
+            for label, runs in members.items()}
+
+
+# --------------------------------------------------------------------------- format and write: CSVs
+
+
+def curve_rows(curves: list[dict]) -> list[list]:
+    """Rows of `STEM.csv`: label, run, step, raw, smoothed (floats as `repr`, so they read back exactly)."""
+    return [[c["label"], c["run"], step, repr(raw), repr(smooth)]
+            for c in curves for step, raw, smooth in zip(c["steps"], c["raw"], c["smoothed"])]
+
+
+def aggregate_rows(arms: dict[str, dict], band: str) -> list[list]:
+    """Rows of `STEM_aggregate.csv`: label, n_runs, step, mean, low, high, band."""
+    return [[label, len(arm["runs"]), step, repr(arm["mean"][i]), repr(arm["low"][i]), repr(arm["high"][i]), band]
+            for label, arm in arms.items() for i, step in enumerate(arm["steps"])]
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+# --------------------------------------------------------------------------- draw
+
+
+def draw_curves(arms: dict[str, dict], output: Path, metric: str, smoothing: float, band: str,
+                title: str | None) -> None:
+    """The figure: raw runs faint, a one-run arm's EMA bold, a seeded arm's mean EMA bold inside its band."""
+    from matplotlib.figure import Figure
+
+    # matplotlib's object API: no pyplot state, no backend switch.
+    fig = Figure(figsize=(9, 5.5), dpi=120, layout="constrained")
+    ax = fig.add_subplot()
+    any_band = False
+    for i, (label, arm) in enumerate(arms.items()):
+        color = f"C{i % 10}"
+        for c in arm["runs"]:
+            ax.plot(c["steps"], c["raw"], color=color, alpha=0.25, linewidth=0.8)
+        if len(arm["runs"]) == 1:
+            only = arm["runs"][0]
+            ax.plot(only["steps"], only["smoothed"], color=color, linewidth=2.2, label=label)
+        else:
+            any_band = True
+            ax.plot(arm["steps"], arm["mean"], color=color, linewidth=2.2,
+                    label=f"{label} (mean of {len(arm['runs'])} seeds)")
+            ax.fill_between(arm["steps"], arm["low"], arm["high"], color=color, alpha=0.2, linewidth=0)
+    # Legend entries for the line kinds (drawn once, in grey).
+    ax.plot([], [], color="0.5", alpha=0.4, linewidth=0.8, label="raw (per run)")
+    if any_band:
+        ax.fill_between([], [], [], color="0.5", alpha=0.2, linewidth=0, label=BAND_TEXT[band])
+    ylabel = "reward" if metric == "reward_mean" else metric
+    ax.set_xlabel("step", fontsize=12)
+    ax.set_ylabel(ylabel, fontsize=12)
+    ax.tick_params(labelsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=10, loc="best")
+    if title is None:
+        title = f"{ylabel}: time-weighted EMA (smoothing {smoothing:g})"
+        if any_band:
+            title += f"; {BAND_TEXT[band]}"
+    ax.set_title(title, fontsize=13)
+    fig.savefig(output)
+
+
+# --------------------------------------------------------------------------- the whole step
 
 
 def plot_reward_curves(
@@ -205,8 +304,6 @@ def plot_reward_curves(
     `MetricsFileError`; a call left with no run still raises. The per-label aggregate goes to
     `aggregate_csv_path(output)`.
     """
-    from matplotlib.figure import Figure
-
     if not runs:
         raise ValueError("no runs to plot")
     if band not in BANDS:
@@ -214,80 +311,15 @@ def plot_reward_curves(
     if not 0.0 <= smoothing < 1.0:
         raise ValueError(f"smoothing must lie in [0, 1), got {smoothing}")
     warn = warn or (lambda msg: warnings.warn(msg, stacklevel=2))
-
-    # 1. Read every run and smooth it (all errors before anything is written).
-    curves: list[dict] = []
-    for label, run_dir in runs:
-        try:
-            rows = read_metrics(run_dir, skip_bad, warn)
-            steps, raw = metric_series(rows, metric, str(metrics_path(run_dir)), skip_bad, warn)
-        except MetricsFileError as err:
-            if not skip_bad:
-                raise
-            warn(f"skipped run {run_dir}: {err}")
-            continue
-        curves.append({"label": str(label), "run": str(run_dir), "steps": steps, "raw": raw,
-                       "smoothed": time_weighted_ema(steps, raw, smoothing)})
-    if not curves:
-        raise MetricsFileError("no readable runs left to plot")
-
-    # 2. Group runs by label (first-seen order) and aggregate the seeds' smoothed curves.
-    labels: dict[str, list[dict]] = {}
-    for curve in curves:
-        labels.setdefault(curve["label"], []).append(curve)
-    aggregates = {label: aggregate_runs([(c["steps"], c["smoothed"]) for c in members], band)
-                  for label, members in labels.items()}
-
-    # 3. CSVs.
+    curves = load_curves(runs, metric, smoothing, skip_bad, warn)
+    arms = aggregate_arms(curves, band)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     csv_path = output.with_suffix(".csv")
-    with open(csv_path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["label", "run", "step", "raw", "smoothed"])
-        for c in curves:
-            for step, raw, smooth in zip(c["steps"], c["raw"], c["smoothed"]):
-                writer.writerow([c["label"], c["run"], step, repr(raw), repr(smooth)])
-    with open(aggregate_csv_path(output), "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["label", "n_runs", "step", "mean", "low", "high", "band"])
-        for label, agg in aggregates.items():
-            for i, step in enumerate(agg["steps"]):
-                writer.writerow([label, len(labels[label]), step, repr(agg["mean"][i]), repr(agg["low"][i]),
-                                 repr(agg["high"][i]), band])
-
-    # 4. The figure (matplotlib's object API: no pyplot state, no backend switch).
-    fig = Figure(figsize=(9, 5.5), dpi=120, layout="constrained")
-    ax = fig.add_subplot()
-    colors = [f"C{i % 10}" for i in range(len(labels))]
-    any_band = False
-    for color, (label, members) in zip(colors, labels.items()):
-        for c in members:
-            ax.plot(c["steps"], c["raw"], color=color, alpha=0.25, linewidth=0.8)
-        if len(members) == 1:
-            ax.plot(members[0]["steps"], members[0]["smoothed"], color=color, linewidth=2.2, label=label)
-        else:
-            any_band = True
-            agg = aggregates[label]
-            ax.plot(agg["steps"], agg["mean"], color=color, linewidth=2.2,
-                    label=f"{label} (mean of {len(members)} seeds)")
-            ax.fill_between(agg["steps"], agg["low"], agg["high"], color=color, alpha=0.2, linewidth=0)
-    # Legend entries for the line kinds (drawn once, in grey).
-    ax.plot([], [], color="0.5", alpha=0.4, linewidth=0.8, label="raw (per run)")
-    if any_band:
-        ax.fill_between([], [], [], color="0.5", alpha=0.2, linewidth=0, label=BAND_TEXT[band])
-    ylabel = "reward" if metric == "reward_mean" else metric
-    ax.set_xlabel("step", fontsize=12)
-    ax.set_ylabel(ylabel, fontsize=12)
-    ax.tick_params(labelsize=10)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=10, loc="best")
-    if title is None:
-        title = f"{ylabel}: time-weighted EMA (smoothing {smoothing:g})"
-        if any_band:
-            title += f"; {BAND_TEXT[band]}"
-    ax.set_title(title, fontsize=13)
-    fig.savefig(output)
+    _write_csv(csv_path, ["label", "run", "step", "raw", "smoothed"], curve_rows(curves))
+    _write_csv(aggregate_csv_path(output), ["label", "n_runs", "step", "mean", "low", "high", "band"],
+               aggregate_rows(arms, band))
+    draw_curves(arms, output, metric, smoothing, band, title)
     return output, csv_path
 
 
