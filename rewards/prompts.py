@@ -79,6 +79,31 @@ SYSTEM_PROMPTS: dict[str, str] = {
 }
 
 
+# The output format alone, with no task in it: the system turn of the s1K cold-start recipes
+# (`system_prompt: format`), whose questions come from many fields.
+FORMAT_SYSTEM = """Respond in the following format:
+<reasoning>
+...
+</reasoning>
+<answer>
+...
+</answer>"""
+
+# Texts a recipe may name instead of pasting them (`system_prompt: format`).
+NAMED_SYSTEM_PROMPTS: dict[str, str] = {"format": FORMAT_SYSTEM}
+
+
+def resolve_system_prompt(value: str | None) -> str | None:
+    """The system text a `system_prompt` option stands for: a name in `NAMED_SYSTEM_PROMPTS`, or the
+    text itself. A single word that names nothing is refused (a one-word system turn is a typo)."""
+    if value in NAMED_SYSTEM_PROMPTS:
+        return NAMED_SYSTEM_PROMPTS[value]
+    if value and len(value.split()) == 1:
+        raise ValueError(f"system_prompt {value!r} is neither a named prompt ({', '.join(NAMED_SYSTEM_PROMPTS)}) "
+                         "nor a sentence")
+    return value
+
+
 def sudoku_question(puzzle: str) -> str:
     """d1's Sudoku question (eval/sudoku.py): the 16-digit puzzle, row-major, 0 = empty."""
     return f"Solve the following Sudoku puzzle: {puzzle}\n"

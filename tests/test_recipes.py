@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.train.batching import global_batch
+from rewards.prompts import resolve_system_prompt
+from stages.train.batching import global_batch, resolve_batch
 from stages.train.cold_start_config import ColdStartConfig
 from stages.train.recipes import load_recipe, materialize
 
@@ -75,6 +76,8 @@ def test_recipe_parses_into_its_config(path, tmp_path):
         fields = {f.name for f in dataclasses.fields(ColdStartConfig)}
         assert set(data) <= fields, sorted(set(data) - fields)
     for key, value in data.items():
+        if key == "system_prompt":  # a recipe may name a text instead of pasting it
+            value = resolve_system_prompt(value)
         assert getattr(config, key) == value or key in ("report_to",), (key, value, getattr(config, key))
 
 
@@ -175,3 +178,90 @@ def test_accelerate_config_set():
     found = {p.stem: yaml.safe_load(p.read_text()) for p in ACCELERATE_CONFIGS}
     for name, (processes, machines) in expected.items():
         assert (found[name]["num_processes"], found[name]["num_machines"]) == (processes, machines), name
+
+
+# Old stage-one recipe -> (new recipe, command-line overrides that stand for it).
+_BASE_MODEL = {"llada": "GSAI-ML/LLaDA-8B-Base", "dream": "Dream-org/Dream-v0-Base-7B"}
+MIGRATION = {
+    f"{family}/{variant}{objective}_s1k_{params}.yaml": (
+        f"{family}/s1k_{params}.yaml",
+        (["--objective", "sft"] if objective == "sft" else [])
+        + (["--model_name_or_path", _BASE_MODEL[family]] if variant else []))
+    for family in ("llada", "dream") for variant in ("", "base_") for objective in ("gift", "sft")
+    for params in ("lora", "full")
+}
+
+
+def _resolved(path: str, extra: list[str], tmp_path) -> dict:
+    from stages.cli import parse_config
+    from stages.train.cold_start import make_parser
+
+    config = parse_config(make_parser(), ["--config", str(CONFIGS / path), "--output_dir", str(tmp_path / "o"), *extra])
+    return config.to_dict()
+
+
+@pytest.mark.parametrize("old", sorted(MIGRATION))
+def test_new_recipes_resolve_to_the_old_settings(old, tmp_path, monkeypatch):
+    """On 1 process (the old launch line added accumulation 16) every resolved field is the same; on 8, the
+    old file's accumulation 2 is what the new global batch derives."""
+    new, overrides = MIGRATION[old]
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    before = _resolved(old, ["--gradient_accumulation_steps", "16"], tmp_path)
+    after = _resolved(new, overrides, tmp_path)
+    assert after.pop("global_batch_size") == GLOBAL_BATCH and before.pop("global_batch_size") is None
+    differ = {k: (before[k], after.get(k)) for k in before if before[k] != after.get(k)}
+    assert not differ and set(after) == set(before), differ
+    old_file = yaml.safe_load((CONFIGS / old).read_text())
+    assert resolve_batch(GLOBAL_BATCH, 8, per_device=after["per_device_train_batch_size"]) == \
+        (old_file["per_device_train_batch_size"], old_file["gradient_accumulation_steps"])
+
+
+def _parse(stage: str, argv: list[str], tmp_path):
+    from stages.cli import parse_config
+
+    module = importlib.import_module(f"stages.train.{stage}")
+    return parse_config(module.make_parser(), ["--output_dir", str(tmp_path / "o"), *argv])
+
+
+@pytest.mark.parametrize("stage", ["cold_start", "rl"])
+@pytest.mark.parametrize("given, expected, peft_targets", [
+    (["--lora_target_modules", "q_proj,v_proj"], ["q_proj", "v_proj"], {"q_proj", "v_proj"}),
+    (["--lora_target_modules", "q_proj", "v_proj"], ["q_proj", "v_proj"], {"q_proj", "v_proj"}),
+    (["--lora_target_modules", "all-linear"], ["all-linear"], "all-linear"),
+    ("[q_proj, v_proj]", ["q_proj", "v_proj"], {"q_proj", "v_proj"}),
+    ("q_proj, v_proj", ["q_proj", "v_proj"], {"q_proj", "v_proj"}),
+    ("[all-linear]", ["all-linear"], "all-linear"),
+], ids=["cli-comma", "cli-words", "cli-all-linear", "yaml-list", "yaml-comma", "yaml-all-linear"])
+def test_lora_target_modules_take_one_form_in_both_stages(stage, given, expected, peft_targets, tmp_path):
+    from stages.train.lora import lora_config
+
+    if isinstance(given, str):  # a recipe line
+        recipe = tmp_path / "r.yaml"
+        recipe.write_text(f"lora_target_modules: {given}\n")
+        given = ["--config", str(recipe)]
+    config = _parse(stage, given, tmp_path)
+    assert config.lora_target_modules == expected
+    assert lora_config(config).target_modules == peft_targets  # peft keeps names as a set, all-linear as is
+
+
+@pytest.mark.parametrize("value, message", [
+    ("all-linear,q_proj", r"lora_target_modules: all-linear stands alone, got \['all-linear', 'q_proj'\]"),
+    (",", r"lora_target_modules names no module \(got \[','\]\)"),
+])
+def test_lora_target_modules_mistakes_are_named(value, message, tmp_path):
+    from stages.cli import UsageError
+
+    for stage in ("cold_start", "rl"):
+        with pytest.raises(UsageError, match=message):
+            _parse(stage, ["--lora_target_modules", value], tmp_path)
+
+
+def test_system_prompt_may_name_the_prompt_builders_text(tmp_path):
+    from stages.cli import UsageError
+
+    expected = "Respond in the following format:\n<reasoning>\n...\n</reasoning>\n<answer>\n...\n</answer>"
+    assert _parse("cold_start", ["--system_prompt", "format"], tmp_path).system_prompt == expected
+    assert _parse("cold_start", ["--system_prompt", "Answer briefly."], tmp_path).system_prompt == "Answer briefly."
+    assert _parse("cold_start", [], tmp_path).system_prompt is None
+    with pytest.raises(UsageError, match=r"system_prompt 'fromat' is neither a named prompt \(format\) nor a sentence"):
+        _parse("cold_start", ["--system_prompt", "fromat"], tmp_path)

@@ -33,6 +33,7 @@ from gift.probe import probe_betas
 from gift.schedules import GiftSchedule, UniformSchedule
 from stages.cli import parse_config
 from stages.train.cold_start_config import ColdStartConfig
+from stages.train.lora import lora_config
 from stages.train.run_dir import CheckpointManifestCallback, absolute_source, check_output_dir, guard_run, save_final
 
 logger = logging.getLogger(__name__)
@@ -131,11 +132,9 @@ def run_cold_start(
     collator = DiffusionCollator(adapter.pad_token_id, config.max_length, config.pad_to, config.train_on_pad_tail)
 
     if config.use_lora:
-        from peft import LoraConfig, get_peft_model
+        from peft import get_peft_model
 
-        model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
-                                                 lora_dropout=config.lora_dropout,
-                                                 target_modules=list(config.lora_target_modules)))
+        model = get_peft_model(model, lora_config(config))
         if config.gradient_checkpointing:
             model.enable_input_require_grads()
 

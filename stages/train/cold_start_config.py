@@ -11,7 +11,9 @@ from gift.objective import NORMALISERS
 from gift.probe import SIGNALS
 from gift.options import check_option
 from gift.schedules import BETA_SOURCES, PAD_TAIL_SCHEDULES
+from rewards.prompts import resolve_system_prompt
 from stages.train.batching import apply_global_batch
+from stages.train.lora import parse_target_modules
 from stages.train.validation import check_numbers
 
 OBJECTIVES = ("sft", "gift")
@@ -30,7 +32,9 @@ class ColdStartConfig(TrainingArguments):
         dataset: a local `.jsonl`/`.json` file, a hub dataset id, or `synthetic:sudoku` / `synthetic:countdown`.
         dataset_format: `prompt_answer` (fields `prompt_field`, `answer_field`) or `s1k` (s1K / s1K-1.1).
         max_length, pad_to (`max_length`|`longest`), train_on_pad_tail (d1: train on the EOS tail),
-        too_long (`error`|`drop`), system_prompt, max_examples, synthetic_examples / synthetic_seed.
+        too_long (`error`|`drop`), max_examples, synthetic_examples / synthetic_seed.
+        system_prompt: the system turn's text, or the name of one of `rewards.prompts`' texts
+            (`format`: the `<reasoning>/<answer>` format instructions), resolved to its text here.
     Objective (docs/algorithms.md §1-2):
         objective: `sft` or `gift`. normaliser: `answer_tokens` (d1), `answer_length` (LLaDA),
             `masked_tokens` (GIFT); default per objective. eps, min_rate (clamp), resample_empty.
@@ -42,7 +46,8 @@ class ColdStartConfig(TrainingArguments):
         pad_tail_schedule: `sft` (EOS tail keeps t_i = t, out of beta_ref) or `gift`.
         probe_chunk_size: positions per fp32 chunk of the probe's entropy.
     LoRA (peft):
-        use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules.
+        use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules (a list; `q_proj,v_proj` on the
+        command line).
     Run:
         resume: continue from the last complete checkpoint in output_dir.
         global_batch_size: the invariant of a recipe: gradient_accumulation_steps is derived from it, the
@@ -60,7 +65,8 @@ class ColdStartConfig(TrainingArguments):
     dataset_format: str = field(default="prompt_answer", metadata={"help": "prompt_answer | s1k"})
     prompt_field: str = field(default="prompt", metadata={"help": "prompt column"})
     answer_field: str = field(default="answer", metadata={"help": "answer column"})
-    system_prompt: str | None = field(default=None, metadata={"help": "system message added to every prompt"})
+    system_prompt: str | None = field(
+        default=None, metadata={"help": "system message added to every prompt: its text, or a name (format)"})
     max_length: int = field(default=64, metadata={"help": "max tokens of prompt + answer"})
     pad_to: str = field(default="max_length", metadata={"help": "max_length | longest"})
     train_on_pad_tail: bool = field(default=True, metadata={"help": "noise and train the EOS padding tail (d1)"})
@@ -114,6 +120,8 @@ class ColdStartConfig(TrainingArguments):
         check_option("torch_dtype", self.torch_dtype, DTYPE_NAMES)
         if not self.output_dir:
             raise ValueError("output_dir is required (--output_dir DIR)")
+        self.system_prompt = resolve_system_prompt(self.system_prompt)
+        self.lora_target_modules = parse_target_modules(self.lora_target_modules)
         if not 0 < self.eps < 1 or not 0 < self.min_rate < 1:
             raise ValueError(f"eps ({self.eps}) and min_rate ({self.min_rate}) must lie in (0, 1)")
         import torch

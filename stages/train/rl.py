@@ -34,6 +34,7 @@ from gift.files import atomic_write_text
 from gift.sampler import DiffusionSampler, SamplerConfig, encode_chat_prompts
 from rewards import get_task
 from stages.cli import parse_config
+from stages.train.lora import lora_config
 from stages.train.rl_config import RLConfig
 from stages.train.rl_data import rl_rows
 from stages.train.run_dir import CheckpointManifestCallback, absolute_source, check_output_dir, guard_run, save_final
@@ -218,12 +219,7 @@ def run_rl(config: RLConfig, callbacks=None) -> Path:
                         merge_adapter=True)
     peft_config = None
     if config.use_lora:
-        from peft import LoraConfig
-
-        targets = config.lora_target_modules
-        peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                                 target_modules=targets if targets == "all-linear" else targets.split(","),
-                                 task_type="CAUSAL_LM")
+        peft_config = lora_config(config, task_type="CAUSAL_LM")
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / METRICS_FILE

@@ -11,6 +11,7 @@ from gift.estimators import ESTIMATORS, LOSS_TYPES, NEGATIVE_SURROGATES, RL_ALGO
 from gift.options import check_option
 from gift.sampler import MIN_COMMITS, REMASKING
 from stages.train.batching import apply_global_batch, global_batch, world_size
+from stages.train.lora import parse_target_modules
 from stages.train.validation import check_numbers
 
 
@@ -41,7 +42,8 @@ class RLConfig(GRPOConfig):
             eubo_beta, mix_weight (SPG); wd1_psi (wd1).
         num_iterations (mu), beta, epsilon, scale_rewards ("none" = d1: advantage = reward - group mean;
         "group" divides by the group std) are trl's fields.
-    LoRA: use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules ("all-linear" = d1).
+    LoRA: use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules (a list as in stage one;
+        `[all-linear]` = d1).
     Run: global_batch_size (completions per optimizer step; derives gradient_accumulation_steps),
         resume (continue from the last complete checkpoint; save_steps must be a multiple of
         num_iterations so a resumed run restarts at a generation boundary), metrics.jsonl in output_dir.
@@ -84,7 +86,8 @@ class RLConfig(GRPOConfig):
     lora_r: int = field(default=128)
     lora_alpha: int = field(default=64)
     lora_dropout: float = field(default=0.05)
-    lora_target_modules: str = field(default="all-linear", metadata={"help": "'all-linear' or comma-separated names"})
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: ["all-linear"], metadata={"help": "module names, or all-linear; a comma string on the CLI"})
 
     resume: bool = field(default=False)
     global_batch_size: int | None = field(
@@ -116,6 +119,7 @@ class RLConfig(GRPOConfig):
         check_option("remasking", self.remasking, REMASKING)
         check_option("torch_dtype", self.torch_dtype, DTYPE_NAMES)
         check_option("rl_algorithm", self.rl_algorithm, RL_ALGORITHMS)
+        self.lora_target_modules = parse_target_modules(self.lora_target_modules)
         check_option("loss_type", self.loss_type, LOSS_TYPES)
         check_option("spg_negative", self.spg_negative, NEGATIVE_SURROGATES)
         check_option("sampler_min_commit", self.sampler_min_commit, MIN_COMMITS)
