@@ -271,14 +271,6 @@ def evaluate(
     gen_lengths: Sequence[int] = D1_GEN_LENGTHS,
     *,
     output_dir: str | Path,
-    block_length: int = D1_BLOCK_LENGTH,
-    steps: int | None = None,
-    temperature: float = 0.0,
-    remasking: str = "low_confidence",
-    threshold: float | None = None,
-    factor: float | None = None,
-    kv_cache: str = "none",
-    min_commit: str = "one",
     batch_size: int = 8,
     data: str | None = None,
     limit: int | None = None,
@@ -289,57 +281,31 @@ def evaluate(
     trust_remote_code: bool = False,
     dtype: str = "auto",
     verbose: bool = False,
+    **decoding: Any,
 ) -> list[Path]:
     """Generate `task`'s test completions for every gen_length; returns the JSONL paths (in order).
 
     `model` is a `gift.checkpoint.LoadedModel` (used as it is, on its current device) or a source for
     `load_model` (`embedded[:preset]`, a checkpoint or run directory, a local/hub model of a known type;
-    moved to this process's device). Every process of a multi-process launch must call it; the main
-    process writes `OUTPUT_DIR/{task}_{gen_length}.jsonl` and updates `OUTPUT_DIR/eval_config.json`.
+    moved to this process's device). `decoding` holds the sampler settings of `resolve_decoding`
+    (`block_length`, `steps`, `temperature`, `remasking`, `threshold`, `factor`, `kv_cache`, `min_commit`;
+    d1's defaults). Every process of a multi-process launch must call it; the main process writes
+    `OUTPUT_DIR/{task}_{gen_length}.jsonl` and updates `OUTPUT_DIR/eval_config.json`.
     """
-    check_task(task)
-    decoding = resolve_decoding(gen_lengths, block_length, steps, temperature, remasking, threshold, factor, kv_cache,
-                                min_commit)
-    if batch_size <= 0:
-        raise EvalError(f"--batch_size must be positive, got {batch_size}")
-    if prompt_style not in PROMPT_STYLES:
-        raise EvalError(f"unknown prompt style {prompt_style!r}; choose one of {', '.join(PROMPT_STYLES)}")
-    rows = load_eval_rows(task, data, limit)
-    if not rows:
-        raise EvalError(f"{task}: no test rows in {data or 'the hub set'}")
-
+    settings, rows = _check_request(task, gen_lengths, decoding, batch_size, prompt_style, data, limit)
     state = process_state()
     log = print if (verbose and state.is_main_process) else (lambda *_: None)
-    if isinstance(model, (str, os.PathLike)):
-        loaded = load(str(model), model_type, trust_remote_code, dtype)
-        loaded.model.to(state.device)
-    else:
-        loaded = model
+    loaded = _load_on_device(model, state, model_type, trust_remote_code, dtype)
     style = resolve_prompt_style(prompt_style, loaded.adapter.kind, data)
     prompts = build_prompts(task, rows, style)
-    columns = get_task(task).columns
-
-    from accelerate.utils import gather_object
-
-    from gift.sampler import encode_chat_prompts
-
-    with state.split_between_processes(list(range(len(rows)))) as mine:
-        mine = list(mine)
-    prompt_ids = encode_chat_prompts(loaded.tokenizer, [prompts[i] for i in mine], prefill) if mine else []
+    mine, prompt_ids = _encode_my_prompts(state, loaded.tokenizer, prompts, prefill)
 
     out_dir = Path(output_dir)
     paths, timings, mean_calls = [], {}, {}
-    for decode in decoding:
+    for decode in settings:
         started = time.perf_counter()
         texts, calls = _generate(loaded, prompt_ids, decode, batch_size, seed, mine, log) if mine else ([], [])
-        records = [
-            {"task": task, "gen_length": decode.gen_length, "index": i, "prompt": prompts[i], "completion": text,
-             "model_calls": n_calls, **{c: rows[i][c] for c in columns}}
-            for i, text, n_calls in zip(mine, texts, calls)
-        ]
-        if state.num_processes > 1:
-            records = gather_object(records)
-        records = merge_gathered(records, len(rows))
+        records = _gather_records(state, task, decode.gen_length, rows, prompts, mine, texts, calls)
         timings[decode.gen_length] = round(time.perf_counter() - started, 2)
         mean_calls[decode.gen_length] = round(sum(r["model_calls"] for r in records) / max(len(records), 1), 3)
         path = out_dir / f"{task}_{decode.gen_length}.jsonl"
@@ -352,25 +318,63 @@ def evaluate(
     if state.is_main_process:
         _update_config(out_dir, task, {
             "model": loaded.source or str(model if isinstance(model, (str, os.PathLike)) else "in-memory"),
-            "model_type": loaded.adapter.kind,
-            "task": task,
-            "data": data or HUB_TEST_SETS.get(task),
-            "n": len(rows),
-            "protocol_size": PROTOCOL_SIZES[task],
-            "limit": limit,
-            "prompt_style": style,
-            "prompt_style_requested": prompt_style,
-            "prefill": prefill,
-            "decoding": [asdict(d) for d in decoding],
-            "batch_size": batch_size,
-            "seed": seed,
-            "num_processes": state.num_processes,
-            "seconds": timings,
-            "model_calls_per_sequence": mean_calls,
-            "files": [p.name for p in paths],
+            "model_type": loaded.adapter.kind, "task": task, "data": data or HUB_TEST_SETS.get(task),
+            "n": len(rows), "protocol_size": PROTOCOL_SIZES[task], "limit": limit, "prompt_style": style,
+            "prompt_style_requested": prompt_style, "prefill": prefill, "decoding": [asdict(d) for d in settings],
+            "batch_size": batch_size, "seed": seed, "num_processes": state.num_processes, "seconds": timings,
+            "model_calls_per_sequence": mean_calls, "files": [p.name for p in paths],
         })
     state.wait_for_everyone()
     return paths
+
+
+def _check_request(task: str, gen_lengths: Sequence[int], decoding: dict[str, Any], batch_size: int,
+                   prompt_style: str, data: str | None, limit: int | None) -> tuple[list[DecodeSettings], list[dict]]:
+    """The resolved decode settings and the test rows; an `EvalError` before any model is loaded."""
+    check_task(task)
+    settings = resolve_decoding(gen_lengths, **decoding)
+    if batch_size <= 0:
+        raise EvalError(f"--batch_size must be positive, got {batch_size}")
+    if prompt_style not in PROMPT_STYLES:
+        raise EvalError(f"unknown prompt style {prompt_style!r}; choose one of {', '.join(PROMPT_STYLES)}")
+    rows = load_eval_rows(task, data, limit)
+    if not rows:
+        raise EvalError(f"{task}: no test rows in {data or 'the hub set'}")
+    return settings, rows
+
+
+def _encode_my_prompts(state, tokenizer, prompts: Sequence[str], prefill: str | None) -> tuple[list[int], list[list[int]]]:
+    """This process's contiguous share of the example indices and their encoded chat prompts."""
+    from gift.sampler import encode_chat_prompts
+
+    with state.split_between_processes(list(range(len(prompts)))) as mine:
+        mine = list(mine)
+    return mine, (encode_chat_prompts(tokenizer, [prompts[i] for i in mine], prefill) if mine else [])
+
+
+def _load_on_device(model, state, model_type: str | None, trust_remote_code: bool, dtype: str):
+    """A `LoadedModel` as given, or the one a source names, moved to this process's device."""
+    if not isinstance(model, (str, os.PathLike)):
+        return model
+    loaded = load(str(model), model_type, trust_remote_code, dtype)
+    loaded.model.to(state.device)
+    return loaded
+
+
+def _gather_records(state, task: str, gen_length: int, rows: Sequence[dict[str, Any]], prompts: Sequence[str],
+                    mine: Sequence[int], texts: Sequence[str], calls: Sequence[int]) -> list[dict[str, Any]]:
+    """This process's completions as JSONL records, gathered from every process in example order."""
+    from accelerate.utils import gather_object
+
+    columns = get_task(task).columns
+    records = [
+        {"task": task, "gen_length": gen_length, "index": i, "prompt": prompts[i], "completion": text,
+         "model_calls": n_calls, **{c: rows[i][c] for c in columns}}
+        for i, text, n_calls in zip(mine, texts, calls)
+    ]
+    if state.num_processes > 1:
+        records = gather_object(records)
+    return merge_gathered(records, len(rows))
 
 
 def load(source: str, model_type: str | None = None, trust_remote_code: bool = False, dtype: str = "auto"):
