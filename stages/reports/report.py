@@ -131,15 +131,17 @@ def rl_labels(cfg) -> list[str]:
     return [cfg.rl_label(a.name, alg) for a in cfg.arms if a.rl for alg in cfg.algorithms()]
 
 
-def collect_results(out: Path, cfg, evaluations: dict[str, dict], rl_runs: list[tuple[str, Path]],
-                    state: dict[str, Any], entropy: dict | None = None) -> dict[str, Any]:
-    """Every number of the report, machine-readable (`results.json`; the README is rendered from it)."""
-    metrics = _metric_names(evaluations)
+def _stage_labels(cfg) -> dict[str, list[str]]:
+    """The labels evaluated at each stage: every arm at stage one and at the RL start, `rl_labels` at stage two."""
     arms = [a.name for a in cfg.arms]
-    stages = {"stage1": arms, "rl_start": arms, "stage2": rl_labels(cfg)}
+    return {"stage1": arms, "rl_start": arms, "stage2": rl_labels(cfg)}
+
+
+def _accuracy(cfg, evaluations: dict[str, dict], metrics: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Accuracy of every checkpoint (stats per metric over seeds) and the first metric per seed, by stage and label."""
     accuracy: dict[str, Any] = {"base": {m: _cell(evaluations["base"], m) for m in metrics}}
     per_seed: dict[str, dict[str, dict[int, float]]] = {}
-    for prefix, labels in stages.items():
+    for prefix, labels in _stage_labels(cfg).items():
         for label in labels:
             runs = {s: evaluations[key] for s in cfg.seeds if (key := f"{prefix}/{label}/seed{s}") in evaluations}
             if not runs:
@@ -147,41 +149,70 @@ def collect_results(out: Path, cfg, evaluations: dict[str, dict], rl_runs: list[
             accuracy.setdefault(prefix, {})[label] = {
                 m: {**_stats([_cell(r, m) for r in runs.values()]), "seeds": list(runs)} for m in metrics}
             per_seed.setdefault(prefix, {})[label] = {s: _cell(r, metrics[0]) for s, r in runs.items()}
+    return accuracy, per_seed
+
+
+def _reward_rises(rl_runs: list[tuple[str, Path]]) -> dict[str, list[dict]]:
+    """Each stage-two run's `reward_rise`, by label, with its seed (read from `seedN/ARM/stage2...`)."""
     rl: dict[str, list[dict]] = {}
     for label, run in rl_runs:
         seed = int(Path(run).parent.parent.name.removeprefix("seed"))
         rise = reward_rise(_rewards(Path(run)))
         if rise is not None:
             rl.setdefault(label, []).append({"seed": seed, **rise})
-    # GIFT - SFT, seed by seed, at every stage (per stage-two algorithm).
+    return rl
+
+
+def _gift_sft_gaps(cfg, per_seed: dict[str, Any], rl: dict[str, list[dict]], metric: str) -> dict[str, Any]:
+    """GIFT - SFT, seed by seed, at every stage (per stage-two algorithm); empty without both arms."""
     gaps: dict[str, Any] = {}
-    if "gift" in arms and "sft" in arms:
-        for prefix in ("stage1", "rl_start"):
-            table = per_seed.get(prefix, {})
-            if "gift" in table and "sft" in table:
-                gaps[f"{prefix} {metrics[0]}"] = paired_gap(table["gift"], table["sft"])
-        for algorithm in cfg.algorithms():
-            g, f = cfg.rl_label("gift", algorithm), cfg.rl_label("sft", algorithm)
-            table = per_seed.get("stage2", {})
-            if g in table and f in table:
-                gaps[f"stage2 {metrics[0]} ({g} - {f})"] = paired_gap(table[g], table[f])
-            if g in rl and f in rl:
-                gaps[f"final reward ({g} - {f})"] = paired_gap({r["seed"]: r["last20"] for r in rl[g]},
-                                                              {r["seed"]: r["last20"] for r in rl[f]})
-    sft_time = [t for s in cfg.seeds if (t := _step_time(out / f"seed{s}" / "sft" / "stage1")) is not None]
-    step_time = {}
-    for arm in arms:
-        times = [t for s in cfg.seeds if (t := _step_time(out / f"seed{s}" / arm / "stage1")) is not None]
+    if not {"gift", "sft"} <= {a.name for a in cfg.arms}:
+        return gaps
+    for prefix in ("stage1", "rl_start"):
+        table = per_seed.get(prefix, {})
+        if "gift" in table and "sft" in table:
+            gaps[f"{prefix} {metric}"] = paired_gap(table["gift"], table["sft"])
+    for algorithm in cfg.algorithms():
+        g, f = cfg.rl_label("gift", algorithm), cfg.rl_label("sft", algorithm)
+        table = per_seed.get("stage2", {})
+        if g in table and f in table:
+            gaps[f"stage2 {metric} ({g} - {f})"] = paired_gap(table[g], table[f])
+        if g in rl and f in rl:
+            gaps[f"final reward ({g} - {f})"] = paired_gap({r["seed"]: r["last20"] for r in rl[g]},
+                                                          {r["seed"]: r["last20"] for r in rl[f]})
+    return gaps
+
+
+def _arm_step_times(out: Path, cfg, arm: str) -> list[float]:
+    return [t for s in cfg.seeds if (t := _step_time(out / f"seed{s}" / arm / "stage1")) is not None]
+
+
+def _step_time_table(out: Path, cfg) -> dict[str, dict[str, float | None]]:
+    """Per arm with logs: its median stage-one step time (mean over seeds) and the ratio to `sft`'s."""
+    sft_time = _arm_step_times(out, cfg, "sft")
+    table = {}
+    for arm in (a.name for a in cfg.arms):
+        times = _arm_step_times(out, cfg, arm)
         if times:
-            step_time[arm] = {"median_s": statistics.mean(times),
-                              "vs_sft": statistics.mean(times) / statistics.mean(sft_time) if sft_time else None}
+            table[arm] = {"median_s": statistics.mean(times),
+                          "vs_sft": statistics.mean(times) / statistics.mean(sft_time) if sft_time else None}
+    return table
+
+
+def collect_results(out: Path, cfg, evaluations: dict[str, dict], rl_runs: list[tuple[str, Path]],
+                    state: dict[str, Any], entropy: dict | None = None) -> dict[str, Any]:
+    """Every number of the report, machine-readable (`results.json`; the README is rendered from it)."""
+    metrics = _metric_names(evaluations)
+    accuracy, per_seed = _accuracy(cfg, evaluations, metrics)
+    rl = _reward_rises(rl_runs)
     steps = state.get("steps", {})
-    stage_one = {**_recipe_steps(cfg)}
     return {
         "schema": 1, "task": cfg.task, "base_model": cfg.base_model, "pretrain_steps": cfg.pretrain_steps,
-        "seeds": list(cfg.seeds), "arms": arms, "arm_seeds": {a.name: cfg.arm_seeds(a) for a in cfg.arms},
-        "rl_labels": stages["stage2"], "rl_from_step": cfg.rl_from_step, **stage_one, "workers": cfg.workers,
-        "metrics": metrics, "accuracy": accuracy, "rl": rl, "gaps": gaps, "step_time": step_time,
+        "seeds": list(cfg.seeds), "arms": [a.name for a in cfg.arms],
+        "arm_seeds": {a.name: cfg.arm_seeds(a) for a in cfg.arms}, "rl_labels": rl_labels(cfg),
+        "rl_from_step": cfg.rl_from_step, **_recipe_steps(cfg), "workers": cfg.workers,
+        "metrics": metrics, "accuracy": accuracy, "rl": rl, "gaps": _gift_sft_gaps(cfg, per_seed, rl, metrics[0]),
+        "step_time": _step_time_table(out, cfg),
         "wall_time": {"steps": {k: v["seconds"] for k, v in steps.items()},
                       "total_s": sum(v["seconds"] for v in steps.values()),
                       "elapsed_s": state.get("elapsed_s")},
