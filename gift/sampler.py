@@ -13,7 +13,7 @@ to right with `steps / num_blocks` steps each. Every step:
 4. commit the k most confident masked positions, k from `commit_schedule` (the block's masked count split
    evenly over its steps, the remainder going to the first steps). Committed tokens never change.
 
-Two options make decoding cheaper (both off by default; off, the output is token-identical to the plain
+Options make decoding cheaper (all off by default; off, the output is token-identical to the plain
 sampler). Parallel decoding by confidence (Fast-dLLM's rule): with `threshold` every masked position of the
 block whose confidence exceeds it is committed, at least one per step, and a block ends when it is fully
 decoded (`factor` is the variant that commits the n most confident while the n-th exceeds
@@ -21,7 +21,9 @@ decoded (`factor` is the variant that commits the n most confident while the n-t
 forward and keeps the keys/values of the positions left of the block (`prefix`), or left and right of it
 (`dual`); the block's later steps run only the block (and, for `prefix`, what follows it) against those.
 With bidirectional attention the kept keys/values go stale as the block is decoded, so the cache is an
-approximation (exact only for a one-layer model or a causal one; see docs/sampler.md).
+approximation (exact only for a one-layer model or a causal one; see docs/sampler.md). `lookahead` lets a
+threshold call also commit confident tokens of the next blocks, and `eos_stop` ends a row once the text
+before its first EOS is decoded (its remaining masks become EOS).
 
 Prompts are left-padded with a real attention mask, so a prompt decodes the same (greedy) alone or in a
 batch with prompts of other lengths. Randomness comes only from the caller's `torch.Generator`.
@@ -76,6 +78,13 @@ class SamplerConfig:
             (i <= n) has confidence >= 1 - factor / (i + 1); at least one. Not together with threshold.
         min_commit: the floor of a parallel call: `one` (Fast-dLLM; a block may take up to block_length
             calls) or `schedule` (at least the fixed schedule's count, so never more calls than `steps`).
+        lookahead: with `threshold`, each call also commits the masked positions of the next `lookahead`
+            blocks whose confidence is > threshold (no floor there); blocks still finish left to right,
+            and a block decoded ahead takes no call of its own. 0 = off.
+    Early stop (any decoder):
+        eos_stop: once every position before a row's first committed EOS is decoded, its remaining masks
+            become EOS and the row takes no further call. Its decoded text (cut at the first EOS) is
+            what it would have been without the stop (greedy); only tokens after that EOS differ.
     Cache:
         kv_cache: `none`, `prefix` (keys/values of the positions left of the block, refreshed at every
             block's first step) or `dual` (left and right of the block). Approximate for bidirectional
@@ -94,6 +103,8 @@ class SamplerConfig:
     factor: float | None = None
     kv_cache: str = "none"
     min_commit: str = "one"
+    lookahead: int = 0
+    eos_stop: bool = False
     return_history: bool = False
 
     def __post_init__(self) -> None:
@@ -131,6 +142,10 @@ class SamplerConfig:
                              f"'low_confidence', got {self.remasking!r}")
         if self.min_commit not in MIN_COMMITS:
             raise ValueError(f"unknown min_commit {self.min_commit!r}; choose one of {', '.join(MIN_COMMITS)}")
+        if not isinstance(self.lookahead, int) or isinstance(self.lookahead, bool) or self.lookahead < 0:
+            raise ValueError(f"lookahead must be a non-negative integer, got {self.lookahead!r}")
+        if self.lookahead and self.threshold is None:
+            raise ValueError(f"lookahead={self.lookahead} commits by threshold: set threshold")
         if self.kv_cache not in KV_CACHE_MODES:
             raise ValueError(f"unknown kv_cache {self.kv_cache!r}; choose one of {', '.join(KV_CACHE_MODES)}")
 
@@ -160,8 +175,8 @@ class SamplerOutput:
     history: with `return_history`, the completion (B, gen_length) after each step (one entry per
         forward pass: `steps` of them without threshold/factor).
     model_calls: (B,) forward passes that decoded something in each sequence: `steps` for every row of
-        the fixed schedule; with threshold/factor the steps in which the row's current block still had
-        a masked position (a row whose block is done sits out the batch's remaining passes of it).
+        the fixed schedule; with threshold/factor or eos_stop the passes in which the row's current block
+        still had a masked position (a row whose block is done sits out the batch's remaining passes of it).
     forward_passes: forward passes run for the whole batch (a guided pass counts once).
     kv_cache: the cache mode actually used (`none` after a fallback).
     """
@@ -174,6 +189,46 @@ class SamplerOutput:
     model_calls: Tensor | None = None
     forward_passes: int = 0
     kv_cache: str = "none"
+
+
+@dataclass
+class _Canvas:
+    """The state of one `generate` call: the sequences being decoded and what is counted on the way."""
+
+    x: Tensor
+    attn: Tensor
+    prompt_len: int
+    uncond_prompt: Tensor | None
+    calls: Tensor
+    history: list[Tensor] | None
+    passes: int = 0
+
+    def record(self, active: Tensor | None) -> None:
+        """Count one forward pass (for the rows that took part: all of them when `active` is None)."""
+        self.calls += 1 if active is None else active.long()
+        self.passes += 1
+        if self.history is not None:
+            self.history.append(self.x[:, self.prompt_len:].clone())
+
+    def output(self, cache_mode: str) -> SamplerOutput:
+        x = self.x
+        return SamplerOutput(sequences=x, completion_ids=x[:, self.prompt_len:], prompt_length=self.prompt_len,
+                             attention_mask=self.attn, history=self.history, model_calls=self.calls,
+                             forward_passes=self.passes, kv_cache=cache_mode)
+
+
+def close_answered(completion: Tensor, eos_id: int, mask_id: int) -> Tensor:
+    """Fill in place every masked position of a row whose first EOS has only decoded tokens before it.
+
+    Such a row's text (cut at the first EOS) can no longer change, so its remaining masks become EOS
+    and it needs no further pass. (B, G) -> (B,) bool: the rows that are closed.
+    """
+    is_eos, is_mask = completion == eos_id, completion == mask_id
+    first_eos = torch.where(is_eos.any(1), is_eos.int().argmax(1), completion.shape[1])
+    before = torch.arange(completion.shape[1], device=completion.device) < first_eos[:, None]
+    closed = is_eos.any(1) & ~(is_mask & before).any(1)
+    completion.masked_fill_(closed[:, None] & is_mask, eos_id)
+    return closed
 
 
 def commit_schedule(masked_count: Tensor, steps: int) -> Tensor:
@@ -360,86 +415,98 @@ class DiffusionSampler:
         sampling (Gumbel noise, `random` remasking); global RNGs are never touched.
         Runs under `no_grad` (not `inference_mode`) so the returned ids can feed a training forward.
         """
-        cfg = self.config
-        cfg.validate()
-        prompt, prompt_mask = self._left_pad(prompt_ids, attention_mask)
-        batch, prompt_len = prompt.shape
-        device = prompt.device
-        mask_id = self.adapter.mask_token_id
+        self.config.validate()
+        canvas = self._canvas(*self._left_pad(prompt_ids, attention_mask))
+        cache_mode = self._cache_mode()
+        modes = [(module, module.training) for module in self.model.modules()]
+        self.model.eval()
+        try:
+            for block in range(self.config.num_blocks):
+                self._decode_block(canvas, block, cache_mode, generator)
+        finally:
+            for module, training in modes:
+                module.training = training
+        return canvas.output(cache_mode)
 
+    def _canvas(self, prompt: Tensor, prompt_mask: Tensor) -> _Canvas:
+        """`[prompt, M x gen_length]`, its attention mask and, with guidance, the masked-prompt copy."""
+        cfg, mask_id = self.config, self.adapter.mask_token_id
+        batch, device = prompt.shape[0], prompt.device
         x = torch.cat([prompt, torch.full((batch, cfg.gen_length), mask_id, dtype=torch.long, device=device)], 1)
         attn = torch.cat([prompt_mask, torch.ones((batch, cfg.gen_length), dtype=torch.long, device=device)], 1)
         uncond_prompt = None
         if cfg.cfg_scale > 0:
             uncond_prompt = torch.where(prompt_mask.bool(), torch.full_like(prompt, mask_id), prompt)
-        history: list[Tensor] | None = [] if cfg.return_history else None
-        calls = torch.zeros(batch, dtype=torch.long, device=device)
-        passes = 0
-        cache_mode = self._cache_mode()
+        return _Canvas(x, attn, prompt.shape[1], uncond_prompt, torch.zeros(batch, dtype=torch.long, device=device),
+                       [] if cfg.return_history else None)
 
-        modes = [(module, module.training) for module in self.model.modules()]
-        self.model.eval()
-        try:
-            for block in range(cfg.num_blocks):
-                start = prompt_len + block * cfg.block_length
-                end = start + cfg.block_length
-                schedule = commit_schedule((x[:, start:end] == mask_id).sum(1), cfg.steps_per_block)
-                cache = None if cache_mode == "none" else KVCache(self.adapter, cache_mode)
-                step = 0
-                # Fixed schedule: steps_per_block passes. By confidence: until the block is decoded, which
-                # takes at most block_length passes since every pass commits at least one token per row
-                # (at most steps_per_block with min_commit=schedule: each pass commits >= the schedule).
-                last = cfg.block_length if cfg.parallel and cfg.min_commit == "one" else cfg.steps_per_block
-                while step < last:
-                    masked = x[:, start:end] == mask_id
-                    rows = None
-                    if cfg.parallel:
-                        active = masked.any(1)
-                        if not active.any():
-                            break
-                        if not active.all():
-                            # Rows whose block is done sit this pass out: the forward runs on the rest only.
-                            rows = active.nonzero().squeeze(1)
-                            masked = masked[rows]
-                    if rows is None:
-                        logits = self._block_logits(x, attn, start, end, uncond_prompt, cache)
-                    else:
-                        logits = self._block_logits(x[rows], attn[rows], start, end,
-                                                    None if uncond_prompt is None else uncond_prompt[rows], cache, rows)
-                    x0, conf = self._propose(logits, generator)
-                    conf = conf.masked_fill(~masked, float("-inf"))
-                    if cfg.parallel:
-                        count = parallel_commit_count(conf, cfg.threshold, cfg.factor)
-                        if cfg.min_commit == "schedule":
-                            floor = schedule[:, step] if rows is None else schedule[rows, step]
-                            count = torch.maximum(count, floor)
-                        calls += active.long()
-                    else:
-                        count = schedule[:, step]
-                        calls += 1
-                    commit = self._select(conf, count) & masked
-                    if rows is None:
-                        x[:, start:end] = torch.where(commit, x0, x[:, start:end])
-                    else:
-                        x[rows, start:end] = torch.where(commit, x0, x[rows, start:end])
-                    passes += 1
-                    step += 1
-                    if history is not None:
-                        history.append(x[:, prompt_len:].clone())
-        finally:
-            for module, training in modes:
-                module.training = training
+    def _decode_block(self, canvas: _Canvas, block: int, cache_mode: str, generator: torch.Generator | None) -> None:
+        """Run the passes of one block until its schedule is spent or (parallel, eos_stop) it is decoded."""
+        cfg = self.config
+        start = canvas.prompt_len + block * cfg.block_length
+        end = start + cfg.block_length
+        # The positions a pass scores: the block, plus `lookahead` blocks that only take confident commits.
+        window_end = min(end + cfg.lookahead * cfg.block_length, canvas.x.shape[1])
+        schedule = commit_schedule((canvas.x[:, start:end] == self.adapter.mask_token_id).sum(1), cfg.steps_per_block)
+        cache = None if cache_mode == "none" else KVCache(self.adapter, cache_mode)
+        # Fixed schedule: steps_per_block passes. By confidence: until the block is decoded, which takes at
+        # most block_length passes since every pass commits at least one of its tokens per row (at most
+        # steps_per_block with min_commit=schedule: each pass commits >= the schedule).
+        last = cfg.block_length if cfg.parallel and cfg.min_commit == "one" else cfg.steps_per_block
+        for step in range(last):
+            floor = schedule[:, step] if step < schedule.shape[1] else None
+            if not self._step(canvas, start, end, window_end, floor, cache, generator):
+                break
 
-        return SamplerOutput(
-            sequences=x,
-            completion_ids=x[:, prompt_len:],
-            prompt_length=prompt_len,
-            attention_mask=attn,
-            history=history,
-            model_calls=calls,
-            forward_passes=passes,
-            kv_cache=cache_mode,
-        )
+    def _step(self, canvas: _Canvas, start: int, end: int, window_end: int, floor: Tensor | None,
+              cache: KVCache | None, generator: torch.Generator | None) -> bool:
+        """One forward pass and its commits; False (and no pass) when no row has a mask left in the block."""
+        cfg, mask_id = self.config, self.adapter.mask_token_id
+        rows, active = None, None
+        if cfg.parallel or cfg.eos_stop:
+            # Rows whose block is done sit this pass out: the forward runs on the rest only.
+            active = (canvas.x[:, start:end] == mask_id).any(1)
+            if not active.any():
+                return False
+            if not active.all():
+                rows = active.nonzero().squeeze(1)
+
+        def sub(t: Tensor | None) -> Tensor | None:
+            return t if rows is None or t is None else t[rows]
+
+        logits = self._block_logits(sub(canvas.x), sub(canvas.attn), start, window_end,
+                                    sub(canvas.uncond_prompt), cache, rows)
+        x0, conf = self._propose(logits, generator)
+        window = sub(canvas.x)[:, start:window_end]
+        masked = window == mask_id
+        commit = self._commit(conf.masked_fill(~masked, float("-inf")), masked, end - start, sub(floor))
+        if rows is None:
+            canvas.x[:, start:window_end] = torch.where(commit, x0, window)
+        else:
+            canvas.x[rows, start:window_end] = torch.where(commit, x0, window)
+        if cfg.eos_stop:
+            close_answered(canvas.x[:, canvas.prompt_len:], self.adapter.eos_token_id, mask_id)
+        canvas.record(active)
+        return True
+
+    def _commit(self, conf: Tensor, masked: Tensor, block: int, floor: Tensor | None) -> Tensor:
+        """Boolean (b, window): what this pass commits. conf is -inf where nothing is left to decode.
+
+        The block's first `block` positions take the schedule's count (fixed) or the confidence rule's
+        (parallel, at least the floor); lookahead positions right of the block take only confident tokens.
+        """
+        cfg = self.config
+        block_conf = conf[:, :block]
+        if cfg.parallel:
+            count = parallel_commit_count(block_conf, cfg.threshold, cfg.factor)
+            if cfg.min_commit == "schedule":
+                count = torch.maximum(count, floor)
+        else:
+            count = floor
+        commit = self._select(block_conf, count) & masked[:, :block]
+        if conf.shape[1] == block:
+            return commit
+        return torch.cat([commit, conf[:, block:] > cfg.threshold], 1)
 
     def generate_chat(
         self,

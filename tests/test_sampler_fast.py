@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ from transformers import LlamaForCausalLM
 
 from gift.adapters import KVCache, ModelAdapter, adapter_for
 from gift.embedded_model import build_embedded_model, embedded_config
-from gift.sampler import DiffusionSampler, SamplerConfig, parallel_commit_count
+from gift.sampler import DiffusionSampler, SamplerConfig, close_answered, parallel_commit_count
 from test_sampler import FixedLogitsModel, prompts_of_lengths
 
 INF = float("inf")
@@ -235,3 +236,83 @@ def test_schedule_floor_never_takes_more_calls_than_steps(embedded):
     assert int(out.model_calls.max()) <= 8 and (out.model_calls <= one.model_calls).all()
     with pytest.raises(ValueError, match="unknown min_commit 'two'; choose one of one, schedule"):
         SamplerConfig(min_commit="two")
+
+
+# ---------------------------------------------------------------- lookahead and eos_stop
+
+
+class PositionLogitsModel(torch.nn.Module):
+    """Logits row `rows[i]` at sequence position i (prompts of one length, no padding)."""
+
+    def __init__(self, rows):
+        super().__init__()
+        self.rows = torch.nn.Parameter(torch.tensor(rows, dtype=torch.float32), requires_grad=False)
+        self.passes = 0
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None):
+        self.passes += 1
+        return SimpleNamespace(logits=self.rows[: input_ids.shape[1]].expand(input_ids.shape[0], -1, -1).clone())
+
+
+TOKEN_2_AT_60 = [0.0, 0.0, 1.5, 0.0, 0.0]  # token 2 at p = e^1.5 / (e^1.5 + 3) ~ 0.60 (mask 4 never proposed)
+EOS_SURE = [0.0, 0.0, 0.0, 12.0, 0.0]  # EOS (3) at p ~ 0.9998
+TINY = ModelAdapter("embedded", mask_token_id=4, eos_token_id=3, pad_token_id=3)
+
+
+def test_close_answered_fills_rows_whose_text_before_the_first_eos_is_decoded():
+    completion = torch.tensor([[2, 3, 4, 4], [4, 3, 4, 2], [2, 2, 4, 4], [3, 2, 4, 3]])
+    closed = close_answered(completion, eos_id=3, mask_id=4)
+    assert closed.tolist() == [True, False, False, True]
+    assert completion.tolist() == [[2, 3, 3, 3], [4, 3, 4, 2], [2, 2, 4, 4], [3, 2, 3, 3]]
+
+
+@pytest.mark.parametrize("decoder, calls_off, calls_on", [
+    (dict(), 9, 6),  # fixed schedule 2, 1, 1 per block: block 1 closes the text at its third pass
+    (dict(threshold=0.9), 7, 6),  # block 0 one token per pass; block 1: the EOS in one pass, then position 4
+])
+def test_eos_stop_ends_a_row_once_its_text_is_decoded(decoder, calls_off, calls_on):
+    # prompt of 2, then 5 uncertain tokens and an EOS tail the model is sure of
+    model = PositionLogitsModel([TOKEN_2_AT_60] * 7 + [EOS_SURE] * 7)
+    config = dict(gen_length=12, block_length=4, steps=9, **decoder)
+    off = generate(model, TINY, [[1, 1], [0, 1]], **config)
+    on = generate(model, TINY, [[1, 1], [0, 1]], eos_stop=True, **config)
+    assert off.completion_ids.tolist() == on.completion_ids.tolist() == [[2] * 5 + [3] * 7] * 2
+    assert off.model_calls.tolist() == [calls_off] * 2 and on.model_calls.tolist() == [calls_on] * 2
+    assert on.forward_passes == calls_on
+
+
+def test_lookahead_commits_confident_tokens_of_the_next_blocks():
+    model = FixedLogitsModel([0.0, 0.0, 12.0, 0.0, 0.0])  # token 2 at p ~ 0.9998 everywhere
+    for lookahead, calls in ((0, 3), (1, 2), (2, 1)):  # a block decoded ahead takes no call of its own
+        out = generate(model, TINY, [[1, 1]], gen_length=12, block_length=4, steps=12, threshold=0.9,
+                       lookahead=lookahead)
+        assert out.completion_ids.tolist() == [[2] * 12] and out.model_calls.tolist() == [calls]
+    unsure = FixedLogitsModel(TOKEN_2_AT_60)  # nothing ahead clears the threshold: lookahead changes nothing
+    plain = generate(unsure, TINY, [[1, 1]], gen_length=8, block_length=4, steps=8, threshold=0.9, return_history=True)
+    ahead = generate(unsure, TINY, [[1, 1]], gen_length=8, block_length=4, steps=8, threshold=0.9, return_history=True,
+                     lookahead=1)
+    assert all(torch.equal(a, b) for a, b in zip(plain.history, ahead.history)) and ahead.model_calls.tolist() == [8]
+
+
+@pytest.mark.parametrize("mode", ["prefix", "dual"])
+def test_lookahead_with_a_cache_is_exact_on_a_one_layer_model(embedded, mode):
+    _, tokenizer, adapter = embedded
+    model = llama(tokenizer, layers=1, seed=3, sharpen=25.0)
+    prompts = prompts_of_lengths(tokenizer, (3, 9, 17, 6))
+    config = dict(gen_length=24, block_length=8, steps=24, threshold=0.3, lookahead=1)
+    plain = generate(model, adapter, prompts, **config)
+    cached = generate(model, adapter, prompts, kv_cache=mode, **config)
+    assert cached.kv_cache == mode and torch.equal(plain.sequences, cached.sequences)
+    assert torch.equal(plain.model_calls, cached.model_calls)
+    for i, prompt in enumerate(prompts):  # and a sequence decodes the same alone as in the batch
+        assert torch.equal(generate(model, adapter, [prompt], **config).completion_ids[0], plain.completion_ids[i])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(threshold=0.9, lookahead=-1), r"lookahead must be a non-negative integer, got -1"),
+    (dict(lookahead=1), r"lookahead=1 commits by threshold: set threshold"),
+    (dict(factor=1.0, lookahead=1), r"lookahead=1 commits by threshold: set threshold"),
+])
+def test_bad_lookahead_raises_a_clear_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SamplerConfig(**kwargs)
