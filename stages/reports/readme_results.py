@@ -42,7 +42,7 @@ def _seeds(stats: dict[str, Any]) -> str:
 
 def render_section(results: dict[str, Any], figure: str = str(FIGURE), report: str = str(REPORT)) -> str:
     """The README section (markers included) for one `results.json` of `gift pipeline`."""
-    from stages.reports.report import _gap_lines
+    from stages.reports.report import _gap_lines, stage_titles
 
     metrics = results["metrics"]
     acc = results["accuracy"]
@@ -61,9 +61,7 @@ def render_section(results: dict[str, Any], figure: str = str(FIGURE), report: s
              "|---|---|" + "---|" * len(metrics) + "---|"]
     lines.append("| base (stage zero) | - | " + " | ".join(
         "-" if acc["base"][m] is None else f"{100 * acc['base'][m]:.1f}" for m in metrics) + " | |")
-    titles = {"stage1": "stage one", "rl_start": f"stage one @ step {results['rl_from_step']} (RL start)",
-              "stage2": "stage two"}
-    for prefix, title in titles.items():
+    for prefix, title in stage_titles(results["rl_from_step"]).items():
         for label, by_metric in acc.get(prefix, {}).items():
             cost = results["step_time"].get(label, {}).get("vs_sft") if prefix == "stage1" else None
             lines.append(f"| {title}: `{label}` | {_seeds(by_metric[metrics[0]])} | "

@@ -257,80 +257,105 @@ def _gap_lines(gaps: dict[str, Any], unit: float = 100) -> list[str]:
     return lines
 
 
-def write_report(out: Path, cfg, evaluations: dict[str, dict], rl_runs: list[tuple[str, Path]], figure: Path | None,
-                 state: dict[str, Any], entropy: dict | None = None) -> Path:
-    """Write `out/report.md` and `out/results.json` (the same numbers, machine-readable); return the report's path."""
-    results = collect_results(out, cfg, evaluations, rl_runs, state, entropy)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    metrics = _metric_names(evaluations)
-    arms = [a.name for a in cfg.arms]
-    lines = [f"# Pipeline report: {cfg.task}", "",
-             f"Base model `{cfg.base_model}`" + (f", pre-trained {cfg.pretrain_steps} steps on the task" if cfg.pretrain_steps else "")
-             + f"; arms {', '.join(f'`{a}`' for a in arms)}; seeds {cfg.seeds}.", ""]
+def stage_titles(rl_from_step: int | None) -> dict[str, str]:
+    """How the report and the README name each stage's checkpoints."""
+    return {"stage1": "stage one", "rl_start": f"stage one @ step {rl_from_step} (RL start)", "stage2": "stage two"}
 
-    lines += ["## Accuracy of every checkpoint", "",
-              "Percent, mean ± sd over seeds (greedy decoding; " + ", ".join(metrics) + ").", "",
-              "| checkpoint | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
-    lines.append("| base | " + " | ".join(_mean_sd([_cell(evaluations["base"], m)]) for m in metrics) + " |")
-    groups = [("stage one", "stage1"), (f"stage one @ step {cfg.rl_from_step} (RL start)", "rl_start"), ("stage two", "stage2")]
-    per_stage: dict[str, dict[str, list[float]]] = {}
-    for title, prefix in groups:
-        for arm in rl_labels(cfg) if prefix == "stage2" else arms:
-            runs = [evaluations[f"{prefix}/{arm}/seed{s}"] for s in cfg.seeds if f"{prefix}/{arm}/seed{s}" in evaluations]
-            if not runs:
-                continue
-            values = {m: [_cell(r, m) for r in runs] for m in metrics}
-            per_stage.setdefault(prefix, {})[arm] = values[metrics[0]]
-            seeds = "" if len(runs) == len(cfg.seeds) else f" ({len(runs)} seed{'s' if len(runs) > 1 else ''})"
-            lines.append(f"| {title}: {arm}{seeds} | " + " | ".join(_mean_sd(values[m]) for m in metrics) + " |")
 
+def _final_rewards(rl_runs: list[tuple[str, Path]]) -> dict[str, list[float]]:
+    """Per stage-two label, each run's mean raw reward over its last 20% of steps."""
     rewards: dict[str, list[float]] = {}
-    for arm, run in rl_runs:
+    for label, run in rl_runs:
         value = _final_reward(run)
         if value is not None:
-            rewards.setdefault(arm, []).append(value)
-    if figure is not None:
-        lines += ["", "## Reward curves (stage two)", "", f"![reward curves]({figure.name})", "",
-                  f"Raw reward per step (faint) and its time-weighted EMA (bold, smoothing {cfg.smoothing}); "
-                  "final reward = mean raw reward over the last 20% of steps:", "",
-                  "| arm | final reward (x100) |", "|---|---|"]
-        lines += [f"| {arm} | {_mean_sd(v)} |" for arm, v in rewards.items()]
-        lines += ["", "Rise of every stage-two run: mean raw reward over its last 20% of steps minus its first 10% "
-                  "(x100; the main job asks for at least +5 in every run):", "",
-                  "| run | seed | first 10% | last 20% | rise |", "|---|---|---|---|---|"]
-        lines += [f"| {label} | {r['seed']} | {100 * r['first10']:.1f} | {100 * r['last20']:.1f} | {100 * r['rise']:+.1f} |"
-                  for label, runs in results["rl"].items() for r in runs]
+            rewards.setdefault(label, []).append(value)
+    return rewards
 
-    lines += ["", "## Verdict", ""]
-    for prefix, label in (("stage1", f"stage one, {metrics[0]}"), ("stage2", f"after stage two, {metrics[0]}")):
-        if prefix in per_stage:
-            lines.append(_verdict(label, per_stage[prefix], 100))
+
+def _accuracy_lines(results: dict[str, Any], seeds: list[int]) -> list[str]:
+    metrics, accuracy = results["metrics"], results["accuracy"]
+    lines = ["## Accuracy of every checkpoint", "",
+             "Percent, mean ± sd over seeds (greedy decoding; " + ", ".join(metrics) + ").", "",
+             "| checkpoint | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
+    lines.append("| base | " + " | ".join(_mean_sd([accuracy["base"][m]]) for m in metrics) + " |")
+    for prefix, title in stage_titles(results["rl_from_step"]).items():
+        for label, by_metric in accuracy.get(prefix, {}).items():
+            n = by_metric[metrics[0]]["n"]
+            note = "" if n == len(seeds) else f" ({n} seed{'s' if n > 1 else ''})"
+            lines.append(f"| {title}: {label}{note} | " + " | ".join(_mean_sd(by_metric[m]["values"]) for m in metrics)
+                         + " |")
+    return lines
+
+
+def _reward_lines(results: dict[str, Any], rewards: dict[str, list[float]], figure: str, smoothing: float) -> list[str]:
+    lines = ["", "## Reward curves (stage two)", "", f"![reward curves]({figure})", "",
+             f"Raw reward per step (faint) and its time-weighted EMA (bold, smoothing {smoothing}); "
+             "final reward = mean raw reward over the last 20% of steps:", "",
+             "| arm | final reward (x100) |", "|---|---|"]
+    lines += [f"| {arm} | {_mean_sd(v)} |" for arm, v in rewards.items()]
+    lines += ["", "Rise of every stage-two run: mean raw reward over its last 20% of steps minus its first 10% "
+              "(x100; the main job asks for at least +5 in every run):", "",
+              "| run | seed | first 10% | last 20% | rise |", "|---|---|---|---|---|"]
+    lines += [f"| {label} | {r['seed']} | {100 * r['first10']:.1f} | {100 * r['last20']:.1f} | {100 * r['rise']:+.1f} |"
+              for label, runs in results["rl"].items() for r in runs]
+    return lines
+
+
+def _verdict_lines(results: dict[str, Any], rewards: dict[str, list[float]], has_control: bool) -> list[str]:
+    metric = results["metrics"][0]
+    lines = ["", "## Verdict", ""]
+    for prefix, label in (("stage1", f"stage one, {metric}"), ("stage2", f"after stage two, {metric}")):
+        if prefix in results["accuracy"]:
+            per_arm = {arm: by_metric[metric]["values"] for arm, by_metric in results["accuracy"][prefix].items()}
+            lines.append(_verdict(label, per_arm, 100))
     if rewards:
         lines.append(_verdict("stage-two final reward (x100)", rewards, 100))
     if results["gaps"]:
         lines += ["", "GIFT minus SFT seed by seed (same base, data order and seed; percentage points). It exceeds the "
                   "seed noise when every seed's difference has the same sign and the mean gap is larger than both "
                   "arms' seed sd:", ""] + _gap_lines(results["gaps"])
-    if any(a.control for a in cfg.arms):
+    if has_control:
         lines += ["", "Control arms set beta by token class without any entropy. Where a control comes close to "
                   "`gift`, most of GIFT's gain on this task is structural (which tokens are hard), not something only "
                   "the entropy probe can find; read the comparison with that in mind."]
+    return lines
 
-    lines += _entropy_section(entropy)
 
-    sft_time = [t for s in cfg.seeds if (t := _step_time(out / f"seed{s}" / "sft" / "stage1")) is not None]
-    lines += ["", "## Cost", "", "| arm | stage-one step time (median s) | vs sft |", "|---|---|---|"]
-    for arm in arms:
-        times = [t for s in cfg.seeds if (t := _step_time(out / f"seed{s}" / arm / "stage1")) is not None]
-        if times:
-            ratio = f"{statistics.mean(times) / statistics.mean(sft_time):.2f}" if sft_time else "-"
-            lines.append(f"| {arm} | {statistics.mean(times):.3f} | {ratio} |")
+def _cost_lines(step_time: dict[str, dict], state: dict[str, Any]) -> list[str]:
+    lines = ["", "## Cost", "", "| arm | stage-one step time (median s) | vs sft |", "|---|---|---|"]
+    for arm, t in step_time.items():
+        ratio = "-" if t["vs_sft"] is None else f"{t['vs_sft']:.2f}"
+        lines.append(f"| {arm} | {t['median_s']:.3f} | {ratio} |")
     lines += ["", "| step | wall time (s) |", "|---|---|"]
     lines += [f"| {name} | {info['seconds']:.1f}{' (resumed)' if info.get('resumed') else ''} |"
               for name, info in state.get("steps", {}).items()]
     total = sum(info["seconds"] for info in state.get("steps", {}).values())
-    lines += [f"| total | {total:.1f} |", "", "## Config", "", "```yaml",
-              (out / "pipeline_config.yaml").read_text().rstrip(), "```", ""]
+    return lines + [f"| total | {total:.1f} |"]
+
+
+def format_report(results: dict[str, Any], cfg, rewards: dict[str, list[float]], figure: Path | None,
+                  state: dict[str, Any], entropy: dict | None, config_yaml: str) -> str:
+    """`report.md` from `collect_results`' numbers, the runs' final rewards, the state and the resolved config."""
+    header = (f"Base model `{cfg.base_model}`"
+              + (f", pre-trained {cfg.pretrain_steps} steps on the task" if cfg.pretrain_steps else "")
+              + f"; arms {', '.join(f'`{a}`' for a in results['arms'])}; seeds {cfg.seeds}.")
+    lines = [f"# Pipeline report: {cfg.task}", "", header, ""] + _accuracy_lines(results, cfg.seeds)
+    if figure is not None:
+        lines += _reward_lines(results, rewards, figure.name, cfg.smoothing)
+    lines += _verdict_lines(results, rewards, any(a.control for a in cfg.arms))
+    lines += _entropy_section(entropy)
+    lines += _cost_lines(results["step_time"], state)
+    lines += ["", "## Config", "", "```yaml", config_yaml.rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+def write_report(out: Path, cfg, evaluations: dict[str, dict], rl_runs: list[tuple[str, Path]], figure: Path | None,
+                 state: dict[str, Any], entropy: dict | None = None) -> Path:
+    """Write `out/report.md` and `out/results.json` (the same numbers, machine-readable); return the report's path."""
+    results = collect_results(out, cfg, evaluations, rl_runs, state, entropy)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    text = format_report(results, cfg, _final_rewards(rl_runs), figure, state, entropy,
+                         (out / "pipeline_config.yaml").read_text())
     path = out / "report.md"
-    path.write_text("\n".join(lines))
+    path.write_text(text)
     return path
