@@ -3,8 +3,10 @@
 - stage-one recipes: `stages.train.cold_start.make_parser()` (TrlParser; unknown keys are errors);
 - stage-two recipes (`grpo_*`/`rl_*` names or GRPO-only keys): `stages.train.rl.make_parser()`;
 - pipeline files (`pipeline:`/`arms:` keys): `gift pipeline`'s validation builds every stage's config;
-- the LLaDA/Dream recipes carry the paper's settings, and every launch line in their header gives a
-  global batch of 16 (per-device x accumulation x processes, processes from the accelerate config);
+- the LLaDA/Dream s1K bases (`s1k_lora`/`s1k_full` per model), with each override their header names
+  (SFT, the Base model), resolve to the paper's settings, and every launch line in their header gives a
+  global batch of 16 (per-device x derived accumulation x processes, processes from the accelerate config);
+- `lora_target_modules` takes one form in both stages; `system_prompt` may name a prompt builder's text;
 - configs/accelerate/*.yaml load as accelerate's own `ClusterConfig` and use only launcher options.
 """
 
@@ -28,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 ACCELERATE = CONFIGS / "accelerate"
 RECIPES = sorted(p for p in CONFIGS.rglob("*.yaml") if ACCELERATE not in p.parents)
-SCALE_RECIPES = [p for p in RECIPES if p.parent.name in ("llada", "dream") and "_s1k_" in p.name]
+SCALE_RECIPES = [p for p in RECIPES if p.parent.name in ("llada", "dream") and p.stem.startswith("s1k_")]
 ACCELERATE_CONFIGS = sorted(ACCELERATE.glob("*.yaml"))
 PIPELINE_KEYS = {"pipeline", "arms"}
 GRPO_KEYS = {"num_generations", "num_iterations", "p_mask_prompt", "reward_funcs", "diffusion_steps", "gen_length"}
@@ -54,7 +56,9 @@ def _offline(monkeypatch):
 
 
 def test_there_are_recipes():
-    assert len(SCALE_RECIPES) >= 16 and len(ACCELERATE_CONFIGS) >= 6
+    assert [_rel(p) for p in SCALE_RECIPES] == [f"configs/{family}/s1k_{params}.yaml" for family in ("dream", "llada")
+                                                for params in ("full", "lora")]
+    assert len(ACCELERATE_CONFIGS) >= 6
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=_rel)
@@ -81,27 +85,45 @@ def test_recipe_parses_into_its_config(path, tmp_path):
         assert getattr(config, key) == value or key in ("report_to",), (key, value, getattr(config, key))
 
 
+# What the LLaDA/Dream s1K recipes resolve to, pinned. Until the per-variant files (gift_/sft_/base_*_s1k_*)
+# were replaced by these bases and overrides, a test resolved old and new field by field and found them equal.
+FORMAT_TEXT = "Respond in the following format:\n<reasoning>\n...\n</reasoning>\n<answer>\n...\n</answer>"
+S1K_COMMON = dict(  # the paper's settings, and d1's SFT script's where the paper is silent
+    trust_remote_code=True, torch_dtype="bfloat16", bf16=True, dataset="simplescaling/s1K", dataset_format="s1k",
+    max_length=4096, pad_to="max_length", train_on_pad_tail=True, too_long="drop", system_prompt=FORMAT_TEXT,
+    objective="gift", normaliser=None, beta_source="live", beta_from="entropy", beta_ref="sequence",
+    pad_tail_schedule="sft", probe_chunk_size=256, learning_rate=1e-5, lr_scheduler_type="linear", warmup_steps=0,
+    weight_decay=0.1, max_grad_norm=1.0, per_device_train_batch_size=1, global_batch_size=GLOBAL_BATCH,
+    gradient_accumulation_steps=GLOBAL_BATCH, num_train_epochs=20, ddp_find_unused_parameters=False,
+    logging_steps=2, save_steps=100, seed=42)  # accumulation as derived on one process
+S1K_PARAMS = {
+    "lora": dict(use_lora=True, lora_r=128, lora_alpha=256, lora_dropout=0.05,
+                 lora_target_modules=["q_proj", "k_proj", "v_proj"], save_total_limit=None),
+    "full": dict(use_lora=False, save_total_limit=3),
+}
+S1K_MODELS = {
+    "llada": dict(model_name_or_path="GSAI-ML/LLaDA-8B-Instruct", model_type="llada", activation_checkpointing=False),
+    "dream": dict(model_name_or_path="Dream-org/Dream-v0-Instruct-7B", model_type="dream",
+                  activation_checkpointing=True, activation_checkpointing_kwargs={"use_reentrant": False}),
+}
+BASE_MODELS = {"llada": "GSAI-ML/LLaDA-8B-Base", "dream": "Dream-org/Dream-v0-Base-7B"}
+
+
+@pytest.mark.parametrize("variant", ["gift", "sft", "base-model"])
 @pytest.mark.parametrize("path", SCALE_RECIPES, ids=_rel)
-def test_scale_recipe_has_the_papers_settings(path):
-    data = yaml.safe_load(path.read_text())
-    family, stem = path.parent.name, path.stem
-    assert data["model_type"] == family and data["trust_remote_code"] is True
-    model = data["model_name_or_path"]
-    assert ("Base" in model) == stem.startswith("base_"), model
-    assert ("Instruct" in model) != stem.startswith("base_"), model
-    assert data["objective"] == stem.removeprefix("base_").split("_")[0]
-    assert data["dataset"] == "simplescaling/s1K" and data["dataset_format"] == "s1k"
-    assert data["learning_rate"] == 1e-5 and data["max_length"] == 4096 and data["num_train_epochs"] == 20
-    assert data["bf16"] is True and data["torch_dtype"] == "bfloat16"
-    assert global_batch(data["per_device_train_batch_size"], data["gradient_accumulation_steps"], 8) == GLOBAL_BATCH
-    if stem.endswith("_lora"):
-        assert data["use_lora"] is True
-        assert (data["lora_r"], data["lora_alpha"], data["lora_dropout"]) == (128, 256, 0.05)
-        assert data["lora_target_modules"] == ["q_proj", "k_proj", "v_proj"]
-    else:
-        assert stem.endswith("_full") and data["use_lora"] is False
-    if data["objective"] == "gift":
-        assert data["beta_source"] == "live" and data["beta_from"] == "entropy"
+def test_scale_recipe_resolves_to_the_papers_settings(path, variant, tmp_path, monkeypatch):
+    """Each base with each documented override (SFT, the Base model) resolves to the pinned settings."""
+    family, params = path.parent.name, path.stem.removeprefix("s1k_")
+    overrides = {"gift": [], "sft": ["--objective", "sft"],
+                 "base-model": ["--model_name_or_path", BASE_MODELS[family]]}[variant]
+    assert " ".join(overrides) in path.read_text(), "the header names each override"
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    config = _parse("cold_start", ["--config", _rel(path), *overrides], tmp_path)
+    expected = {**S1K_COMMON, **S1K_PARAMS[params], **S1K_MODELS[family]}
+    expected.update({"gift": {}, "sft": {"objective": "sft"},
+                     "base-model": {"model_name_or_path": BASE_MODELS[family]}}[variant])
+    got = {key: getattr(config, key) for key in expected}
+    assert got == expected, {k: (got[k], v) for k, v in expected.items() if got[k] != v}
 
 
 def _launch_lines(path: Path) -> list[list[str]]:
@@ -125,20 +147,23 @@ def _option(tokens: list[str], name: str) -> str | None:
 
 @pytest.mark.parametrize("path", SCALE_RECIPES, ids=_rel)
 def test_launch_lines_give_the_global_batch(path):
-    """1 GPU and 8 GPUs, each: per-device x accumulation (recipe or override) x processes == 16."""
+    """1 GPU and 8 GPUs, each: the recipe's global batch 16 = per-device x derived accumulation x processes.
+    No line passes an accumulation: the global batch derives it, whatever the command line says."""
     assert path.read_text().startswith("#"), "a recipe opens with its launch commands"
-    data = yaml.safe_load(path.read_text())
+    data = load_recipe(path)
+    assert data["global_batch_size"] == GLOBAL_BATCH and "gradient_accumulation_steps" not in data
     commands = _launch_lines(path)
     processes_seen = set()
     for tokens in commands:
         launcher, script = tokens[: tokens.index("-m")], tokens[tokens.index("-m") :]
         assert script[1] == "stages.train.cold_start" and _option(script, "--config") == _rel(path)
+        assert "--gradient_accumulation_steps" not in script, tokens
         accelerate_file = ROOT / _option(launcher, "--config_file")
         assert accelerate_file.is_file(), accelerate_file
         processes = int(_option(launcher, "--num_processes") or yaml.safe_load(accelerate_file.read_text())["num_processes"])
         per_device = int(_option(script, "--per_device_train_batch_size") or data["per_device_train_batch_size"])
-        accumulation = int(_option(script, "--gradient_accumulation_steps") or data["gradient_accumulation_steps"])
-        assert global_batch(per_device, accumulation, processes) == GLOBAL_BATCH, (tokens, per_device, accumulation, processes)
+        per_device, accumulation = resolve_batch(data["global_batch_size"], processes, per_device=per_device)
+        assert global_batch(per_device, accumulation, processes) == GLOBAL_BATCH, (tokens, per_device, accumulation)
         processes_seen.add(processes)
     assert processes_seen == {1, 8}, commands
 
@@ -179,41 +204,6 @@ def test_accelerate_config_set():
     for name, (processes, machines) in expected.items():
         assert (found[name]["num_processes"], found[name]["num_machines"]) == (processes, machines), name
 
-
-# Old stage-one recipe -> (new recipe, command-line overrides that stand for it).
-_BASE_MODEL = {"llada": "GSAI-ML/LLaDA-8B-Base", "dream": "Dream-org/Dream-v0-Base-7B"}
-MIGRATION = {
-    f"{family}/{variant}{objective}_s1k_{params}.yaml": (
-        f"{family}/s1k_{params}.yaml",
-        (["--objective", "sft"] if objective == "sft" else [])
-        + (["--model_name_or_path", _BASE_MODEL[family]] if variant else []))
-    for family in ("llada", "dream") for variant in ("", "base_") for objective in ("gift", "sft")
-    for params in ("lora", "full")
-}
-
-
-def _resolved(path: str, extra: list[str], tmp_path) -> dict:
-    from stages.cli import parse_config
-    from stages.train.cold_start import make_parser
-
-    config = parse_config(make_parser(), ["--config", str(CONFIGS / path), "--output_dir", str(tmp_path / "o"), *extra])
-    return config.to_dict()
-
-
-@pytest.mark.parametrize("old", sorted(MIGRATION))
-def test_new_recipes_resolve_to_the_old_settings(old, tmp_path, monkeypatch):
-    """On 1 process (the old launch line added accumulation 16) every resolved field is the same; on 8, the
-    old file's accumulation 2 is what the new global batch derives."""
-    new, overrides = MIGRATION[old]
-    monkeypatch.delenv("WORLD_SIZE", raising=False)
-    before = _resolved(old, ["--gradient_accumulation_steps", "16"], tmp_path)
-    after = _resolved(new, overrides, tmp_path)
-    assert after.pop("global_batch_size") == GLOBAL_BATCH and before.pop("global_batch_size") is None
-    differ = {k: (before[k], after.get(k)) for k in before if before[k] != after.get(k)}
-    assert not differ and set(after) == set(before), differ
-    old_file = yaml.safe_load((CONFIGS / old).read_text())
-    assert resolve_batch(GLOBAL_BATCH, 8, per_device=after["per_device_train_batch_size"]) == \
-        (old_file["per_device_train_batch_size"], old_file["gradient_accumulation_steps"])
 
 
 def _parse(stage: str, argv: list[str], tmp_path):
