@@ -7,7 +7,8 @@
 Times the three phases of `stages.train.rl.DiffuGRPOTrainer` directly (same functions the trainer calls),
 median over `--repeats` generation batches, with mu inner iterations of old and reference log-probs.
 Rollout variants (`--variants`: `fixed` = today's schedule, `thrX` = threshold X, `factorX`, each
-optionally `+sched` (min_commit=schedule) and `+prefix` / `+dual` for the KV cache) run interleaved in one process, each generation batch
+optionally `+sched` (min_commit=schedule), `+eos` (eos_stop), `+lookN` (lookahead N blocks) and `+prefix` /
+`+dual` for the KV cache) run interleaved in one process, each generation batch
 cycling through them, so machine load falls on all alike. A random-init model is never confident, so
 threshold decoding needs a trained checkpoint (`--model`) to show its effect.
 """
@@ -98,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def variant_options(name: str) -> dict:
-    """`fixed`, `thr0.9`, `factor1.0`, then optionally `+sched` (min_commit=schedule) and `+prefix` / `+dual`."""
+    """`fixed`, `thr0.9`, `factor1.0`, then optionally `+sched` (min_commit=schedule), `+eos` (eos_stop),
+    `+lookN` (lookahead=N) and `+prefix` / `+dual`."""
     decoder, *extras = name.split("+")
     options: dict = {"kv_cache": "none"}
     for extra in extras:
@@ -106,8 +108,12 @@ def variant_options(name: str) -> dict:
             options["min_commit"] = "schedule"
         elif extra in ("prefix", "dual"):
             options["kv_cache"] = extra
+        elif extra == "eos":
+            options["eos_stop"] = True
+        elif extra.startswith("look") and extra[4:].isdigit():
+            options["lookahead"] = int(extra[4:])
         else:
-            raise ValueError(f"unknown rollout variant option {extra!r} in {name!r}: sched, prefix or dual")
+            raise ValueError(f"unknown rollout variant option {extra!r} in {name!r}: sched, eos, lookN, prefix or dual")
     if decoder.startswith("thr"):
         options["threshold"] = float(decoder[3:])
     elif decoder.startswith("factor"):

@@ -7,7 +7,8 @@
         --gen_lengths 24 --block_length 8 --steps 12                  # fixed vs threshold x cache, on a task
 
 With `--checkpoint`, it evaluates a trained checkpoint on the task's synthetic test prompts instead:
-today's fixed schedule and threshold decoding (0.7, 0.8, 0.9, and 0.9 with `min_commit=schedule`), each
+today's fixed schedule and threshold decoding (0.7, 0.8, 0.9, and 0.9 with `min_commit=schedule`, `eos_stop`
+and `lookahead`; `--decoders` picks some of `EVAL_DECODERS`), each
 without a cache and with the prefix and dual caches, interleaved in one process (see `eval_variants`), and prints accuracy, model calls per
 sequence, tokens/s, and the share of completions identical to the fixed schedule without a cache.
 
@@ -118,12 +119,17 @@ EVAL_DECODERS = {  # name -> SamplerConfig options on top of the task's lengths
     "thr0.8": {"threshold": 0.8},
     "thr0.9": {"threshold": 0.9},
     "thr0.9/sched": {"threshold": 0.9, "min_commit": "schedule"},  # never more calls than `steps`
+    # eos_stop: a row stops once its text before the first EOS is decoded (same text, fewer calls)
+    "fixed/eos": {"eos_stop": True},
+    "thr0.9/eos": {"threshold": 0.9, "eos_stop": True},
+    "thr0.9/sched/eos": {"threshold": 0.9, "min_commit": "schedule", "eos_stop": True},
+    "thr0.9/look1/eos": {"threshold": 0.9, "lookahead": 1, "eos_stop": True},  # also commits ahead
 }
 EVAL_CACHES = ("none", "prefix", "dual")
 
 
 def eval_variants(checkpoint: str, task: str, gen_length: int, block_length: int, steps: int, limit: int,
-                  batch: int, repeats: int, caches: list[str]) -> list[dict]:
+                  batch: int, repeats: int, caches: list[str], decoders: list[str]) -> list[dict]:
     """Accuracy, model calls per sequence and tokens/s of every decoder x cache on a task's test prompts.
 
     All variants run in this one process, interleaved batch by batch (variant order rotated every batch),
@@ -138,7 +144,7 @@ def eval_variants(checkpoint: str, task: str, gen_length: int, block_length: int
     model, tokenizer, adapter = loaded.model.eval(), loaded.tokenizer, loaded.adapter
     rows = synthetic_rows(task, "test", limit)
     prompts = encode_chat_prompts(tokenizer, [r["prompt"] for r in rows], "<reasoning>")
-    variants = [(d, c) for d in EVAL_DECODERS for c in caches]
+    variants = [(d, c) for d in ["fixed"] + [d for d in decoders if d != "fixed"] for c in caches]
     samplers = {(d, c): DiffusionSampler(model, adapter, SamplerConfig(
         gen_length=gen_length, block_length=block_length, steps=steps, kv_cache=c, **EVAL_DECODERS[d]))
         for d, c in variants}
@@ -198,6 +204,8 @@ def main() -> None:
     parser.add_argument("--eval_batch", type=int, default=64, help="prompts per generate call (--checkpoint)")
     parser.add_argument("--repeats", type=int, default=1, help="timing passes over the prompts (--checkpoint)")
     parser.add_argument("--caches", nargs="+", default=list(EVAL_CACHES), choices=EVAL_CACHES)
+    parser.add_argument("--decoders", nargs="+", default=list(EVAL_DECODERS), choices=list(EVAL_DECODERS),
+                        help="decoders to compare (--checkpoint; `fixed` always runs first, the baseline)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -208,7 +216,7 @@ def main() -> None:
               f"block_length={args.block_length} steps={steps} (fixed) limit={args.limit} batch={args.eval_batch} "
               f"repeats={args.repeats}, greedy low_confidence, variants interleaved, median batch time")
         print_eval(args.task, eval_variants(args.checkpoint, args.task, gen_length, args.block_length, steps,
-                                            args.limit, args.eval_batch, args.repeats, args.caches))
+                                            args.limit, args.eval_batch, args.repeats, args.caches, args.decoders))
         return
 
     model, tokenizer = build_embedded_model(args.preset, seed=0)

@@ -217,6 +217,27 @@ class _Canvas:
                              forward_passes=self.passes, kv_cache=cache_mode)
 
 
+@dataclass
+class _BlockCache:
+    """A block's KV cache and the batch rows it was filled with (None: all of them).
+
+    With eos_stop or lookahead a row may be done before its block's first pass, so the cache can hold
+    fewer rows than the batch; rows only ever leave a block's passes, never join them.
+    """
+
+    kv: KVCache
+    rows: Tensor | None = None
+
+    def index(self, rows: Tensor | None, guided: bool) -> Tensor | None:
+        """Where the batch rows `rows` sit in the cache (None: all its rows, in order)."""
+        if rows is None:
+            return None
+        local = rows if self.rows is None else torch.searchsorted(self.rows, rows)
+        if guided:  # the cache holds [cond; uncond]
+            local = torch.cat([local, local + self.kv.batch_size // 2])
+        return local
+
+
 def close_answered(completion: Tensor, eos_id: int, mask_id: int) -> Tensor:
     """Fill in place every masked position of a row whose first EOS has only decoded tokens before it.
 
@@ -321,26 +342,24 @@ class DiffusionSampler:
     # ------------------------------------------------------------------ one step
 
     def _block_logits(self, x: Tensor, attn: Tensor, start: int, end: int, uncond_prompt: Tensor | None,
-                      cache: KVCache | None = None, rows: Tensor | None = None) -> Tensor:
-        """Float32 logits (b, block, V) of the current block, guided when `cfg_scale > 0`.
+                      cache: _BlockCache | None = None, rows: Tensor | None = None) -> Tensor:
+        """Float32 logits (b, end - start, V) of the current block (and lookahead), guided when `cfg_scale > 0`.
 
         `cache`: the block's KV cache; empty at the block's first step (a full forward fills it), used
         from then on (only the block, or the block and what follows it, is run). `rows`: the batch rows
-        that `x`, `attn` and `uncond_prompt` hold (None: all); the cache keeps every row.
+        that `x`, `attn` and `uncond_prompt` hold (None: all).
         """
-        cache_rows = rows
         if uncond_prompt is not None:
             # One forward over [cond; uncond]: the unconditional copy sees its prompt masked.
             uncond = torch.cat([uncond_prompt, x[:, uncond_prompt.shape[1]:]], dim=1)
-            if rows is not None and cache is not None and not cache.empty:
-                cache_rows = torch.cat([rows, rows + cache.batch_size // 2])
             x, attn = torch.cat([x, uncond]), torch.cat([attn, attn])
         if cache is None:
             logits = self.adapter.logits(self.model, x, attn)[:, start:end]
-        elif cache.empty:
-            logits = cache.fill(self.model, x, attn, start, end)[:, start:end]
+        elif cache.kv.empty:
+            logits = cache.kv.fill(self.model, x, attn, start, end)[:, start:end]
+            cache.rows = rows
         else:
-            logits = cache.logits(self.model, x, attn, start, end, cache_rows)
+            logits = cache.kv.logits(self.model, x, attn, start, end, cache.index(rows, uncond_prompt is not None))
         logits = logits.float()
         if uncond_prompt is None:
             return logits
@@ -448,7 +467,7 @@ class DiffusionSampler:
         # The positions a pass scores: the block, plus `lookahead` blocks that only take confident commits.
         window_end = min(end + cfg.lookahead * cfg.block_length, canvas.x.shape[1])
         schedule = commit_schedule((canvas.x[:, start:end] == self.adapter.mask_token_id).sum(1), cfg.steps_per_block)
-        cache = None if cache_mode == "none" else KVCache(self.adapter, cache_mode)
+        cache = None if cache_mode == "none" else _BlockCache(KVCache(self.adapter, cache_mode))
         # Fixed schedule: steps_per_block passes. By confidence: until the block is decoded, which takes at
         # most block_length passes since every pass commits at least one of its tokens per row (at most
         # steps_per_block with min_commit=schedule: each pass commits >= the schedule).
@@ -459,7 +478,7 @@ class DiffusionSampler:
                 break
 
     def _step(self, canvas: _Canvas, start: int, end: int, window_end: int, floor: Tensor | None,
-              cache: KVCache | None, generator: torch.Generator | None) -> bool:
+              cache: _BlockCache | None, generator: torch.Generator | None) -> bool:
         """One forward pass and its commits; False (and no pass) when no row has a mask left in the block."""
         cfg, mask_id = self.config, self.adapter.mask_token_id
         rows, active = None, None

@@ -11,7 +11,7 @@ from transformers import LlamaForCausalLM
 
 from gift.adapters import KVCache, ModelAdapter, adapter_for
 from gift.embedded_model import build_embedded_model, embedded_config
-from gift.sampler import DiffusionSampler, SamplerConfig, close_answered, parallel_commit_count
+from gift.sampler import DiffusionSampler, SamplerConfig, _BlockCache, close_answered, parallel_commit_count
 from test_sampler import FixedLogitsModel, prompts_of_lengths
 
 INF = float("inf")
@@ -259,6 +259,15 @@ EOS_SURE = [0.0, 0.0, 0.0, 12.0, 0.0]  # EOS (3) at p ~ 0.9998
 TINY = ModelAdapter("embedded", mask_token_id=4, eos_token_id=3, pad_token_id=3)
 
 
+def test_block_cache_maps_batch_rows_to_the_rows_it_was_filled_with():
+    cache = _BlockCache(KVCache(TINY, "dual"), rows=torch.tensor([1, 3, 4]))
+    cache.kv.batch_size = 6  # [cond; uncond] of the three rows
+    assert cache.index(torch.tensor([3, 4]), guided=False).tolist() == [1, 2]
+    assert cache.index(torch.tensor([3, 4]), guided=True).tolist() == [1, 2, 4, 5]
+    assert cache.index(None, guided=False) is None
+    assert _BlockCache(KVCache(TINY, "prefix")).index(torch.tensor([0, 2]), guided=False).tolist() == [0, 2]
+
+
 def test_close_answered_fills_rows_whose_text_before_the_first_eos_is_decoded():
     completion = torch.tensor([[2, 3, 4, 4], [4, 3, 4, 2], [2, 2, 4, 4], [3, 2, 4, 3]])
     closed = close_answered(completion, eos_id=3, mask_id=4)
@@ -294,13 +303,16 @@ def test_lookahead_commits_confident_tokens_of_the_next_blocks():
     assert all(torch.equal(a, b) for a, b in zip(plain.history, ahead.history)) and ahead.model_calls.tolist() == [8]
 
 
-@pytest.mark.parametrize("mode", ["prefix", "dual"])
-def test_lookahead_with_a_cache_is_exact_on_a_one_layer_model(embedded, mode):
+@pytest.mark.parametrize("mode, guidance", [("prefix", 0.0), ("dual", 0.0), ("dual", 1.0)])
+def test_lookahead_with_a_cache_is_exact_on_a_one_layer_model(embedded, mode, guidance):
     _, tokenizer, adapter = embedded
     model = llama(tokenizer, layers=1, seed=3, sharpen=25.0)
-    prompts = prompts_of_lengths(tokenizer, (3, 9, 17, 6))
-    config = dict(gen_length=24, block_length=8, steps=24, threshold=0.3, lookahead=1)
+    # With these, some rows finish a block ahead: its cache is filled for the other rows only, and
+    # later passes run a subset of those (the cache must map batch rows to its own rows).
+    prompts = prompts_of_lengths(tokenizer, (3, 9, 17, 6, 12, 4, 20, 8))
+    config = dict(gen_length=24, block_length=8, steps=24, threshold=0.5, lookahead=1, cfg_scale=guidance)
     plain = generate(model, adapter, prompts, **config)
+    assert len(set(plain.model_calls.tolist())) > 2
     cached = generate(model, adapter, prompts, kv_cache=mode, **config)
     assert cached.kv_cache == mode and torch.equal(plain.sequences, cached.sequences)
     assert torch.equal(plain.model_calls, cached.model_calls)
