@@ -92,6 +92,36 @@ def prompt_answer_examples(rows: list[dict], prompt_field: str = "prompt", answe
     return examples
 
 
+def build_examples(
+    dataset: str,
+    *,
+    split: str = "train",
+    subset: str | None = None,
+    dataset_format: str = "prompt_answer",
+    prompt_field: str = "prompt",
+    answer_field: str = "answer",
+    max_examples: int | None = None,
+    synthetic_examples: int = 20000,
+    synthetic_seed: int = 0,
+) -> list[dict]:
+    """Prompt/answer examples from a local `.jsonl`/`.json` file, a hub dataset or `synthetic:TASK`.
+
+    `dataset_format`: `prompt_answer` (columns `prompt_field`, `answer_field`) or `s1k`. `synthetic:TASK`
+    generates `synthetic_examples` training examples with `synthetic_seed`; `max_examples` keeps the first N.
+    """
+    if dataset.startswith("synthetic:"):
+        from rewards.data.synthetic import synthetic_examples as generate
+
+        examples = generate(dataset.partition(":")[2], synthetic_examples, synthetic_seed)
+    else:
+        rows = load_rows(dataset, split, subset)
+        if dataset_format == "s1k":
+            examples = s1k_examples(rows, source=dataset)
+        else:
+            examples = prompt_answer_examples(rows, prompt_field, answer_field, source=dataset)
+    return examples[:max_examples] if max_examples else examples
+
+
 def _require(row: dict, fields: tuple[str, ...], source: str, index: int) -> None:
     missing = [f for f in fields if f not in row or row[f] is None]
     if missing:

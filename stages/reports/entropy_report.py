@@ -28,14 +28,13 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import torch
 
 from gift.adapters import ModelLoadError
 from gift.checkpoint import LoadedModel, load_model
-from gift.data import DataError, DiffusionCollator, tokenize_examples
+from gift.data import DataError, DiffusionCollator, build_examples, tokenize_examples
 from gift.probe import probe_signal
 from rewards.data.synthetic import compact_sudoku_cells
 
@@ -361,15 +360,12 @@ def load_examples(data: str, max_examples: int | None = 512, prompt_field: str =
                   answer_field: str = "answer", dataset_format: str = "prompt_answer", split: str = "train",
                   subset: str | None = None, synthetic_seed: int = 0) -> list[dict]:
     """Prompt/answer examples from any source stage one accepts (jsonl/json, hub id, `synthetic:TASK`)."""
-    from stages.train.cold_start import build_examples
-
     if dataset_format not in ("prompt_answer", "s1k"):
         raise EntropyReportError(f"unknown dataset_format {dataset_format!r}; choose prompt_answer or s1k")
-    config = SimpleNamespace(dataset=data, synthetic_examples=max_examples or 512, synthetic_seed=synthetic_seed,
-                             dataset_split=split, dataset_subset=subset, dataset_format=dataset_format,
-                             prompt_field=prompt_field, answer_field=answer_field, max_examples=max_examples)
     try:
-        examples = build_examples(config)
+        examples = build_examples(data, split=split, subset=subset, dataset_format=dataset_format,
+                                  prompt_field=prompt_field, answer_field=answer_field, max_examples=max_examples,
+                                  synthetic_examples=max_examples or 512, synthetic_seed=synthetic_seed)
     except (DataError, ValueError, OSError) as err:
         raise EntropyReportError(f"--data {data}: {err}") from err
     if not examples:

@@ -4,7 +4,7 @@ Launch:
     gift cold-start --config configs/embedded/gift_sudoku.yaml --output_dir runs/gift   # CPU, embedded
     gift cold-start --config configs/embedded/sft_sudoku.yaml --max_steps 20 --output_dir runs/sft
     accelerate launch --config_file configs/accelerate/ddp.yaml -m stages.train.cold_start \
-        --config configs/llada/gift_s1k_lora.yaml                                      # 8 GPUs
+        --config configs/llada/s1k_lora.yaml                                           # 8 GPUs
     gift cold-start --config ... --output_dir runs/gift --resume                       # after a crash
 
 The run directory holds HF `checkpoint-N/` folders (each also a valid checkpoint of this project, for
@@ -26,15 +26,15 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainerCallback
 
-from gift.checkpoint import LoadedModel, load_model, manifest_for
-from gift.data import DiffusionCollator, load_rows, prompt_answer_examples, s1k_examples, tokenize_examples
+from gift.checkpoint import LoadedModel, load_model
+from gift.data import DiffusionCollator, build_examples, tokenize_examples
 from gift.loss import diffusion_loss
 from gift.probe import probe_betas
 from gift.schedules import GiftSchedule, UniformSchedule
 from stages.cli import parse_config
 from stages.train.cold_start_config import ColdStartConfig
 from stages.train.lora import lora_config
-from stages.train.run_dir import CheckpointManifestCallback, absolute_source, check_output_dir, guard_run, save_final
+from stages.train.run_dir import CheckpointManifestCallback, check_output_dir, guard_run, manifest_maker, save_final
 
 logger = logging.getLogger(__name__)
 BETA_CACHE_NAME = "beta_cache.safetensors"
@@ -81,21 +81,6 @@ class _StepTimer(TrainerCallback):
             self.stats["step_time"].append(time.perf_counter() - self.start)
 
 
-def build_examples(config: ColdStartConfig) -> list[dict]:
-    """Prompt/answer examples from the configured source (validated, before anything is written)."""
-    if config.dataset.startswith("synthetic:"):
-        from rewards.data.synthetic import synthetic_examples
-
-        examples = synthetic_examples(config.dataset.partition(":")[2], config.synthetic_examples, config.synthetic_seed)
-    else:
-        rows = load_rows(config.dataset, config.dataset_split, config.dataset_subset)
-        if config.dataset_format == "s1k":
-            examples = s1k_examples(rows, source=config.dataset)
-        else:
-            examples = prompt_answer_examples(rows, config.prompt_field, config.answer_field, source=config.dataset)
-    return examples[: config.max_examples] if config.max_examples else examples
-
-
 @torch.no_grad()
 def build_beta_cache(model, adapter, features: list[dict], collator: DiffusionCollator, config: ColdStartConfig) -> torch.Tensor:
     """Per-example betas of the starting model, (N, max_length): the fixed forward process."""
@@ -123,12 +108,7 @@ def run_cold_start(
     loaded: LoadedModel = load_model(config.model_name_or_path, config.model_type, config.trust_remote_code,
                                      config.torch_dtype, merge_adapter=True)
     model, tokenizer, adapter = loaded.model, loaded.tokenizer, loaded.adapter
-    examples = build_examples(config)
-    features = tokenize_examples(examples, tokenizer, adapter.eos_token_id, config.max_length, config.system_prompt,
-                                 config.too_long, source=config.dataset)
-    if len(features) < len(examples):
-        logger.warning("too_long=drop: dropped %d of %d examples longer than max_length %d",
-                       len(examples) - len(features), len(examples), config.max_length)
+    n_examples, features = _training_features(config, tokenizer, adapter)
     collator = DiffusionCollator(adapter.pad_token_id, config.max_length, config.pad_to, config.train_on_pad_tail)
 
     if config.use_lora:
@@ -140,51 +120,64 @@ def run_cold_start(
 
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cache_file = None
-    if config.objective == "sft":
-        schedule: UniformSchedule = UniformSchedule()
-    else:
-        beta_source = "custom" if beta_fn is not None else config.beta_source
-        schedule = GiftSchedule(beta_source, config.beta_from, config.beta_ref, config.beta_ref_floor,
-                                config.pad_tail_schedule, config.probe_chunk_size, beta_fn=beta_fn,
-                                beta_refresh_steps=config.beta_refresh_steps if beta_source == "live" else 1)
-        if beta_source == "live" and config.beta_refresh_steps > 1:
-            # Steps between refreshes reuse each example's last probed beta: seed them with the starting
-            # model's (a one-off probe, as `cached`); every live probe then overwrites its examples' rows.
-            started = time.perf_counter()
-            model.to(config.device)
-            schedule.cache = build_beta_cache(model, adapter, features, collator, config)
-            logger.info("beta store for beta_refresh_steps=%d: %d examples in %.1fs", config.beta_refresh_steps,
-                        len(features), time.perf_counter() - started)
-        if beta_source == "cached":
-            cache_file = out / BETA_CACHE_NAME
-            if resume_from is not None and (resume_from / BETA_CACHE_NAME).is_file():
-                schedule.cache = load_file(resume_from / BETA_CACHE_NAME)["beta"]  # betas of the STARTING model
-            else:
-                started = time.perf_counter()
-                model.to(config.device)  # probe on the accelerator, not on the CPU the weights were loaded on
-                schedule.cache = build_beta_cache(model, adapter, features, collator, config)
-                logger.info("beta cache: %d examples in %.1fs", len(features), time.perf_counter() - started)
-            save_file({"beta": schedule.cache.contiguous()}, str(cache_file))
-
-    source = config.model_name_or_path
-    base_model = absolute_source(source) if config.use_lora else (loaded.manifest.base_model if loaded.manifest else absolute_source(source))
-    resolved = {k: v for k, v in config.to_dict().items() if not k.startswith("_")}
-
-    def make_manifest(metrics: dict):
-        return manifest_for(loaded, "cold_start", base_model, config.objective, config.use_lora, resolved, metrics)
-
+    schedule, cache_file = _schedule(config, beta_fn, model, adapter, features, collator, resume_from)
+    extra_files = {BETA_CACHE_NAME: cache_file} if cache_file else None
+    make_manifest = manifest_maker(loaded, "cold_start", config.model_name_or_path, config.objective, config)
     trainer = ColdStartTrainer(model=model, adapter=adapter, schedule=schedule, config=config,
                                train_dataset=features, data_collator=collator, processing_class=tokenizer,
-                               callbacks=[CheckpointManifestCallback(make_manifest, {BETA_CACHE_NAME: cache_file} if cache_file else None),
-                                          *(callbacks or [])])
+                               callbacks=[CheckpointManifestCallback(make_manifest, extra_files), *(callbacks or [])])
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     metrics = {**result.metrics, "global_step": trainer.state.global_step, "examples": len(features),
-               "dropped_too_long": len(examples) - len(features)}
-    final = save_final(trainer, tokenizer, make_manifest(metrics), {BETA_CACHE_NAME: cache_file} if cache_file else None)
+               "dropped_too_long": n_examples - len(features)}
+    final = save_final(trainer, tokenizer, make_manifest(metrics), extra_files)
     if trainer.is_world_process_zero():
         (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in trainer.state.log_history))
     return final
+
+
+def _training_features(config: ColdStartConfig, tokenizer, adapter) -> tuple[int, list[dict]]:
+    """The number of examples read and their tokenized features (too_long=drop may drop some, logged)."""
+    examples = build_examples(config.dataset, split=config.dataset_split, subset=config.dataset_subset,
+                              dataset_format=config.dataset_format, prompt_field=config.prompt_field,
+                              answer_field=config.answer_field, max_examples=config.max_examples,
+                              synthetic_examples=config.synthetic_examples, synthetic_seed=config.synthetic_seed)
+    features = tokenize_examples(examples, tokenizer, adapter.eos_token_id, config.max_length, config.system_prompt,
+                                 config.too_long, source=config.dataset)
+    if len(features) < len(examples):
+        logger.warning("too_long=drop: dropped %d of %d examples longer than max_length %d",
+                       len(examples) - len(features), len(examples), config.max_length)
+    return len(examples), features
+
+
+def _schedule(config: ColdStartConfig, beta_fn, model, adapter, features: list[dict], collator: DiffusionCollator,
+              resume_from: Path | None) -> tuple[UniformSchedule, Path | None]:
+    """The masking schedule of the run, and the beta cache file it wrote (`beta_source: cached`) or None."""
+    if config.objective == "sft":
+        return UniformSchedule(), None
+    beta_source = "custom" if beta_fn is not None else config.beta_source
+    schedule = GiftSchedule(beta_source, config.beta_from, config.beta_ref, config.beta_ref_floor,
+                            config.pad_tail_schedule, config.probe_chunk_size, beta_fn=beta_fn,
+                            beta_refresh_steps=config.beta_refresh_steps if beta_source == "live" else 1)
+    if beta_source == "live" and config.beta_refresh_steps > 1:
+        # Steps between refreshes reuse each example's last probed beta: seed them with the starting
+        # model's (a one-off probe, as `cached`); every live probe then overwrites its examples' rows.
+        started = time.perf_counter()
+        model.to(config.device)
+        schedule.cache = build_beta_cache(model, adapter, features, collator, config)
+        logger.info("beta store for beta_refresh_steps=%d: %d examples in %.1fs", config.beta_refresh_steps,
+                    len(features), time.perf_counter() - started)
+    if beta_source != "cached":
+        return schedule, None
+    cache_file = Path(config.output_dir) / BETA_CACHE_NAME
+    if resume_from is not None and (resume_from / BETA_CACHE_NAME).is_file():
+        schedule.cache = load_file(resume_from / BETA_CACHE_NAME)["beta"]  # betas of the STARTING model
+    else:
+        started = time.perf_counter()
+        model.to(config.device)  # probe on the accelerator, not on the CPU the weights were loaded on
+        schedule.cache = build_beta_cache(model, adapter, features, collator, config)
+        logger.info("beta cache: %d examples in %.1fs", len(features), time.perf_counter() - started)
+    save_file({"beta": schedule.cache.contiguous()}, str(cache_file))
+    return schedule, cache_file
 
 
 def make_parser():

@@ -27,7 +27,7 @@ from accelerate.utils import gather, is_peft_model
 from trl import GRPOTrainer
 
 from gift.adapters import ModelAdapter
-from gift.checkpoint import load_model, manifest_for
+from gift.checkpoint import load_model
 from gift.diffu_grpo import completion_mask_until_eos, group_advantages
 from gift.estimators import EstimatorSettings, build_estimator, masked_logps
 from gift.files import atomic_write_text
@@ -37,7 +37,7 @@ from stages.cli import parse_config
 from stages.train.lora import lora_config
 from stages.train.rl_config import RLConfig
 from stages.train.rl_data import rl_rows
-from stages.train.run_dir import CheckpointManifestCallback, absolute_source, check_output_dir, guard_run, save_final
+from stages.train.run_dir import CheckpointManifestCallback, check_output_dir, guard_run, manifest_maker, save_final
 
 METRICS_FILE = "metrics.jsonl"
 # trl internals this subclass overrides or calls; `check_trl_hooks` fails loudly if one disappears.
@@ -227,15 +227,7 @@ def run_rl(config: RLConfig, callbacks=None) -> Path:
     if not resume_from:
         metrics_path.unlink(missing_ok=True)
 
-    source = absolute_source(config.model)
-    base_model = source if config.use_lora else (loaded.manifest.base_model if loaded.manifest else source)
-    resolved = {k: v for k, v in config.to_dict().items() if not k.startswith("_")}
-
-    def make_manifest(metrics: dict):
-        manifest = manifest_for(loaded, "rl", base_model, config.rl_algorithm, config.use_lora, resolved, metrics)
-        manifest.parent = source
-        return manifest
-
+    make_manifest = manifest_maker(loaded, "rl", config.model, config.rl_algorithm, config, parent_is_source=True)
     import datasets
 
     trainer = DiffuGRPOTrainer(model=loaded.model, adapter=loaded.adapter, args=config, metrics_path=metrics_path,

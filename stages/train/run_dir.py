@@ -31,9 +31,9 @@ from typing import Any, Callable
 
 from transformers import TrainerCallback
 
-from gift.checkpoint import (FINAL_DIR, MANIFEST_NAME, RUN_MARKER, TRAINER_STATE, Manifest, explain_disk_full,
-                             explain_unreadable_weights, publish_checkpoint, read_manifest, resolve_checkpoint,
-                             staging_dir, write_manifest)
+from gift.checkpoint import (FINAL_DIR, MANIFEST_NAME, RUN_MARKER, TRAINER_STATE, LoadedModel, Manifest,
+                             explain_disk_full, explain_unreadable_weights, manifest_for, publish_checkpoint,
+                             read_manifest, resolve_checkpoint, staging_dir, write_manifest)
 
 logger = logging.getLogger(__name__)
 LOCK_NAME = "gift_run.lock"
@@ -427,3 +427,25 @@ def absolute_source(source: str) -> str:
     """A local path made absolute (so manifests stay valid from any working directory); hub ids unchanged."""
     path = Path(source)
     return str(path.resolve()) if path.exists() else source
+
+
+def manifest_maker(loaded: LoadedModel, stage: str, source: str, objective: str | None, config: Any,
+                   parent_is_source: bool = False) -> Callable[[dict], Manifest]:
+    """The run's manifest as a function of its metrics, for every `checkpoint-N/` and for `final/`.
+
+    The base model is the starting checkpoint's own base, or the starting point itself when a LoRA adapter
+    is trained on top of it. `parent_is_source`: the parent is `source` as given (stage two names the
+    checkpoint or run directory it was pointed at), not the directory the weights were read from.
+    """
+    source = absolute_source(source)
+    base_model = source if config.use_lora else (loaded.manifest.base_model if loaded.manifest else source)
+    resolved = {k: v for k, v in config.to_dict().items() if not k.startswith("_")}
+
+    def make_manifest(metrics: dict) -> Manifest:
+        manifest = manifest_for(loaded, stage, base_model, objective, config.use_lora, resolved, metrics)
+        if parent_is_source:
+            manifest.parent = source
+        return manifest
+
+    return make_manifest
+
