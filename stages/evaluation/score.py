@@ -32,7 +32,7 @@ import os
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -153,18 +153,24 @@ def read_generations(path: str | Path, skip_bad: bool = False) -> tuple[list[dic
     path = Path(path)
     match = FILE_NAME.fullmatch(path.name)
     name_gen_length = int(match["gen_length"]) if match else None
-    rows, problems = [], []
     with path.open(encoding="utf-8", errors="replace") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(parse_line(line, name_gen_length))
-            except (ValueError, TypeError) as err:
-                problem = f"{path}:{line_no}: {err}"
-                if not skip_bad:
-                    raise GenerationFileError(problem + " (pass --skip_bad to score the other lines)") from None
-                problems.append(problem)
+        lines = ((f"{path}:{line_no}", line) for line_no, line in enumerate(handle, start=1) if line.strip())
+        return _parse_each(lines, lambda line: parse_line(line, name_gen_length), skip_bad, "lines")
+
+
+def _parse_each(items: Iterable[tuple[str, Any]], parse: Callable[[Any], dict[str, Any]], skip_bad: bool,
+                unit: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """`parse` every `(where, item)`; a bad item raises `GenerationFileError` naming `where`, or with
+    `skip_bad` is left out and listed as `where: reason`."""
+    rows, problems = [], []
+    for where, item in items:
+        try:
+            rows.append(parse(item))
+        except (ValueError, TypeError) as err:
+            problem = f"{where}: {err}"
+            if not skip_bad:
+                raise GenerationFileError(f"{problem} (pass --skip_bad to score the other {unit})") from None
+            problems.append(problem)
     return rows, problems
 
 
@@ -215,16 +221,9 @@ def read_d1_generations(path: str | Path, skip_bad: bool = False) -> tuple[list[
     if not isinstance(data, dict) or not isinstance(data.get("generations"), list):
         raise GenerationFileError(f"{path}: expected an object with a 'generations' list (d1's eval/eval.py output)")
     gen_length = _gen_length(data.get("gen_length")) or int(match["gen_length"])
-    rows, problems = [], []
-    for i, item in enumerate(data["generations"]):
-        try:
-            rows.append(d1_item_row(item, D1_TASKS[match["task"]], gen_length))
-        except (ValueError, TypeError) as err:
-            problem = f"{path}: generations[{i}]: {err}"
-            if not skip_bad:
-                raise GenerationFileError(problem + " (pass --skip_bad to score the other items)") from None
-            problems.append(problem)
-    return rows, problems
+    task = D1_TASKS[match["task"]]
+    items = ((f"{path}: generations[{i}]", item) for i, item in enumerate(data["generations"]))
+    return _parse_each(items, lambda item: d1_item_row(item, task, gen_length), skip_bad, "items")
 
 
 # --------------------------------------------------------------------------- scoring
