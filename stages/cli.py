@@ -125,6 +125,13 @@ def _merge_recipe_base(argv: list[str]) -> list[str]:
     return out
 
 
+def config_parser(config_class: type):
+    """The parser of a stage config: `--key value` options and a `--config` YAML file (trl's `TrlParser`)."""
+    from trl import TrlParser
+
+    return TrlParser(config_class)
+
+
 def parse_config(parser, argv: list[str] | None):
     """`TrlParser.parse_args_and_config` whose config mistakes (unknown key, bad value, failed validation,
     missing/unreadable config file) are `UsageError`s."""

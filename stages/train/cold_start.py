@@ -31,7 +31,7 @@ from gift.data import DiffusionCollator, build_examples, tokenize_examples
 from gift.loss import diffusion_loss
 from gift.probe import probe_betas
 from gift.schedules import GiftSchedule, UniformSchedule
-from stages.cli import parse_config
+from stages.cli import config_parser, parse_config
 from stages.train.cold_start_config import ColdStartConfig
 from stages.train.lora import lora_config
 from stages.train.run_dir import CheckpointManifestCallback, check_output_dir, guard_run, manifest_maker, save_final
@@ -181,15 +181,12 @@ def _schedule(config: ColdStartConfig, beta_fn, model, adapter, features: list[d
 
 
 def make_parser():
-    from trl import TrlParser
-
-    return TrlParser(ColdStartConfig)
+    return config_parser(ColdStartConfig)
 
 
 def main(argv: list[str] | None = None) -> Path:
     """`gift cold-start --config PATH [--key value ...]`."""
-    config = parse_config(make_parser(), argv)
-    final = run_cold_start(config)
+    final = run_cold_start(parse_config(make_parser(), argv))
     print(f"checkpoint: {final}")
     return final
 

@@ -33,7 +33,7 @@ from gift.estimators import EstimatorSettings, build_estimator, masked_logps
 from gift.files import atomic_write_text
 from gift.sampler import DiffusionSampler, SamplerConfig, encode_chat_prompts
 from rewards import get_task
-from stages.cli import parse_config
+from stages.cli import config_parser, parse_config
 from stages.train.lora import lora_config
 from stages.train.rl_config import RLConfig
 from stages.train.rl_data import rl_rows
@@ -240,9 +240,7 @@ def run_rl(config: RLConfig, callbacks=None) -> Path:
 
 
 def make_parser():
-    from trl import TrlParser
-
-    return TrlParser(RLConfig)
+    return config_parser(RLConfig)
 
 
 def main(argv: list[str] | None = None) -> Path:
