@@ -27,6 +27,8 @@ import math
 import sys
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -132,93 +134,127 @@ def _resolve_model(loaded_or_source, model_type=None, trust_remote_code=False) -
         raise EntropyReportError(f"{source}: cannot load the model: {err}") from err
 
 
-@torch.no_grad()
-def entropy_report(
-    loaded_or_source: LoadedModel | str,
-    examples: list[dict],
-    output_dir: str | Path,
-    max_length: int | None = None,
-    top: int = 20,
-    token_class: TokenClass | None = None,
-    batch_size: int = 64,
-    min_count: int = 5,
-    pad_tail: bool = True,
-    system_prompt: str | None = None,
-    too_long: str = "error",
-    chunk_size: int = 256,
-    model_type: str | None = None,
-    trust_remote_code: bool = False,
-    model_label: str | None = None,
-    data_label: str | None = None,
-) -> dict[str, Any]:
-    """Run GIFT's probe over `examples` and write `entropy_report.{md,png,json}` into `output_dir`.
+@dataclass(frozen=True)
+class ReportOptions:
+    """How `entropy_report` lays out, probes and tabulates the examples (the CLI flags of the same names).
 
-    examples: prompt/answer dicts (as stage one reads them). max_length: width of the probe's batch,
-    prompt + answer + EOS padding tail (use stage one's `max_length` to see what training sees; default
-    the longest example, so the longest has no tail). pad_tail: mask and report the EOS padding tail
-    as training does (d1); its EOS tokens are reported as `<eos> (pad tail)`, apart from the answer's
-    EOS. token_class(example, position) -> class name, where `example` is the example plus
-    `prompt_ids`, `answer_ids` and `answer_tokens` (decoded answer tokens, EOS included) and
-    `position` counts answer positions from 0 (positions >= len(answer_ids) are the padding tail).
-
-    Returns a dict with `overall`, `tokens` (every token, highest mean entropy first: token, id,
-    pad_tail, count, mean_entropy, std_entropy, mean_beta), `high` / `low` (the `top` of each with at
-    least `min_count` occurrences), `classes` (class -> stats, or None) and `files`.
+    Layout, as stage one tokenises: max_length is the probe's width, prompt + answer + EOS padding tail
+    (stage one's `max_length` shows what training sees; None: the longest example, which then has no
+    tail); pad_tail masks and reports the EOS padding tail as training does (d1); system_prompt goes
+    into the chat-formatted prompt; too_long says what an example longer than max_length does
+    ("error" or "drop"). Probe: batch_size examples per pass, chunk_size positions per fp32 entropy
+    chunk. Tables: top rows each, of the tokens seen at least min_count times. Model: model_type and
+    trust_remote_code load a model given by its source. Labels: the names the report prints
+    (default: the model's source and "N examples").
     """
-    if not examples:
-        raise EntropyReportError("no examples to probe")
-    if top < 1 or batch_size < 1 or min_count < 1:
-        raise EntropyReportError(f"top ({top}), batch_size ({batch_size}) and min_count ({min_count}) must be >= 1")
-    loaded = _resolve_model(loaded_or_source, model_type, trust_remote_code)
-    model, tokenizer, adapter = loaded.model, loaded.tokenizer, loaded.adapter
 
-    # 1. Tokenise as stage one does (chat-formatted prompt, answer + EOS); width = max_length.
-    source = data_label or "data"
-    features = tokenize_examples(examples, tokenizer, adapter.eos_token_id, 10**9, system_prompt, source=source)
-    if too_long not in ("error", "drop"):
-        raise EntropyReportError(f"unknown too_long {too_long!r}; choose 'error' or 'drop'")
+    max_length: int | None = None
+    pad_tail: bool = True
+    system_prompt: str | None = None
+    too_long: str = "error"
+    batch_size: int = 64
+    chunk_size: int = 256
+    top: int = 20
+    min_count: int = 5
+    model_type: str | None = None
+    trust_remote_code: bool = False
+    model_label: str | None = None
+    data_label: str | None = None
+
+    def __post_init__(self):
+        if self.top < 1 or self.batch_size < 1 or self.min_count < 1:
+            raise EntropyReportError(f"top ({self.top}), batch_size ({self.batch_size}) and min_count "
+                                     f"({self.min_count}) must be >= 1")
+        if self.too_long not in ("error", "drop"):
+            raise EntropyReportError(f"unknown too_long {self.too_long!r}; choose 'error' or 'drop'")
+
+
+@dataclass
+class ProbeStats:
+    """What one probe run accumulates: H per (token id, in pad tail), per class, over the answer, over the tail."""
+
+    per_token: _Stats = field(default_factory=_Stats)
+    per_class: _Stats = field(default_factory=_Stats)
+    answer: _Stats = field(default_factory=_Stats)
+    tail: _Stats = field(default_factory=_Stats)
+    classified: bool = False  # a token_class was given (an empty class table is then {}, not None)
+
+    def add_row(self, offsets: list[int], token_ids: list[int], values: list[float], n_answer: int,
+                classify: Callable[[int], str] | None) -> None:
+        """One example's answer positions (offsets from the answer's start; >= n_answer: the pad tail)."""
+        for offset, token_id, h in zip(offsets, token_ids, values):
+            in_tail = offset >= n_answer
+            self.per_token.add((token_id, in_tail), h)
+            (self.tail if in_tail else self.answer).add("all", h)
+            if classify is not None:
+                self.per_class.add(str(classify(offset)), h)
+
+
+# --------------------------------------------------------------------------- compute
+
+
+def tokenise_for_probe(loaded: LoadedModel, examples: list[dict],
+                       options: ReportOptions) -> tuple[list[dict], list[dict], int]:
+    """(examples kept, their features, width): tokenised as stage one does (chat prompt, answer + EOS).
+
+    An example longer than `options.max_length` is an error naming its row, or dropped with
+    `too_long="drop"`; the width is max_length, or the longest example.
+    """
+    source = options.data_label or "data"
+    features = tokenize_examples(examples, loaded.tokenizer, loaded.adapter.eos_token_id, 10**9,
+                                 options.system_prompt, source=source)
+    max_length = options.max_length
     kept = []
     for example, feature in zip(examples, features):
         total = len(feature["prompt_ids"]) + len(feature["answer_ids"])
         if max_length is not None and total > max_length:
-            if too_long == "drop":
+            if options.too_long == "drop":
                 continue
             raise EntropyReportError(f"{source}: row {feature['index']}: prompt + answer + EOS = {total} tokens > "
                                      f"max_length {max_length} (raise --max_length or pass --too_long drop)")
         kept.append((example, {**feature, "index": len(kept)}))
     if not kept:
         raise EntropyReportError(f"{source}: every example is longer than max_length {max_length}")
-    examples_kept, features = [e for e, _ in kept], [f for _, f in kept]
+    features = [f for _, f in kept]
     width = max_length or max(len(f["prompt_ids"]) + len(f["answer_ids"]) for f in features)
-    collator = DiffusionCollator(adapter.pad_token_id, width, "max_length", train_on_pad_tail=pad_tail)
+    return [e for e, _ in kept], features, width
 
-    # 2. Probe in batches; accumulate per (token id, in pad tail) and per class.
+
+@torch.no_grad()
+def probe_entropy(loaded: LoadedModel, examples: list[dict], features: list[dict], width: int,
+                  options: ReportOptions, token_class: TokenClass | None = None) -> ProbeStats:
+    """GIFT's probe over the tokenised examples in batches of `options.batch_size`, accumulated per token."""
+    model, tokenizer, adapter = loaded.model, loaded.tokenizer, loaded.adapter
+    collator = DiffusionCollator(adapter.pad_token_id, width, "max_length", train_on_pad_tail=options.pad_tail)
     device = next(model.parameters()).device
-    per_token, per_class, overall, tail = _Stats(), _Stats(), _Stats(), _Stats()
-    for start in range(0, len(features), batch_size):
-        chunk = features[start : start + batch_size]
+    stats = ProbeStats(classified=token_class is not None)
+    for start in range(0, len(features), options.batch_size):
+        chunk = features[start : start + options.batch_size]
         batch = {k: v.to(device) for k, v in collator(chunk).items()}
         entropy = probe_signal(model, adapter, batch["input_ids"], batch["attention_mask"], batch["answer_mask"],
-                               "entropy", chunk_size).float().cpu()
+                               "entropy", options.chunk_size).float().cpu()
         ids, answer = batch["input_ids"].cpu(), batch["answer_mask"].cpu()
         for row, feature in enumerate(chunk):
-            first = len(feature["prompt_ids"])
-            n_answer = len(feature["answer_ids"])
             positions = answer[row].nonzero().flatten().tolist()
-            values = entropy[row, positions].tolist()
-            token_ids = ids[row, positions].tolist()
+            classify = None
             if token_class is not None:
-                view = {**examples_kept[start + row], "prompt_ids": feature["prompt_ids"], "answer_ids": feature["answer_ids"],
+                view = {**examples[start + row], "prompt_ids": feature["prompt_ids"],
+                        "answer_ids": feature["answer_ids"],
                         "answer_tokens": [tokenizer.decode([t]) for t in feature["answer_ids"]]}
-            for pos, token_id, h in zip(positions, token_ids, values):
-                offset = pos - first
-                in_tail = offset >= n_answer
-                per_token.add((token_id, in_tail), h)
-                (tail if in_tail else overall).add("all", h)
-                if token_class is not None:
-                    per_class.add(str(token_class(view, offset)), h)
+                classify = partial(token_class, view)
+            first = len(feature["prompt_ids"])
+            stats.add_row([p - first for p in positions], ids[row, positions].tolist(),
+                          entropy[row, positions].tolist(), len(feature["answer_ids"]), classify)
+    return stats
 
-    # 3. Tables.
+
+# --------------------------------------------------------------------------- tables
+
+
+def token_tables(stats: ProbeStats, tokenizer, options: ReportOptions) -> dict[str, Any]:
+    """`tokens` (every token, highest mean entropy first), `high` / `low` (the `top` of each seen at least
+    `min_count` times) and `classes` (class -> stats, highest mean first; None without a classifier)."""
+    per_token, per_class = stats.per_token, stats.per_class
     tokens = []
     for key in per_token.count:
         token_id, in_tail = key
@@ -226,42 +262,69 @@ def entropy_report(
         tokens.append({"token": text + (PAD_TAIL_SUFFIX if in_tail else ""), "id": token_id, "pad_tail": in_tail,
                        **per_token.row(key)})
     tokens.sort(key=lambda r: (-r["mean_entropy"], -r["count"], r["id"], r["pad_tail"]))
-    frequent = [r for r in tokens if r["count"] >= min_count]
-    high = frequent[:top]
-    low = sorted(frequent, key=lambda r: (r["mean_entropy"], -r["count"], r["id"], r["pad_tail"]))[:top]
+    frequent = [r for r in tokens if r["count"] >= options.min_count]
+    low = sorted(frequent, key=lambda r: (r["mean_entropy"], -r["count"], r["id"], r["pad_tail"]))
     classes = None
-    if token_class is not None:
-        classes = {name: per_class.row(name) for name in sorted(per_class.count, key=lambda n: -per_class.row(n)["mean_entropy"])}
-    vocab = model.get_input_embeddings().weight.shape[0]
+    if stats.classified:
+        order = sorted(per_class.count, key=lambda n: -per_class.row(n)["mean_entropy"])
+        classes = {name: per_class.row(name) for name in order}
+    return {"tokens": tokens, "high": frequent[: options.top], "low": low[: options.top], "classes": classes}
+
+
+def overall_summary(stats: ProbeStats, loaded: LoadedModel, options: ReportOptions, n_given: int, n_probed: int,
+                    width: int) -> dict[str, Any]:
+    """What was probed (model, data, layout) and the answer's and pad tail's overall statistics."""
+    vocab = loaded.model.get_input_embeddings().weight.shape[0]
     summary = {
-        "model": model_label or loaded.source or "in-memory model",
-        "model_type": adapter.kind,
-        "data": data_label or f"{len(examples)} examples",
-        "examples": len(features),
-        "dropped_too_long": len(examples) - len(features),
+        "model": options.model_label or loaded.source or "in-memory model",
+        "model_type": loaded.adapter.kind,
+        "data": options.data_label or f"{n_given} examples",
+        "examples": n_probed,
+        "dropped_too_long": n_given - n_probed,
         "max_length": width,
-        "pad_tail": pad_tail,
-        "min_count": min_count,
-        "top": top,
+        "pad_tail": options.pad_tail,
+        "min_count": options.min_count,
+        "top": options.top,
         "vocab_size": vocab,
         "max_entropy": math.log(vocab),
-        "answer_tokens": overall.count.get("all", 0),
-        "distinct_tokens": len({r["id"] for r in tokens if not r["pad_tail"]}),
-        "pad_tail_tokens": tail.count.get("all", 0),
+        "answer_tokens": stats.answer.count.get("all", 0),
+        "distinct_tokens": len({token_id for token_id, in_tail in stats.per_token.count if not in_tail}),
+        "pad_tail_tokens": stats.tail.count.get("all", 0),
     }
-    if overall.count:
-        summary.update({f"answer_{k}": v for k, v in overall.row("all").items() if k != "count"})
-    if tail.count:
-        summary.update({f"pad_tail_{k}": v for k, v in tail.row("all").items() if k != "count"})
+    for prefix, part in (("answer", stats.answer), ("pad_tail", stats.tail)):
+        if part.count:
+            summary.update({f"{prefix}_{k}": v for k, v in part.row("all").items() if k != "count"})
+    return summary
 
-    # 4. Files.
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"markdown": out / f"{REPORT_NAME}.md", "png": out / f"{REPORT_NAME}.png", "json": out / f"{REPORT_NAME}.json"}
-    report = {"overall": summary, "tokens": tokens, "high": high, "low": low, "classes": classes, "files": files}
-    files["markdown"].write_text(format_markdown(report), encoding="utf-8")
-    plot_report(report, files["png"])
-    files["json"].write_text(json.dumps({k: v for k, v in report.items() if k != "files"}, indent=2), encoding="utf-8")
+
+# --------------------------------------------------------------------------- the whole report
+
+
+def entropy_report(loaded_or_source: LoadedModel | str, examples: list[dict], output_dir: str | Path,
+                   options: ReportOptions | None = None, token_class: TokenClass | None = None,
+                   **settings: Any) -> dict[str, Any]:
+    """Run GIFT's probe over `examples` and write `entropy_report.{md,png,json}` into `output_dir`.
+
+    examples: prompt/answer dicts (as stage one reads them). options: a `ReportOptions`; `settings`
+    override its fields by name (`entropy_report(model, examples, out, max_length=48, top=5)`).
+    token_class(example, position) -> class name, where `example` is the example plus `prompt_ids`,
+    `answer_ids` and `answer_tokens` (decoded answer tokens, EOS included) and `position` counts answer
+    positions from 0 (positions >= len(answer_ids) are the padding tail, whose EOS tokens are reported
+    as `<eos> (pad tail)`, apart from the answer's EOS).
+
+    Returns a dict with `overall`, `tokens` (every token, highest mean entropy first: token, id,
+    pad_tail, count, mean_entropy, std_entropy, mean_beta), `high` / `low` (the `top` of each with at
+    least `min_count` occurrences), `classes` (class -> stats, or None) and `files`.
+    """
+    options = replace(options or ReportOptions(), **settings)
+    if not examples:
+        raise EntropyReportError("no examples to probe")
+    loaded = _resolve_model(loaded_or_source, options.model_type, options.trust_remote_code)
+    kept, features, width = tokenise_for_probe(loaded, examples, options)
+    stats = probe_entropy(loaded, kept, features, width, options, token_class)
+    report = {"overall": overall_summary(stats, loaded, options, len(examples), len(features), width),
+              **token_tables(stats, loaded.tokenizer, options)}
+    report["files"] = write_report_files(report, output_dir)
     return report
 
 
@@ -316,6 +379,17 @@ def format_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _bar_panel(ax, labels: list[str], values: list[float], color: str, title: str, ylabel: str) -> None:
+    """One horizontal bar chart of mean entropies, first row on top."""
+    ax.barh(range(len(values)), values, color=color)
+    ax.set_yticks(range(len(values)), labels, fontsize=9)
+    ax.invert_yaxis()
+    ax.set_title(title, fontsize=12)
+    ax.set_xlabel("mean entropy H (nats)", fontsize=11)
+    ax.set_ylabel(ylabel, fontsize=11)
+    ax.grid(True, axis="x", alpha=0.3)
+
+
 def plot_report(report: dict, output: str | Path) -> Path:
     """Horizontal bars: highest and lowest mean-entropy tokens (and the classes, when given)."""
     from matplotlib.figure import Figure
@@ -326,24 +400,11 @@ def plot_report(report: dict, output: str | Path) -> Path:
     fig = Figure(figsize=(6 * (2 + bool(classes)), 1.2 + 0.32 * n_rows), dpi=110, layout="constrained")
     axes = fig.subplots(1, 2 + bool(classes), squeeze=False)[0]
     for ax, (title, rows, color) in zip(axes, panels):
-        labels = [f"{r['token']}  (n={r['count']})" for r in rows]
-        ax.barh(range(len(rows)), [r["mean_entropy"] for r in rows], color=color)
-        ax.set_yticks(range(len(rows)), labels, fontsize=9)
-        ax.invert_yaxis()
-        ax.set_title(title, fontsize=12)
-        ax.set_xlabel("mean entropy H (nats)", fontsize=11)
-        ax.set_ylabel("answer token", fontsize=11)
-        ax.grid(True, axis="x", alpha=0.3)
+        _bar_panel(ax, [f"{r['token']}  (n={r['count']})" for r in rows], [r["mean_entropy"] for r in rows], color,
+                   title, "answer token")
     if classes:
-        ax = axes[2]
-        names = list(classes)
-        ax.barh(range(len(names)), [classes[n]["mean_entropy"] for n in names], color="C2")
-        ax.set_yticks(range(len(names)), [f"{n}  (n={classes[n]['count']})" for n in names], fontsize=9)
-        ax.invert_yaxis()
-        ax.set_title("by token class", fontsize=12)
-        ax.set_xlabel("mean entropy H (nats)", fontsize=11)
-        ax.set_ylabel("token class", fontsize=11)
-        ax.grid(True, axis="x", alpha=0.3)
+        _bar_panel(axes[2], [f"{n}  (n={c['count']})" for n, c in classes.items()],
+                   [c["mean_entropy"] for c in classes.values()], "C2", "by token class", "token class")
     o = report["overall"]
     fig.suptitle(f"Probe entropy per answer token: {Path(str(o['model'])).name or o['model']} on {o['data']}",
                  fontsize=13)
@@ -351,6 +412,17 @@ def plot_report(report: dict, output: str | Path) -> Path:
         warnings.filterwarnings("ignore", message="Glyph .* missing")
         fig.savefig(output)
     return Path(output)
+
+
+def write_report_files(report: dict, output_dir: str | Path) -> dict[str, Path]:
+    """`entropy_report.md`, `.png` and `.json` (every number but the file paths) in `output_dir`; their paths."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"markdown": out / f"{REPORT_NAME}.md", "png": out / f"{REPORT_NAME}.png", "json": out / f"{REPORT_NAME}.json"}
+    files["markdown"].write_text(format_markdown(report), encoding="utf-8")
+    plot_report(report, files["png"])
+    files["json"].write_text(json.dumps({k: v for k, v in report.items() if k != "files"}, indent=2), encoding="utf-8")
+    return files
 
 
 # --------------------------------------------------------------------------- data and CLI
@@ -413,10 +485,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         examples = load_examples(args.data, args.max_examples, args.prompt_field, args.answer_field,
                                  args.dataset_format, args.split, args.subset, args.synthetic_seed)
         loaded = _resolve_model(args.model, args.model_type, args.trust_remote_code)
-        report = entropy_report(loaded, examples, args.output_dir, args.max_length, args.top,
-                                default_token_class(args.data), args.batch_size, args.min_count,
-                                not args.no_pad_tail, args.system_prompt, args.too_long, args.chunk_size,
+        options = ReportOptions(max_length=args.max_length, pad_tail=not args.no_pad_tail,
+                                system_prompt=args.system_prompt, too_long=args.too_long, batch_size=args.batch_size,
+                                chunk_size=args.chunk_size, top=args.top, min_count=args.min_count,
                                 model_label=args.model, data_label=args.data)
+        report = entropy_report(loaded, examples, args.output_dir, options, default_token_class(args.data))
     except (EntropyReportError, DataError) as err:
         raise SystemExit(f"gift entropy-report: error: {err}") from None
     files = report["files"]
