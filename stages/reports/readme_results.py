@@ -75,8 +75,8 @@ def render_section(results: dict[str, Any], figure: str = str(FIGURE), report: s
                   "mean ± sd over seeds; the rise must be at least +5 in every run):", "",
                   "| stage-two arm | seeds | first 10% | last 20% | rise | smallest rise |", "|---|---|---|---|---|---|"]
         for label, runs in results["rl"].items():
-            stat = lambda key: _pct({"mean": _mean([r[key] for r in runs]), "sd": _sd([r[key] for r in runs])})  # noqa: E731
-            lines.append(f"| `{label}` | {len(runs)} | {stat('first10')} | {stat('last20')} | {stat('rise')} | "
+            first10, last20, rise = (_pct_over(runs, key) for key in ("first10", "last20", "rise"))
+            lines.append(f"| `{label}` | {len(runs)} | {first10} | {last20} | {rise} | "
                          f"{100 * min(r['rise'] for r in runs):+.1f} |")
     if results.get("gaps"):
         lines += ["", "GIFT minus SFT, seed by seed (percentage points; x100 for rewards). It exceeds the seed noise "
@@ -85,6 +85,12 @@ def render_section(results: dict[str, Any], figure: str = str(FIGURE), report: s
         lines += ["", _plain_verdict(results["gaps"])]
     lines += ["", END]
     return "\n".join(lines)
+
+
+def _pct_over(runs: list[dict], key: str) -> str:
+    """`key` of every run, as percent mean ± sd."""
+    values = [r[key] for r in runs]
+    return _pct({"mean": _mean(values), "sd": _sd(values)})
 
 
 def _mean(values: list[float]) -> float:
