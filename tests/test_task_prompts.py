@@ -12,13 +12,13 @@ import types
 from pathlib import Path
 
 import pytest
-import yaml
 
 from gift.embedded_tokenizer import build_embedded_tokenizer
 from gift.sampler import encode_chat_prompts
 from rewards import REASONING_PREFILL, task_prompt
 from rewards.data import generate_countdown, generate_sudoku
 from stages.evaluation.evaluate import build_prompts, compact_prompt, load_eval_rows
+from stages.train.recipes import load_recipe
 from stages.train.rl_data import rl_rows
 from rewards.data.synthetic import synthetic_rows
 
@@ -31,7 +31,7 @@ def tokenizer():
 
 
 def recipe_prefill(task: str) -> str | None:
-    return yaml.safe_load((ROOT / "configs" / "llada" / f"grpo_{task}.yaml").read_text()).get("prefill")
+    return load_recipe(ROOT / "configs" / "llada" / f"grpo_{task}.yaml").get("prefill")  # through its base
 
 
 def task_files(tmp_path: Path) -> dict[str, Path]:
