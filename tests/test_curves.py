@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from stages.reports.curves import (MetricsFileError, aggregate_csv_path, main, plot_reward_curves, read_metrics,
-                           time_weighted_ema)
+from stages.reports.curves import (MetricsFileError, aggregate_arms, aggregate_csv_path, aggregate_rows, curve_rows, main,
+                                   plot_reward_curves, read_metrics, time_weighted_ema)
 
 
 def write_metrics(run_dir: Path, points: list[tuple[int, float]], **extra) -> Path:
@@ -183,3 +183,17 @@ def test_missing_empty_and_incomplete_runs(tmp_path, capsys):
     assert "skipped run" in err and "empty/metrics.jsonl" in err and "nowhere" in err
     with pytest.raises(SystemExit, match="no readable runs"):
         main([str(empty), "--skip_bad", "--output", str(tmp_path / "none.png")])
+
+
+def test_arms_group_seeds_in_first_seen_order_and_format_their_rows():
+    curves = [{"label": "B", "run": "b0", "steps": [1, 2], "raw": [0.0, 1.0], "smoothed": [0.0, 0.5]},
+              {"label": "A", "run": "a0", "steps": [1, 2], "raw": [1.0, 1.0], "smoothed": [1.0, 1.0]},
+              {"label": "B", "run": "b1", "steps": [2, 3], "raw": [0.5, 0.25], "smoothed": [0.25, 0.75]}]
+    arms = aggregate_arms(curves, "minmax")
+    assert list(arms) == ["B", "A"] and [c["run"] for c in arms["B"]["runs"]] == ["b0", "b1"]
+    # B's seeds overlap on step 2 only: b0 is 0.5 there, b1 0.25.
+    assert (arms["B"]["steps"], arms["B"]["mean"], arms["B"]["low"], arms["B"]["high"]) == ([2], [0.375], [0.25], [0.5])
+    assert aggregate_rows(arms, "minmax") == [["B", 2, 2, "0.375", "0.25", "0.5", "minmax"],
+                                              ["A", 1, 1, "1.0", "1.0", "1.0", "minmax"],
+                                              ["A", 1, 2, "1.0", "1.0", "1.0", "minmax"]]
+    assert curve_rows(curves[:1]) == [["B", "b0", 1, "0.0", "0.0"], ["B", "b0", 2, "1.0", "0.5"]]

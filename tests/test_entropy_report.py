@@ -12,8 +12,8 @@ from helpers import copy_task_rows, write_jsonl
 from gift.checkpoint import load_model
 from gift.data import DiffusionCollator, tokenize_examples
 from gift.probe import probe_signal
-from stages.reports.entropy_report import (EntropyReportError, display_token, entropy_report, load_examples, main,
-                                   sudoku_token_classes)
+from stages.reports.entropy_report import (EntropyReportError, ReportOptions, display_token, entropy_report,
+                                           load_examples, main, sudoku_token_classes)
 from rewards.data.synthetic import synthetic_examples
 
 
@@ -139,3 +139,19 @@ def test_bad_input(base_dir, tmp_path):
     report = entropy_report(loaded, mixed, tmp_path / "ok", max_length=24, too_long="drop", min_count=1)
     assert report["overall"]["examples"] == 3 and report["overall"]["dropped_too_long"] == 1
     assert math.isfinite(report["overall"]["answer_mean_entropy"])
+
+
+def test_options_object_and_keyword_settings_give_the_same_report(sharp, tmp_path):
+    examples = synthetic_examples("sudoku", 4, seed=1)
+    entropy_report(sharp, examples, tmp_path / "a", max_length=40, top=3, min_count=1)
+    options = ReportOptions(max_length=40, top=7, min_count=1)
+    report = entropy_report(sharp, examples, tmp_path / "b", options, top=3)
+    assert (tmp_path / "a" / "entropy_report.json").read_text() == (tmp_path / "b" / "entropy_report.json").read_text()
+    assert len(report["high"]) == 3 and options.top == 7  # the override leaves the caller's options alone
+    with pytest.raises(EntropyReportError, match=r"top \(0\), batch_size \(64\) and min_count \(5\) must be >= 1"):
+        ReportOptions(top=0)
+    with pytest.raises(EntropyReportError, match="unknown too_long 'skip'"):
+        entropy_report(sharp, examples, tmp_path / "c", too_long="skip")
+    with pytest.raises(TypeError, match="max_len"):
+        entropy_report(sharp, examples, tmp_path / "c", max_len=40)
+    assert not (tmp_path / "c").exists()

@@ -1,0 +1,74 @@
+"""The pipeline report: exact rows from hand-made runs, and report.md is a function of results.json (+ raw rewards)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from stages.pipeline_config import load_pipeline_config
+from stages.reports.report import _final_rewards, format_report, write_report
+
+QUICK = "configs/embedded/pipeline_quick.yaml"
+
+
+def _jsonl(path: Path, rows: list[dict]) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / ("metrics.jsonl" if path.name == "stage2" else "train_log.jsonl")).write_text(
+        "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _run(tmp_path: Path):
+    """Two seeds of sft and gift (stage one and two), the structural control on seed 0 only."""
+    out = tmp_path / "run"
+    cfg = load_pipeline_config(QUICK, {"output_dir": str(out), "seeds": [0, 1]})
+    def cell(acc: float) -> dict:
+        return {"cells": [{"cell_accuracy": acc, "solved": acc / 2}]}
+
+    evaluations = {"base": cell(0.25), "stage1/sft/seed0": cell(0.5), "stage1/sft/seed1": cell(0.75),
+                   "stage1/gift/seed0": cell(0.625), "stage1/gift/seed1": cell(0.875),
+                   "stage1/structural/seed0": cell(0.5625), "stage2/sft/seed0": cell(0.5),
+                   "stage2/sft/seed1": cell(0.75), "stage2/gift/seed0": cell(0.75), "stage2/gift/seed1": cell(1.0)}
+    rl_runs = []
+    for seed in (0, 1):
+        for arm, step_time in (("sft", 0.25), ("gift", 0.375)):
+            _jsonl(out / f"seed{seed}" / arm / "stage1", [{"step_time": step_time}] * 3)
+            run = out / f"seed{seed}" / arm / "stage2"
+            _jsonl(run, [{"step": s, "reward_mean": s / 16} for s in range(1, 11)])
+            rl_runs.append((arm, run))
+    (out / "pipeline_config.yaml").write_text("task: sudoku\n")
+    state = {"steps": {"stage zero": {"seconds": 1.5}, "stage one: sft seed 0": {"seconds": 2.25, "resumed": True}}}
+    entropy = {"classes": {"empty cell": {"count": 10, "mean_entropy": 1.5, "mean_beta": 1.25}}}
+    return out, cfg, evaluations, rl_runs, state, entropy
+
+
+def test_report_rows_and_results_json(tmp_path):
+    out, cfg, evaluations, rl_runs, state, entropy = _run(tmp_path)
+    report = write_report(out, cfg, evaluations, rl_runs, out / "reward_curves.png", state, entropy)
+    text = report.read_text()
+    for row in ("| base | 25.0 | 12.5 |",
+                "| stage one: sft | 62.5 ± 17.7 | 31.2 ± 8.8 |",
+                "| stage one: structural (1 seed) | 56.2 | 28.1 |",
+                "| stage two: gift | 87.5 ± 17.7 | 43.8 ± 8.8 |",
+                "| sft | 0 | 6.2 | 59.4 | +53.1 |",  # rewards s/16: first 10% = step 1, last 20% = steps 9-10
+                "| stage1 cell_accuracy | +12.5, +12.5 | +12.5 | 0.0 | 17.7 | **no** |",
+                "| stage2 cell_accuracy (gift - sft) | +25.0, +25.0 | +25.0 | 0.0 | 17.7 | yes |",
+                "| gift | 0.375 | 1.50 |",
+                "| stage one: sft seed 0 | 2.2 (resumed) |",
+                "| total | 3.8 |",
+                "| empty cell | 10 | 1.500 | 1.250 |",
+                "![reward curves](reward_curves.png)"):
+        assert row + "\n" in text, row
+    assert text.endswith("```yaml\ntask: sudoku\n```\n")
+    results = json.loads((out / "results.json").read_text())
+    assert results["accuracy"]["stage1"]["structural"]["cell_accuracy"]["seeds"] == [0]
+    assert results["step_time"]["gift"] == {"median_s": 0.375, "vs_sft": 1.5}
+    assert [r["seed"] for r in results["rl"]["gift"]] == [0, 1]
+
+    # The markdown is formatted from the numbers of results.json alone (read back from disk), the runs' raw
+    # final rewards, the state and the config: nothing else.
+    again = format_report(results, cfg, _final_rewards(rl_runs), out / "reward_curves.png", state, entropy,
+                          "task: sudoku\n")
+    assert again == text
+    no_figure = format_report(results, cfg, {}, None, {}, None, "")
+    assert "## Reward curves" not in no_figure and "## What the probe sees" not in no_figure
+    assert "| total | 0.0 |" in no_figure
