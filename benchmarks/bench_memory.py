@@ -50,10 +50,12 @@ def _peak_kb(method: str) -> int:
     return _status_kb("VmHWM") if method == "VmHWM" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _unchunked_entropy(logits, positions, chunk_size=None):
+def _unchunked_entropy(logits, positions, chunk_size=None, head=None):
     """Reference: one fp32 log_softmax over every position (what chunking avoids)."""
     import torch
 
+    if head is not None:  # the probe hands over hidden states (gift.probe.split_head)
+        logits = head(logits)
     logp = torch.log_softmax(logits.float(), dim=-1)
     entropy = -(logp.exp() * logp).sum(-1)
     return torch.where(positions, entropy.clamp_min(0), torch.zeros_like(entropy))

@@ -6,6 +6,7 @@ may be noised (the prompt never is); `rates` holds each position's masking proba
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -20,38 +21,46 @@ def sample_time(batch_size: int, eps: float = 1e-3, device=None, generator: torc
     return (1 - eps) * t + eps
 
 
-def _chunked_rows(logits: torch.Tensor, positions: torch.Tensor, chunk_size: int, fn) -> torch.Tensor:
+def _chunked_rows(logits: torch.Tensor, positions: torch.Tensor, chunk_size: int, fn,
+                  head: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Apply `fn(rows_fp32, flat_indices) -> (n,)` to the rows at `positions`, `chunk_size` rows at a time.
 
     Rows are gathered chunk by chunk (no copy of all selected rows), so at most one chunk of fp32
     values exists at a time: a 126k vocabulary over 4k positions never materialises a full fp32 copy.
+    With `head`, `logits` holds hidden states and each chunk's logits are `head(rows)`: the LM head
+    runs on `positions` only, and no (B, L, V) tensor exists at all.
     """
     flat = logits.reshape(-1, logits.shape[-1])
     index = positions.reshape(-1).nonzero().squeeze(1)
     out = torch.zeros(positions.numel(), dtype=torch.float32, device=logits.device)
     for start in range(0, index.numel(), chunk_size):
         rows = index[start : start + chunk_size]
-        out[rows] = fn(flat[rows].float(), rows)
+        values = flat[rows] if head is None else head(flat[rows])
+        out[rows] = fn(values.float(), rows)
     return out.view(positions.shape)
 
 
-def chunked_entropy(logits: torch.Tensor, positions: torch.Tensor, chunk_size: int = 256) -> torch.Tensor:
+def chunked_entropy(logits: torch.Tensor, positions: torch.Tensor, chunk_size: int = 256,
+                    head: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Predictive entropy (nats, fp32 softmax) at `positions`, zero elsewhere.
 
     `H = logsumexp(x) - sum(softmax(x) * x)`: fewer passes over the vocabulary than `-sum(p log p)`.
+    `head`: `logits` are final hidden states (B, L, H) and the logits are `head(hidden)`, computed at
+    `positions` only.
     """
 
     def entropy(x: torch.Tensor, _rows) -> torch.Tensor:
         return (torch.logsumexp(x, dim=-1) - (torch.softmax(x, dim=-1) * x).sum(-1)).clamp_min(0)
 
-    return _chunked_rows(logits, positions, chunk_size, entropy)
+    return _chunked_rows(logits, positions, chunk_size, entropy, head)
 
 
-def chunked_nll(logits: torch.Tensor, targets: torch.Tensor, positions: torch.Tensor, chunk_size: int = 256) -> torch.Tensor:
-    """Negative log-likelihood of `targets` (nats, fp32) at `positions`, zero elsewhere."""
+def chunked_nll(logits: torch.Tensor, targets: torch.Tensor, positions: torch.Tensor, chunk_size: int = 256,
+                head: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """Negative log-likelihood of `targets` (nats, fp32) at `positions`, zero elsewhere (`head`: as for entropy)."""
     gold = targets.reshape(-1)
     return _chunked_rows(logits, positions, chunk_size,
-                         lambda x, rows: F.cross_entropy(x, gold[rows], reduction="none"))
+                         lambda x, rows: F.cross_entropy(x, gold[rows], reduction="none"), head)
 
 
 def beta_from_signal(signal: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,8 @@ def probe_signal(
     The model runs in eval mode (no dropout) and its previous mode is restored, so the probe is a
     deterministic function of the weights. It runs under `inference_mode` (no autograd records, no
     version counters) and returns an ordinary tensor (a copy), safe to use in the training step's graph.
+    On a transformers Llama (the embedded kind) the LM head runs on the answer positions only, chunk by
+    chunk (`split_head`); the values are those of the full logits (same rows, same head).
     """
     if signal not in SIGNALS:
         raise ValueError(f"unknown beta_from {signal!r}; choose one of {', '.join(SIGNALS)}")
@@ -33,14 +35,37 @@ def probe_signal(
         with torch.inference_mode():
             # masked_fill writes into the one copy of the ids; no full-size mask tensor is built.
             probe_ids = input_ids.masked_fill(answer_mask, adapter.mask_token_id)
-            logits = adapter.logits(model, probe_ids, attention_mask)
+            split = split_head(model, adapter)
+            if split is None:
+                values, head = adapter.logits(model, probe_ids, attention_mask), None
+            else:  # prompt positions never reach the LM head, and no (B, L, V) tensor is built
+                body, head = split
+                values = body(**adapter.model_inputs(probe_ids, attention_mask)).last_hidden_state
             if signal == "entropy":
-                out = chunked_entropy(logits, answer_mask, chunk_size)
+                out = chunked_entropy(values, answer_mask, chunk_size, head)
             else:
-                out = chunked_nll(logits, input_ids, answer_mask, chunk_size)
+                out = chunked_nll(values, input_ids, answer_mask, chunk_size, head)
     finally:
         model.train(was_training)
     return out.clone()  # an inference tensor may not enter autograd; the (B, L) copy is cheap
+
+
+def split_head(model: torch.nn.Module, adapter: ModelAdapter) -> tuple[torch.nn.Module, torch.nn.Module] | None:
+    """(body, LM head) of a transformers Llama, whose logits are `head(body(...).last_hidden_state)`.
+
+    None for every other model (LLaDA's and Dream's hub code, Dream's shifted logits): the probe then
+    takes the full logits from the adapter. A peft-wrapped model splits through its base model, whose
+    layers carry the adapters.
+    """
+    if adapter.kind != "embedded" or adapter.shift_logits:
+        return None
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = getattr(base, "config", None)
+    body = getattr(base, "model", None)
+    head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
+    if getattr(config, "model_type", None) != "llama" or body is None or head is None:
+        return None
+    return body, head
 
 
 def probe_betas(model, adapter, batch: dict, signal: str = "entropy", chunk_size: int = 256) -> torch.Tensor:

@@ -1,5 +1,6 @@
 """The math of docs/algorithms.md §1-2: rates, weights, normalisers, the probe."""
 
+import dataclasses
 import math
 
 import pytest
@@ -10,6 +11,7 @@ from gift.loss import diffusion_loss
 from gift.objective import (
     chunked_entropy, chunked_nll, clamp_rates, draw_mask, gift_rates, reference_beta, sample_time, weighted_masked_ce,
 )
+from gift.probe import probe_signal, split_head
 from gift.schedules import GiftSchedule, UniformSchedule
 
 
@@ -154,7 +156,9 @@ def test_no_gradient_through_probe(tiny):
     model, tokenizer, adapter = tiny
     model.train()
     calls = []
-    handle = model.register_forward_hook(lambda m, i, o: calls.append((torch.is_grad_enabled(), m.training)))
+    # Hooked on the decoder body: both passes run it (the probe calls it directly and applies the LM head
+    # to answer positions only, gift.probe.split_head).
+    handle = model.model.register_forward_hook(lambda m, i, o: calls.append((torch.is_grad_enabled(), m.training)))
     out = diffusion_loss(model, adapter, _batch(tokenizer), GiftSchedule(), generator=torch.Generator().manual_seed(0))
     handle.remove()
     assert calls == [(False, False), (True, True)]
@@ -179,3 +183,23 @@ def test_bad_schedule_options():
         GiftSchedule(beta_source="custom")
     with pytest.raises(ValueError, match="beta_from"):
         GiftSchedule(beta_from="variance")
+
+
+@pytest.mark.parametrize("signal", ["entropy", "nll"])
+def test_probe_runs_the_lm_head_on_answer_positions_only_and_matches_the_full_logits(tiny, signal):
+    model, tokenizer, adapter = tiny
+    batch = _batch(tokenizer)
+    batch["attention_mask"][0, :2] = 0  # a left-padded row
+    answer = batch["answer_mask"]
+    args = (batch["input_ids"], batch["attention_mask"], answer, signal, 5)
+    rows: list[int] = []
+    handle = model.get_output_embeddings().register_forward_hook(lambda m, i, o: rows.append(i[0].shape[0]))
+    split = probe_signal(model, adapter, *args)
+    handle.remove()
+    assert split_head(model, adapter) is not None and sum(rows) == int(answer.sum())  # 32 rows, not 48
+    # The same probe through the adapter's full logits (what every non-Llama model takes).
+    full_path = dataclasses.replace(adapter, kind="llada")
+    assert split_head(model, full_path) is None
+    full = probe_signal(model, full_path, *args)
+    assert torch.allclose(split, full, rtol=1e-6, atol=1e-6) and (split[~answer] == 0).all()
+    assert (split[answer] > 0).all()
