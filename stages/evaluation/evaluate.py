@@ -309,11 +309,7 @@ def evaluate(
         timings[decode.gen_length] = round(time.perf_counter() - started, 2)
         mean_calls[decode.gen_length] = round(sum(r["model_calls"] for r in records) / max(len(records), 1), 3)
         path = out_dir / f"{task}_{decode.gen_length}.jsonl"
-        if state.is_main_process:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_jsonl(path, records)
-            log(f"{path}: {len(records)} completions in {timings[decode.gen_length]}s")
-        paths.append(path)
+        paths.append(_write_generations(state, path, records, timings[decode.gen_length], log))
 
     if state.is_main_process:
         _update_config(out_dir, task, {
@@ -326,6 +322,15 @@ def evaluate(
         })
     state.wait_for_everyone()
     return paths
+
+
+def _write_generations(state, path: Path, records: Sequence[dict[str, Any]], seconds: float, log) -> Path:
+    """The main process writes one generation file atomically; every process gets its path back."""
+    if state.is_main_process:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_jsonl(path, records)
+        log(f"{path}: {len(records)} completions in {seconds}s")
+    return path
 
 
 def _check_request(task: str, gen_lengths: Sequence[int], decoding: dict[str, Any], batch_size: int,
