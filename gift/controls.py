@@ -15,7 +15,7 @@ import torch
 
 from rewards.data.synthetic import compact_sudoku_cells
 
-# beta = sqrt(typical entropy in nats) per class, from the calibration notes.
+# beta = sqrt(typical entropy in nats) per class, as measured on the embedded Sudoku base (see above).
 STRUCTURAL_BETAS = {"empty": 0.91 ** 0.5, "given": 0.10 ** 0.5, "eos": 0.03 ** 0.5, "other": 0.10 ** 0.5}
 
 
