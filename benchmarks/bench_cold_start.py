@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_cold_start.py              # embedded tiny + mid (~25M, 32k vocab), CPU
     .venv/bin/python benchmarks/bench_cold_start.py --models tiny --steps 30
     .venv/bin/python benchmarks/bench_cold_start.py --interleaved --models tiny mid   # beta_refresh_steps k
+    .venv/bin/python benchmarks/bench_cold_start.py --interleaved --models mid --ks 1 4 --steps 6
 
 One training step = the shared `gift.loss.diffusion_loss` (GIFT: probe + masked forward; SFT: masked
 forward) + backward + AdamW step, on random tokens shaped like a stage-one batch. Each (model, objective)
@@ -100,7 +101,7 @@ def _child(preset: str, objective: str, steps: int, warmup: int) -> dict:
 REFRESH = (1, 2, 4, 8)
 
 
-def interleaved(preset: str, steps: int, warmup: int, pool: int = 4) -> list[dict]:
+def interleaved(preset: str, steps: int, warmup: int, pool: int = 4, refresh: tuple[int, ...] = REFRESH) -> list[dict]:
     """Median step time of SFT, GIFT k = 1, 2, 4, 8 and cached GIFT, interleaved step by step."""
     import copy
 
@@ -123,7 +124,7 @@ def interleaved(preset: str, steps: int, warmup: int, pool: int = 4) -> list[dic
     one_off = time.perf_counter() - started
 
     variants = {"sft": UniformSchedule()}
-    for k in REFRESH:
+    for k in sorted(set(refresh) | {1}):  # k = 1 is the probe-share reference
         variants[f"gift k={k}"] = GiftSchedule("live", beta_refresh_steps=k, cache=store.clone() if k > 1 else None)
     variants["gift cached"] = GiftSchedule("cached", cache=store.clone())
     probe_times: list[float] = []
@@ -198,6 +199,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--interleaved", action="store_true", help="beta_refresh_steps k = 1, 2, 4, 8 in one process")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (--interleaved)")
+    parser.add_argument("--ks", type=int, nargs="+", default=list(REFRESH),
+                        help="beta_refresh_steps values to time (--interleaved; k = 1 always runs)")
     args = parser.parse_args(argv)
     if args.interleaved:
         import torch
@@ -208,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
               "interleaved step by step in one process, median step time, vs SFT = median per-round ratio")
         print("| model | batch x length | variant | step (median s) | vs SFT |\n|---|---|---|---|---|")
         for preset in args.models:
-            rows = interleaved(preset, args.steps, args.warmup)
+            rows = interleaved(preset, args.steps, args.warmup, refresh=tuple(args.ks))
             b, length, _ = SHAPES[preset]
             for r in rows[:-1]:
                 print(f"| {preset} | {b} x {length} | {r['variant']} | {r['median_s']:.4f} | {r['ratio']:.2f} |", flush=True)

@@ -5,6 +5,8 @@
     .venv/bin/python benchmarks/bench_sampler.py --gen_lengths 128 --batches 16 --threads 2
     .venv/bin/python benchmarks/bench_sampler.py --threads 1 --checkpoint runs/sft --task sudoku \
         --gen_lengths 24 --block_length 8 --steps 12                  # fixed vs threshold x cache, on a task
+    .venv/bin/python benchmarks/bench_sampler.py --checkpoint runs/sft --task sudoku --gen_lengths 24 \
+        --block_length 8 --per_block                                  # where the calls go, block by block
 
 With `--checkpoint`, it evaluates a trained checkpoint on the task's synthetic test prompts instead:
 today's fixed schedule and threshold decoding (0.7, 0.8, 0.9, and 0.9 with `min_commit=schedule`, `eos_stop`
@@ -176,6 +178,36 @@ def eval_variants(checkpoint: str, task: str, gen_length: int, block_length: int
     return results
 
 
+def calls_per_block(checkpoint: str, task: str, gen_length: int, block_length: int, steps: int, limit: int,
+                    decoders: list[str]) -> None:
+    """Where the model calls go: mean calls spent in each block, per decoder (one prompt at a time, no cache).
+
+    With one prompt per `generate` every pass decodes this row, so block b's calls are the passes after
+    the one that finished block b-1, up to the one that finishes block b (a block decoded ahead by
+    `lookahead` takes none).
+    """
+    from gift.checkpoint import load_model
+    from rewards.data.synthetic import synthetic_rows
+
+    loaded = load_model(checkpoint)
+    model, tokenizer, adapter = loaded.model.eval(), loaded.tokenizer, loaded.adapter
+    prompts = encode_chat_prompts(tokenizer, [r["prompt"] for r in synthetic_rows(task, "test", limit)], "<reasoning>")
+    blocks = gen_length // block_length
+    print(f"| decoder | calls / seq | {' | '.join(f'block {b}' for b in range(blocks))} |\n|---|---|{'---|' * blocks}")
+    for name in decoders:
+        sampler = DiffusionSampler(model, adapter, SamplerConfig(gen_length=gen_length, block_length=block_length,
+                                                                 steps=steps, return_history=True, **EVAL_DECODERS[name]))
+        per_block = torch.zeros(blocks)
+        for prompt in prompts:
+            out = sampler.generate([prompt])
+            done = torch.stack(out.history)[:, 0] != adapter.mask_token_id  # (passes, gen_length)
+            finished = done.int().argmax(0).view(blocks, block_length).amax(1)  # pass finishing each block
+            committed_at = finished.cummax(0).values  # a block decoded ahead ends with the one before it
+            per_block += torch.diff(committed_at, prepend=torch.tensor([-1])).float()
+        per_block /= len(prompts)
+        print(f"| {name} | {per_block.sum():.2f} | {' | '.join(f'{c:.2f}' for c in per_block.tolist())} |", flush=True)
+
+
 def print_eval(task: str, results: list[dict]) -> None:
     base = results[0]
     print("| task | decoder | cache | accuracy % | solved % | mean reward | calls / seq | calls vs fixed | "
@@ -204,6 +236,7 @@ def main() -> None:
     parser.add_argument("--eval_batch", type=int, default=64, help="prompts per generate call (--checkpoint)")
     parser.add_argument("--repeats", type=int, default=1, help="timing passes over the prompts (--checkpoint)")
     parser.add_argument("--caches", nargs="+", default=list(EVAL_CACHES), choices=EVAL_CACHES)
+    parser.add_argument("--per_block", action="store_true", help="mean calls per block, per decoder (--checkpoint)")
     parser.add_argument("--decoders", nargs="+", default=list(EVAL_DECODERS), choices=list(EVAL_DECODERS),
                         help="decoders to compare (--checkpoint; `fixed` always runs first, the baseline)")
     args = parser.parse_args()
@@ -212,6 +245,9 @@ def main() -> None:
     if args.checkpoint:
         gen_length = args.gen_lengths[0]
         steps = args.steps or gen_length // 2
+        if args.per_block:
+            calls_per_block(args.checkpoint, args.task, gen_length, args.block_length, steps, args.limit, args.decoders)
+            return
         print(f"checkpoint={args.checkpoint} task={args.task} threads={torch.get_num_threads()} gen_length={gen_length} "
               f"block_length={args.block_length} steps={steps} (fixed) limit={args.limit} batch={args.eval_batch} "
               f"repeats={args.repeats}, greedy low_confidence, variants interleaved, median batch time")

@@ -78,6 +78,8 @@ class DecodeSettings:
     factor: float | None = None
     kv_cache: str = "none"
     min_commit: str = "one"
+    lookahead: int = 0
+    eos_stop: bool = False
 
 
 # --------------------------------------------------------------------------- settings
@@ -100,6 +102,8 @@ def resolve_decoding(
     factor: float | None = None,
     kv_cache: str = "none",
     min_commit: str = "one",
+    lookahead: int = 0,
+    eos_stop: bool = False,
 ) -> list[DecodeSettings]:
     """One validated setting per gen_length; `steps=None` means d1's `gen_length / 2`.
 
@@ -122,11 +126,11 @@ def resolve_decoding(
         try:
             SamplerConfig(gen_length=gen_length, block_length=block_length, steps=n_steps,
                           temperature=temperature, remasking=remasking, threshold=threshold, factor=factor,
-                          kv_cache=kv_cache, min_commit=min_commit)
+                          kv_cache=kv_cache, min_commit=min_commit, lookahead=lookahead, eos_stop=eos_stop)
         except ValueError as err:
             raise EvalError(f"--gen_length {gen_length}: {err}") from None
         out.append(DecodeSettings(gen_length, n_steps, block_length, float(temperature), remasking, threshold,
-                                  factor, kv_cache, min_commit))
+                                  factor, kv_cache, min_commit, lookahead, eos_stop))
     return out
 
 
@@ -251,7 +255,8 @@ def _generate(loaded, prompt_ids: list[list[int]], decode: DecodeSettings, batch
     sampler = DiffusionSampler(loaded.model, loaded.adapter, SamplerConfig(
         gen_length=decode.gen_length, block_length=decode.block_length, steps=decode.steps,
         temperature=decode.temperature, remasking=decode.remasking, threshold=decode.threshold,
-        factor=decode.factor, kv_cache=decode.kv_cache, min_commit=decode.min_commit))
+        factor=decode.factor, kv_cache=decode.kv_cache, min_commit=decode.min_commit, lookahead=decode.lookahead,
+        eos_stop=decode.eos_stop))
     device = sampler.device
     texts: list[str] = []
     calls: list[int] = []
@@ -288,7 +293,8 @@ def evaluate(
     `model` is a `gift.checkpoint.LoadedModel` (used as it is, on its current device) or a source for
     `load_model` (`embedded[:preset]`, a checkpoint or run directory, a local/hub model of a known type;
     moved to this process's device). `decoding` holds the sampler settings of `resolve_decoding`
-    (`block_length`, `steps`, `temperature`, `remasking`, `threshold`, `factor`, `kv_cache`, `min_commit`;
+    (`block_length`, `steps`, `temperature`, `remasking`, `threshold`, `factor`, `kv_cache`, `min_commit`,
+    `lookahead`, `eos_stop`;
     d1's defaults). Every process of a multi-process launch must call it; the main process writes
     `OUTPUT_DIR/{task}_{gen_length}.jsonl` and updates `OUTPUT_DIR/eval_config.json`.
     """
@@ -413,6 +419,10 @@ def make_parser() -> argparse.ArgumentParser:
                         help="block KV cache (approximate for bidirectional models; docs/sampler.md)")
     parser.add_argument("--min_commit", default="one", choices=("one", "schedule"),
                         help="floor of a parallel step: one token (Fast-dLLM) or the fixed schedule's count")
+    parser.add_argument("--lookahead", type=int, default=0,
+                        help="with --threshold: also commit confident tokens of the next N blocks (docs/sampler.md)")
+    parser.add_argument("--eos_stop", action="store_true",
+                        help="stop a sequence once everything before its first EOS is decoded (same text, fewer calls)")
     parser.add_argument("--batch_size", type=int, default=8, help="prompts per forward batch, per process")
     parser.add_argument("--limit", type=int, default=None, help="first N test examples only")
     parser.add_argument("--data", default=None,
@@ -436,7 +446,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
         paths = evaluate(
             args.model, args.task, args.gen_length, output_dir=args.output_dir, block_length=args.block_length,
             steps=args.steps, temperature=args.temperature, remasking=args.remasking, threshold=args.threshold,
-            factor=args.factor, kv_cache=args.kv_cache, min_commit=args.min_commit, batch_size=args.batch_size,
+            factor=args.factor, kv_cache=args.kv_cache, min_commit=args.min_commit, lookahead=args.lookahead,
+            eos_stop=args.eos_stop, batch_size=args.batch_size,
             data=args.data, limit=args.limit, prompt_style=args.prompt_style,
             prefill=None if args.no_prefill else REASONING_PREFILL, seed=args.seed, model_type=args.model_type,
             trust_remote_code=args.trust_remote_code, dtype=args.dtype, verbose=True)
