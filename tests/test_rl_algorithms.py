@@ -100,7 +100,8 @@ def test_estimator_numbers_are_validated(tmp_path, stage_one, key, value):
 
 
 def test_rollout_min_commit_reaches_the_sampler(tmp_path, stage_one):
-    config = _config(tmp_path, stage_one, sampler_threshold=0.9, sampler_min_commit="schedule")
+    config = _config(tmp_path, stage_one, sampler_threshold=0.9, sampler_min_commit="schedule", sampler_eos_stop=True,
+                     sampler_lookahead=1)
     from gift.checkpoint import load_model as load
 
     loaded = load(str(stage_one))
@@ -113,5 +114,8 @@ def test_rollout_min_commit_reaches_the_sampler(tmp_path, stage_one):
                                train_dataset=datasets.Dataset.from_list(rl_rows("sudoku", "synthetic", limit=8)),
                                processing_class=loaded.tokenizer)
     assert trainer.sampler_config.min_commit == "schedule" and trainer.sampler_config.threshold == 0.9
+    assert trainer.sampler_config.eos_stop and trainer.sampler_config.lookahead == 1
     with pytest.raises(ValueError, match="unknown sampler_min_commit 'two'"):
         _config(tmp_path, stage_one, sampler_min_commit="two")
+    with pytest.raises(ValueError, match="sampler_lookahead=1 commits by threshold: set sampler_threshold"):
+        _config(tmp_path, stage_one, sampler_lookahead=1)

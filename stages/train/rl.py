@@ -86,7 +86,8 @@ class DiffuGRPOTrainer(GRPOTrainer):
         self.sampler_config = SamplerConfig(gen_length=args.gen_length, block_length=args.block_length,
                                             steps=args.diffusion_steps, temperature=args.temperature,
                                             remasking=args.remasking, threshold=args.sampler_threshold,
-                                            kv_cache=args.kv_cache, min_commit=args.sampler_min_commit)
+                                            kv_cache=args.kv_cache, min_commit=args.sampler_min_commit,
+                                            eos_stop=args.sampler_eos_stop, lookahead=args.sampler_lookahead)
         if beta != 0.0 and not is_peft_model(self.model):
             reference = copy.deepcopy(self.model).eval().requires_grad_(False)
             if self.is_deepspeed_enabled:

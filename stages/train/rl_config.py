@@ -31,8 +31,8 @@ class RLConfig(GRPOConfig):
     Rollouts (the project's sampler, `gift.sampler`):
         gen_length, block_length, diffusion_steps, remasking; `temperature` is trl's field (d1: 0.9).
         sampler_threshold (parallel decoding by confidence; None = d1's fixed schedule), sampler_min_commit
-        (`one` or `schedule`: the floor of a parallel step) and kv_cache (`none`, `prefix`, `dual`): see
-        docs/sampler.md.
+        (`one` or `schedule`: the floor of a parallel step), sampler_eos_stop, sampler_lookahead and kv_cache
+        (`none`, `prefix`, `dual`): see docs/sampler.md.
     Policy gradient (docs/rl_algorithms.md):
         rl_algorithm: `d1` (diffu-GRPO's one-step estimate, clipped ratio), `spg` (sandwiched policy
             gradient: ELBO / EUBO with block-wise masks), `unigrpo` (random-ratio masks, clipped ratio) or
@@ -69,6 +69,10 @@ class RLConfig(GRPOConfig):
     kv_cache: str = field(default="none", metadata={"help": "rollouts: none | prefix | dual block KV cache"})
     sampler_min_commit: str = field(
         default="one", metadata={"help": "rollouts, parallel decoding: one (Fast-dLLM) | schedule (never more calls)"})
+    sampler_eos_stop: bool = field(
+        default=False, metadata={"help": "rollouts: stop a completion once everything before its first EOS is decoded"})
+    sampler_lookahead: int = field(
+        default=0, metadata={"help": "rollouts, with sampler_threshold: also commit confident tokens of N later blocks"})
     rl_algorithm: str = field(default="d1", metadata={"help": "d1 | spg | unigrpo | wd1 (gift.estimators)"})
     p_mask_prompt: float = field(default=0.15)
     loss_type: str = field(default="bnpo", metadata={"help": "bnpo (token mean over the micro-batch, d1) | grpo"})
@@ -126,6 +130,8 @@ class RLConfig(GRPOConfig):
         if self.beta != 0.0 and not ESTIMATORS[self.rl_algorithm].supports_kl:
             raise ValueError(f"rl_algorithm {self.rl_algorithm} has no KL term; set beta: 0 (got {self.beta})")
         # Ranges are check_numbers'; these are the checks across fields.
+        if self.sampler_lookahead and self.sampler_threshold is None:
+            raise ValueError(f"sampler_lookahead={self.sampler_lookahead} commits by threshold: set sampler_threshold")
         if self.num_t > 1 and self.rl_algorithm in ("d1", "wd1"):
             raise ValueError(f"num_t must be 1 for {self.rl_algorithm} (its estimate masks the whole completion), "
                              f"got {self.num_t}")
