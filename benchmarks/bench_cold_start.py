@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_cold_start.py --models tiny --steps 30
     .venv/bin/python benchmarks/bench_cold_start.py --interleaved --models tiny mid   # beta_refresh_steps k
     .venv/bin/python benchmarks/bench_cold_start.py --interleaved --models mid --ks 1 4 --steps 6
+    .venv/bin/python benchmarks/bench_cold_start.py --probe_parts --models tiny --steps 30 --threads 1
 
 One training step = the shared `gift.loss.diffusion_loss` (GIFT: probe + masked forward; SFT: masked
 forward) + backward + AdamW step, on random tokens shaped like a stage-one batch. Each (model, objective)
@@ -191,6 +192,56 @@ def interleaved(preset: str, steps: int, warmup: int, pool: int = 4, refresh: tu
     return rows
 
 
+def probe_parts(preset: str, repeats: int) -> dict[str, float]:
+    """Median time of an SFT step and of the probe's parts, each over the SFT step (interleaved repeats).
+
+    `probe` is `gift.probe.probe_signal` as training runs it; `body` the decoder body alone (no LM head: the
+    floor of any probe that runs the whole model); `full forward` body + LM head on every position.
+    """
+    import torch
+
+    from gift.loss import diffusion_loss
+    from gift.probe import probe_signal
+    from gift.schedules import UniformSchedule
+
+    model, adapter, vocab, batch_size, length, answer, tail = _setup(preset)
+    g = torch.Generator().manual_seed(0)
+    batch = {"input_ids": torch.randint(2, vocab, (batch_size, length), generator=g),
+             "attention_mask": torch.ones(batch_size, length, dtype=torch.long), "answer_mask": answer,
+             "pad_tail_mask": tail, "index": torch.arange(batch_size)}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    probe_ids = batch["input_ids"].masked_fill(answer, adapter.mask_token_id)
+    inputs = adapter.model_inputs(probe_ids, batch["attention_mask"])
+
+    def sft_step() -> None:
+        model.train()
+        out = diffusion_loss(model, adapter, batch, UniformSchedule())
+        optimizer.zero_grad()
+        out.loss.backward()
+        optimizer.step()
+
+    def no_grad_eval(fn):
+        def run() -> None:
+            model.eval()
+            with torch.inference_mode():
+                fn()
+        return run
+
+    parts = {"sft step": sft_step,
+             "probe": lambda: probe_signal(model, adapter, batch["input_ids"], batch["attention_mask"], answer),
+             "body": no_grad_eval(lambda: model.model(**inputs)),
+             "full forward": no_grad_eval(lambda: model(**inputs))}
+    times: dict[str, list[float]] = {name: [] for name in parts}
+    for repeat in range(repeats + 1):  # the first round warms up
+        for name, fn in parts.items():
+            t0 = time.perf_counter()
+            fn()
+            if repeat:
+                times[name].append(time.perf_counter() - t0)
+    sft = statistics.median(times["sft step"])
+    return {name: statistics.median(t) / sft for name, t in times.items()} | {"sft_s": sft}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(SHAPES), choices=list(SHAPES))
@@ -199,9 +250,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--interleaved", action="store_true", help="beta_refresh_steps k = 1, 2, 4, 8 in one process")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (--interleaved)")
+    parser.add_argument("--probe_parts", action="store_true",
+                        help="time an SFT step and the probe's parts (body, full forward, probe) instead")
     parser.add_argument("--ks", type=int, nargs="+", default=list(REFRESH),
                         help="beta_refresh_steps values to time (--interleaved; k = 1 always runs)")
     args = parser.parse_args(argv)
+    if args.probe_parts:
+        import torch
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        print(f"threads={torch.get_num_threads()}, {args.steps} interleaved repeats, median time over the SFT step's")
+        print("| model | sft step s | probe | body only | full forward |\n|---|---|---|---|---|")
+        for preset in args.models:
+            r = probe_parts(preset, args.steps)
+            print(f"| {preset} | {r['sft_s']:.4f} | {r['probe']:.3f} | {r['body']:.3f} | {r['full forward']:.3f} |",
+                  flush=True)
+        return
     if args.interleaved:
         import torch
 
