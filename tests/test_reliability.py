@@ -25,7 +25,7 @@ from stages.train.cold_start import run_cold_start
 from stages.train.cold_start_config import ColdStartConfig
 from stages.train.rl import run_rl
 from stages.train.rl_config import RLConfig
-from stages.train.run_dir import LOCK_NAME, ConfigDriftError, RunDirError, acquire_lock, release_lock
+from stages.train.run_dir import LOCK_NAME, ConfigDriftError, RunDirError, acquire_lock, config_drift, release_lock
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -211,6 +211,18 @@ def test_resume_with_a_changed_config_is_refused_naming_the_keys(tmp_path, base_
     with pytest.raises(ConfigDriftError, match=r"max_steps: 4 -> 6"):
         run_cold_start(_config(run_dir, base_dir, data, max_steps=6, resume=True))
     assert tree_checksums(run_dir) == before
+
+
+@pytest.mark.parametrize("saved,drift", [
+    ("all-linear", []),                      # stage two before lora_target_modules became a list
+    (["all-linear"], []),
+    ("q_proj,v_proj", ["lora_target_modules: ['q_proj', 'v_proj'] -> ['all-linear']"]),
+    ("all-linear,q_proj", ["lora_target_modules: 'all-linear,q_proj' -> ['all-linear']"]),  # invalid: as written
+])
+def test_lora_target_modules_drift_is_judged_on_the_normalised_list(tmp_path, saved, drift):
+    config = _rl_config(tmp_path / "rl", tmp_path / "model", use_lora=True, lora_target_modules="all-linear")
+    recorded = json.loads(json.dumps(config.to_dict(), default=str))
+    assert config_drift({**recorded, "lora_target_modules": saved}, config) == drift
 
 
 def test_rl_resume_boundaries(tmp_path, straight, monkeypatch):
