@@ -67,3 +67,29 @@ def test_non_positive_or_non_integer_inputs(args):
 def test_is_a_value_error_and_the_doctest_holds():
     assert issubclass(BatchSizeError, ValueError)
     assert doctest.testmod(batching).failed == 0
+
+
+@pytest.mark.parametrize("command", [
+    ["cold-start", "--output_dir", "{tmp}/cs", "--global_batch_size", "16", "--per_device_train_batch_size", "1"],
+    ["rl", "--output_dir", "{tmp}/rl", "--global_batch_size", "96", "--per_device_train_batch_size", "6"],
+])
+def test_an_explicit_accumulation_must_match_the_global_batch(command, tmp_path, monkeypatch):
+    """On one process both commands derive accumulation 16; an equal explicit value stands, another is refused."""
+    from stages.cli import UsageError, config_parser, parse_config
+    from stages.train.cold_start_config import ColdStartConfig
+    from stages.train.rl_config import RLConfig
+
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    argv = [a.format(tmp=tmp_path) for a in command[1:]]
+    config_class = ColdStartConfig if command[0] == "cold-start" else RLConfig
+    def parse(args):
+        return parse_config(config_parser(config_class), args)
+
+    assert parse(argv).gradient_accumulation_steps == 16  # derived
+    assert parse(argv + ["--gradient_accumulation_steps", "16"]).gradient_accumulation_steps == 16
+    with pytest.raises(UsageError, match=r"^--gradient_accumulation_steps 4 conflicts with --global_batch_size "
+                                         r"(16|96), which derives accumulation 16 \(per-device batch (1|6) x 1 processes\)"):
+        parse(argv + ["--gradient_accumulation_steps", "4"])
+    assert parse(argv[:2] + ["--gradient_accumulation_steps", "4"]).gradient_accumulation_steps == 4  # no global batch
+    assert parse(argv[:2]).gradient_accumulation_steps == 1  # neither: HF's default
+    assert not any(tmp_path.iterdir())

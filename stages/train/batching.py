@@ -88,8 +88,23 @@ def world_size() -> int:
 def apply_global_batch(config) -> None:
     """Derive a stage config's per-device batch and gradient_accumulation_steps from `global_batch_size`.
 
-    Called by both stage configs in `__post_init__`, before HF's post-init reads the accumulation.
+    Called by both stage configs in `__post_init__`, before HF's post-init reads the accumulation. Their
+    `gradient_accumulation_steps` defaults to None (unset) so that a value given on purpose (command
+    line, recipe, keyword) is told apart: with `global_batch_size` it must equal the derived one, else
+    a `BatchSizeError` names both; without `global_batch_size` an unset accumulation is HF's 1.
     """
-    if config.global_batch_size:
-        config.per_device_train_batch_size, config.gradient_accumulation_steps = resolve_batch(
-            config.global_batch_size, world_size(), per_device=config.per_device_train_batch_size)
+    given = config.gradient_accumulation_steps
+    if not config.global_batch_size:
+        if given is None:
+            config.gradient_accumulation_steps = 1
+        return
+    processes = world_size()
+    per_device, derived = resolve_batch(config.global_batch_size, processes,
+                                        per_device=config.per_device_train_batch_size)
+    if given is not None and given != derived:
+        raise BatchSizeError(
+            f"--gradient_accumulation_steps {given} conflicts with --global_batch_size {config.global_batch_size}, "
+            f"which derives accumulation {derived} (per-device batch {per_device} x {processes} processes); drop "
+            "--gradient_accumulation_steps, or change --global_batch_size or --per_device_train_batch_size"
+        )
+    config.per_device_train_batch_size, config.gradient_accumulation_steps = per_device, derived

@@ -51,7 +51,8 @@ class ColdStartConfig(TrainingArguments):
     Run:
         resume: continue from the last complete checkpoint in output_dir.
         global_batch_size: the invariant of a recipe: gradient_accumulation_steps is derived from it, the
-            per-device batch and the number of processes, and an impossible split is an error.
+            per-device batch and the number of processes; an impossible split, or an explicit
+            gradient_accumulation_steps that differs from the derived one, is an error.
     """
 
     model_name_or_path: str = field(default="embedded:tiny", metadata={"help": "model source"})
@@ -97,6 +98,9 @@ class ColdStartConfig(TrainingArguments):
     resume: bool = field(default=False, metadata={"help": "continue from the last complete checkpoint"})
     global_batch_size: int | None = field(
         default=None, metadata={"help": "examples per optimizer step over all processes; derives gradient_accumulation_steps"})
+    # None = unset (HF's 1, or derived from global_batch_size); a value given on purpose must match the derived one.
+    gradient_accumulation_steps: int | None = field(
+        default=None, metadata={"help": "default 1; with global_batch_size derived, and a different value is an error"})
 
     # HF defaults that suit this project.
     output_dir: str | None = field(default=None, metadata={"help": "run directory"})

@@ -96,6 +96,9 @@ class RLConfig(GRPOConfig):
     resume: bool = field(default=False)
     global_batch_size: int | None = field(
         default=None, metadata={"help": "completions per optimizer step over all processes; derives accumulation"})
+    # None = unset (HF's 1, or derived from global_batch_size); a value given on purpose must match the derived one.
+    gradient_accumulation_steps: int | None = field(
+        default=None, metadata={"help": "default 1; with global_batch_size derived, and a different value is an error"})
 
     # trl turns gradient checkpointing on by default; it only re-runs forwards for small models and LLaDA's
     # hub code has no HF hook for it. Recipes that need it set `activation_checkpointing: true`.
