@@ -155,3 +155,23 @@ def test_options_object_and_keyword_settings_give_the_same_report(sharp, tmp_pat
     with pytest.raises(TypeError, match="max_len"):
         entropy_report(sharp, examples, tmp_path / "c", max_len=40)
     assert not (tmp_path / "c").exists()
+
+
+def test_a_named_system_prompt_resolves_as_in_the_stage_one_config(base_dir, tmp_path):
+    from rewards.prompts import NAMED_SYSTEM_PROMPTS
+    from stages.train.cold_start_config import ColdStartConfig
+
+    text = NAMED_SYSTEM_PROMPTS["format"]
+    assert ReportOptions(system_prompt="format").system_prompt == text
+    assert ColdStartConfig(output_dir=str(tmp_path / "cs"), system_prompt="format").system_prompt == text
+    data = write_jsonl(tmp_path / "d.jsonl", copy_task_rows(4))
+    common = ["--model", str(base_dir), "--data", str(data), "--top", "3", "--min_count", "1"]
+    main(common + ["--system_prompt", "format", "--output_dir", str(tmp_path / "named")])
+    entropy_report(load_model(str(base_dir)), load_examples(str(data)), tmp_path / "text",
+                   ReportOptions(system_prompt=text, top=3, min_count=1, model_label=str(base_dir), data_label=str(data)))
+    main(common + ["--output_dir", str(tmp_path / "none")])
+    named, by_text, without = ((tmp_path / d / "entropy_report.json").read_text() for d in ("named", "text", "none"))
+    assert named == by_text and named != without
+    with pytest.raises(SystemExit, match=r"system_prompt 'formt' is neither a named prompt \(format\) nor a sentence"):
+        main(common + ["--system_prompt", "formt", "--output_dir", str(tmp_path / "typo")])
+    assert not (tmp_path / "typo").exists()

@@ -39,6 +39,7 @@ from gift.checkpoint import LoadedModel, load_model
 from gift.data import DataError, DiffusionCollator, build_examples, tokenize_examples
 from gift.probe import probe_signal
 from rewards.data.synthetic import compact_sudoku_cells
+from rewards.prompts import resolve_system_prompt
 
 REPORT_NAME = "entropy_report"
 PAD_TAIL_SUFFIX = " (pad tail)"
@@ -140,9 +141,10 @@ class ReportOptions:
 
     Layout, as stage one tokenises: max_length is the probe's width, prompt + answer + EOS padding tail
     (stage one's `max_length` shows what training sees; None: the longest example, which then has no
-    tail); pad_tail masks and reports the EOS padding tail as training does (d1); system_prompt goes
-    into the chat-formatted prompt; too_long says what an example longer than max_length does
-    ("error" or "drop"). Probe: batch_size examples per pass, chunk_size positions per fp32 entropy
+    tail); pad_tail masks and reports the EOS padding tail as training does (d1); system_prompt (its
+    text, or a name such as `format`, resolved as the stage-one config does) goes into the
+    chat-formatted prompt; too_long says what an example longer than max_length does ("error" or
+    "drop"). Probe: batch_size examples per pass, chunk_size positions per fp32 entropy
     chunk. Tables: top rows each, of the tokens seen at least min_count times. Model: model_type and
     trust_remote_code load a model given by its source. Labels: the names the report prints
     (default: the model's source and "N examples").
@@ -162,6 +164,10 @@ class ReportOptions:
     data_label: str | None = None
 
     def __post_init__(self):
+        try:  # a named prompt (`format`) stands for the same text as in the stage-one config
+            object.__setattr__(self, "system_prompt", resolve_system_prompt(self.system_prompt))
+        except ValueError as err:
+            raise EntropyReportError(str(err)) from None
         if self.top < 1 or self.batch_size < 1 or self.min_count < 1:
             raise EntropyReportError(f"top ({self.top}), batch_size ({self.batch_size}) and min_count "
                                      f"({self.min_count}) must be >= 1")
@@ -463,7 +469,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", default="train", help="hub dataset split")
     parser.add_argument("--subset", default=None, help="hub dataset config name")
     parser.add_argument("--synthetic_seed", type=int, default=0)
-    parser.add_argument("--system_prompt", default=None)
+    parser.add_argument("--system_prompt", default=None,
+                        help="system turn: its text, or a name (format) as in the stage-one config")
     parser.add_argument("--max_examples", type=int, default=512, help="probe at most this many examples (512)")
     parser.add_argument("--max_length", type=int, default=None,
                         help="probe width incl. the EOS tail; use stage one's max_length (default: longest example)")
