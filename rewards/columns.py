@@ -1,8 +1,9 @@
-"""Checks on the dataset columns a reward or metric receives (trl passes them as keyword lists)."""
+"""Checks on the dataset columns a reward or metric receives (trl passes them as keyword lists), and the
+one judging loop of the tasks graded against an `answer` column (GSM8K, MATH-500)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rewards.extract import completion_text
@@ -40,3 +41,17 @@ def require_columns(
 def texts(completions: Sequence[Any]) -> list[str]:
     """The text of every completion (strings or chat-message lists)."""
     return [completion_text(c) for c in completions]
+
+
+def judge_answers(
+    task: str, columns: Mapping[str, Any], completions: Sequence[Any], is_correct: Callable[[str, Any], bool]
+) -> list[bool]:
+    """`is_correct(text, answer)` for every completion against its row of the `answer` column."""
+    answers = require_columns(task, columns, ("answer",), len(completions))["answer"]
+    return [is_correct(text, answer) for text, answer in zip(texts(completions), answers)]
+
+
+def accuracy(judged: Sequence[bool]) -> dict[str, float]:
+    """The metric of a task judged right or wrong per completion: accuracy (0.0 for none) and n."""
+    n = len(judged)
+    return {"accuracy": sum(judged) / n if n else 0.0, "n": n}

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
-from rewards.columns import require_columns, texts
+from rewards.columns import accuracy, judge_answers, texts
 from rewards.extract import final_answer, has_tags_in_order, is_integer_text, last_number
 
 TASK = "gsm8k"
@@ -42,11 +42,7 @@ def is_correct(text: str, answer: Any) -> bool:
 
 def gsm8k_correctness_reward(prompts: Any, completions: Sequence[Any], **columns: Any) -> list[float]:
     """2.0 when the extracted final number equals the reference number, else 0.0. Range {0, 2}."""
-    cols = require_columns(TASK, columns, COLUMNS, len(completions))
-    return [
-        CORRECT_REWARD if is_correct(text, answer) else 0.0
-        for text, answer in zip(texts(completions), cols["answer"])
-    ]
+    return [CORRECT_REWARD if right else 0.0 for right in judge_answers(TASK, columns, completions, is_correct)]
 
 
 def gsm8k_format_reward(prompts: Any, completions: Sequence[Any], **columns: Any) -> list[float]:
@@ -65,7 +61,4 @@ def gsm8k_integer_reward(prompts: Any, completions: Sequence[Any], **columns: An
 
 def gsm8k_metric(completions: Sequence[Any], **columns: Any) -> dict[str, float]:
     """Accuracy (boxed number, falling back to the answer block) and n."""
-    cols = require_columns(TASK, columns, COLUMNS, len(completions))
-    n = len(completions)
-    hits = sum(is_correct(t, a) for t, a in zip(texts(completions), cols["answer"]))
-    return {"accuracy": hits / n if n else 0.0, "n": n}
+    return accuracy(judge_answers(TASK, columns, completions, is_correct))

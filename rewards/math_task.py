@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
-from rewards.columns import require_columns, texts
+from rewards.columns import accuracy, judge_answers, texts
 from rewards.extract import answer_block, final_answer, has_tags_in_order, last_boxed
 
 TASK = "math"
@@ -161,11 +161,7 @@ def is_correct(text: str, answer: Any) -> bool:
 
 def math_correctness_reward(prompts: Any, completions: Sequence[Any], **columns: Any) -> list[float]:
     """2.0 when the final answer is mathematically equal to the reference, else 0.0. Range {0, 2}."""
-    cols = require_columns(TASK, columns, COLUMNS, len(completions))
-    return [
-        CORRECT_REWARD if is_correct(text, answer) else 0.0
-        for text, answer in zip(texts(completions), cols["answer"])
-    ]
+    return [CORRECT_REWARD if right else 0.0 for right in judge_answers(TASK, columns, completions, is_correct)]
 
 
 def math_format_reward(prompts: Any, completions: Sequence[Any], **columns: Any) -> list[float]:
@@ -180,7 +176,4 @@ def math_format_reward(prompts: Any, completions: Sequence[Any], **columns: Any)
 
 def math_metric(completions: Sequence[Any], **columns: Any) -> dict[str, float]:
     """Accuracy (math-verify equivalence of the last boxed answer) and n."""
-    cols = require_columns(TASK, columns, COLUMNS, len(completions))
-    n = len(completions)
-    hits = sum(is_correct(t, a) for t, a in zip(texts(completions), cols["answer"]))
-    return {"accuracy": hits / n if n else 0.0, "n": n}
+    return accuracy(judge_answers(TASK, columns, completions, is_correct))

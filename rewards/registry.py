@@ -38,28 +38,18 @@ class Task:
     train_options: Mapping[str, Any] = field(default_factory=dict)
 
 
+def _d1_file_task(name: str, module: Any, reward: RewardFunc, metric: Callable[..., dict[str, float]],
+                  load: Callable[..., list[dict[str, Any]]], **train_options: Any) -> Task:
+    """A task read from d1's own files (Sudoku, Countdown): one reward in [0, 1], d1's 256-row test
+    subset and the training rows d1's RL holds out."""
+    return Task(name, (reward,), module.COLUMNS, metric, 1.0, load, test_subset=loaders.D1_TEST_SUBSET,
+                train_holdout=loaders.D1_HOLDOUT, train_options=train_options)
+
+
 TASKS: dict[str, Task] = {
-    "sudoku": Task(
-        "sudoku",
-        (sudoku.sudoku_reward,),
-        sudoku.COLUMNS,
-        sudoku.sudoku_metric,
-        1.0,
-        loaders.load_sudoku,
-        test_subset=loaders.D1_TEST_SUBSET,
-        train_holdout=loaders.D1_HOLDOUT,
-    ),
-    "countdown": Task(
-        "countdown",
-        (countdown.countdown_reward,),
-        countdown.COLUMNS,
-        countdown.countdown_metric,
-        1.0,
-        loaders.load_countdown,
-        test_subset=loaders.D1_TEST_SUBSET,
-        train_holdout=loaders.D1_HOLDOUT,
-        train_options={"num_numbers": loaders.D1_COUNTDOWN_NUMBERS},
-    ),
+    "sudoku": _d1_file_task("sudoku", sudoku, sudoku.sudoku_reward, sudoku.sudoku_metric, loaders.load_sudoku),
+    "countdown": _d1_file_task("countdown", countdown, countdown.countdown_reward, countdown.countdown_metric,
+                               loaders.load_countdown, num_numbers=loaders.D1_COUNTDOWN_NUMBERS),
     "gsm8k": Task(
         "gsm8k",
         (gsm8k.gsm8k_correctness_reward, gsm8k.gsm8k_format_reward, gsm8k.gsm8k_integer_reward),

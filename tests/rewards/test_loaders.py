@@ -7,15 +7,8 @@ import types
 
 import pytest
 
-from rewards.data import (
-    d1_test_subset,
-    d1_train_rows,
-    load_countdown,
-    load_gsm8k,
-    load_math500,
-    load_sudoku,
-    read_rows,
-)
+from rewards.data import (d1_test_subset, d1_train_rows, load_countdown, load_gsm8k, load_math500, load_sudoku,
+                          read_rows)
 
 
 def _jsonl(path, rows):

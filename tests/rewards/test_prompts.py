@@ -4,18 +4,8 @@ import hashlib
 
 import pytest
 
-from rewards import (
-    COUNTDOWN_SYSTEM,
-    GSM8K_SYSTEM,
-    MATH_SYSTEM,
-    REASONING_PREFILL,
-    SUDOKU_SYSTEM,
-    SYSTEM_PROMPTS,
-    MissingColumnError,
-    task_messages,
-    task_prompt,
-    task_question,
-)
+from rewards import (COUNTDOWN_SYSTEM, GSM8K_SYSTEM, MATH_SYSTEM, REASONING_PREFILL, SUDOKU_SYSTEM, SYSTEM_PROMPTS,
+                     MissingColumnError, task_messages, task_prompt, task_question)
 
 # sha256 of d1's four system strings (github.com/dllm-reasoning/d1, eval/gsm8k.py GSM_SYSTEM_PROMPT,
 # eval/math500.py MATH500_SYSTEM_PROMPT, eval/countdown.py CTD_SYSTEM_PROMPT, eval/sudoku.py
