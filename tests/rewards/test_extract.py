@@ -15,9 +15,14 @@ from rewards.extract import (
 )
 
 
-@pytest.mark.parametrize(
-    "text, expected",
-    [
+def _cases(extractor, pairs: list[tuple]) -> list:
+    return [pytest.param(extractor, text, expected, id=f"{extractor.__name__}-{i}")
+            for i, (text, expected) in enumerate(pairs)]
+
+
+# Every extractor on its table of (text, expected); a bool or None must come back as exactly that.
+@pytest.mark.parametrize("extractor, text, expected", [
+    *_cases(answer_block, [
         ("<answer>12</answer>", "12"),
         ("<answer>1</answer> more <answer>\n 2 \n</answer>", "2"),
         ("<answer>1</answer> then <answer> 3 and no close", "3 and no close"),
@@ -26,15 +31,8 @@ from rewards.extract import (
         ("no tags", None),
         ("", None),
         ("</answer> only a close", None),
-    ],
-)
-def test_answer_block(text, expected):
-    assert answer_block(text) == expected
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [
+    ]),
+    *_cases(last_boxed, [
         ("\\boxed{5}", "5"),
         ("a \\boxed{1} b \\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),
         ("\\boxed{\\{1, 2\\}}", "\\{1, 2\\}"),
@@ -45,15 +43,8 @@ def test_answer_block(text, expected):
         ("\\boxed", None),
         ("{{{{", None),
         ("nothing", None),
-    ],
-)
-def test_last_boxed(text, expected):
-    assert last_boxed(text) == expected
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [
+    ]),
+    *_cases(last_number, [
         ("18", Fraction(18)),
         ("18.0", Fraction(18)),
         ("$18", Fraction(18)),
@@ -79,24 +70,10 @@ def test_last_boxed(text, expected):
         ("9" * 100, None),
         ("no digits", None),
         ("", None),
-    ],
-)
-def test_last_number(text, expected):
-    assert last_number(text) == expected
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [("18", True), ("-3", True), ("1,234", True), ("$18", True), ("18.", True), ("\\boxed{7}", True),
-     ("18.0", False), ("18 eggs", False), ("1/2", False), ("", False)],
-)
-def test_is_integer_text(text, expected):
-    assert is_integer_text(text) is expected
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [
+    ]),
+    *_cases(is_integer_text, [("18", True), ("-3", True), ("1,234", True), ("$18", True), ("18.", True),
+                              ("\\boxed{7}", True), ("18.0", False), ("18 eggs", False), ("1/2", False), ("", False)]),
+    *_cases(has_tags_in_order, [
         ("<reasoning>r</reasoning><answer>a</answer>", True),
         ("  <reasoning>\nr\n</reasoning>\n<answer>\na\n</answer>\n", True),
         ("r</reasoning> <answer>a</answer>", True),  # evaluation prefilled <reasoning>
@@ -105,10 +82,11 @@ def test_is_integer_text(text, expected):
         ("<answer>a</answer><reasoning>r</reasoning>", False),
         ("<reasoning>r</reasoning><answer>a", False),
         ("", False),
-    ],
-)
-def test_tags_in_order(text, expected):
-    assert has_tags_in_order(text) is expected
+    ]),
+])
+def test_extractor(extractor, text, expected):
+    got = extractor(text)
+    assert got == expected and type(got) is type(expected)
 
 
 def test_completion_text_shapes():
