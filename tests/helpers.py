@@ -21,3 +21,17 @@ def copy_task_rows(n: int = 64) -> list[dict]:
         digits = "".join(str(int(d)) for d in torch.randint(0, 10, (6,), generator=g))
         rows.append({"prompt": digits, "answer": f"<answer>{digits}</answer>"})
     return rows
+
+
+# What every stage-two test run shares: the embedded model on synthetic Sudoku, full weights, 2 updates
+# per generation, no logging; each test file adds its own sizes.
+TINY_RL = dict(task="sudoku", dataset="synthetic", gen_length=24, block_length=8, num_generations=4, num_iterations=2,
+               use_lora=False, learning_rate=1e-4, max_steps=4, save_steps=2, seed=0, disable_tqdm=True,
+               report_to="none")
+
+
+def tiny_rl_config(output_dir: Path, model: Path | str, **values):
+    """An `RLConfig` of `TINY_RL` with `values` on top (imported here: `helpers` stays light)."""
+    from stages.train.rl_config import RLConfig
+
+    return RLConfig(**{**TINY_RL, "model": str(model), "output_dir": str(output_dir), **values})

@@ -20,7 +20,7 @@ import stages.train.cold_start as cold_start
 import stages.train.rl as rl
 from gift.checkpoint import (MANIFEST_NAME, RUN_MARKER, CheckpointError, DiskFullError, load_model, read_manifest,
                              save_checkpoint)
-from helpers import copy_task_rows, write_jsonl
+from helpers import copy_task_rows, tiny_rl_config, write_jsonl
 from stages.train.cold_start import run_cold_start
 from stages.train.cold_start_config import ColdStartConfig
 from stages.train.rl import run_rl
@@ -39,12 +39,8 @@ def _config(run_dir: Path, base_dir: Path, data: Path, **overrides) -> ColdStart
 
 
 def _rl_config(run_dir: Path, model: Path, **overrides) -> RLConfig:
-    values = dict(model=str(model), output_dir=str(run_dir), task="sudoku", dataset="synthetic", max_prompts=16,
-                  gen_length=24, block_length=8, diffusion_steps=6, num_generations=4, per_device_train_batch_size=4,
-                  num_iterations=2, beta=0.04, use_lora=False, learning_rate=1e-4, max_steps=4, save_steps=2,
-                  seed=0, disable_tqdm=True, report_to="none")
-    values.update(overrides)
-    return RLConfig(**values)
+    return tiny_rl_config(run_dir, model, **{"max_prompts": 16, "diffusion_steps": 6, "per_device_train_batch_size": 4,
+                                             "beta": 0.04, **overrides})
 
 
 def tree_checksums(root: Path) -> dict[str, str]:
@@ -159,17 +155,21 @@ def test_resume_without_a_run_is_an_error(tmp_path, base_dir, data):
     assert not (tmp_path / "nothing").exists()
 
 
-def test_killed_during_the_final_save_publishes_final_from_the_last_checkpoint(tmp_path, base_dir, data, straight,
-                                                                                monkeypatch):
-    run_dir = tmp_path / "run"
-
+def _killed_during_the_final_save(monkeypatch, stage_module, run) -> None:
+    """`run()` with the stage's `save_final` raising KeyboardInterrupt, as a process killed while publishing final/."""
     def killed(*args, **kwargs):
         raise KeyboardInterrupt("killed during the final save")
 
     with monkeypatch.context() as patch:
-        patch.setattr(cold_start, "save_final", killed)
+        patch.setattr(stage_module, "save_final", killed)
         with pytest.raises(KeyboardInterrupt):
-            run_cold_start(_config(run_dir, base_dir, data))
+            run()
+
+
+def test_killed_during_the_final_save_publishes_final_from_the_last_checkpoint(tmp_path, base_dir, data, straight,
+                                                                                monkeypatch):
+    run_dir = tmp_path / "run"
+    _killed_during_the_final_save(monkeypatch, cold_start, lambda: run_cold_start(_config(run_dir, base_dir, data)))
     assert (run_dir / "checkpoint-4" / MANIFEST_NAME).is_file() and not (run_dir / "final").exists()
 
     def no_training(*args, **kwargs):
@@ -228,14 +228,7 @@ def test_lora_target_modules_drift_is_judged_on_the_normalised_list(tmp_path, sa
 def test_rl_resume_boundaries(tmp_path, straight, monkeypatch):
     """Stage two: killed during the final save -> final/ from checkpoint-4; resumed again -> unchanged."""
     run_dir = tmp_path / "rl"
-
-    def killed(*args, **kwargs):
-        raise KeyboardInterrupt("killed during the final save")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(rl, "save_final", killed)
-        with pytest.raises(KeyboardInterrupt):
-            run_rl(_rl_config(run_dir, straight))
+    _killed_during_the_final_save(monkeypatch, rl, lambda: run_rl(_rl_config(run_dir, straight)))
     lines = (run_dir / "metrics.jsonl").read_text()
     monkeypatch.setattr(rl, "DiffuGRPOTrainer", None)
     final = run_rl(_rl_config(run_dir, straight, resume=True))

@@ -12,7 +12,7 @@ import stages.train.rl as rl
 from gift.checkpoint import load_model, read_manifest
 from gift.diffu_grpo import (completion_logps, completion_mask_until_eos, diffu_grpo_loss, draw_prompt_masks,
                              group_advantages, selective_log_softmax)
-from helpers import write_jsonl
+from helpers import tiny_rl_config, write_jsonl
 from stages.train.cold_start import run_cold_start
 from stages.train.cold_start_config import ColdStartConfig
 from stages.train.rl import DiffuGRPOTrainer, check_trl_hooks, run_rl
@@ -31,12 +31,8 @@ def stage_one(tmp_path_factory, base_dir) -> Path:
 
 
 def _rl_config(tmp_path, model, **overrides) -> RLConfig:
-    values = dict(model=str(model), output_dir=str(tmp_path / "rl"), task="sudoku", dataset="synthetic", max_prompts=64,
-                  gen_length=24, block_length=8, diffusion_steps=12, num_generations=4, per_device_train_batch_size=8,
-                  num_iterations=2, beta=0.04, use_lora=False, learning_rate=1e-4, max_steps=4, save_steps=2,
-                  seed=0, disable_tqdm=True, report_to="none")
-    values.update(overrides)
-    return RLConfig(**values)
+    return tiny_rl_config(tmp_path / "rl", model, **{"max_prompts": 64, "diffusion_steps": 12,
+                                                     "per_device_train_batch_size": 8, "beta": 0.04, **overrides})
 
 
 def _metrics(run_dir: Path) -> list[dict]:

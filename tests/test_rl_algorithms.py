@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from gift.checkpoint import load_model, read_manifest
+from helpers import tiny_rl_config
 from stages.train.cold_start import run_cold_start
 from stages.train.cold_start_config import ColdStartConfig
 from stages.train.rl import DiffuGRPOTrainer, run_rl
@@ -23,12 +24,9 @@ def stage_one(tmp_path_factory, base_dir) -> Path:
 
 
 def _config(tmp_path, model, **overrides) -> RLConfig:
-    values = dict(model=str(model), output_dir=str(tmp_path / "rl"), task="sudoku", dataset="synthetic", max_prompts=32,
-                  gen_length=24, block_length=8, diffusion_steps=12, num_generations=4, per_device_train_batch_size=8,
-                  num_iterations=2, beta=0.0, use_lora=False, learning_rate=1e-4, max_steps=2, save_steps=2,
-                  seed=0, disable_tqdm=True, report_to="none")
-    values.update(overrides)
-    return RLConfig(**values)
+    return tiny_rl_config(tmp_path / "rl", model, **{"max_prompts": 32, "diffusion_steps": 12,
+                                                     "per_device_train_batch_size": 8, "beta": 0.0, "max_steps": 2,
+                                                     **overrides})
 
 
 @pytest.mark.parametrize("algorithm,extra", [("spg", {"num_t": 2}), ("unigrpo", {"num_t": 2, "beta": 0.04}),
