@@ -24,6 +24,7 @@ from stages.evaluation.evaluate import (
     EvalError,
     build_prompts,
     compact_prompt,
+    decode_record,
     evaluate,
     load_eval_rows,
     make_parser,
@@ -70,6 +71,10 @@ def test_d1_defaults_resolve():
         (128, 64, 32, 0.0, "low_confidence"), (256, 128, 32, 0.0, "low_confidence"),
         (512, 256, 32, 0.0, "low_confidence")]
     assert [d.steps for d in resolve_decoding([64, 128], steps=32)] == [32, 32]
+    # eval_config.json records the sampler settings evaluation sets, not cfg_scale / return_history.
+    assert decode_record(decoding[0]) == {
+        "gen_length": 128, "steps": 64, "block_length": 32, "temperature": 0.0, "remasking": "low_confidence",
+        "threshold": None, "factor": None, "kv_cache": "none", "min_commit": "one", "lookahead": 0, "eos_stop": False}
 
 
 def test_bad_decoding_settings():

@@ -40,15 +40,18 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gift.adapters import DTYPE_NAMES as DTYPES
 from gift.files import atomic_write_text
 from rewards.data import d1_test_subset
 from rewards import REASONING_PREFILL, TASKS, get_task, task_prompt
 from stages.train.run_dir import process_state
+
+if TYPE_CHECKING:  # annotations only: the functions below import the sampler where they use it
+    from gift.sampler import SamplerConfig
 
 D1_GEN_LENGTHS = (128, 256, 512)
 D1_BLOCK_LENGTH = 32
@@ -65,21 +68,13 @@ class EvalError(ValueError):
     """A bad evaluation setting or input, with what to do instead."""
 
 
-@dataclass(frozen=True)
-class DecodeSettings:
-    """The sampler settings of one gen_length (what `eval_config.json` records)."""
+# The sampler fields evaluation never sets, left out of what `eval_config.json` records.
+_NOT_RECORDED = ("cfg_scale", "return_history")
 
-    gen_length: int
-    steps: int
-    block_length: int
-    temperature: float
-    remasking: str
-    threshold: float | None = None
-    factor: float | None = None
-    kv_cache: str = "none"
-    min_commit: str = "one"
-    lookahead: int = 0
-    eos_stop: bool = False
+
+def decode_record(decode: SamplerConfig) -> dict[str, Any]:
+    """The sampler settings of one gen_length as `eval_config.json` records them."""
+    return {k: v for k, v in asdict(decode).items() if k not in _NOT_RECORDED}
 
 
 # --------------------------------------------------------------------------- settings
@@ -104,8 +99,8 @@ def resolve_decoding(
     min_commit: str = "one",
     lookahead: int = 0,
     eos_stop: bool = False,
-) -> list[DecodeSettings]:
-    """One validated setting per gen_length; `steps=None` means d1's `gen_length / 2`.
+) -> list[SamplerConfig]:
+    """One validated sampler config per gen_length; `steps=None` means d1's `gen_length / 2`.
 
     Raises `EvalError` before anything is loaded or generated, e.g. for a gen_length that is not a
     multiple of block_length.
@@ -124,13 +119,12 @@ def resolve_decoding(
             raise EvalError(f"--gen_length {gen_length} is not divisible by --block_length {block_length}")
         n_steps = gen_length // 2 if steps is None else steps
         try:
-            SamplerConfig(gen_length=gen_length, block_length=block_length, steps=n_steps,
-                          temperature=temperature, remasking=remasking, threshold=threshold, factor=factor,
-                          kv_cache=kv_cache, min_commit=min_commit, lookahead=lookahead, eos_stop=eos_stop)
+            out.append(SamplerConfig(gen_length=gen_length, block_length=block_length, steps=n_steps,
+                                     temperature=float(temperature), remasking=remasking, threshold=threshold,
+                                     factor=factor, kv_cache=kv_cache, min_commit=min_commit, lookahead=lookahead,
+                                     eos_stop=eos_stop))
         except ValueError as err:
             raise EvalError(f"--gen_length {gen_length}: {err}") from None
-        out.append(DecodeSettings(gen_length, n_steps, block_length, float(temperature), remasking, threshold,
-                                  factor, kv_cache, min_commit, lookahead, eos_stop))
     return out
 
 
@@ -245,18 +239,14 @@ def _update_config(output_dir: Path, task: str, entry: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- generation
 
 
-def _generate(loaded, prompt_ids: list[list[int]], decode: DecodeSettings, batch_size: int, seed: int,
+def _generate(loaded, prompt_ids: list[list[int]], decode: SamplerConfig, batch_size: int, seed: int,
               indices: list[int], log) -> tuple[list[str], list[int]]:
     """Completion texts and each sequence's model calls (forward passes that decoded something in it)."""
     import torch
 
-    from gift.sampler import DiffusionSampler, SamplerConfig
+    from gift.sampler import DiffusionSampler
 
-    sampler = DiffusionSampler(loaded.model, loaded.adapter, SamplerConfig(
-        gen_length=decode.gen_length, block_length=decode.block_length, steps=decode.steps,
-        temperature=decode.temperature, remasking=decode.remasking, threshold=decode.threshold,
-        factor=decode.factor, kv_cache=decode.kv_cache, min_commit=decode.min_commit, lookahead=decode.lookahead,
-        eos_stop=decode.eos_stop))
+    sampler = DiffusionSampler(loaded.model, loaded.adapter, decode)
     device = sampler.device
     texts: list[str] = []
     calls: list[int] = []
@@ -322,7 +312,7 @@ def evaluate(
             "model": loaded.source or str(model if isinstance(model, (str, os.PathLike)) else "in-memory"),
             "model_type": loaded.adapter.kind, "task": task, "data": data or HUB_TEST_SETS.get(task),
             "n": len(rows), "protocol_size": PROTOCOL_SIZES[task], "limit": limit, "prompt_style": style,
-            "prompt_style_requested": prompt_style, "prefill": prefill, "decoding": [asdict(d) for d in settings],
+            "prompt_style_requested": prompt_style, "prefill": prefill, "decoding": [decode_record(d) for d in settings],
             "batch_size": batch_size, "seed": seed, "num_processes": state.num_processes, "seconds": timings,
             "model_calls_per_sequence": mean_calls, "files": [p.name for p in paths],
         })
@@ -340,7 +330,7 @@ def _write_generations(state, path: Path, records: Sequence[dict[str, Any]], sec
 
 
 def _check_request(task: str, gen_lengths: Sequence[int], decoding: dict[str, Any], batch_size: int,
-                   prompt_style: str, data: str | None, limit: int | None) -> tuple[list[DecodeSettings], list[dict]]:
+                   prompt_style: str, data: str | None, limit: int | None) -> tuple[list[SamplerConfig], list[dict]]:
     """The resolved decode settings and the test rows; an `EvalError` before any model is loaded."""
     check_task(task)
     settings = resolve_decoding(gen_lengths, **decoding)
