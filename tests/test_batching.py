@@ -87,8 +87,9 @@ def test_an_explicit_accumulation_must_match_the_global_batch(command, tmp_path,
 
     assert parse(argv).gradient_accumulation_steps == 16  # derived
     assert parse(argv + ["--gradient_accumulation_steps", "16"]).gradient_accumulation_steps == 16
-    with pytest.raises(UsageError, match=r"^--gradient_accumulation_steps 4 conflicts with --global_batch_size "
-                                         r"(16|96), which derives accumulation 16 \(per-device batch (1|6) x 1 processes\)"):
+    conflict = (r"^--gradient_accumulation_steps 4 conflicts with --global_batch_size (16|96), "
+                r"which derives accumulation 16 \(per-device batch (1|6) x 1 processes\)")
+    with pytest.raises(UsageError, match=conflict):
         parse(argv + ["--gradient_accumulation_steps", "4"])
     assert parse(argv[:2] + ["--gradient_accumulation_steps", "4"]).gradient_accumulation_steps == 4  # no global batch
     assert parse(argv[:2]).gradient_accumulation_steps == 1  # neither: HF's default

@@ -167,8 +167,8 @@ def test_a_named_system_prompt_resolves_as_in_the_stage_one_config(base_dir, tmp
     data = write_jsonl(tmp_path / "d.jsonl", copy_task_rows(4))
     common = ["--model", str(base_dir), "--data", str(data), "--top", "3", "--min_count", "1"]
     main(common + ["--system_prompt", "format", "--output_dir", str(tmp_path / "named")])
-    entropy_report(load_model(str(base_dir)), load_examples(str(data)), tmp_path / "text",
-                   ReportOptions(system_prompt=text, top=3, min_count=1, model_label=str(base_dir), data_label=str(data)))
+    options = ReportOptions(system_prompt=text, top=3, min_count=1, model_label=str(base_dir), data_label=str(data))
+    entropy_report(load_model(str(base_dir)), load_examples(str(data)), tmp_path / "text", options)
     main(common + ["--output_dir", str(tmp_path / "none")])
     named, by_text, without = ((tmp_path / d / "entropy_report.json").read_text() for d in ("named", "text", "none"))
     assert named == by_text and named != without

@@ -312,7 +312,8 @@ def evaluate(
             "model": loaded.source or str(model if isinstance(model, (str, os.PathLike)) else "in-memory"),
             "model_type": loaded.adapter.kind, "task": task, "data": data or HUB_TEST_SETS.get(task),
             "n": len(rows), "protocol_size": PROTOCOL_SIZES[task], "limit": limit, "prompt_style": style,
-            "prompt_style_requested": prompt_style, "prefill": prefill, "decoding": [decode_record(d) for d in settings],
+            "prompt_style_requested": prompt_style, "prefill": prefill,
+            "decoding": [decode_record(d) for d in settings],
             "batch_size": batch_size, "seed": seed, "num_processes": state.num_processes, "seconds": timings,
             "model_calls_per_sequence": mean_calls, "files": [p.name for p in paths],
         })
