@@ -74,6 +74,10 @@ class DiffuGRPOTrainer(GRPOTrainer):
                  **kwargs):
         check_trl_hooks()
         beta, args.beta = args.beta, 0.0
+        # The reference is copied before trl's __init__: trl replaces `model.forward` with a closure over the
+        # model's own bound forward, so a copy taken afterwards would run the *trained* weights.
+        reference = (copy.deepcopy(model).eval().requires_grad_(False)
+                     if beta != 0.0 and not is_peft_model(model) else None)
         try:
             # trl would rebuild a full-weight reference from config._name_or_path, which is wrong for a
             # stage-one adapter merged in memory and needs remote code for LLaDA: we keep our own copy.
@@ -88,8 +92,7 @@ class DiffuGRPOTrainer(GRPOTrainer):
                                             remasking=args.remasking, threshold=args.sampler_threshold,
                                             kv_cache=args.kv_cache, min_commit=args.sampler_min_commit,
                                             eos_stop=args.sampler_eos_stop, lookahead=args.sampler_lookahead)
-        if beta != 0.0 and not is_peft_model(self.model):
-            reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+        if reference is not None:
             if self.is_deepspeed_enabled:
                 from trl.models import prepare_deepspeed
 
