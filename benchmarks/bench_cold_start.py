@@ -195,9 +195,13 @@ def interleaved(preset: str, steps: int, warmup: int, pool: int = 4, refresh: tu
 def probe_parts(preset: str, repeats: int) -> dict[str, float]:
     """Median time of an SFT step and of the probe's parts, each over the SFT step (interleaved repeats).
 
-    `probe` is `gift.probe.probe_signal` as training runs it; `body` the decoder body alone (no LM head: the
-    floor of any probe that runs the whole model); `full forward` body + LM head on every position.
+    `probe` is `gift.probe.probe_signal` as training runs it (LM head on answer positions only);
+    `probe, full logits` the same through the adapter's full logits (the path of models without
+    `split_head`); `body` the decoder body alone (no LM head: the floor of any probe that runs the whole
+    model); `full forward` body + LM head on every position.
     """
+    import dataclasses
+
     import torch
 
     from gift.loss import diffusion_loss
@@ -229,6 +233,8 @@ def probe_parts(preset: str, repeats: int) -> dict[str, float]:
 
     parts = {"sft step": sft_step,
              "probe": lambda: probe_signal(model, adapter, batch["input_ids"], batch["attention_mask"], answer),
+             "probe, full logits": lambda: probe_signal(model, dataclasses.replace(adapter, kind="llada"),
+                                                        batch["input_ids"], batch["attention_mask"], answer),
              "body": no_grad_eval(lambda: model.model(**inputs)),
              "full forward": no_grad_eval(lambda: model(**inputs))}
     times: dict[str, list[float]] = {name: [] for name in parts}
@@ -261,10 +267,11 @@ def main(argv: list[str] | None = None) -> None:
         if args.threads:
             torch.set_num_threads(args.threads)
         print(f"threads={torch.get_num_threads()}, {args.steps} interleaved repeats, median time over the SFT step's")
-        print("| model | sft step s | probe | body only | full forward |\n|---|---|---|---|---|")
+        print("| model | sft step s | probe | probe, full logits | body only | full forward |\n|---|---|---|---|---|---|")
         for preset in args.models:
             r = probe_parts(preset, args.steps)
-            print(f"| {preset} | {r['sft_s']:.4f} | {r['probe']:.3f} | {r['body']:.3f} | {r['full forward']:.3f} |",
+            print(f"| {preset} | {r['sft_s']:.4f} | {r['probe']:.3f} | {r['probe, full logits']:.3f} | {r['body']:.3f} | "
+                  f"{r['full forward']:.3f} |",
                   flush=True)
         return
     if args.interleaved:
