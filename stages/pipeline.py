@@ -148,12 +148,15 @@ class Pipeline:
         settings = {**_recipe(self.cfg.stage_two_recipe, self.cfg.config_path), **self.cfg.stage_two}
         return {**settings, **self.cfg.algorithm_overrides(algorithm)}
 
-    def stage_two(self, arm, seed: int, algorithm: str | None = None) -> Path:
+    def stage_two(self, arm, seed: int, algorithm: str | None = None, frozen: bool = False) -> Path:
+        """One stage-two run; `frozen`: its control (see `frozen_settings`), in `<run>-frozen`."""
         from stages.train.rl import run_rl
-        from stages.train.rl_config import RLConfig
+        from stages.train.rl_config import RLConfig, frozen_settings
 
         run_dir = self.arm_dir(arm.name, seed) / ("stage2" if algorithm is None else f"stage2-{algorithm}")
         settings = self._stage_two_settings(algorithm)
+        if frozen:
+            run_dir, settings = run_dir.with_name(run_dir.name + "-frozen"), frozen_settings(settings)
 
         def train(resume: bool) -> Path:
             values = {**settings, "model": str(self.rl_start(arm.name, seed)), "output_dir": str(run_dir), "seed": seed,
@@ -161,7 +164,7 @@ class Pipeline:
                       "trust_remote_code": self.cfg.trust_remote_code}
             return run_rl(RLConfig(**values))
 
-        name = f"stage two: {self.cfg.rl_label(arm.name, algorithm)} seed {seed}"
+        name = f"stage two: {self.cfg.rl_label(arm.name, algorithm)}{' (frozen)' if frozen else ''} seed {seed}"
         return _train_step(name, run_dir, self.state, train, self.log)
 
     def arm_dir(self, arm: str, seed: int) -> Path:
@@ -221,6 +224,8 @@ class Pipeline:
         for algorithm in cfg.algorithms() if arm.rl else []:
             label = cfg.rl_label(arm.name, algorithm)
             final = self.stage_two(arm, seed, algorithm)
+            if cfg.frozen_control:
+                self.stage_two(arm, seed, algorithm, frozen=True)
             rl_runs.append((label, str(final.parent)))
             evaluations[f"stage2/{label}/seed{seed}"] = self.evaluate(f"stage two {label} seed {seed}", final,
                                                                       final.parent / "eval")
@@ -264,7 +269,7 @@ class Pipeline:
         """Build every stage's config once, so a bad key or value fails before anything is written."""
         from rewards import get_task
         from stages.train.cold_start_config import ColdStartConfig
-        from stages.train.rl_config import RLConfig
+        from stages.train.rl_config import RLConfig, frozen_settings
 
         get_task(self.cfg.task)
         placeholder = str(self.out / "validate")
@@ -272,7 +277,10 @@ class Pipeline:
             try:
                 ColdStartConfig(**{**self._stage_one_settings(), **arm.overrides, "output_dir": placeholder})
                 for algorithm in self.cfg.algorithms() if arm.rl else []:
-                    RLConfig(**{**self._stage_two_settings(algorithm), "output_dir": placeholder, "task": self.cfg.task})
+                    settings = {**self._stage_two_settings(algorithm), "output_dir": placeholder, "task": self.cfg.task}
+                    RLConfig(**settings)
+                    if self.cfg.frozen_control:
+                        RLConfig(**frozen_settings(settings))
             except (TypeError, ValueError) as err:
                 raise ValueError(f"pipeline arm {arm.name!r}: {err}") from err
         unknown_eval = set(self.cfg.eval) - {"gen_lengths", "limit", "data", "block_length", "steps", "batch_size",

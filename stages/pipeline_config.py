@@ -44,6 +44,9 @@ class PipelineConfig:
         stage-one checkpoints; curves and tables group by (arm, algorithm). None: the recipe's one. An
         entry is a name (`spg`) or a mapping with `name` and stage-two overrides for that algorithm only
         (`{name: wd1, beta: 0}`).
+    frozen_control: also run every stage-two run's frozen control: the same start, prompts and rollout
+        noise without learning (learning rate 1e-12, beta 0, one step per generation batch). The report
+        then gives each run's gain over its control, which the order of the prompts does not move.
     workers: independent (arm, seed) jobs run in this many worker processes, one thread each when
         workers > 1 (on 2 cores two 1-thread processes beat one 2-thread process: docs/embedded_pipeline.md).
     eval: `gift eval` settings (gen_lengths, limit, data, block_length, steps, batch_size).
@@ -67,6 +70,7 @@ class PipelineConfig:
     stage_two_recipe: str | None = None
     stage_two: dict[str, Any] = field(default_factory=dict)
     rl_algorithms: list[Any] | None = None
+    frozen_control: bool = False
     workers: int = 1
     eval: dict[str, Any] = field(default_factory=dict)
     smoothing: float = 0.9

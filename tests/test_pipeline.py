@@ -127,6 +127,7 @@ def test_worker_processes_and_algorithm_arms(tmp_path):
     """Two worker processes, two stage-two algorithms from the same stage-one checkpoints, a control on one seed."""
     out = tmp_path / "run"
     config = {"output_dir": str(out), "workers": 2, "seeds": [0, 1], "rl_algorithms": ["d1", {"name": "wd1", "beta": 0.0}],
+              "frozen_control": True,
               "entropy_examples": 0, "stage_two": {"max_steps": 2, "save_steps": 2, "per_device_train_batch_size": 12,
                                                    "num_iterations": 2, "max_prompts": 64},
               "arms": [{"name": "sft", "overrides": {"objective": "sft"}},
@@ -152,3 +153,9 @@ def test_worker_processes_and_algorithm_arms(tmp_path):
     assert "stage two: gift:wd1 seed 0" in state["steps"] and state["elapsed_s"] > 0
     report = (out / "report.md").read_text()
     assert "| stage two: sft:wd1 |" in report and "| stage one: gift (1 seed) |" in report
+    # every stage-two run has its frozen control: one step per generation batch, same first batch
+    trained, frozen = (out / "seed1" / "sft" / "stage2-wd1" / "metrics.jsonl", out / "seed1" / "sft" / "stage2-wd1-frozen" / "metrics.jsonl")
+    assert [json.loads(line)["step"] for line in frozen.read_text().splitlines()] == [1]
+    assert json.loads(frozen.read_text())["reward_mean"] == json.loads(trained.read_text().splitlines()[0])["reward_mean"]
+    assert all("gain" in run for runs in results["rl"].values() for run in runs)
+    assert "| control rise | gain over control |" in report

@@ -9,7 +9,7 @@ import pytest
 
 from stages.reports.readme_results import (END, RESULTS, START, current_section, load_results, main, render_section,
                                    replace_section)
-from stages.reports.report import paired_gap, reward_rise
+from stages.reports.report import frozen_gain, paired_gap, reward_rise
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,3 +107,23 @@ def test_publish_run_copies_results_report_and_figure(tmp_path):
     (run / "report.md").unlink()
     with pytest.raises(FileNotFoundError, match="report.md: missing"):
         publish_run(run, tmp_path)
+
+
+def test_frozen_gain_reads_the_same_generation_batches():
+    # 20 steps with 2 steps per generation batch: the control has one step per batch, 10 in all.
+    trained = [0.5] * 10 + [0.8] * 10
+    control = [0.4, 0.5, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.7, 0.7]
+    got = frozen_gain(trained, control)
+    # first 10% = 2 steps = batch 0; last 20% = 4 steps = batches 8 and 9
+    assert got == pytest.approx({"frozen_first10": 0.4, "frozen_last20": 0.7, "frozen_rise": 0.3, "gain": 0.1})
+    assert frozen_gain(trained, control[:3]) is None  # 20 steps are not whole batches of a 3-step control
+    assert frozen_gain(trained, []) is None
+
+
+def test_render_section_gives_the_gain_over_the_frozen_control():
+    results = _results()
+    for run, gain in zip(results["rl"]["gift"], (0.02, 0.04, 0.06)):
+        run.update({"frozen_first10": 0.5, "frozen_last20": 0.6 - gain, "frozen_rise": 0.1 - gain, "gain": gain})
+    text = render_section(results)
+    assert "| `gift` | 6.0 ± 2.0 | 4.0 ± 2.0 | +2.0 |" in text
+    assert "gain over control" not in render_section(_results())  # no control, no table

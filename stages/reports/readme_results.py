@@ -78,6 +78,15 @@ def render_section(results: dict[str, Any], figure: str = str(FIGURE), report: s
             first10, last20, rise = (_pct_over(runs, key) for key in ("first10", "last20", "rise"))
             lines.append(f"| `{label}` | {len(runs)} | {first10} | {last20} | {rise} | "
                          f"{100 * min(r['rise'] for r in runs):+.1f} |")
+        controlled = {label: runs for label, runs in results["rl"].items() if all("gain" in r for r in runs)}
+        if controlled:
+            lines += ["", "Against each run's frozen control (same start, prompts and rollout noise, no learning; x100, "
+                      "mean ± sd over seeds): the control's rise is the order of the prompts alone; the gain is the "
+                      "run's last-20% reward minus the control's over the same batches:", "",
+                      "| stage-two arm | control rise | gain over control | smallest gain |", "|---|---|---|---|"]
+            for label, runs in controlled.items():
+                lines.append(f"| `{label}` | {_pct_over(runs, 'frozen_rise')} | {_pct_over(runs, 'gain')} | "
+                             f"{100 * min(r['gain'] for r in runs):+.1f} |")
     if results.get("gaps"):
         lines += ["", "GIFT minus SFT, seed by seed (percentage points; x100 for rewards). It exceeds the seed noise "
                   "when every seed's difference has the same sign and the mean is larger than both arms' seed sd:", ""]

@@ -106,6 +106,24 @@ def reward_rise(rewards: list[float]) -> dict[str, float] | None:
             "rise": statistics.mean(last) - statistics.mean(first), "steps": len(rewards)}
 
 
+def frozen_gain(rewards: list[float], frozen: list[float]) -> dict[str, float] | None:
+    """A run's reward windows read on its frozen control (same prompts and rollout noise, no learning;
+    one step per generation batch, so `len(rewards) / len(frozen)` is the run's num_iterations).
+
+    `frozen_rise` is what the order of the prompts alone gives; `gain` is the run's last-20% reward minus
+    the control's over the same generation batches: the part of the reward that learning added.
+    """
+    if not rewards or not frozen or len(rewards) % len(frozen):
+        return None
+    mu = len(rewards) // len(frozen)
+    first, last = max(1, len(rewards) // 10), max(1, len(rewards) // 5)
+    first_control, last_control = frozen[: -(-first // mu)], frozen[(len(rewards) - last) // mu:]
+    trained_last = statistics.mean(rewards[-last:])
+    return {"frozen_first10": statistics.mean(first_control), "frozen_last20": statistics.mean(last_control),
+            "frozen_rise": statistics.mean(last_control) - statistics.mean(first_control),
+            "gain": trained_last - statistics.mean(last_control)}
+
+
 def paired_gap(a: dict[int, float], b: dict[int, float]) -> dict[str, Any] | None:
     """`a - b` per shared seed with its mean and sd, against the seed noise (largest sd of either arm).
 
@@ -157,9 +175,11 @@ def _reward_rises(rl_runs: list[tuple[str, Path]]) -> dict[str, list[dict]]:
     rl: dict[str, list[dict]] = {}
     for label, run in rl_runs:
         seed = int(Path(run).parent.parent.name.removeprefix("seed"))
-        rise = reward_rise(_rewards(Path(run)))
+        rewards = _rewards(Path(run))
+        rise = reward_rise(rewards)
         if rise is not None:
-            rl.setdefault(label, []).append({"seed": seed, **rise})
+            control = frozen_gain(rewards, _rewards(Path(run).with_name(Path(run).name + "-frozen")))
+            rl.setdefault(label, []).append({"seed": seed, **rise, **(control or {})})
     return rl
 
 
@@ -298,6 +318,15 @@ def _reward_lines(results: dict[str, Any], rewards: dict[str, list[float]], figu
               "| run | seed | first 10% | last 20% | rise |", "|---|---|---|---|---|"]
     lines += [f"| {label} | {r['seed']} | {100 * r['first10']:.1f} | {100 * r['last20']:.1f} | {100 * r['rise']:+.1f} |"
               for label, runs in results["rl"].items() for r in runs]
+    controlled = [(label, r) for label, runs in results["rl"].items() for r in runs if "gain" in r]
+    if controlled:
+        lines += ["", "Each run against its frozen control (the same start, prompts and rollout noise, no learning; x100): "
+                  "the control's rise is the order of the prompts alone, the gain is the run's last-20% reward minus "
+                  "the control's over the same batches:", "",
+                  "| run | seed | control first 10% | control last 20% | control rise | gain over control |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {label} | {r['seed']} | {100 * r['frozen_first10']:.1f} | {100 * r['frozen_last20']:.1f} | "
+                  f"{100 * r['frozen_rise']:+.1f} | {100 * r['gain']:+.1f} |" for label, r in controlled]
     return lines
 
 

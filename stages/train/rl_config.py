@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from trl import GRPOConfig
 
@@ -164,3 +165,17 @@ class RLConfig(GRPOConfig):
             if self.bf16 is None:  # trl would turn bf16 on; CPU autocast in bf16 is slow and lossy
                 self.bf16 = False
         super().__post_init__()
+
+
+def frozen_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Stage-two settings of a run's frozen control: the same start, seed, prompts and rollout noise, but
+    no learning. Prompt batches and rollout seeds depend on the generation index only, so one step per
+    generation batch (`num_iterations` 1) with `max_steps / num_iterations` steps sees every batch the
+    run saw; learning rate 1e-12 (rates must be > 0) and beta 0 skip the reference pass.
+    """
+    steps, mu = settings.get("max_steps", -1), settings.get("num_iterations", 1)
+    if not isinstance(steps, int) or steps < 1 or steps % mu:
+        raise ValueError(f"a frozen control needs max_steps (got {steps}) to be a positive multiple of "
+                         f"num_iterations ({mu})")
+    return {**settings, "learning_rate": 1e-12, "beta": 0.0, "num_iterations": 1, "max_steps": steps // mu,
+            "save_steps": steps // mu}
