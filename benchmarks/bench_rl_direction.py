@@ -31,6 +31,16 @@ VARIANTS = {  # name -> (algorithm, settings overrides, advantage transform)
     "spg (elbo both ways)": ("spg", {"num_t": 2, "spg_negative": "elbo"}, None),
     "spg, positive advantages only": ("spg", {"num_t": 2}, lambda a: a.clamp_min(0)),
 }
+COUPLED = " coupled"  # suffix: every completion of a group gets its first completion's masked positions
+
+
+def couple_groups(noise: torch.Tensor, completion_mask: torch.Tensor, plen: int, generations: int) -> torch.Tensor:
+    """The group's first row's noise for every row of the group (B, mu, K, P + L); positions after a row's
+    own EOS stay masked (they are never scored). What d1 gets for free by masking the whole completion."""
+    shape = noise.shape
+    coupled = noise.view(-1, generations, *shape[1:])[:, :1].expand(-1, generations, *shape[1:]).reshape(shape).clone()
+    coupled[..., plen:] |= ~completion_mask.bool()[:, None, None]
+    return coupled
 
 
 def rollouts(model, adapter, tokenizer, rows, seed, temperature):
@@ -69,11 +79,14 @@ def direction_study(model_path: str, variants: list[str], eps: list[float], prom
         if name == "random":
             gen = torch.Generator().manual_seed(0)
             return {n: torch.randn(p.shape, generator=gen) for n, p in model.named_parameters()}
-        algorithm, overrides, transform = VARIANTS[name]
+        algorithm, overrides, transform = VARIANTS[name.removesuffix(COUPLED)]
         estimator = build_estimator(algorithm, EstimatorSettings(block_length=8, beta=0.0, **overrides))
         advantages = estimator.advantages(rewards, generations, scale=False)
         advantages = transform(advantages) if transform else advantages
-        noise = estimator.draw_noise(prompt_attention, completion_mask, 1, torch.Generator().manual_seed(3))[:, 0]
+        noise = estimator.draw_noise(prompt_attention, completion_mask, 1, torch.Generator().manual_seed(3))
+        if name.endswith(COUPLED):
+            noise = couple_groups(noise, completion_mask, plen, generations)
+        noise = noise[:, 0]
         model.zero_grad()
         for rows_ in torch.arange(len(in_sample)).split(96):
             logps = masked_logps(model, adapter, prompt_ids[rows_], prompt_attention[rows_], completion_ids[rows_],
@@ -105,7 +118,8 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=6)
     parser.add_argument("--temperature", type=float, default=0.9)
     parser.add_argument("--eps", type=float, nargs="+", default=[3e-4, 1e-3])
-    parser.add_argument("--variants", nargs="+", default=[*VARIANTS, "random"])
+    parser.add_argument("--variants", nargs="+", default=[*VARIANTS, "random"],
+                        help=f"names from {list(VARIANTS)} or 'random'; append '{COUPLED}' to share a group's masks")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

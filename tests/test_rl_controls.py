@@ -64,3 +64,24 @@ def test_frozen_settings_need_whole_generation_batches():
     for bad in ({"max_steps": 10, "num_iterations": 4}, {"num_iterations": 2}):
         with pytest.raises(ValueError, match="frozen control needs max_steps"):
             frozen_settings(bad)
+
+
+def test_a_generation_reference_is_the_policy_that_drew_the_batch(tmp_path, base_dir, monkeypatch):
+    # kl_reference: generation penalises the distance to the batch's own generating policy (a proximal
+    # term over the mu updates of a batch): no reference copy, KL 0 on each batch's first step only.
+    seen = []
+    real = rl.DiffuGRPOTrainer._reference_logps
+
+    def record(self, batch):
+        ref = real(self, batch)
+        seen.append((self.ref_model is None, torch.equal(ref, batch["old_logps"])))
+        return ref
+
+    monkeypatch.setattr(rl.DiffuGRPOTrainer, "_reference_logps", record)
+    rl.run_rl(tiny_rl_config(tmp_path / "rl", base_dir, max_prompts=32, diffusion_steps=12, per_device_train_batch_size=8,
+                             beta=0.04, kl_reference="generation", learning_rate=1e-2, max_steps=6, save_steps=6))
+    kls = _logged(tmp_path / "rl", "kl")
+    assert seen == [(True, True)] * 3
+    assert kls[0::2] == [0.0, 0.0, 0.0] and all(kl > 0 for kl in kls[1::2])
+    with pytest.raises(ValueError, match="kl_reference"):
+        tiny_rl_config(tmp_path / "x", base_dir, kl_reference="old")

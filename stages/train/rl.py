@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -38,6 +39,10 @@ from stages.train.lora import lora_config
 from stages.train.rl_config import RLConfig
 from stages.train.rl_data import rl_rows
 from stages.train.run_dir import CheckpointManifestCallback, check_output_dir, guard_run, manifest_maker, save_final
+
+# trl's unwrap_model_for_generation reads the deprecated `is_gradient_checkpointing` on every rollout; the
+# warning says nothing a user can act on and repeats once per worker process.
+warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*deprecated", category=FutureWarning)
 
 METRICS_FILE = "metrics.jsonl"
 # trl internals this subclass overrides or calls; `check_trl_hooks` fails loudly if one disappears.
@@ -77,7 +82,7 @@ class DiffuGRPOTrainer(GRPOTrainer):
         # The reference is copied before trl's __init__: trl replaces `model.forward` with a closure over the
         # model's own bound forward, so a copy taken afterwards would run the *trained* weights.
         reference = (copy.deepcopy(model).eval().requires_grad_(False)
-                     if beta != 0.0 and not is_peft_model(model) else None)
+                     if beta != 0.0 and args.kl_reference == "start" and not is_peft_model(model) else None)
         try:
             # trl would rebuild a full-weight reference from config._name_or_path, which is wrong for a
             # stage-one adapter merged in memory and needs remote code for LLaDA: we keep our own copy.
@@ -161,6 +166,8 @@ class DiffuGRPOTrainer(GRPOTrainer):
         return torch.stack([self._logps(model, batch, k) for k in range(self.num_iterations)], dim=1)
 
     def _reference_logps(self, batch: dict) -> torch.Tensor:
+        if self.args.kl_reference == "generation":  # the policy that generated the batch, i.e. the old one
+            return batch["old_logps"] if "old_logps" in batch else self._all_iteration_logps(self.model, batch)
         if self.ref_model is not None:
             return self._all_iteration_logps(self.ref_model, batch)
         with self.accelerator.unwrap_model(self.model).disable_adapter():  # LoRA: the starting model

@@ -16,6 +16,9 @@ from stages.train.lora import parse_target_modules
 from stages.train.validation import check_numbers
 
 
+KL_REFERENCES = ("start", "generation")
+
+
 @dataclass
 class RLConfig(GRPOConfig):
     """diffu-GRPO (d1) from a stage-one checkpoint.
@@ -42,7 +45,9 @@ class RLConfig(GRPOConfig):
         num_t (Monte-Carlo masks per completion), spg_block_length, spg_min_t, spg_max_t, spg_negative,
             eubo_beta, mix_weight (SPG); wd1_psi (wd1).
         num_iterations (mu), beta, epsilon, scale_rewards ("none" = d1: advantage = reward - group mean;
-        "group" divides by the group std) are trl's fields.
+        "group" divides by the group std) are trl's fields. kl_reference: what beta's KL is taken to:
+        `start` (the starting model, d1) or `generation` (the policy that generated the batch: a proximal
+        penalty on the mu updates of each batch; no reference copy).
     LoRA: use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules (a list as in stage one;
         `[all-linear]` = d1).
     Run: global_batch_size (completions per optimizer step; derives gradient_accumulation_steps),
@@ -111,6 +116,7 @@ class RLConfig(GRPOConfig):
     adam_beta2: float = field(default=0.99)
     weight_decay: float = field(default=0.1)
     beta: float = field(default=0.04)
+    kl_reference: str = field(default="start", metadata={"help": "KL to: start (d1) or generation (proximal)"})
     epsilon: float = field(default=0.5)
     num_generations: int = field(default=6)
     per_device_train_batch_size: int = field(default=6)
@@ -131,6 +137,7 @@ class RLConfig(GRPOConfig):
         check_option("loss_type", self.loss_type, LOSS_TYPES)
         check_option("spg_negative", self.spg_negative, NEGATIVE_SURROGATES)
         check_option("sampler_min_commit", self.sampler_min_commit, MIN_COMMITS)
+        check_option("kl_reference", self.kl_reference, KL_REFERENCES)
         if self.beta != 0.0 and not ESTIMATORS[self.rl_algorithm].supports_kl:
             raise ValueError(f"rl_algorithm {self.rl_algorithm} has no KL term; set beta: 0 (got {self.beta})")
         # Ranges are check_numbers'; these are the checks across fields.
