@@ -56,8 +56,11 @@ QUESTIONS = [
 
 
 @torch.no_grad()
-def reference_generate(model, adapter, prompt: list[int], gen_length: int, block_length: int, steps: int):
-    """The same algorithm written plainly for one prompt (greedy, low-confidence remasking)."""
+def reference_generate(model, adapter, prompt: list[int], gen_length: int, block_length: int, steps: int,
+                       history: list | None = None):
+    """The same algorithm written plainly for one prompt (greedy, low-confidence remasking): full-sequence
+    logits, per-step top-k, no batching. `history`: a list that receives the completion after every step
+    (the sampler's exactness test compares it with `return_history`)."""
     device = next(model.parameters()).device
     mask_id = adapter.mask_token_id
     x = torch.tensor([prompt + [mask_id] * gen_length], device=device)
@@ -80,6 +83,8 @@ def reference_generate(model, adapter, prompt: list[int], gen_length: int, block
             confidence[x[0] != mask_id] = -math.inf
             chosen = torch.topk(confidence, k).indices
             x[0, chosen] = x0[chosen]
+            if history is not None:
+                history.append(x[0, len(prompt):].clone())
     return x[0, len(prompt):]
 
 

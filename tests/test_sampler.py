@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from benchmarks.bench_sampler import reference_generate
 from gift.adapters import ModelAdapter, adapter_for
 from gift.embedded_model import build_embedded_model
 from gift.sampler import (
@@ -178,38 +179,14 @@ def test_exact_commit_counts_order_and_immutability(embedded, gen_length, block_
         assert (state[:, (block + 1) * block_length:] == mask_id).all()
 
 
-def naive_greedy(model, adapter, prompt: list[int], gen_length: int, block_length: int, steps: int):
-    """Independent one-prompt reference: full-sequence logits, per-step top-k, no batching."""
-    mask_id = adapter.mask_token_id
-    x = torch.tensor([prompt + [mask_id] * gen_length])
-    blocks = gen_length // block_length
-    per_block = steps // blocks
-    states = []
-    for b in range(blocks):
-        start, end = len(prompt) + b * block_length, len(prompt) + (b + 1) * block_length
-        remaining = int((x[0, start:end] == mask_id).sum())
-        ks = [remaining // per_block + (i < remaining % per_block) for i in range(per_block)]
-        for k in ks:
-            logits = adapter.logits(model, x, torch.ones_like(x))[0].float()
-            logits[:, mask_id] = -math.inf
-            probs = logits.softmax(-1)
-            x0 = probs.argmax(-1)
-            conf = probs.gather(-1, x0[:, None])[:, 0]
-            conf[:start] = -math.inf
-            conf[end:] = -math.inf
-            conf[x[0] != mask_id] = -math.inf
-            chosen = torch.topk(conf, k).indices
-            x[0, chosen] = x0[chosen]
-            states.append(x[0, len(prompt):].clone())
-    return states
-
-
 def test_matches_an_independent_naive_loop(embedded):
     model, tokenizer, adapter = embedded
     sampler = sampler_for(embedded, gen_length=12, block_length=4, steps=6, return_history=True)
     prompt = prompts_of_lengths(tokenizer, (11,))[0]
     out = sampler.generate([prompt])
-    reference = naive_greedy(model, adapter, prompt, 12, 4, 6)
+    reference = []
+    reference_generate(model, adapter, prompt, 12, 4, 6, history=reference)
+    assert len(reference) == len(out.history) == 6
     for step, (mine, ref) in enumerate(zip(out.history, reference)):
         assert torch.equal(mine[0], ref), f"step {step}"
 
