@@ -95,21 +95,35 @@ class ModelAdapter:
         """
         if self.kind != "embedded" or self.shift_logits:
             return f"no cache path for {self.kind} models"
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        config = getattr(base, "config", None)
-        if getattr(config, "model_type", None) != "llama":
-            return f"{type(base).__name__} is not a transformers Llama"
+        base = self.transformers_llama(model)
+        if base is None:
+            return f"{type(_base_model(model)).__name__} is not a transformers Llama"
         if _cache_kwarg(base) is None:
             return f"{type(base).__name__}.forward takes no cache argument"
-        if mode == "dual" and getattr(config, "is_causal", True):
+        if mode == "dual" and getattr(base.config, "is_causal", True):
             return "the dual cache needs bidirectional attention (is_causal=False)"
         return None
+
+    def transformers_llama(self, model: torch.nn.Module) -> torch.nn.Module | None:
+        """The transformers Llama under `model` (through a peft wrapper) for the embedded kind, else None.
+
+        Only there do the project's fast paths (block KV cache, the probe's answer-only LM head) know the
+        model's inner layout; LLaDA's and Dream's hub code and Dream's shifted logits keep the plain path.
+        """
+        if self.kind != "embedded" or self.shift_logits:
+            return None
+        base = _base_model(model)
+        return base if getattr(getattr(base, "config", None), "model_type", None) == "llama" else None
+
+
+def _base_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The model under a peft wrapper (the model itself otherwise)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def _cache_kwarg(model: torch.nn.Module) -> str | None:
     """The forward's name for a KV cache: `cache` (transformers >= 5.x) or `past_key_values`."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    params = inspect.signature(base.forward).parameters
+    params = inspect.signature(_base_model(model).forward).parameters
     return next((name for name in ("cache", "past_key_values") if name in params), None)
 
 

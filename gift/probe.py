@@ -57,15 +57,11 @@ def split_head(model: torch.nn.Module, adapter: ModelAdapter) -> tuple[torch.nn.
     takes the full logits from the adapter. A peft-wrapped model splits through its base model, whose
     layers carry the adapters.
     """
-    if adapter.kind != "embedded" or adapter.shift_logits:
+    base = adapter.transformers_llama(model)
+    if base is None:
         return None
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    config = getattr(base, "config", None)
-    body = getattr(base, "model", None)
-    head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
-    if getattr(config, "model_type", None) != "llama" or body is None or head is None:
-        return None
-    return body, head
+    body, head = getattr(base, "model", None), base.get_output_embeddings()
+    return None if body is None or head is None else (body, head)
 
 
 def probe_betas(model, adapter, batch: dict, signal: str = "entropy", chunk_size: int = 256) -> torch.Tensor:
