@@ -150,13 +150,14 @@ class Pipeline:
 
     def stage_two(self, arm, seed: int, algorithm: str | None = None, frozen: bool = False) -> Path:
         """One stage-two run; `frozen`: its control (see `frozen_settings`), in `<run>-frozen`."""
+        from stages.reports.report import frozen_run_dir
         from stages.train.rl import run_rl
         from stages.train.rl_config import RLConfig, frozen_settings
 
         run_dir = self.arm_dir(arm.name, seed) / ("stage2" if algorithm is None else f"stage2-{algorithm}")
         settings = self._stage_two_settings(algorithm)
         if frozen:
-            run_dir, settings = run_dir.with_name(run_dir.name + "-frozen"), frozen_settings(settings)
+            run_dir, settings = frozen_run_dir(run_dir), frozen_settings(settings)
 
         def train(resume: bool) -> Path:
             values = {**settings, "model": str(self.rl_start(arm.name, seed)), "output_dir": str(run_dir), "seed": seed,

@@ -61,6 +61,7 @@ def test_the_frozen_control_sees_every_batch_of_its_run(tmp_path, base_dir):
 def test_frozen_settings_need_whole_generation_batches():
     assert frozen_settings({"max_steps": 120, "num_iterations": 4, "beta": 0.04, "learning_rate": 1e-4}) == {
         "max_steps": 30, "num_iterations": 1, "beta": 0.0, "learning_rate": 1e-12, "save_steps": 30}
+    assert frozen_settings({"max_steps": 24})["max_steps"] == 2  # num_iterations left to RLConfig's default, 12
     for bad in ({"max_steps": 10, "num_iterations": 4}, {"num_iterations": 2}):
         with pytest.raises(ValueError, match="frozen control needs max_steps"):
             frozen_settings(bad)
@@ -85,3 +86,5 @@ def test_a_generation_reference_is_the_policy_that_drew_the_batch(tmp_path, base
     assert kls[0::2] == [0.0, 0.0, 0.0] and all(kl > 0 for kl in kls[1::2])
     with pytest.raises(ValueError, match="kl_reference"):
         tiny_rl_config(tmp_path / "x", base_dir, kl_reference="old")
+    with pytest.raises(ValueError, match="kl_reference generation is the policy being trained when num_iterations is 1"):
+        tiny_rl_config(tmp_path / "x", base_dir, beta=0.04, kl_reference="generation", num_iterations=1)

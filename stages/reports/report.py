@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 def _mean_sd(values: list[float]) -> str:
     if not values:
         return "-"
@@ -106,6 +105,12 @@ def reward_rise(rewards: list[float]) -> dict[str, float] | None:
             "rise": statistics.mean(last) - statistics.mean(first), "steps": len(rewards)}
 
 
+def frozen_run_dir(run_dir: str | Path) -> Path:
+    """Where a stage-two run's frozen control lives: beside it, `<run>-frozen`."""
+    run_dir = Path(run_dir)
+    return run_dir.with_name(run_dir.name + "-frozen")
+
+
 def frozen_gain(rewards: list[float], frozen: list[float]) -> dict[str, float] | None:
     """A run's reward windows read on its frozen control (same prompts and rollout noise, no learning;
     one step per generation batch, so `len(rewards) / len(frozen)` is the run's num_iterations).
@@ -178,7 +183,7 @@ def _reward_rises(rl_runs: list[tuple[str, Path]]) -> dict[str, list[dict]]:
         rewards = _rewards(Path(run))
         rise = reward_rise(rewards)
         if rise is not None:
-            control = frozen_gain(rewards, _rewards(Path(run).with_name(Path(run).name + "-frozen")))
+            control = frozen_gain(rewards, _rewards(frozen_run_dir(run)))
             rl.setdefault(label, []).append({"seed": seed, **rise, **(control or {})})
     return rl
 

@@ -166,8 +166,8 @@ class DiffuGRPOTrainer(GRPOTrainer):
         return torch.stack([self._logps(model, batch, k) for k in range(self.num_iterations)], dim=1)
 
     def _reference_logps(self, batch: dict) -> torch.Tensor:
-        if self.args.kl_reference == "generation":  # the policy that generated the batch, i.e. the old one
-            return batch["old_logps"] if "old_logps" in batch else self._all_iteration_logps(self.model, batch)
+        if self.args.kl_reference == "generation":  # the policy that generated the batch (mu > 1: checked)
+            return batch["old_logps"]
         if self.ref_model is not None:
             return self._all_iteration_logps(self.ref_model, batch)
         with self.accelerator.unwrap_model(self.model).disable_adapter():  # LoRA: the starting model

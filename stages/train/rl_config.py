@@ -140,6 +140,9 @@ class RLConfig(GRPOConfig):
         check_option("kl_reference", self.kl_reference, KL_REFERENCES)
         if self.beta != 0.0 and not ESTIMATORS[self.rl_algorithm].supports_kl:
             raise ValueError(f"rl_algorithm {self.rl_algorithm} has no KL term; set beta: 0 (got {self.beta})")
+        if self.beta != 0.0 and self.kl_reference == "generation" and self.num_iterations == 1:
+            raise ValueError("kl_reference generation is the policy being trained when num_iterations is 1 (the KL "
+                             "is always 0): use num_iterations > 1, kl_reference start, or beta 0")
         # Ranges are check_numbers'; these are the checks across fields.
         if self.sampler_lookahead and self.sampler_threshold is None:
             raise ValueError(f"sampler_lookahead={self.sampler_lookahead} commits by threshold: set sampler_threshold")
@@ -180,7 +183,7 @@ def frozen_settings(settings: dict[str, Any]) -> dict[str, Any]:
     generation batch (`num_iterations` 1) with `max_steps / num_iterations` steps sees every batch the
     run saw; learning rate 1e-12 (rates must be > 0) and beta 0 skip the reference pass.
     """
-    steps, mu = settings.get("max_steps", -1), settings.get("num_iterations", 1)
+    steps, mu = settings.get("max_steps", -1), settings.get("num_iterations", RLConfig.num_iterations)
     if not isinstance(steps, int) or steps < 1 or steps % mu:
         raise ValueError(f"a frozen control needs max_steps (got {steps}) to be a positive multiple of "
                          f"num_iterations ({mu})")
