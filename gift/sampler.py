@@ -493,10 +493,10 @@ class DiffusionSampler:
         def sub(t: Tensor | None) -> Tensor | None:
             return t if rows is None or t is None else t[rows]
 
-        logits = self._block_logits(sub(canvas.x), sub(canvas.attn), start, window_end,
-                                    sub(canvas.uncond_prompt), cache, rows)
+        x = sub(canvas.x)
+        logits = self._block_logits(x, sub(canvas.attn), start, window_end, sub(canvas.uncond_prompt), cache, rows)
         x0, conf = self._propose(logits, generator)
-        window = sub(canvas.x)[:, start:window_end]
+        window = x[:, start:window_end]
         masked = window == mask_id
         commit = self._commit(conf.masked_fill(~masked, float("-inf")), masked, end - start, sub(floor))
         if rows is None:

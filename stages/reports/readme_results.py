@@ -98,18 +98,9 @@ def render_section(results: dict[str, Any], figure: str = str(FIGURE), report: s
 
 def _pct_over(runs: list[dict], key: str) -> str:
     """`key` of every run, as percent mean ± sd."""
-    values = [r[key] for r in runs]
-    return _pct({"mean": _mean(values), "sd": _sd(values)})
+    from stages.reports.report import _mean_sd
 
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
-def _sd(values: list[float]) -> float | None:
-    import statistics
-
-    return statistics.stdev(values) if len(values) > 1 else None
+    return _mean_sd([r[key] for r in runs])
 
 
 def _plain_verdict(gaps: dict[str, Any]) -> str:

@@ -161,23 +161,26 @@ def _schedule(config: ColdStartConfig, beta_fn, model, adapter, features: list[d
     if beta_source == "live" and config.beta_refresh_steps > 1:
         # Steps between refreshes reuse each example's last probed beta: seed them with the starting
         # model's (a one-off probe, as `cached`); every live probe then overwrites its examples' rows.
-        started = time.perf_counter()
-        model.to(config.device)
-        schedule.cache = build_beta_cache(model, adapter, features, collator, config)
-        logger.info("beta store for beta_refresh_steps=%d: %d examples in %.1fs", config.beta_refresh_steps,
-                    len(features), time.perf_counter() - started)
+        schedule.cache = _starting_betas(model, adapter, features, collator, config)
     if beta_source != "cached":
         return schedule, None
     cache_file = Path(config.output_dir) / BETA_CACHE_NAME
     if resume_from is not None and (resume_from / BETA_CACHE_NAME).is_file():
         schedule.cache = load_file(resume_from / BETA_CACHE_NAME)["beta"]  # betas of the STARTING model
     else:
-        started = time.perf_counter()
-        model.to(config.device)  # probe on the accelerator, not on the CPU the weights were loaded on
-        schedule.cache = build_beta_cache(model, adapter, features, collator, config)
-        logger.info("beta cache: %d examples in %.1fs", len(features), time.perf_counter() - started)
+        schedule.cache = _starting_betas(model, adapter, features, collator, config)
     save_file({"beta": schedule.cache.contiguous()}, str(cache_file))
     return schedule, cache_file
+
+
+def _starting_betas(model, adapter, features: list[dict], collator: DiffusionCollator,
+                    config: ColdStartConfig) -> torch.Tensor:
+    """`build_beta_cache` of the starting model, on the accelerator (not the CPU the weights were loaded on)."""
+    started = time.perf_counter()
+    model.to(config.device)
+    cache = build_beta_cache(model, adapter, features, collator, config)
+    logger.info("betas of the starting model: %d examples in %.1fs", len(features), time.perf_counter() - started)
+    return cache
 
 
 def make_parser():
