@@ -96,6 +96,8 @@ class PipelineConfig:
             names = [_algorithm(entry, i)[0] for i, entry in enumerate(self.rl_algorithms)]
             if not names or len(set(names)) != len(names):
                 raise ValueError(f"pipeline: rl_algorithms must be a non-empty list of distinct names, got {names}")
+        if not isinstance(self.frozen_control, bool):
+            raise ValueError(f"pipeline: frozen_control must be true or false, got {self.frozen_control!r}")
         if not isinstance(self.workers, int) or self.workers < 1:
             raise ValueError(f"pipeline: workers must be a positive integer, got {self.workers!r}")
         if not 0 <= self.smoothing < 1:

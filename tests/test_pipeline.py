@@ -85,6 +85,8 @@ def test_a_crashed_pipeline_continues_where_it_stopped(tmp_path, monkeypatch):
     ({"rl_algorithms": ["d1", "d1"]}, "rl_algorithms must be a non-empty list of distinct names"),
     ({"rl_algorithms": ["ppo"]}, "unknown rl_algorithm 'ppo'"),
     ({"workers": 0}, "workers must be a positive integer"),
+    ({"frozen_control": "yes"}, "frozen_control must be true or false, got 'yes'"),
+    ({"frozen_control": True, "stage_two": {"max_steps": 7}}, r"frozen control needs max_steps \(got 7\) to be a positive multiple"),
     ({"rl_algorithms": [{"beta": 0}]}, r"rl_algorithms\[0\] must be a name or a mapping with a `name`"),
     ({"rl_algorithms": [{"name": "wd1"}]}, "rl_algorithm wd1 has no KL term"),
 ])
