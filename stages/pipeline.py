@@ -16,19 +16,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import shutil
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 
 from gift.checkpoint import FINAL_DIR, resolve_checkpoint
 from gift.files import atomic_write_text
 from stages.pipeline_config import PipelineConfig, load_pipeline_config
+from stages.pipeline_guard import check_finished_stage, hold_pipeline_folder
+from stages.run_folder import is_run_dir
 from stages.train.recipes import load_recipe
-from stages.train.run_dir import last_complete_checkpoint, process_state
+from stages.train.process_state import process_state
 
 STATE_FILE = "pipeline_state.json"
 
@@ -63,11 +62,12 @@ def _recipe(path: str | None, config_path: str | None) -> dict[str, Any]:
 def _train_step(name: str, run_dir: Path, state: PipelineState, train: Callable[[bool], Path], log) -> Path:
     """Run (or resume, or skip) one training run whose final checkpoint is `run_dir/final`."""
     if resolve_checkpoint(run_dir / FINAL_DIR) is not None:
+        check_finished_stage(name, train)  # a stage whose settings changed since it ran is refused
         log(f"skip  {name}: {run_dir / FINAL_DIR} exists")
         return run_dir / FINAL_DIR
-    resume = run_dir.exists() and last_complete_checkpoint(run_dir) is not None
-    if run_dir.exists() and not resume:
-        shutil.rmtree(run_dir)  # died before its first complete checkpoint: nothing valid to keep
+    # A run of this tool there is resumed (from step 0 if it died before its first checkpoint); the stage's
+    # own checks refuse anything else, so nothing in the folder is deleted here.
+    resume = is_run_dir(run_dir)
     log(f"{'resume' if resume else 'run  '} {name} -> {run_dir}")
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -290,11 +290,12 @@ class Pipeline:
             raise ValueError(f"pipeline eval: unknown keys {sorted(unknown_eval)}")
 
     def run(self) -> Path:
-        cfg = self.cfg
         self.validate()
-        self.out.mkdir(parents=True, exist_ok=True)
-        if process_state().is_main_process:
-            (self.out / "pipeline_config.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
+        with hold_pipeline_folder(self.cfg):  # the folder's lock for the whole run; its config recorded
+            return self._run()
+
+    def _run(self) -> Path:
+        cfg = self.cfg
         self.state = PipelineState(self.out / STATE_FILE)
         started, ran_before = time.perf_counter(), dict(self.state.data["steps"])
         base = self.pretrain(self.base())

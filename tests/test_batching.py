@@ -75,7 +75,7 @@ def test_is_a_value_error_and_the_doctest_holds():
 ])
 def test_an_explicit_accumulation_must_match_the_global_batch(command, tmp_path, monkeypatch):
     """On one process both commands derive accumulation 16; an equal explicit value stands, another is refused."""
-    from stages.cli import UsageError, config_parser, parse_config
+    from stages.config_args import UsageError, config_parser, parse_config
     from stages.train.cold_start_config import ColdStartConfig
     from stages.train.rl_config import RLConfig
 

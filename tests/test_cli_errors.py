@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from stages import cli
-from stages.cli import join_negative_values
+from stages.config_args import join_negative_values
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -143,7 +143,7 @@ def test_the_installed_command_prints_one_line(tmp_path):
 
 
 def test_a_run_through_the_cli_is_refused_while_locked(tmp_path, base_dir, capsys, monkeypatch):
-    from stages.train.run_dir import LOCK_NAME
+    from stages.train.run_lock import LOCK_NAME
 
     run = tmp_path / "run"
     run.mkdir()

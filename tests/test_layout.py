@@ -59,3 +59,9 @@ def test_stage_subpackages_import_only_earlier_layers(index):
 def test_the_rule_sees_lazy_and_relative_imports():
     source = "def f():\n    from stages.reports import curves\n    from . import rl\n    from ..evaluation.score import x\n"
     assert imported_modules(source, "stages.train") == {"stages.reports", "stages.train", "stages.evaluation.score"}
+
+
+def test_training_modules_do_not_import_the_cli():
+    """The stages read their configs through `stages.config_args`; the entry point imports them, not back."""
+    assert _importing("stages/train", "stages.cli") == []
+    assert _importing("stages/evaluation", "stages.cli") == []

@@ -40,7 +40,7 @@ def test_missing_base_and_cycles_are_named(tmp_path):
 
 def test_the_cli_reads_a_recipe_through_its_base(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    from stages.cli import parse_config
+    from stages.config_args import parse_config
     from stages.train.rl import make_parser
 
     config = parse_config(make_parser(), ["--config", "configs/llada/spg_sudoku.yaml", "--output_dir", str(tmp_path)])

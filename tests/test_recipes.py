@@ -207,7 +207,7 @@ def test_accelerate_config_set():
 
 
 def _parse(stage: str, argv: list[str], tmp_path):
-    from stages.cli import parse_config
+    from stages.config_args import parse_config
 
     module = importlib.import_module(f"stages.train.{stage}")
     return parse_config(module.make_parser(), ["--output_dir", str(tmp_path / "o"), *argv])
@@ -239,7 +239,7 @@ def test_lora_target_modules_take_one_form_in_both_stages(stage, given, expected
     (",", r"lora_target_modules names no module \(got \[','\]\)"),
 ])
 def test_lora_target_modules_mistakes_are_named(value, message, tmp_path):
-    from stages.cli import UsageError
+    from stages.config_args import UsageError
 
     for stage in ("cold_start", "rl"):
         with pytest.raises(UsageError, match=message):
@@ -247,7 +247,7 @@ def test_lora_target_modules_mistakes_are_named(value, message, tmp_path):
 
 
 def test_system_prompt_may_name_the_prompt_builders_text(tmp_path):
-    from stages.cli import UsageError
+    from stages.config_args import UsageError
 
     expected = "Respond in the following format:\n<reasoning>\n...\n</reasoning>\n<answer>\n...\n</answer>"
     assert _parse("cold_start", ["--system_prompt", "format"], tmp_path).system_prompt == expected

@@ -25,7 +25,8 @@ from stages.train.cold_start import run_cold_start
 from stages.train.cold_start_config import ColdStartConfig
 from stages.train.rl import run_rl
 from stages.train.rl_config import RLConfig
-from stages.train.run_dir import LOCK_NAME, ConfigDriftError, RunDirError, acquire_lock, config_drift, release_lock
+from stages.train.run_lock import LOCK_NAME, RunDirError, acquire_lock, release_lock
+from stages.train.run_manifest import ConfigDriftError, config_drift
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,7 +77,7 @@ def straight(tmp_path_factory, base_dir, data) -> Path:
 # --- the lock ---------------------------------------------------------------------------------------------
 def _holder(run_dir: Path) -> subprocess.Popen:
     """Another process that takes the run directory's lock and keeps it until killed."""
-    code = ("import sys; from pathlib import Path; from stages.train.run_dir import acquire_lock; "
+    code = ("import sys; from pathlib import Path; from stages.train.run_lock import acquire_lock; "
             f"acquire_lock(Path({str(run_dir)!r})); print('locked', flush=True); sys.stdin.read()")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})

@@ -48,7 +48,7 @@ from gift.adapters import DTYPE_NAMES as DTYPES
 from gift.files import atomic_write_text
 from rewards.data import d1_test_subset
 from rewards import REASONING_PREFILL, TASKS, get_task, task_prompt
-from stages.train.run_dir import process_state
+from stages.train.process_state import process_state
 
 if TYPE_CHECKING:  # annotations only: the functions below import the sampler where they use it
     from gift.sampler import SamplerConfig

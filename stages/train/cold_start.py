@@ -31,10 +31,11 @@ from gift.data import DiffusionCollator, build_examples, tokenize_examples
 from gift.loss import diffusion_loss
 from gift.probe import probe_betas
 from gift.schedules import GiftSchedule, UniformSchedule
-from stages.cli import config_parser, parse_config
+from stages.config_args import config_parser, parse_config
 from stages.train.cold_start_config import ColdStartConfig
 from stages.train.lora import lora_config
-from stages.train.run_dir import CheckpointManifestCallback, check_output_dir, guard_run, manifest_maker, save_final
+from stages.train.run_dir import check_output_dir, guard_run
+from stages.train.run_manifest import CheckpointManifestCallback, manifest_maker, save_final
 
 logger = logging.getLogger(__name__)
 BETA_CACHE_NAME = "beta_cache.safetensors"

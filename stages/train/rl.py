@@ -34,11 +34,12 @@ from gift.estimators import EstimatorSettings, build_estimator, masked_logps
 from gift.files import atomic_write_text
 from gift.sampler import DiffusionSampler, SamplerConfig, encode_chat_prompts
 from rewards import get_task
-from stages.cli import config_parser, parse_config
+from stages.config_args import config_parser, parse_config
 from stages.train.lora import lora_config
 from stages.train.rl_config import RLConfig
 from stages.train.rl_data import rl_rows
-from stages.train.run_dir import CheckpointManifestCallback, check_output_dir, guard_run, manifest_maker, save_final
+from stages.train.run_dir import check_output_dir, guard_run
+from stages.train.run_manifest import CheckpointManifestCallback, manifest_maker, save_final
 
 # trl's unwrap_model_for_generation reads the deprecated `is_gradient_checkpointing` on every rollout; the
 # warning says nothing a user can act on and repeats once per worker process.

@@ -1,0 +1,117 @@
+"""Reading a stage's config from the command line and its `--config` YAML file, for `gift` and the stages.
+
+Shared by `stages.cli` (the entry point) and the training modules, so neither imports the other: one
+`UsageError` class (exit code 2), one parser per stage config.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+
+class UsageError(ValueError):
+    """A mistake in the command line or the config file (exit code 2)."""
+
+
+# A negative number as an option's value: argparse takes `-1e-3` for an option and `-5` only sometimes.
+_NEGATIVE_NUMBER = re.compile(r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|-inf|-nan", re.IGNORECASE)
+
+
+def join_negative_values(argv: list[str]) -> list[str]:
+    """`--learning_rate -1e-3` -> `--learning_rate=-1e-3`, so it parses as users type it."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--") and "=" not in arg and i + 1 < len(argv) and _NEGATIVE_NUMBER.fullmatch(argv[i + 1]):
+            out.append(f"{arg}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
+def non_utf8_message(path: str | Path, data: bytes | None = None) -> str | None:
+    """`PATH:LINE: not UTF-8 text (byte 0x.. at column C)` for the file's first undecodable byte, or None."""
+    data = Path(path).read_bytes() if data is None else data
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError as bad:
+        line, line_start = data.count(b"\n", 0, bad.start) + 1, data.rfind(b"\n", 0, bad.start) + 1
+        return f"{path}:{line}: not UTF-8 text (byte 0x{data[bad.start]:02x} at column {bad.start - line_start + 1})"
+
+
+def check_config_file(argv: list[str]) -> None:
+    """`--config PATH`: exists, is UTF-8 text and a YAML mapping; errors name the file and line."""
+    import yaml
+
+    path = None
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif arg.startswith("--config="):
+            path = arg.partition("=")[2]
+    if path is None:
+        return
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"--config {path}: {'is a directory' if file.is_dir() else 'no such file'}")
+    data = file.read_bytes()
+    bad = non_utf8_message(path, data)
+    if bad:
+        raise UsageError(f"{bad}; a config is a YAML file")
+    try:
+        loaded = yaml.safe_load(data.decode("utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        raise UsageError(f"{where}: not valid YAML ({getattr(err, 'problem', None) or err})") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise UsageError(f"{path}: expected a YAML mapping of option: value, got {type(loaded).__name__}")
+
+
+def merge_recipe_base(argv: list[str]) -> list[str]:
+    """A `--config` recipe that names a `base` recipe is handed to the parser merged (stages.train.recipes)."""
+    from stages.train.recipes import materialize
+
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg == "--config" and i + 1 < len(out):
+            out[i + 1] = materialize(out[i + 1])
+        elif arg.startswith("--config="):
+            out[i] = "--config=" + materialize(arg.partition("=")[2])
+    return out
+
+
+def config_parser(config_class: type):
+    """The parser of a stage config: `--key value` options and a `--config` YAML file (trl's `TrlParser`)."""
+    from trl import TrlParser
+
+    return TrlParser(config_class)
+
+
+def parse_config(parser, argv: list[str] | None):
+    """`TrlParser.parse_args_and_config` whose config mistakes (unknown key, bad value, failed validation,
+    missing/unreadable config file) are `UsageError`s."""
+    argv = join_negative_values(list(sys.argv[1:] if argv is None else argv))
+    check_config_file(argv)
+    argv = merge_recipe_base(argv)
+    try:
+        (config,) = parser.parse_args_and_config(argv)
+    except UsageError:
+        raise
+    except (ValueError, TypeError, OSError) as err:
+        unused = re.match(r"Some specified arguments are not used by the HfArgumentParser: (.*)", str(err))
+        from_file = re.match(r"Unknown arguments from config file: \[(.*)\]\.", str(err))
+        if from_file:  # trl's wording for an unknown key in the YAML file
+            keys = [k.strip("'\"")[2:] for k in from_file.group(1).split(", ") if k.strip("'\"").startswith("--")]
+            config = next((a.partition("=")[2] or b for a, b in zip(argv, argv[1:] + [""]) if a.split("=")[0] == "--config"), "")
+            raise UsageError(f"{config}: unknown key(s) {', '.join(keys)}; remove them (--help lists the options)") from err
+        if unused:  # HF's wording for an unknown option
+            raise UsageError(f"unknown option(s) {unused.group(1)}; --help lists the options") from err
+        raise UsageError(str(err)) from err
+    return config

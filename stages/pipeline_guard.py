@@ -1,0 +1,103 @@
+"""The pipeline's hold on its output folder, for its whole run.
+
+The folder must be new, empty, or one a pipeline created (`stages.run_folder`); the pipeline takes the
+same lock as the training stages (`gift_run.lock`, so two pipelines, or a pipeline and a stage run, never
+write the same folder), then checks its config against the one the folder's run was started with. A
+rerun with a changed config is refused, naming every changed key: finished stages are never retrained
+and the report never names settings that did not run. Keys that change no result may differ.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import MISSING, asdict, fields
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from stages.pipeline_config import PipelineConfig
+from stages.run_folder import check_folder, check_writable_path, mark_folder
+from stages.train.process_state import is_main_process
+from stages.train.run_lock import acquire_lock, check_not_locked, release_lock
+
+CONFIG_FILE = "pipeline_config.yaml"
+# Keys that change neither a trained model nor a score: where the run is, how it is spread, the figure's EMA.
+HARMLESS_KEYS = frozenset({"output_dir", "config_path", "workers", "smoothing"})
+
+
+class PipelineConfigChanged(ValueError):
+    """A rerun into a pipeline folder whose config differs from the one its run was started with."""
+
+
+def _plain(value: Any) -> Any:
+    """A value as the saved YAML holds it (tuples as lists, dataclasses as dicts)."""
+    return yaml.safe_load(yaml.safe_dump(value))
+
+
+def config_changes(saved: dict[str, Any], config: PipelineConfig) -> list[str]:
+    """`key: saved -> now` for every key (outside `HARMLESS_KEYS`) where `config` differs from `saved`;
+    a key newer than the saved file counts as unchanged while it keeps its default."""
+    now = _plain(asdict(config))
+    defaults = {f.name: f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+                for f in fields(PipelineConfig) if f.default is not MISSING or f.default_factory is not MISSING}
+    changes = []
+    for key in now:
+        if key in HARMLESS_KEYS:
+            continue
+        before = saved[key] if key in saved else _plain(defaults.get(key, now[key]))
+        if before != now[key]:
+            changes.append(f"{key}: {before!r} -> {now[key]!r}")
+    return changes
+
+
+def check_config_unchanged(out: Path, config: PipelineConfig) -> None:
+    """Refuse a rerun whose config differs from the folder's `pipeline_config.yaml` (if it has one)."""
+    path = out / CONFIG_FILE
+    if not path.is_file():
+        return
+    saved = yaml.safe_load(path.read_text()) or {}
+    changes = config_changes(saved, config)
+    if changes:
+        raise PipelineConfigChanged(
+            f"{out}: the config differs from the one this pipeline folder was run with ({path}): {'; '.join(changes)}; "
+            "nothing was run: rerun with that config to finish or reuse it, or choose another --output_dir")
+
+
+@contextmanager
+def hold_pipeline_folder(config: PipelineConfig) -> Iterator[Path]:
+    """Check and lock the pipeline's folder, record its config, and keep the lock until the run ends.
+
+    Every refusal comes before anything is written or deleted. Only the main process of a multi-process
+    launch holds the lock; the others follow it.
+    """
+    out = check_writable_path(config.output_dir)
+    if not is_main_process():
+        yield out
+        return
+    if out.is_dir():
+        check_not_locked(out)  # "in use" before anything else
+    check_folder(out, "pipeline")
+    check_config_unchanged(out, config)
+    out.mkdir(parents=True, exist_ok=True)
+    lock = acquire_lock(out)
+    try:
+        check_folder(out, "pipeline")  # again, now that no other writer can change it
+        check_config_unchanged(out, config)
+        mark_folder(out, "pipeline")
+        (out / CONFIG_FILE).write_text(yaml.safe_dump(asdict(config), sort_keys=False))
+        yield out
+    finally:
+        release_lock(lock)
+
+
+def check_finished_stage(name: str, train) -> None:
+    """A finished stage is resumed, which only compares its config with the one in its `final/` manifest
+    ("already complete"; `stages.train.run_dir`): a stage whose settings changed since (an edited recipe)
+    is refused instead of being reported with settings it did not run."""
+    from stages.train.run_manifest import ConfigDriftError
+
+    try:
+        train(True)
+    except ConfigDriftError as err:
+        raise PipelineConfigChanged(f"{name}: {err}") from None

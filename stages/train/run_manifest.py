@@ -1,0 +1,137 @@
+"""A run's manifests: the one written into every checkpoint, and the config check of `--resume`
+(which keys may change on resume, and the drift that refuses it)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any, Callable
+
+from transformers import TrainerCallback
+
+from gift.checkpoint import (FINAL_DIR, MANIFEST_NAME, LoadedModel, Manifest, manifest_for, publish_checkpoint,
+                             read_manifest, staging_dir, write_manifest)
+from stages.train.lora import parse_target_modules
+
+# Config keys a resumed run may change: they touch logging, saving and I/O, never the trained weights.
+HARMLESS_KEYS = frozenset({
+    "output_dir", "resume", "resume_from_checkpoint", "overwrite_output_dir", "logging_steps", "logging_strategy",
+    "logging_first_step", "logging_nan_inf_filter", "logging_dir", "log_level", "log_level_replica",
+    "log_on_each_node", "report_to", "run_name", "project", "trackio_space_id", "trackio_bucket_id",
+    "trackio_static_space_id", "disable_tqdm", "save_steps", "save_strategy", "save_total_limit",
+    "save_on_each_node", "save_only_model", "dataloader_num_workers", "dataloader_pin_memory",
+    "dataloader_persistent_workers", "dataloader_prefetch_factor", "dataloader_multiprocessing_context",
+    "skip_memory_metrics", "push_to_hub", "hub_model_id", "hub_strategy", "hub_token", "hub_private_repo",
+    "hub_always_push", "hub_revision", "ddp_timeout", "local_rank", "per_device_eval_batch_size",
+    "eval_accumulation_steps", "log_completions", "num_completions_to_print", "wandb_log_unique_prompts",
+    "log_unique_prompts", "include_num_input_tokens_seen",
+})
+# Keys whose accepted spellings changed: each maps a saved or current value to today's form.
+_NORMALISERS: dict[str, Callable[[Any], Any]] = {"lora_target_modules": parse_target_modules}
+
+
+class ConfigDriftError(ValueError):
+    """`--resume` with a config that differs from the run's in keys that alter training."""
+
+
+def _normalised(key: str, value: Any) -> Any:
+    """A saved or current value in the one form the configs hold today, so an older spelling of the same
+    setting is no drift (stage two saved `lora_target_modules` as `'all-linear'` before it became a list)."""
+    if key in _NORMALISERS:
+        try:
+            return _NORMALISERS[key](value)
+        except (TypeError, ValueError):  # not a valid spelling: compared as written, so the diff names it
+            return value
+    return value
+
+
+def config_drift(saved: dict[str, Any], config) -> list[str]:
+    """`key: saved -> now` for every training-relevant key where `config` differs from a run's saved config."""
+    now = json.loads(json.dumps({k: v for k, v in config.to_dict().items() if not k.startswith("_")}, default=str))
+    defaults = {f.name: f.default for f in fields(config) if f.default is not MISSING}
+    diffs = []
+    for key in sorted(set(now) | set(saved)):
+        if key in HARMLESS_KEYS:
+            continue
+        if key in saved and key in now:
+            before, after = _normalised(key, saved[key]), _normalised(key, now[key])
+        elif key in now:  # a field newer than the run: fine while it keeps its default
+            before, after = json.loads(json.dumps(defaults.get(key, now[key]), default=str)), now[key]
+        else:  # a field this version no longer has
+            continue
+        if before != after:
+            diffs.append(f"{key}: {before!r} -> {after!r}")
+    return diffs
+
+
+def check_config_drift(checkpoint: Path, config) -> None:
+    diffs = config_drift(read_manifest(checkpoint).config, config)
+    if diffs:
+        raise ConfigDriftError(
+            f"--resume: the config differs from the run's ({checkpoint / MANIFEST_NAME}) in keys that alter "
+            f"training: {'; '.join(diffs)}. Resume with the run's settings, or start a new run in another --output_dir")
+
+
+class CheckpointManifestCallback(TrainerCallback):
+    """Makes every HF `checkpoint-N` a checkpoint of this project: extra files, then the manifest, last."""
+
+    def __init__(self, make_manifest: Callable[[dict], Manifest], extra_files: dict[str, Path] | None = None):
+        self.make_manifest, self.extra_files = make_manifest, extra_files or {}
+
+    def on_save(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        directory = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        for name, src in self.extra_files.items():
+            (directory / name).write_bytes(Path(src).read_bytes())
+        last = state.log_history[-1] if state.log_history else {}
+        write_manifest(directory, self.make_manifest({"step": state.global_step, **last}))
+
+
+def save_final(trainer, tokenizer, manifest: Manifest, extra_files: dict[str, Path] | None = None) -> Path:
+    """Write the run's final checkpoint to `output_dir/final`, atomically; call it on every rank.
+
+    `trainer.save_model` gathers sharded weights (DeepSpeed ZeRO-3, FSDP) and writes on the main
+    process only; the main process then completes and renames the directory (`publish_checkpoint`).
+    """
+    import shutil
+
+    final = Path(trainer.args.output_dir) / FINAL_DIR
+    staged = staging_dir(final)
+    if trainer.is_world_process_zero():
+        shutil.rmtree(staged, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(staged))
+    if trainer.is_world_process_zero():
+        (staged / "training_args.bin").unlink(missing_ok=True)  # HF's pickle; the manifest holds the config
+        publish_checkpoint(staged, final, tokenizer, manifest, extra_files)
+    trainer.accelerator.wait_for_everyone()
+    return final
+
+
+def absolute_source(source: str) -> str:
+    """A local path made absolute (so manifests stay valid from any working directory); hub ids unchanged."""
+    path = Path(source)
+    return str(path.resolve()) if path.exists() else source
+
+
+def manifest_maker(loaded: LoadedModel, stage: str, source: str, objective: str | None, config: Any,
+                   parent_is_source: bool = False) -> Callable[[dict], Manifest]:
+    """The run's manifest as a function of its metrics, for every `checkpoint-N/` and for `final/`.
+
+    The base model is the starting checkpoint's own base, or the starting point itself when a LoRA adapter
+    is trained on top of it. `parent_is_source`: the parent is `source` as given (stage two names the
+    checkpoint or run directory it was pointed at), not the directory the weights were read from.
+    """
+    source = absolute_source(source)
+    base_model = source if config.use_lora else (loaded.manifest.base_model if loaded.manifest else source)
+    resolved = {k: v for k, v in config.to_dict().items() if not k.startswith("_")}
+
+    def make_manifest(metrics: dict) -> Manifest:
+        manifest = manifest_for(loaded, stage, base_model, objective, config.use_lora, resolved, metrics)
+        if parent_is_source:
+            manifest.parent = source
+        return manifest
+
+    return make_manifest
