@@ -60,12 +60,13 @@ def free_space(path: str | Path) -> str:
 
 
 def is_disk_full(err: BaseException) -> bool:
-    """ENOSPC, also as torch/safetensors report it (a C++ stream error or a Rust 'os error 28')."""
+    """ENOSPC, also as torch/safetensors report it (a C++ stream error, the 'unexpected pos' of torch's zip
+    writer, or a Rust 'os error 28')."""
     if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     text = str(err)
     return any(sign in text for sign in ("No space left on device", "os error 28", "Disk quota exceeded",
-                                         "basic_ios::clear: iostream error"))
+                                         "basic_ios::clear: iostream error", "unexpected pos"))
 
 
 @contextmanager
@@ -80,7 +81,9 @@ def explain_disk_full(path: str | Path):
             raise
         where = getattr(err, "filename", None) or path
         # torch.save reports ENOSPC only as a C++ stream error; say what it most often means
-        what = "no space left on device" if "iostream" not in str(err) else "write failed (iostream error: a full disk?)"
+        what = ("write failed (iostream error: a full disk?)" if "iostream" in str(err) else
+                "write failed (torch's archive writer stopped short: a full disk?)" if "unexpected pos" in str(err)
+                else "no space left on device")
         raise DiskFullError(errno.ENOSPC, f"{where}: {what}, {free_space(where)} free on that filesystem; nothing "
                             "incomplete was published: free some space and rerun (a training run: with --resume)") from err
 
@@ -259,8 +262,8 @@ def load_checkpoint(
         base = load_model(manifest.base_model, manifest.model_type, trust_remote_code, dtype, merge_adapter=True)
         with explain_unreadable_weights(directory):
             model = PeftModel.from_pretrained(base.model, directory, is_trainable=is_trainable and not merge_adapter)
-        if merge_adapter:
-            model = model.merge_and_unload()
+        if merge_adapter:  # plain weights, trainable like any loaded model (peft froze the base's)
+            model = model.merge_and_unload().requires_grad_(True)
     else:
         with explain_unreadable_weights(directory):
             model, _, _ = load_pretrained(str(directory), manifest.model_type, trust_remote_code, dtype)

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from gift.controls import CONTROLS
+from stages.config_args import load_yaml
 
 
 @dataclass
@@ -147,7 +147,7 @@ def _arm(data: Any, index: int) -> Arm:
 
 def load_pipeline_config(path: str | Path, overrides: dict[str, Any] | None = None) -> PipelineConfig:
     """Read a pipeline YAML; unknown keys are errors naming the file and the key."""
-    data = yaml.safe_load(Path(path).read_text())
+    data = load_yaml(Path(path).read_text(encoding="utf-8"), path)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a YAML mapping")
     data.update(overrides or {})

@@ -46,8 +46,10 @@ from typing import TYPE_CHECKING, Any
 
 from gift.adapters import DTYPE_NAMES as DTYPES
 from gift.files import atomic_write_text
+from gift.positions import check_fits_positions
 from rewards.data import d1_test_subset
 from rewards import REASONING_PREFILL, TASKS, get_task, task_prompt
+from stages.evaluation.eval_folder import claim_eval_folder, model_identity
 from stages.train.process_state import process_state
 
 if TYPE_CHECKING:  # annotations only: the functions below import the sampler where they use it
@@ -295,6 +297,13 @@ def evaluate(
     style = resolve_prompt_style(prompt_style, loaded.adapter.kind, data)
     prompts = build_prompts(task, rows, style)
     mine, prompt_ids = _encode_my_prompts(state, loaded.tokenizer, prompts, prefill)
+    for decode in settings:
+        try:
+            check_fits_positions(loaded.model, max(map(len, prompt_ids), default=0), decode.gen_length, "gift eval")
+        except ValueError as err:
+            raise EvalError(str(err)) from None
+    if state.is_main_process:  # one model's generations per folder, or `gift score` mixes models
+        claim_eval_folder(output_dir, model_identity(model, loaded))
 
     out_dir = Path(output_dir)
     paths, timings, mean_calls = [], {}, {}

@@ -354,6 +354,19 @@ def default_labels(run_dirs: Sequence[str]) -> list[str]:
     return out
 
 
+def _repeated_runs(run_dirs: list[str]) -> list[str]:
+    """Arguments naming a metrics file already named by an earlier one (`A A`, `./A A/`, `A A/metrics.jsonl`)."""
+    seen: dict[Path, str] = {}
+    repeated = []
+    for arg in run_dirs:
+        path = Path(arg).resolve()
+        metrics = path / METRICS_FILE if path.is_dir() else path
+        if metrics in seen:
+            repeated.append(f"{arg} (already given as {seen[metrics]})")
+        seen.setdefault(metrics, arg)
+    return repeated
+
+
 def main(argv: list[str] | None = None) -> tuple[Path, Path]:
     """`gift curves RUN_DIR... [--label L ...] [--smoothing 0.9] [--metric reward_mean] --output FILE.png`."""
     parser = make_parser()
@@ -363,6 +376,10 @@ def main(argv: list[str] | None = None) -> tuple[Path, Path]:
                      "give it once per RUN_DIR, in order, or not at all")
     if not 0.0 <= args.smoothing < 1.0:
         parser.error(f"--smoothing must lie in [0, 1), got {args.smoothing}")
+    repeated = _repeated_runs(args.run_dirs)
+    if repeated:
+        parser.error(f"{'; '.join(repeated)}: the same run given more than once (each RUN_DIR counts as one seed); "
+                     "give every run once")
     labels = args.label or default_labels(args.run_dirs)
 
     def warn(message: str) -> None:

@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from stages.config_args import load_yaml
+
 BASE_KEY = "base"
 
 
@@ -29,7 +31,7 @@ def load_recipe(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any
     if resolved in _seen:
         chain = " -> ".join(str(p) for p in (*_seen, resolved))
         raise ValueError(f"{path}: recipe bases form a cycle ({chain})")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = load_yaml(path.read_text(encoding="utf-8"), path) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a YAML mapping of option: value, got {type(data).__name__}")
     base = data.pop(BASE_KEY, None)
@@ -44,7 +46,7 @@ def load_recipe(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any
 def materialize(path: str | Path) -> str:
     """`path` itself when it has no `base`; otherwise a temporary file holding the merged recipe, for
     parsers that read one flat YAML file (trl's `--config`)."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    data = load_yaml(Path(path).read_text(encoding="utf-8"), path)
     if not isinstance(data, dict) or BASE_KEY not in data:
         return str(path)
     merged = load_recipe(path)

@@ -37,7 +37,9 @@ from rewards import get_task
 from stages.config_args import config_parser, parse_config
 from stages.train.lora import lora_config
 from stages.train.rl_config import RLConfig
+from stages.train.metrics_file import lines_up_to
 from stages.train.rl_data import rl_rows
+from stages.train.rl_start import check_rollouts_fit
 from stages.train.run_dir import check_output_dir, guard_run
 from stages.train.run_manifest import CheckpointManifestCallback, manifest_maker, save_final
 
@@ -216,7 +218,7 @@ def _rewind_metrics(path: Path, step: int) -> float:
     """Keep the lines of steps <= `step` (a resumed run rewrites what came after); return their wall time."""
     if not path.exists():
         return 0.0
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    kept = lines_up_to(path, step)
     atomic_write_text(path, "".join(line + "\n" for line in kept))
     return json.loads(kept[-1])["wall_time"] if kept else 0.0
 
@@ -229,6 +231,7 @@ def run_rl(config: RLConfig, callbacks=None) -> Path:
     rows = rl_rows(config.task, config.dataset, config.dataset_split, config.max_prompts, config.synthetic_seed)
     loaded = load_model(config.model, config.model_type, config.trust_remote_code, config.torch_dtype,
                         merge_adapter=True)
+    check_rollouts_fit(loaded, rows, config)
     peft_config = None
     if config.use_lora:
         peft_config = lora_config(config, task_type="CAUSAL_LM")

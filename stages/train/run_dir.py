@@ -25,7 +25,7 @@ from stages.run_folder import check_folder, is_run_dir, mark_folder
 from stages.train.process_state import is_main_process
 from stages.train.run_discovery import last_complete_checkpoint, publish_final_from, reached_max_steps
 from stages.train.run_lock import RunDirError, acquire_lock, check_not_locked, release_lock
-from stages.train.run_manifest import check_config_drift
+from stages.train.run_manifest import check_config_drift, resolve_source_paths
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +131,7 @@ def guard_run(stage: str) -> Callable:
     def wrap(run: Callable[..., Path]) -> Callable[..., Path]:
         @functools.wraps(run)
         def guarded(config, *args, **kwargs) -> Path:
+            resolve_source_paths(config)
             with RunDirectory(config, stage) as held:
                 if held.finished is not None:
                     return held.finished

@@ -27,6 +27,8 @@ HARMLESS_KEYS = frozenset({
     "eval_accumulation_steps", "log_completions", "num_completions_to_print", "wandb_log_unique_prompts",
     "log_unique_prompts", "include_num_input_tokens_seen",
 })
+# Config keys naming a local model or data file (or a hub id / `embedded:` / `synthetic:` source).
+SOURCE_KEYS = ("model", "model_name_or_path", "dataset")
 # Keys whose accepted spellings changed: each maps a saved or current value to today's form.
 _NORMALISERS: dict[str, Callable[[Any], Any]] = {"lora_target_modules": parse_target_modules}
 
@@ -35,9 +37,21 @@ class ConfigDriftError(ValueError):
     """`--resume` with a config that differs from the run's in keys that alter training."""
 
 
+def resolve_source_paths(config: Any) -> None:
+    """Make the config's local model and data paths absolute, so the run records (and `--resume` compares)
+    the files it read, whatever the working directory: `./runs/x`, `runs/x` and `/abs/runs/x` are one path,
+    and the same relative path from another directory is another one."""
+    for key in SOURCE_KEYS:
+        value = getattr(config, key, None)
+        if isinstance(value, str):
+            setattr(config, key, absolute_source(value))
+
+
 def _normalised(key: str, value: Any) -> Any:
     """A saved or current value in the one form the configs hold today, so an older spelling of the same
     setting is no drift (stage two saved `lora_target_modules` as `'all-linear'` before it became a list)."""
+    if key in SOURCE_KEYS and isinstance(value, str):  # a run older than resolve_source_paths: as seen from here
+        return absolute_source(value)
     if key in _NORMALISERS:
         try:
             return _NORMALISERS[key](value)
@@ -74,10 +88,16 @@ def check_config_drift(checkpoint: Path, config) -> None:
 
 
 class CheckpointManifestCallback(TrainerCallback):
-    """Makes every HF `checkpoint-N` a checkpoint of this project: extra files, then the manifest, last."""
+    """Makes every HF `checkpoint-N` a checkpoint of this project: extra files, then the manifest, last; keeps
+    the save and logging interval of this run's config on resume."""
 
     def __init__(self, make_manifest: Callable[[dict], Manifest], extra_files: dict[str, Path] | None = None):
         self.make_manifest, self.extra_files = make_manifest, extra_files or {}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        # HF restores a resumed run's save/logging interval from its trainer state; this run's config wins
+        # (`save_steps` may change on --resume: the checkpoints follow the new value from the resumed step).
+        state.compute_steps(args, state.max_steps)
 
     def on_save(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:

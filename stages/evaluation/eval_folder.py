@@ -1,0 +1,60 @@
+"""An evaluation folder holds one model's generations: `gift score` reads every JSONL in it as one table.
+
+`gift eval` writes only into a new or empty folder, or one it marked for the same model (more lengths or
+tasks of that model). The marker records the model; a folder written before the marker existed is read
+from its `eval_config.json` (the model of every task in it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from stages.run_folder import ForeignFolderError, check_folder, mark_folder, read_marker
+
+EVAL_CONFIG = "eval_config.json"
+
+
+def model_identity(model: Any, loaded: Any) -> str | None:
+    """The model's directory resolved (so `./runs/x`, `runs/x` and `/abs/runs/x` are one model), its source
+    name (`embedded:tiny`, a hub id), or None for an in-memory model of unknown origin."""
+    if getattr(loaded, "source", ""):
+        return _resolved(loaded.source)
+    return _resolved(str(model)) if isinstance(model, (str, Path)) else None
+
+
+def _resolved(source: str) -> str:
+    path = Path(source)
+    return str(path.resolve()) if path.exists() else source
+
+
+def _recorded_models(out: Path) -> set[str]:
+    """The models this folder's generations came from (marker, and every task's `eval_config.json` entry)."""
+    models = set()
+    marker = read_marker(out) or {}
+    if marker.get("model"):
+        models.add(str(marker["model"]))
+    try:
+        config = json.loads((out / EVAL_CONFIG).read_text())
+    except (OSError, ValueError):
+        config = {}
+    for entry in config.values() if isinstance(config, dict) else []:
+        if isinstance(entry, dict) and entry.get("model") not in (None, "in-memory"):
+            models.add(_resolved(str(entry["model"])))
+    return models
+
+
+def claim_eval_folder(output_dir: str | Path, identity: str | None) -> Path:
+    """Refuse a folder that is not an evaluation folder, or holds another model's generations; mark it.
+
+    Nothing is written before the checks pass.
+    """
+    out = check_folder(output_dir, "eval")
+    others = sorted(_recorded_models(out) - {identity}) if identity is not None else []
+    if others:
+        raise ForeignFolderError(
+            f"--output_dir {out}: holds generations of {', '.join(others)} ({out / EVAL_CONFIG}), not of {identity}; "
+            "gift score would mix the two models in one table: choose another --output_dir")
+    mark_folder(out, "eval", **({"model": identity} if identity is not None else {}))
+    return out
