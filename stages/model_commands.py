@@ -10,13 +10,12 @@ from pathlib import Path
 
 from gift.checkpoint import explain_disk_full, merge_checkpoint
 from gift.embedded_model import PRESETS, init_model
+from stages.run_folder import check_writable_path
 
 
 def check_new_output(output_dir: str) -> None:
-    """Refuse an output path that is a file or a non-empty directory, before anything is loaded."""
-    out = Path(output_dir)
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"--output_dir {out}: exists and is not a directory; choose another --output_dir")
+    """Refuse an output path that is a file, a dangling link or a non-empty directory, before anything is loaded."""
+    out = check_writable_path(output_dir)  # a file, or a link to nothing
     if out.is_dir() and any(out.iterdir()):
         raise FileExistsError(f"--output_dir {out}: already exists and is not empty; nothing was written: "
                               "choose a new or empty --output_dir")

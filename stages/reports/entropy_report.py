@@ -40,6 +40,7 @@ from gift.data import DataError, DiffusionCollator, build_examples, tokenize_exa
 from gift.probe import probe_signal
 from rewards.data.synthetic import compact_sudoku_cells
 from rewards.prompts import resolve_system_prompt
+from stages.run_folder import check_folder, mark_folder
 
 REPORT_NAME = "entropy_report"
 PAD_TAIL_SUFFIX = " (pad tail)"
@@ -422,8 +423,8 @@ def plot_report(report: dict, output: str | Path) -> Path:
 
 def write_report_files(report: dict, output_dir: str | Path) -> dict[str, Path]:
     """`entropy_report.md`, `.png` and `.json` (every number but the file paths) in `output_dir`; their paths."""
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_folder(output_dir, REPORT_NAME)  # new, empty, or an earlier entropy report
+    mark_folder(out, REPORT_NAME)
     files = {"markdown": out / f"{REPORT_NAME}.md", "png": out / f"{REPORT_NAME}.png", "json": out / f"{REPORT_NAME}.json"}
     files["markdown"].write_text(format_markdown(report), encoding="utf-8")
     plot_report(report, files["png"])
@@ -487,6 +488,7 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """`gift entropy-report --model CKPT --data SOURCE [--max_examples 512] [--top 20] --output_dir DIR`."""
     args = make_parser().parse_args(argv)
+    check_folder(args.output_dir, REPORT_NAME)  # before the probe runs; nothing is written yet
     torch.manual_seed(0)
     try:
         examples = load_examples(args.data, args.max_examples, args.prompt_field, args.answer_field,
