@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -168,13 +169,14 @@ def test_a_pipeline_rerun_with_a_changed_config_or_recipe_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"differs from the one this pipeline folder was run with .*stage_one: .*"
                                          r"'max_steps': 2.* -> .*'max_steps': 3"):
         run_pipeline(changed)
-    recipe.write_text(recipe.read_text() + "\nlearning_rate: 0.5\n")  # the same pipeline file, an edited recipe
+    original = recipe.read_text()
+    recipe.write_text(re.sub(r"(?m)^learning_rate: .*$", "learning_rate: 0.5", original))  # an edited recipe
     with pytest.raises(ValueError, match=r"stage one: sft seed 0: --resume: the config differs .* learning_rate: .* -> 0.5"):
         run_pipeline(_tiny_pipeline(out, stage_one_recipe=str(recipe)), log=lambda message: None)
     assert {k: v for k, v in tree(out).items() if k != "pipeline_state.json"} == \
            {k: v for k, v in before.items() if k != "pipeline_state.json"}
     messages = []  # the recipe as it was: everything skips
-    recipe.write_text(recipe.read_text().replace("\nlearning_rate: 0.5\n", ""))
+    recipe.write_text(original)
     run_pipeline(_tiny_pipeline(out, stage_one_recipe=str(recipe), workers=2), log=messages.append)
     assert any(m.startswith("skip  stage one: sft seed 0") for m in messages), messages
 
