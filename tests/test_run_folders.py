@@ -213,8 +213,8 @@ def test_gen_length_beyond_the_models_positions_is_refused_before_running(tmp_pa
     limit = load_model(str(base_dir)).model.config.max_position_embeddings
     too_long = (limit // 8 + 1) * 8
     assert _eval(str(base_dir), tmp_path / "e", too_long) == 1
-    assert f"gen_length {too_long} plus the longest prompt" in capsys.readouterr().err
-    with pytest.raises(ValueError, match=rf"gift rl: gen_length {too_long} plus the longest prompt .* max_position_embeddings {limit}"):
+    assert f"gift eval: error: --gen_length {too_long}: with the longest prompt" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=rf"--gen_length {too_long}: with the longest prompt .* max_position_embeddings {limit}"):
         run_rl(_rl(tmp_path / "rl", base_dir, gen_length=too_long, block_length=8, diffusion_steps=too_long // 8))
     assert not (tmp_path / "rl").exists()
 

@@ -299,7 +299,7 @@ def evaluate(
     mine, prompt_ids = _encode_my_prompts(state, loaded.tokenizer, prompts, prefill)
     for decode in settings:
         try:
-            check_fits_positions(loaded.model, max(map(len, prompt_ids), default=0), decode.gen_length, "gift eval")
+            check_fits_positions(loaded.model, max(map(len, prompt_ids), default=0), decode.gen_length)
         except ValueError as err:
             raise EvalError(str(err)) from None
     if state.is_main_process:  # one model's generations per folder, or `gift score` mixes models
