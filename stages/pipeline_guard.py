@@ -43,12 +43,20 @@ def config_changes(saved: dict[str, Any], config: PipelineConfig) -> list[str]:
                 for f in fields(PipelineConfig) if f.default is not MISSING or f.default_factory is not MISSING}
     changes = []
     for key in now:
-        if key in HARMLESS_KEYS:
-            continue
-        before = saved[key] if key in saved else _plain(defaults.get(key, now[key]))
-        if before != now[key]:
-            changes.append(f"{key}: {before!r} -> {now[key]!r}")
+        if key not in HARMLESS_KEYS:
+            before = saved[key] if key in saved else _plain(defaults.get(key, now[key]))
+            changes += _differences(key, before, now[key])
     return changes
+
+
+def _differences(key: str, before: Any, after: Any) -> list[str]:
+    """`key: before -> after`, down to the changed entries of a mapping (`stage_one.max_steps: 12 -> 18`)."""
+    if before == after:
+        return []
+    if isinstance(before, dict) and isinstance(after, dict):
+        return [line for name in sorted(set(before) | set(after), key=str)
+                for line in _differences(f"{key}.{name}", before.get(name, "(unset)"), after.get(name, "(unset)"))]
+    return [f"{key}: {before!r} -> {after!r}"]
 
 
 def check_config_unchanged(out: Path, config: PipelineConfig) -> None:

@@ -166,8 +166,8 @@ def test_a_pipeline_rerun_with_a_changed_config_or_recipe_is_refused(tmp_path):
     changed = _tiny_pipeline(out, stage_one_recipe=str(recipe),
                              stage_one={"max_steps": 3, "save_steps": 2, "synthetic_examples": 64,
                                         "per_device_train_batch_size": 8})
-    with pytest.raises(ValueError, match=r"differs from the one this pipeline folder was run with .*stage_one: .*"
-                                         r"'max_steps': 2.* -> .*'max_steps': 3"):
+    with pytest.raises(ValueError, match=r"differs from the one this pipeline folder was run with \(.*pipeline_config.yaml\): "
+                                         r"stage_one.max_steps: 2 -> 3; nothing was run"):
         run_pipeline(changed)
     original = recipe.read_text()
     recipe.write_text(re.sub(r"(?m)^learning_rate: .*$", "learning_rate: 0.5", original))  # an edited recipe
@@ -318,3 +318,27 @@ def test_save_steps_changed_on_resume_is_honoured(tmp_path, base_dir, data):
     assert sorted(p.name for p in run.glob("checkpoint-*")) == ["checkpoint-2"]
     run_cold_start(_s1(run, base_dir, data, max_steps=6, save_steps=1, resume=True))
     assert sorted(p.name for p in run.glob("checkpoint-*")) == [f"checkpoint-{n}" for n in range(2, 7)]
+
+
+@pytest.mark.slow
+def test_two_pipelines_started_on_one_folder_one_runs_the_other_is_refused(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    code = ("import sys; sys.path.insert(0, 'tests'); from pathlib import Path; from test_run_folders import _tiny_pipeline; "
+            f"from stages.pipeline import run_pipeline; run_pipeline(_tiny_pipeline(Path({str(out)!r})))")
+    first = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / LOCK_NAME).exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(RunDirError, match=rf"{out} is in use by another run \(pid {first.pid} "):
+            run_pipeline(_tiny_pipeline(out))
+    finally:
+        _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert json.loads((out / "pipeline_state.json").read_text())["steps"]  # the first run's record, whole
