@@ -214,7 +214,8 @@ def test_eval_then_score_end_to_end(run_dir, tmp_path, capsys):
     out = tmp_path / "eval"
     gift(["eval", "--model", str(run_dir), "--task", "sudoku", "--data", "synthetic", "--limit", "8",
           "--gen_length", "32", "64", "--batch_size", "8", "--output_dir", str(out)])
-    assert sorted(p.name for p in out.iterdir()) == ["eval_config.json", "sudoku_32.jsonl", "sudoku_64.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == ["eval_config.json", "gift_run.json", "sudoku_32.jsonl",
+                                                 "sudoku_64.jsonl"]  # gift_run.json: whose generations
     expected = synthetic_rows("sudoku", "test", 8)
     for gen_length in (32, 64):
         records = read_jsonl(out / f"sudoku_{gen_length}.jsonl")
