@@ -10,6 +10,8 @@ import re
 import sys
 from pathlib import Path
 
+from stages.yaml_keys import DuplicateKeyError, load_yaml
+
 
 class UsageError(ValueError):
     """A mistake in the command line or the config file (exit code 2)."""
@@ -45,32 +47,6 @@ def non_utf8_message(path: str | Path, data: bytes | None = None) -> str | None:
         return f"{path}:{line}: not UTF-8 text (byte 0x{data[bad.start]:02x} at column {bad.start - line_start + 1})"
 
 
-def _unique_key_loader(path: str | Path):
-    """A yaml SafeLoader whose mappings refuse a repeated key (plain YAML silently keeps the last one)."""
-    import yaml
-
-    class UniqueKeyLoader(yaml.SafeLoader):
-        def construct_mapping(self, node, deep=False):
-            seen: dict = {}
-            for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=True)
-                line = key_node.start_mark.line + 1
-                if key in seen:
-                    raise UsageError(f"{path}:{line}: duplicate key {key!r} (first at line {seen[key]}); "
-                                     "a key may appear once in a mapping")
-                seen[key] = line
-            return super().construct_mapping(node, deep)
-
-    return UniqueKeyLoader
-
-
-def load_yaml(text: str, path: str | Path):
-    """`yaml.safe_load` that refuses duplicate keys, naming `path`, the key and its line."""
-    import yaml
-
-    return yaml.load(text, Loader=_unique_key_loader(path))  # noqa: S506 (a SafeLoader subclass)
-
-
 def check_config_file(argv: list[str]) -> None:
     """`--config PATH`: exists, is UTF-8 text and a YAML mapping; errors name the file and line."""
     import yaml
@@ -92,6 +68,8 @@ def check_config_file(argv: list[str]) -> None:
         raise UsageError(f"{bad}; a config is a YAML file")
     try:
         loaded = load_yaml(data.decode("utf-8"), path)
+    except DuplicateKeyError as err:
+        raise UsageError(str(err)) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else path

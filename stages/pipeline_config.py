@@ -8,7 +8,7 @@ from typing import Any
 
 
 from gift.controls import CONTROLS
-from stages.config_args import load_yaml
+from stages.yaml_keys import load_yaml
 
 
 @dataclass

@@ -19,7 +19,7 @@ from transformers import TrainerCallback
 from gift.checkpoint import DiskFullError, explain_disk_full, load_model, read_manifest
 from helpers import copy_task_rows, tiny_rl_config, write_jsonl
 from stages.cli import main as gift
-from stages.config_args import UsageError, load_yaml
+from stages.yaml_keys import DuplicateKeyError, load_yaml
 from stages.pipeline import run_pipeline
 from stages.pipeline_config import load_pipeline_config
 from stages.run_folder import ForeignFolderError, RunDirError, folder_stage
@@ -264,13 +264,13 @@ def test_resume_compares_model_paths_resolved(tmp_path, base_dir, data, monkeypa
 def test_a_duplicate_yaml_key_names_file_key_and_line(tmp_path, capsys):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("learning_rate: 0.1\nmax_steps: 4\nlearning_rate: 0.2\n")
-    with pytest.raises(UsageError, match=rf"{recipe}:3: duplicate key 'learning_rate' \(first at line 1\)"):
+    with pytest.raises(DuplicateKeyError, match=rf"{recipe}:3: duplicate key 'learning_rate' \(first at line 1\)"):
         load_yaml(recipe.read_text(), recipe)
     assert gift(["cold-start", "--config", str(recipe), "--output_dir", str(tmp_path / "o")]) == 2
     assert f"{recipe}:3: duplicate key 'learning_rate'" in capsys.readouterr().err
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text("output_dir: x\narms:\n  - name: a\n    rl: false\n    rl: true\n")
-    with pytest.raises(UsageError, match=rf"{pipeline}:5: duplicate key 'rl' \(first at line 4\)"):
+    with pytest.raises(DuplicateKeyError, match=rf"{pipeline}:5: duplicate key 'rl' \(first at line 4\)"):
         load_pipeline_config(pipeline)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from stages.config_args import load_yaml
+from stages.yaml_keys import load_yaml
 
 BASE_KEY = "base"
 
