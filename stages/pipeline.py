@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-
 from gift.checkpoint import FINAL_DIR, resolve_checkpoint
 from gift.files import atomic_write_text
 from stages.pipeline_config import PipelineConfig, load_pipeline_config

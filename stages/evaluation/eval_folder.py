@@ -45,12 +45,17 @@ def _recorded_models(out: Path) -> set[str]:
     return models
 
 
+def check_eval_folder(output_dir: str | Path) -> Path:
+    """Refuse a folder that is neither new, empty nor an evaluation folder (nothing is written)."""
+    return check_folder(output_dir, "eval")
+
+
 def claim_eval_folder(output_dir: str | Path, identity: str | None) -> Path:
     """Refuse a folder that is not an evaluation folder, or holds another model's generations; mark it.
 
     Nothing is written before the checks pass.
     """
-    out = check_folder(output_dir, "eval")
+    out = check_eval_folder(output_dir)
     others = sorted(_recorded_models(out) - {identity}) if identity is not None else []
     if others:
         raise ForeignFolderError(

@@ -49,7 +49,7 @@ from gift.files import atomic_write_text
 from gift.positions import check_fits_positions
 from rewards.data import d1_test_subset
 from rewards import REASONING_PREFILL, TASKS, get_task, task_prompt
-from stages.evaluation.eval_folder import claim_eval_folder, model_identity
+from stages.evaluation.eval_folder import check_eval_folder, claim_eval_folder, model_identity
 from stages.train.process_state import process_state
 
 if TYPE_CHECKING:  # annotations only: the functions below import the sampler where they use it
@@ -293,6 +293,7 @@ def evaluate(
     settings, rows = _check_request(task, gen_lengths, decoding, batch_size, prompt_style, data, limit)
     state = process_state()
     log = print if (verbose and state.is_main_process) else (lambda *_: None)
+    check_eval_folder(output_dir)  # a folder that is not an eval folder is refused before the model loads
     loaded = _load_on_device(model, state, model_type, trust_remote_code, dtype)
     style = resolve_prompt_style(prompt_style, loaded.adapter.kind, data)
     prompts = build_prompts(task, rows, style)

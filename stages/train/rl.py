@@ -36,8 +36,8 @@ from gift.sampler import DiffusionSampler, SamplerConfig, encode_chat_prompts
 from rewards import get_task
 from stages.config_args import config_parser, parse_config
 from stages.train.lora import lora_config
-from stages.train.rl_config import RLConfig
 from stages.train.metrics_file import lines_up_to
+from stages.train.rl_config import RLConfig
 from stages.train.rl_data import rl_rows
 from stages.train.rl_start import check_rollouts_fit
 from stages.train.run_dir import check_output_dir, guard_run
