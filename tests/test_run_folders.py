@@ -111,6 +111,18 @@ def _kill_cold_start(run: Path, model, data: Path, at: int, **overrides) -> None
         run_cold_start(_s1(run, model, data, **overrides), callbacks=[_Kill(at)])
 
 
+@pytest.mark.parametrize("sign, stage", [("pipeline_state.json", "pipeline"), ("eval_config.json", "eval"),
+                                         ("entropy_report.json", "entropy_report")])
+def test_folders_of_older_versions_are_known_by_a_file_only_the_tool_writes(tmp_path, sign, stage):
+    from stages.run_folder import check_folder
+
+    (tmp_path / sign).write_text("{}")
+    (tmp_path / "other.txt").write_text("x")
+    assert folder_stage(tmp_path) == stage and check_folder(tmp_path, stage) == tmp_path
+    with pytest.raises(ForeignFolderError, match=f"a {stage} folder of this tool, not a cold_start one"):
+        check_folder(tmp_path, "cold_start")
+
+
 def test_a_dangling_link_as_output_dir_is_one_clear_line(tmp_path, base_dir, data, capsys):
     link = tmp_path / "out"
     link.symlink_to(tmp_path / "missing")
@@ -198,6 +210,15 @@ def test_eval_refuses_a_folder_holding_another_models_generations(tmp_path, base
     err = capsys.readouterr().err
     assert f"holds generations of {base_dir.resolve()}" in err and "not of embedded:tiny" in err and "mix" in err
     assert tree(out) == before
+
+
+def test_an_eval_folder_of_an_older_version_is_judged_by_its_eval_config(tmp_path, base_dir, capsys):
+    out = tmp_path / "eval"
+    assert _eval(str(base_dir), out, 8) == 0
+    (out / "gift_run.json").unlink()  # written before the marker existed
+    assert _eval("embedded:tiny", out, 16) == 1
+    assert f"holds generations of {base_dir.resolve()}" in capsys.readouterr().err
+    assert _eval(str(base_dir), out, 16) == 0
 
 
 def test_eval_refuses_a_user_folder(tmp_path, base_dir, capsys):
