@@ -75,3 +75,97 @@ def test_native_dream_equals_the_official_code(tmp_path):
     real = mask.bool()
     assert (raw[real] - data["logits"][real]).abs().max() <= TOL
     assert torch.equal(aligned[:, 1:], raw[:, :-1])  # position i scores token i: Dream's i - 1 output
+
+
+# ---------------------------------------------------------------- official-layout checkpoints with tokenizers
+
+WRITERS = {"llada": layout.write_official_llada, "dream": layout.write_official_dream}
+
+
+@pytest.fixture(scope="module", params=["llada", "dream"])
+def official(request, tmp_path_factory):
+    """(kind, directory, LoadedModel) of a tiny official-layout checkpoint, loaded without hub code."""
+    directory = WRITERS[request.param](tmp_path_factory.mktemp(request.param) / "model", seed=3)
+    return request.param, directory, load_model(str(directory))
+
+
+def prompts(tokenizer, lengths=(3, 11, 6)) -> list[list[int]]:
+    text = "Fill the grid: 1.34 3.1. and answer."
+    return [tokenizer(text[:n], add_special_tokens=False)["input_ids"] for n in lengths]
+
+
+def test_official_layout_loads_as_the_native_family(official):
+    kind, directory, loaded = official
+    assert loaded.adapter.kind == kind and loaded.manifest is None
+    assert type(loaded.model).__name__ == {"llada": "LlamaForCausalLM", "dream": "Qwen2ForCausalLM"}[kind]
+    assert loaded.model.config.is_causal is False and loaded.model.config._attn_implementation == "sdpa"
+    assert loaded.adapter.shift_logits is (kind == "dream")
+    assert loaded.adapter.decodable_vocab == len(loaded.tokenizer) < loaded.model.config.vocab_size
+    assert loaded.adapter.mask_token_id == json.loads((directory / "config.json").read_text())["mask_token_id"]
+    # peft's CAUSAL_LM wrapper calls this; the official Dream class lacked it
+    assert callable(getattr(loaded.model, "prepare_inputs_for_generation", None))
+
+
+def test_hub_code_is_refused_with_the_native_path(official):
+    kind, directory, _ = official
+    with pytest.raises(ValueError, match=f"gift.models.{kind}\\): drop trust_remote_code"):
+        load_pretrained(str(directory), trust_remote_code=True)
+
+
+def test_a_padded_row_equals_itself_alone(official):
+    _, _, loaded = official
+    rows = prompts(loaded.tokenizer)
+    width = max(map(len, rows))
+    ids = torch.tensor([[loaded.adapter.pad_token_id] * (width - len(r)) + r for r in rows])
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    with torch.no_grad():
+        batch = loaded.adapter.logits(loaded.model, ids, mask)
+        for i, row in enumerate(rows):
+            alone = loaded.adapter.logits(loaded.model, torch.tensor([row]), torch.ones(1, len(row), dtype=torch.long))
+            # A shifted model's first real position carries its left neighbour's output (never a target: prompt).
+            skip = int(loaded.adapter.shift_logits)
+            assert (batch[i, width - len(row) + skip:] - alone[0, skip:]).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("kv_cache", ["none", "prefix", "dual"])
+def test_sampler_batched_equals_one_at_a_time(official, kv_cache):
+    _, _, loaded = official
+    config = SamplerConfig(gen_length=16, block_length=8, steps=16, kv_cache=kv_cache)
+    sampler = DiffusionSampler(loaded.model, loaded.adapter, config)
+    rows = prompts(loaded.tokenizer)
+    batched = sampler.generate(rows)
+    assert batched.kv_cache == kv_cache  # the native path has the cache: no fallback
+    for i, row in enumerate(rows):
+        assert torch.equal(sampler.generate([row]).completion_ids[0], batched.completion_ids[i]), f"row {i}"
+
+
+def test_the_sampler_never_proposes_ids_the_tokenizer_cannot_decode(official):
+    _, _, loaded = official
+    decodable = len(loaded.tokenizer)
+    head = loaded.model.get_output_embeddings()
+    # Make the padding rows of the output layer the most likely tokens everywhere.
+    handle = head.register_forward_hook(lambda m, i, out: out.index_add(
+        -1, torch.arange(decodable, out.shape[-1]), torch.full((*out.shape[:-1], out.shape[-1] - decodable), 50.0)))
+    try:
+        for temperature in (0.0, 1.0):
+            out = DiffusionSampler(loaded.model, loaded.adapter, SamplerConfig(
+                gen_length=8, block_length=8, steps=8, temperature=temperature)).generate(
+                prompts(loaded.tokenizer), generator=torch.Generator().manual_seed(0))
+            assert int(out.completion_ids.max()) < decodable
+            assert all(isinstance(t, str) for t in loaded.tokenizer.batch_decode(out.completion_ids))
+        unguarded = loaded.adapter.logits(loaded.model, torch.tensor([prompts(loaded.tokenizer)[0]]))
+        assert int(unguarded.argmax(-1).min()) >= decodable  # the hook does what the test needs
+    finally:
+        handle.remove()
+
+
+@pytest.mark.parametrize("kv_cache", ["prefix", "dual"])
+def test_dream_kv_cache_is_exact_on_a_one_layer_model(tmp_path, kv_cache):
+    # One layer reads token embeddings only, so kept keys never go stale: the cache must change nothing,
+    # including the shifted bookkeeping (queries start one position left of the block).
+    loaded = load_model(str(layout.write_official_dream(tmp_path / "dream", seed=5, num_hidden_layers=1)))
+    rows = prompts(loaded.tokenizer)
+    outputs = [DiffusionSampler(loaded.model, loaded.adapter, SamplerConfig(
+        gen_length=16, block_length=8, steps=16, kv_cache=mode)).generate(rows).completion_ids
+        for mode in ("none", kv_cache)]
+    assert torch.equal(*outputs)
