@@ -6,6 +6,7 @@ Golden logits (tests/fixtures/golden_*.safetensors) were produced once by the of
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -169,3 +170,20 @@ def test_dream_kv_cache_is_exact_on_a_one_layer_model(tmp_path, kv_cache):
         gen_length=16, block_length=8, steps=16, kv_cache=mode)).generate(rows).completion_ids
         for mode in ("none", kv_cache)]
     assert torch.equal(*outputs)
+
+
+@pytest.mark.parametrize("ignore", [False, True])
+def test_convert_writes_a_native_checkpoint_with_the_same_logits(official, tmp_path, ignore):
+    from stages.cli import main as gift
+
+    kind, directory, loaded = official
+    argv = ["convert", "--model", str(directory), "--output_dir", str(tmp_path / "native")]
+    assert gift(argv + (["--ignore_attention_mask"] if ignore else [])) == 0
+    config = json.loads((tmp_path / "native" / "config.json").read_text())
+    assert config["model_type"] in ("llama", "qwen2") and config["diffusion_family"] == kind
+    converted = load_model(str(tmp_path / "native"))
+    assert converted.adapter == dataclasses.replace(loaded.adapter, honour_attention_mask=not ignore)
+    ids = torch.tensor([prompts(loaded.tokenizer)[1]])
+    with torch.no_grad():
+        assert torch.equal(loaded.adapter.logits(loaded.model, ids), converted.adapter.logits(converted.model, ids))
+    assert gift(argv) == 1  # an existing non-empty output directory is refused

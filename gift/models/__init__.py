@@ -43,4 +43,7 @@ def checked_load(model_class, directory, config, dtype, **kwargs):
     if missing or unexpected:
         raise UnsupportedConfigError(f"{directory}: weights do not match the official layout "
                                      f"(missing {missing[:4]}, unexpected {unexpected[:4]})")
+    # transformers would rename the weights back to the official names at save_pretrained; every save of
+    # this project (checkpoints, `gift convert`) writes the native form, which loads with plain transformers.
+    model._weight_conversions = None
     return model
