@@ -44,7 +44,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gift.adapters import DTYPE_NAMES as DTYPES
+from gift.adapters import DTYPE_NAMES as DTYPES, KINDS
 from gift.files import atomic_write_text
 from rewards.data import d1_test_subset
 from rewards import REASONING_PREFILL, TASKS, get_task, task_prompt
@@ -421,7 +421,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prompt_style", default="auto", choices=PROMPT_STYLES,
                         help="auto: compact for an embedded model on --data synthetic, d1 otherwise")
     parser.add_argument("--no_prefill", action="store_true", help=f"do not prefill {REASONING_PREFILL!r}")
-    parser.add_argument("--model_type", default=None, choices=("embedded", "llada", "dream"))
+    parser.add_argument("--model_type", default=None, choices=KINDS)
     parser.add_argument("--trust_remote_code", action="store_true")
     parser.add_argument("--dtype", default="auto", choices=DTYPES)
     parser.add_argument("--seed", type=int, default=0)
