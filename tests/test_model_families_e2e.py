@@ -134,3 +134,28 @@ def test_eval_score_and_entropy_report(family, tmp_path):
     assert gift(["entropy-report", "--model", str(run), "--data", "synthetic:sudoku", "--max_examples", "4",
                  "--max_length", "512", "--min_count", "1", "--batch_size", "2", "--output_dir", str(report)]) == 0
     assert any(report.iterdir())
+
+
+def as_overrides(flags: list[str]) -> dict:
+    """`--key value` command-line flags as a recipe-override mapping (values parsed as YAML scalars)."""
+    import yaml
+
+    return {flags[i][2:]: yaml.safe_load(flags[i + 1]) for i in range(0, len(flags), 2)}
+
+
+@pytest.mark.slow
+def test_pipeline_runs_the_llada_recipe_shrunk_by_overrides(family, tmp_path):
+    from stages.pipeline import run_pipeline
+    from stages.pipeline_config import load_pipeline_config
+
+    kind, base, _ = family
+    stage_one = {k: v for k, v in as_overrides(STAGE_ONE).items() if k not in ("report_to",)}
+    stage_two = {k: v for k, v in as_overrides(STAGE_TWO).items() if k not in ("report_to",)}
+    config = load_pipeline_config("configs/llada/pipeline_sudoku.yaml", {
+        "output_dir": str(tmp_path / "pipeline"), "base_model": str(base), "model_type": kind,
+        "stage_one": stage_one, "stage_two": stage_two, "entropy_examples": 4,
+        "eval": {"gen_lengths": [16], "block_length": 8, "batch_size": 2, "data": "synthetic", "limit": 2}})
+    report = run_pipeline(config).read_text()
+    for arm in ("sft", "gift"):
+        assert f"| stage one: {arm} |" in report and f"| stage two: {arm} |" in report
+        assert read_manifest(tmp_path / "pipeline" / "seed42" / arm / "stage2").model_type == kind
