@@ -187,3 +187,16 @@ def test_convert_writes_a_native_checkpoint_with_the_same_logits(official, tmp_p
     with torch.no_grad():
         assert torch.equal(loaded.adapter.logits(loaded.model, ids), converted.adapter.logits(converted.model, ids))
     assert gift(argv) == 1  # an existing non-empty output directory is refused
+
+
+def test_model_families_are_listed_only_by_the_registry():
+    # One entry per family in gift.adapters.FAMILIES; everything else asks the registry (KINDS, family()).
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    owners = {root / "gift" / "adapters.py", *(root / "gift" / "models").glob("*.py")}
+    pattern = re.compile(r"""["'](llada|dream)["']|llada \| dream""")
+    offenders = [f"{path.relative_to(root)}:{n}" for folder in ("gift", "stages", "rewards")
+                 for path in sorted((root / folder).rglob("*.py")) if path not in owners
+                 for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    assert offenders == []

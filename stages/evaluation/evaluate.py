@@ -7,7 +7,7 @@ settings; `gift score` (stages/evaluation/score.py) turns the files into the acc
 
 Launch:
     gift eval --model runs/gift --task sudoku --data synthetic --output_dir runs/gift/eval     # CPU, embedded
-    gift eval --model GSAI-ML/LLaDA-8B-Instruct --model_type llada --trust_remote_code \
+    gift eval --model GSAI-ML/LLaDA-8B-Instruct \
         --task gsm8k --output_dir runs/llada/eval                                            # 1 GPU, base row
     accelerate launch --num_processes 8 -m stages.evaluation.evaluate --model runs/gift --task math \
         --output_dir runs/gift/eval                                                          # 8 GPUs
