@@ -75,7 +75,6 @@ FAMILIES: dict[str, ModelFamily] = {
                          tokenizer_class=dream.TOKENIZER_CLASS),
 }
 KINDS = tuple(FAMILIES)
-NATIVE_MODEL_TYPES = tuple(sorted({family.native_model_type for family in FAMILIES.values()}))
 
 
 def family(kind: str) -> ModelFamily:
