@@ -245,20 +245,23 @@ def _local_dir(name_or_path: str) -> str:
     return snapshot_download(name_or_path, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"])
 
 
-def load_tokenizer(directory: str, kind: str) -> PreTrainedTokenizerBase:
+def load_tokenizer(directory: str, kind: str | None = None) -> PreTrainedTokenizerBase:
     """The tokenizer of a model directory, never through hub code.
 
     The class `tokenizer_config.json` names is used when transformers has it (so an `auto_map` in the
     model's config.json is never consulted); an official class that is hub code (Dream's) is replaced
-    by the family's transformers class, which reads the same files.
+    by the family's transformers class, which reads the same files (`kind` None: the one config.json names).
     """
     import transformers
+
+    if kind is None and (Path(directory) / "config.json").is_file():
+        kind = kind_of_config(read_config(directory), directory)
 
     settings = Path(directory) / "tokenizer_config.json"
     named = json.loads(settings.read_text()).get("tokenizer_class") if settings.is_file() else None
     cls = getattr(transformers, named, None) if named else None
     if cls is None and named:
-        cls = getattr(transformers, family(kind).tokenizer_class or "", None)
+        cls = getattr(transformers, family(kind).tokenizer_class or "", None) if kind else None
     return (cls or transformers.AutoTokenizer).from_pretrained(directory)
 
 

@@ -200,3 +200,12 @@ def test_model_families_are_listed_only_by_the_registry():
                  for path in sorted((root / folder).rglob("*.py")) if path not in owners
                  for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
     assert offenders == []
+
+
+def test_the_dream_tokenizer_loads_without_hub_code_and_round_trips(official):
+    from gift.adapters import load_tokenizer
+
+    kind, directory, loaded = official
+    tokenizer = load_tokenizer(str(directory))  # family read from config.json
+    text = "<answer>1 2\n3</answer>"
+    assert type(tokenizer) is type(loaded.tokenizer) and tokenizer.decode(tokenizer(text)["input_ids"]) == text
