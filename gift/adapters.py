@@ -1,14 +1,17 @@
-"""Model adapters: the one place that knows how masked-diffusion models differ.
+"""Model families and adapters: the one place that knows how masked-diffusion models differ.
 
 Everything else (objectives, sampler, diffu-GRPO) asks the adapter for the mask id, for logits
-aligned so that `logits[:, i]` predicts token `i`, and for an attention mask in the form the model
-wants. Token ids of LLaDA live here and nowhere else.
+aligned so that `logits[:, i]` predicts token `i`, and for the model's inputs. Each family is ONE
+entry of `FAMILIES`: how its official layout is recognised and loaded, where its mask id comes from,
+whether its logits are shifted. All three run as native transformers decoders with `is_causal=False`
+(gift.models), so the fast paths (sdpa, KV cache, the probe's answer-only head, gradient
+checkpointing) apply to each of them.
 
-| kind     | mask id                | logits shifted | attention mask                | loaded with            |
-|----------|------------------------|----------------|-------------------------------|------------------------|
-| embedded | tokenizer.mask_token   | no             | 2-D long (+ position ids)     | AutoModelForCausalLM   |
-| llada    | 126336                 | no             | 2-D long                      | AutoModel, remote code |
-| dream    | tokenizer.mask_token   | yes (i -> i+1) | 4-D bool (+ position ids)     | AutoModel, remote code |
+| family   | official layout         | native form      | mask id                         | logits shifted |
+|----------|-------------------------|------------------|---------------------------------|----------------|
+| embedded | (is the native form)    | Llama            | tokenizer.mask_token            | no             |
+| llada    | model_type `llada`      | Llama            | config mask_token_id (126336)   | no             |
+| dream    | model_type `Dream`      | Qwen2            | tokenizer.mask_token            | yes (i -> i+1) |
 """
 
 from __future__ import annotations
@@ -17,19 +20,16 @@ import inspect
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-LLADA_MASK_ID = 126336
-LLADA_EOS_ID = 126081
+from gift.models import FAMILY_KEY, UnsupportedConfigError, dream, llada
+
+LLADA_MASK_ID = llada.MASK_ID
+LLADA_EOS_ID = llada.EOS_ID
 LLADA_EOT_ID = 126348
-
-KINDS = ("embedded", "llada", "dream")
-REMOTE_CODE_KINDS = ("llada", "dream")
-# `config.json` model_type -> adapter kind. A bidirectional Llama is what `gift init-model` writes.
-_MODEL_TYPE_TO_KIND = {"llama": "embedded", "llada": "llada", "dream": "dream"}
-
 
 DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
 
@@ -50,6 +50,41 @@ class ModelLoadError(ValueError):
 
 
 @dataclass(frozen=True)
+class ModelFamily:
+    """Everything that differs between model families, in one entry."""
+
+    name: str
+    native_model_type: str  # transformers model_type of the native form
+    official_model_type: str | None = None  # config.json model_type of the official hub layout (lower case)
+    native_config: Callable[[dict, str], PretrainedConfig] | None = None  # official config.json -> native config
+    load_official: Callable[[str | Path, PretrainedConfig, "torch.dtype | None"], PreTrainedModel] | None = None
+    shift_logits: bool = False  # position i scores token i + 1
+    mask_id_in_config: bool = False  # the tokenizer has no mask token; config.json says it (with this default)
+    default_mask_id: int | None = None
+    default_eos_id: int | None = None
+    tokenizer_class: str | None = None  # read the tokenizer with this class when the official one is hub code
+
+
+FAMILIES: dict[str, ModelFamily] = {
+    "embedded": ModelFamily("embedded", native_model_type="llama"),
+    "llada": ModelFamily("llada", native_model_type="llama", official_model_type=llada.OFFICIAL_MODEL_TYPE,
+                         native_config=llada.native_config, load_official=llada.load_official, mask_id_in_config=True,
+                         default_mask_id=llada.MASK_ID, default_eos_id=llada.EOS_ID),
+    "dream": ModelFamily("dream", native_model_type="qwen2", official_model_type=dream.OFFICIAL_MODEL_TYPE,
+                         native_config=dream.native_config, load_official=dream.load_official, shift_logits=True,
+                         tokenizer_class=dream.TOKENIZER_CLASS),
+}
+KINDS = tuple(FAMILIES)
+
+
+def family(kind: str) -> ModelFamily:
+    """The registry entry of a model kind; an unknown kind is a load error naming the known ones."""
+    if kind not in FAMILIES:
+        raise ModelLoadError(f"unknown model_type {kind!r}; known types: {', '.join(KINDS)}")
+    return FAMILIES[kind]
+
+
+@dataclass(frozen=True)
 class ModelAdapter:
     """Per-model facts and the aligned forward pass."""
 
@@ -58,62 +93,65 @@ class ModelAdapter:
     eos_token_id: int
     pad_token_id: int
     shift_logits: bool = False
-    attention_mask_format: str = "2d"  # "2d" (0/1 long) or "4d_bool" (Dream)
     pass_position_ids: bool = True
+    # False reproduces official LLaDA, whose attention ignores padding (a padded row then differs from itself alone).
+    honour_attention_mask: bool = True
+    decodable_vocab: int | None = None  # ids from here on are padding rows of the output layer: never sampled
 
     def model_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> dict:
         """Keyword arguments for `model(**...)`; `attention_mask` is 2-D, 1 = real token."""
         inputs: dict = {"input_ids": input_ids}
-        if attention_mask is None:
+        if attention_mask is None or not self.honour_attention_mask:
             return inputs
         mask2d = attention_mask.to(torch.long)
-        if self.attention_mask_format == "4d_bool":
-            keep = mask2d.bool()
-            inputs["attention_mask"] = keep[:, None, :, None] & keep[:, None, None, :]
-        else:
-            inputs["attention_mask"] = mask2d
+        inputs["attention_mask"] = mask2d
         if self.pass_position_ids:
             # Left padding: real tokens start at position 0 whatever the pad length.
             inputs["position_ids"] = (mask2d.cumsum(-1) - 1).clamp(min=0)
         return inputs
 
+    def align(self, logits: torch.Tensor) -> torch.Tensor:
+        """Model output realigned so that position i scores token i."""
+        if not self.shift_logits:
+            return logits
+        # Dream predicts token i+1 at position i; position 0 is never a target (it is prompt).
+        return torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
+
     def logits(
         self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Logits of shape (batch, seq, vocab) where position i scores token i."""
-        logits = model(**self.model_inputs(input_ids, attention_mask)).logits
-        if self.shift_logits:
-            # Dream predicts token i+1 at position i; position 0 is never a target (it is prompt).
-            logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
-        return logits
+        return self.align(model(**self.model_inputs(input_ids, attention_mask)).logits)
+
+    def forbid_undecodable(self, logits: torch.Tensor) -> torch.Tensor:
+        """`logits` (out of place) with the ids the tokenizer cannot decode at -inf, so they are never sampled."""
+        if self.decodable_vocab is None or logits.shape[-1] <= self.decodable_vocab:
+            return logits
+        return logits.index_fill(-1, torch.arange(self.decodable_vocab, logits.shape[-1], device=logits.device),
+                                 float("-inf"))
 
     def kv_cache_unsupported(self, model: torch.nn.Module, mode: str = "prefix") -> str | None:
-        """None if the sampler's block KV cache (`prefix` or `dual`) can run on `model`, else the reason.
-
-        Only the embedded kind has a cache path: a transformers Llama whose forward takes a cache. LLaDA's
-        hub code takes none, and Dream's shifted logits would need their own block bookkeeping.
-        """
-        if self.kind != "embedded" or self.shift_logits:
-            return f"no cache path for {self.kind} models"
-        base = self.transformers_llama(model)
+        """None if the sampler's block KV cache (`prefix` or `dual`) can run on `model`, else the reason."""
+        base = self.native_decoder(model)
         if base is None:
-            return f"{type(_base_model(model)).__name__} is not a transformers Llama"
-        if _cache_kwarg(base) is None:
+            return f"{type(_base_model(model)).__name__} is not a native transformers decoder"
+        if not self.honour_attention_mask:
+            return "the cache path always honours the attention mask (honour_attention_mask is false)"
+        if cache_kwarg(base) is None:
             return f"{type(base).__name__}.forward takes no cache argument"
         if mode == "dual" and getattr(base.config, "is_causal", True):
             return "the dual cache needs bidirectional attention (is_causal=False)"
         return None
 
-    def transformers_llama(self, model: torch.nn.Module) -> torch.nn.Module | None:
-        """The transformers Llama under `model` (through a peft wrapper) for the embedded kind, else None.
+    def native_decoder(self, model: torch.nn.Module) -> torch.nn.Module | None:
+        """The native transformers decoder under `model` (through a peft wrapper), else None.
 
         Only there do the project's fast paths (block KV cache, the probe's answer-only LM head) know the
-        model's inner layout; LLaDA's and Dream's hub code and Dream's shifted logits keep the plain path.
+        model's inner layout (`.model` body, `lm_head`).
         """
-        if self.kind != "embedded" or self.shift_logits:
-            return None
         base = _base_model(model)
-        return base if getattr(getattr(base, "config", None), "model_type", None) == "llama" else None
+        model_type = getattr(getattr(base, "config", None), "model_type", None)
+        return base if model_type == family(self.kind).native_model_type else None
 
 
 def _base_model(model: torch.nn.Module) -> torch.nn.Module:
@@ -121,82 +159,29 @@ def _base_model(model: torch.nn.Module) -> torch.nn.Module:
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def _cache_kwarg(model: torch.nn.Module) -> str | None:
+def cache_kwarg(model: torch.nn.Module) -> str | None:
     """The forward's name for a KV cache: `cache` (transformers >= 5.x) or `past_key_values`."""
     params = inspect.signature(_base_model(model).forward).parameters
     return next((name for name in ("cache", "past_key_values") if name in params), None)
 
 
-class KVCache:
-    """Keys/values of one block's context, for the sampler's cached steps (`kv_cache: prefix | dual`).
-
-    `fill` runs the full forward at the block's first step and keeps, per layer, the keys/values of the
-    positions left of the block (`prefix`) or left and right of it (`dual`), RoPE already applied.
-    `logits` then runs only the block (`dual`) or the block and everything right of it (`prefix`) against
-    them. Attention is bidirectional and position-free beyond RoPE, so the kept keys can sit in any order
-    as long as the 2-D padding mask follows the same order. Exact when nothing they depend on changed:
-    always for layer 1 (it reads token embeddings only) and for a causal model's prefix; stale in deeper
-    layers of a bidirectional model once the block's tokens change (the approximation Fast-dLLM makes).
-    """
-
-    def __init__(self, adapter: ModelAdapter, mode: str):
-        if mode not in ("prefix", "dual"):
-            raise ValueError(f"unknown kv cache mode {mode!r}; choose prefix or dual")
-        self.adapter, self.mode = adapter, mode
-        self.layers: list[tuple[torch.Tensor, torch.Tensor]] | None = None
-        self.batch_size = 0
-
-    @property
-    def empty(self) -> bool:
-        return self.layers is None
-
-    def fill(self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-             start: int, end: int) -> torch.Tensor:
-        """Full-sequence logits (B, L, V); keeps the context's keys/values for the block [start, end)."""
-        out = model(**self.adapter.model_inputs(input_ids, attention_mask), use_cache=True)
-        cache = out["cache"] if "cache" in out else out["past_key_values"]
-        layers = []
-        for layer in cache.layers:
-            keys, values = layer.keys, layer.values
-            if self.mode == "prefix":
-                layers.append((keys[:, :, :start], values[:, :, :start]))
-            else:
-                layers.append((torch.cat([keys[:, :, :start], keys[:, :, end:]], 2),
-                               torch.cat([values[:, :, :start], values[:, :, end:]], 2)))
-        self.layers, self.batch_size = layers, input_ids.shape[0]
-        return out.logits
-
-    def logits(self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-               start: int, end: int, rows: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (b, end - start, V) of the block from the kept keys/values (`fill` first).
-
-        `rows`: which of the filled batch's rows `input_ids` holds (None: all of them, in order).
-        """
-        from transformers import DynamicCache
-
-        if self.layers is None:
-            raise RuntimeError("KVCache.logits before fill")
-        mask = attention_mask.to(torch.long)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        if self.mode == "prefix":
-            query, query_pos, order = input_ids[:, start:], positions[:, start:], mask
-        else:
-            query, query_pos = input_ids[:, start:end], positions[:, start:end]
-            order = torch.cat([mask[:, :start], mask[:, end:], mask[:, start:end]], 1)
-        # A fresh cache object per call: the forward appends the query's keys to it, never to ours.
-        layers = self.layers if rows is None else [(k[rows], v[rows]) for k, v in self.layers]
-        past = DynamicCache(ddp_cache_data=layers)
-        out = model(input_ids=query, attention_mask=order, position_ids=query_pos, use_cache=True,
-                    **{_cache_kwarg(model): past})
-        return out.logits[:, : end - start]
+def _setting(config, key: str, default=None):
+    """`key` of a config given as a dict or a transformers config object (default when absent or None)."""
+    value = config.get(key) if isinstance(config, dict) else getattr(config, key, None)
+    return default if value is None else value
 
 
-def adapter_for(kind: str, tokenizer: PreTrainedTokenizerBase) -> ModelAdapter:
-    """The adapter of a model kind, reading what it can from the tokenizer."""
-    if kind not in KINDS:
-        raise ModelLoadError(f"unknown model_type {kind!r}; known types: {', '.join(KINDS)}")
-    if kind == "llada":
-        return ModelAdapter("llada", LLADA_MASK_ID, LLADA_EOS_ID, LLADA_EOS_ID, pass_position_ids=False)
+def adapter_for(kind: str, tokenizer: PreTrainedTokenizerBase | None, config=None) -> ModelAdapter:
+    """The adapter of a model kind, from its tokenizer and (LLaDA's mask id, mask option) its config."""
+    fam = family(kind)
+    config = config if config is not None else {}
+    decodable = len(tokenizer) if tokenizer is not None else None
+    honour = bool(_setting(config, "honour_attention_mask", True))
+    if fam.mask_id_in_config:
+        eos = _setting(config, "eos_token_id", fam.default_eos_id)
+        return ModelAdapter(kind, int(_setting(config, "mask_token_id", fam.default_mask_id)), eos,
+                            _setting(config, "pad_token_id", eos), shift_logits=fam.shift_logits,
+                            honour_attention_mask=honour, decodable_vocab=decodable)
     if tokenizer.mask_token_id is None:
         raise ModelLoadError(
             f"the tokenizer ({type(tokenizer).__name__}, {getattr(tokenizer, 'name_or_path', '?')}) has no mask "
@@ -206,36 +191,78 @@ def adapter_for(kind: str, tokenizer: PreTrainedTokenizerBase) -> ModelAdapter:
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
     if eos is None:
         raise ModelLoadError("the tokenizer has no EOS token; the answer tail is filled with EOS")
-    if kind == "dream":
-        return ModelAdapter("dream", tokenizer.mask_token_id, eos, pad, shift_logits=True,
-                            attention_mask_format="4d_bool")
-    return ModelAdapter("embedded", tokenizer.mask_token_id, eos, pad)
+    return ModelAdapter(kind, tokenizer.mask_token_id, eos, pad, shift_logits=fam.shift_logits,
+                        honour_attention_mask=honour, decodable_vocab=decodable)
+
+
+def read_config(name_or_path: str) -> dict:
+    """`config.json` of a local dir or hub repo, without running remote code."""
+    local = Path(name_or_path) / "config.json"
+    if local.is_file():
+        return json.loads(local.read_text())
+    if Path(name_or_path).exists():
+        raise ModelLoadError(f"{name_or_path} has no config.json: not a model directory")
+    from huggingface_hub import hf_hub_download  # only for hub ids
+
+    try:
+        return json.loads(Path(hf_hub_download(name_or_path, "config.json")).read_text())
+    except Exception as err:  # offline, unknown repo, gated...
+        raise ModelLoadError(f"could not read config.json of {name_or_path!r} from the hub: {err}") from err
+
+
+def kind_of_config(config: dict, source: str) -> str:
+    """Family of a `config.json`: its native marker, an official model_type, or a bidirectional Llama."""
+    marked = config.get(FAMILY_KEY)
+    if marked in FAMILIES:
+        return marked
+    model_type = str(config.get("model_type", "")).lower()
+    for name, fam in FAMILIES.items():
+        if fam.official_model_type == model_type:
+            return name
+    if model_type == FAMILIES["embedded"].native_model_type and not config.get("is_causal", True):
+        return "embedded"
+    known = ", ".join(["bidirectional llama with is_causal=false",
+                       *(f.official_model_type for f in FAMILIES.values() if f.official_model_type)])
+    raise ModelLoadError(f"{source}: model_type {config.get('model_type')!r} is not a known masked-diffusion model "
+                         f"(known: {known}). Pass --model_type to override.")
 
 
 def read_model_type(name_or_path: str, trust_remote_code: bool = False) -> str:
     """Adapter kind from a local dir's or hub repo's `config.json`, without running remote code."""
-    local = Path(name_or_path) / "config.json"
-    if local.is_file():
-        config = json.loads(local.read_text())
-    elif Path(name_or_path).exists():
-        raise ModelLoadError(f"{name_or_path} has no config.json: not a model directory")
-    else:
-        from huggingface_hub import hf_hub_download  # only for hub ids
+    return kind_of_config(read_config(name_or_path), name_or_path)
 
-        try:
-            config = json.loads(Path(hf_hub_download(name_or_path, "config.json")).read_text())
-        except Exception as err:  # offline, unknown repo, gated...
-            raise ModelLoadError(f"could not read config.json of {name_or_path!r} from the hub: {err}") from err
-    model_type = str(config.get("model_type", "")).lower()
-    kind = _MODEL_TYPE_TO_KIND.get(model_type)
-    if kind == "embedded" and config.get("is_causal", True):
-        kind = None  # a causal Llama is not a masked-diffusion model
-    if kind is None:
-        raise ModelLoadError(
-            f"{name_or_path}: model_type {config.get('model_type')!r} is not a known masked-diffusion model "
-            f"(known: bidirectional llama with is_causal=false, llada, dream). Pass --model_type to override."
-        )
-    return kind
+
+def _is_official(fam: ModelFamily, config: dict) -> bool:
+    return fam.official_model_type is not None and str(config.get("model_type", "")).lower() == fam.official_model_type
+
+
+def _local_dir(name_or_path: str) -> str:
+    """A local directory for `name_or_path` (hub ids are downloaded: the native loaders read files)."""
+    if Path(name_or_path).exists():
+        return name_or_path
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(name_or_path, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"])
+
+
+def load_tokenizer(directory: str, kind: str | None = None) -> PreTrainedTokenizerBase:
+    """The tokenizer of a model directory, never through hub code.
+
+    The class `tokenizer_config.json` names is used when transformers has it (so an `auto_map` in the
+    model's config.json is never consulted); an official class that is hub code (Dream's) is replaced
+    by the family's transformers class, which reads the same files (`kind` None: the one config.json names).
+    """
+    import transformers
+
+    if kind is None and (Path(directory) / "config.json").is_file():
+        kind = kind_of_config(read_config(directory), directory)
+
+    settings = Path(directory) / "tokenizer_config.json"
+    named = json.loads(settings.read_text()).get("tokenizer_class") if settings.is_file() else None
+    cls = getattr(transformers, named, None) if named else None
+    if cls is None and named:
+        cls = getattr(transformers, family(kind).tokenizer_class or "", None) if kind else None
+    return (cls or transformers.AutoTokenizer).from_pretrained(directory)
 
 
 def load_pretrained(
@@ -244,21 +271,34 @@ def load_pretrained(
     trust_remote_code: bool = False,
     dtype: torch.dtype | str | None = None,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, ModelAdapter]:
-    """Load a plain (non-checkpoint) model: a local dir or a hub id, embedded, LLaDA or Dream."""
-    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
+    """Load a plain (non-checkpoint) model, official hub layout or native form, as a native model."""
+    from transformers import AutoModelForCausalLM
 
-    kind = model_type or read_model_type(name_or_path)
-    if kind in REMOTE_CODE_KINDS and not trust_remote_code:
-        raise ModelLoadError(
-            f"{name_or_path} is a {kind} model whose modeling code ships on the hub as remote code; "
-            "pass --trust_remote_code to run it (never enabled silently)"
-        )
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-    adapter = adapter_for(kind, tokenizer)  # fails early on a tokenizer without a mask token
-    auto = AutoModel if kind in REMOTE_CODE_KINDS else AutoModelForCausalLM
+    config = read_config(name_or_path)
+    kind = model_type or kind_of_config(config, name_or_path)
+    fam = family(kind)
+    official = _is_official(fam, config)
+    if official and trust_remote_code:
+        raise ModelLoadError(f"{name_or_path}: the hub code of {kind} does not run on the pinned transformers; this "
+                             f"project loads it natively (gift.models.{kind}): drop trust_remote_code")
+    try:
+        native = fam.native_config(config, name_or_path) if official else None
+    except UnsupportedConfigError as err:
+        raise ModelLoadError(str(err)) from err
+    directory = _local_dir(name_or_path)
+    tokenizer = load_tokenizer(directory, kind)
+    adapter = adapter_for(kind, tokenizer, config)  # fails early on a tokenizer without a mask token
     dtype = resolve_dtype(dtype)
-    kwargs = {"dtype": dtype} if dtype is not None else {}
-    model = auto.from_pretrained(name_or_path, trust_remote_code=trust_remote_code, use_safetensors=True, **kwargs)
-    if kind == "embedded" and getattr(model.config, "is_causal", True):
-        raise ModelLoadError(f"{name_or_path}: config has is_causal=true; a masked-diffusion model must be bidirectional")
+    if official:
+        try:
+            model = fam.load_official(directory, native, dtype)
+        except UnsupportedConfigError as err:
+            raise ModelLoadError(str(err)) from err
+    else:
+        kwargs = {"dtype": dtype} if dtype is not None else {}
+        model = AutoModelForCausalLM.from_pretrained(directory, use_safetensors=True, **kwargs)
+    if model.config.model_type != fam.native_model_type or getattr(model.config, "is_causal", True):
+        raise ModelLoadError(f"{name_or_path}: a {kind} model must be a bidirectional {fam.native_model_type} "
+                             f"(is_causal=false); config.json has model_type {model.config.model_type!r}, "
+                             f"is_causal {getattr(model.config, 'is_causal', True)}")
     return model, tokenizer, adapter

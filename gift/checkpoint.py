@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from gift.adapters import ModelAdapter, ModelLoadError, REMOTE_CODE_KINDS, adapter_for, load_pretrained
+from gift.adapters import ModelAdapter, ModelLoadError, adapter_for, family, load_pretrained, load_tokenizer
 from gift.files import atomic_write_text
 
 MANIFEST_NAME = "gift_manifest.json"
@@ -241,21 +241,10 @@ def load_checkpoint(
     `merge_adapter=True` folds an adapter into plain weights in memory (how a LoRA stage-one output
     becomes the starting point of stage two: no manual merge step).
     """
-    from transformers import AutoTokenizer
-
     manifest = read_manifest(path)
     directory = resolve_checkpoint(path)
-    if manifest.model_type in REMOTE_CODE_KINDS and not trust_remote_code:
-        raise CheckpointError(
-            f"{directory} holds a {manifest.model_type} model whose code is remote code; pass --trust_remote_code"
-        )
-    tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=trust_remote_code)
-    adapter = adapter_for(manifest.model_type, tokenizer)
-    if adapter.mask_token_id != manifest.mask_token_id or adapter.shift_logits != manifest.shift_logits:
-        raise CheckpointError(
-            f"{directory}: manifest (mask id {manifest.mask_token_id}, shift {manifest.shift_logits}) is inconsistent "
-            f"with its tokenizer/model type (mask id {adapter.mask_token_id}, shift {adapter.shift_logits})"
-        )
+    family(manifest.model_type)  # an unknown kind fails before anything loads
+    tokenizer = load_tokenizer(str(directory), manifest.model_type)
     if manifest.adapter:
         from peft import PeftModel
 
@@ -267,6 +256,13 @@ def load_checkpoint(
     else:
         with explain_unreadable_weights(directory):
             model, _, _ = load_pretrained(str(directory), manifest.model_type, trust_remote_code, dtype)
+    config = model.get_base_model().config if hasattr(model, "get_base_model") else model.config
+    adapter = adapter_for(manifest.model_type, tokenizer, config)
+    if adapter.mask_token_id != manifest.mask_token_id or adapter.shift_logits != manifest.shift_logits:
+        raise CheckpointError(
+            f"{directory}: manifest (mask id {manifest.mask_token_id}, shift {manifest.shift_logits}) is inconsistent "
+            f"with its tokenizer/model type (mask id {adapter.mask_token_id}, shift {adapter.shift_logits})"
+        )
     vocab = model.get_input_embeddings().weight.shape[0]
     if len(tokenizer) > vocab:
         raise CheckpointError(f"{directory}: tokenizer has {len(tokenizer)} tokens but the model's vocabulary is {vocab}")

@@ -24,8 +24,8 @@ def probe_signal(
     The model runs in eval mode (no dropout) and its previous mode is restored, so the probe is a
     deterministic function of the weights. It runs under `inference_mode` (no autograd records, no
     version counters) and returns an ordinary tensor (a copy), safe to use in the training step's graph.
-    On a transformers Llama (the embedded kind) the LM head runs on the answer positions only, chunk by
-    chunk (`split_head`); the values are those of the full logits (same rows, same head).
+    On a native transformers decoder the LM head runs on the answer positions only, chunk by chunk
+    (`split_head`); the values are those of the full logits (same rows, same head).
     """
     if signal not in SIGNALS:
         raise ValueError(f"unknown beta_from {signal!r}; choose one of {', '.join(SIGNALS)}")
@@ -40,7 +40,8 @@ def probe_signal(
                 values, head = adapter.logits(model, probe_ids, attention_mask), None
             else:  # prompt positions never reach the LM head, and no (B, L, V) tensor is built
                 body, head = split
-                values = body(**adapter.model_inputs(probe_ids, attention_mask)).last_hidden_state
+                hidden = body(**adapter.model_inputs(probe_ids, attention_mask)).last_hidden_state
+                values = adapter.align(hidden)  # a shifted model's head reads position i - 1 for token i
             if signal == "entropy":
                 out = chunked_entropy(values, answer_mask, chunk_size, head)
             else:
@@ -51,13 +52,12 @@ def probe_signal(
 
 
 def split_head(model: torch.nn.Module, adapter: ModelAdapter) -> tuple[torch.nn.Module, torch.nn.Module] | None:
-    """(body, LM head) of a transformers Llama, whose logits are `head(body(...).last_hidden_state)`.
+    """(body, LM head) of a native transformers decoder, whose logits are `head(body(...).last_hidden_state)`.
 
-    None for every other model (LLaDA's and Dream's hub code, Dream's shifted logits): the probe then
-    takes the full logits from the adapter. A peft-wrapped model splits through its base model, whose
+    None for any other model: the probe then takes the full logits from the adapter. A peft-wrapped model splits through its base model, whose
     layers carry the adapters.
     """
-    base = adapter.transformers_llama(model)
+    base = adapter.native_decoder(model)
     if base is None:
         return None
     body, head = getattr(base, "model", None), base.get_output_embeddings()

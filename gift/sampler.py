@@ -43,7 +43,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gift.adapters import KVCache, ModelAdapter
+from gift.adapters import ModelAdapter
+from gift.kv_cache import KVCache
 from gift.data import prompt_token_ids
 
 logger = logging.getLogger(__name__)
@@ -386,6 +387,7 @@ class DiffusionSampler:
         if 0 <= mask_id < logits.shape[-1]:
             # Never "decode" a position into the mask token (out of place: logits may be a view).
             logits = logits.index_fill(-1, torch.tensor([mask_id], device=logits.device), float("-inf"))
+        logits = self.adapter.forbid_undecodable(logits)  # padding rows of the output layer decode to nothing
         if cfg.temperature > 0:
             # Gumbel-max in fp64: argmax(logits / T + G) samples softmax(logits / T).
             uniform = torch.rand(logits.shape, generator=generator, dtype=torch.float64,

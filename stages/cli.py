@@ -3,6 +3,7 @@
     gift init-model --output_dir models/base [--preset tiny]
     gift cold-start --config configs/embedded/gift_sudoku.yaml [--key value ...]
     gift merge --checkpoint runs/gift --output_dir runs/gift-merged
+    gift convert --model GSAI-ML/LLaDA-8B-Instruct --output_dir models/llada-8b-instruct
     gift eval --model runs/gift --task sudoku --output_dir runs/gift/eval && gift score runs/gift/eval
     gift rl --config configs/embedded/grpo_sudoku.yaml --model runs/gift --output_dir runs/gift-rl
     gift pipeline --config configs/embedded/pipeline.yaml
@@ -27,6 +28,7 @@ COMMANDS = {
     "init-model": ("stages.model_commands:init_model_main", "write a fresh embedded model + tokenizer"),
     "cold-start": ("stages.train.cold_start:main", "stage one: GIFT or masked-diffusion SFT"),
     "merge": ("stages.model_commands:merge_main", "merge a LoRA checkpoint into full weights"),
+    "convert": ("stages.model_commands:convert_main", "write an official-layout LLaDA/Dream checkpoint in native form"),
     "eval": ("stages.evaluation.evaluate:main", "generate completions for a task (d1 protocol) into JSONL"),
     "score": ("stages.evaluation.score:main", "score generation JSONL files into an accuracy table"),
     "rl": ("stages.train.rl:main", "stage two: diffu-GRPO from a stage-one checkpoint"),

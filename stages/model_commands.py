@@ -1,4 +1,4 @@
-"""Small model commands: `gift init-model` and `gift merge`.
+"""Small model commands: `gift init-model`, `gift merge` and `gift convert`.
 
 Both write a new directory and refuse an existing non-empty one (nothing of the user's is replaced).
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gift.adapters import KINDS, load_pretrained
 from gift.checkpoint import explain_disk_full, merge_checkpoint
 from gift.embedded_model import PRESETS, init_model
 from stages.run_folder import check_writable_path
@@ -44,3 +45,28 @@ def merge_main(argv: list[str] | None = None) -> None:
     if not Path(args.checkpoint).exists():
         raise FileNotFoundError(f"--checkpoint {args.checkpoint}: no such checkpoint directory")
     print(f"merged: {merge_checkpoint(args.checkpoint, args.output_dir, args.trust_remote_code)}")
+
+
+def convert_main(argv: list[str] | None = None) -> None:
+    """`gift convert --model DIR --output_dir DIR`: an official-layout LLaDA/Dream checkpoint in native form.
+
+    Loading the official layout works without this step; the native form loads with plain
+    transformers (`AutoModelForCausalLM`) and records `honour_attention_mask` for anyone who wants the
+    official LLaDA behaviour (`--ignore_attention_mask`).
+    """
+    parser = argparse.ArgumentParser(prog="gift convert", description=convert_main.__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--model_type", default=None, choices=KINDS)
+    parser.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"),
+                        help="default: the dtype the weights are stored in")
+    parser.add_argument("--ignore_attention_mask", action="store_true",
+                        help="reproduce official LLaDA (padding visible to attention); default: mask honoured")
+    args = parser.parse_args(argv)
+    check_new_output(args.output_dir)
+    model, tokenizer, adapter = load_pretrained(args.model, args.model_type, dtype=args.dtype)
+    model.config.honour_attention_mask = not args.ignore_attention_mask
+    with explain_disk_full(args.output_dir):
+        model.save_pretrained(args.output_dir, safe_serialization=True)
+        tokenizer.save_pretrained(args.output_dir)
+    print(f"converted: {args.output_dir} ({adapter.kind}, native {model.config.model_type})")

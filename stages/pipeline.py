@@ -124,11 +124,10 @@ class Pipeline:
     def stage_one(self, base: str, arm, seed: int) -> Path:
         beta_fn = None
         if arm.control:
-            from transformers import AutoTokenizer
-
+            from gift.adapters import load_tokenizer
             from gift.controls import CONTROLS
 
-            beta_fn = CONTROLS[arm.control](AutoTokenizer.from_pretrained(base, trust_remote_code=self.cfg.trust_remote_code))
+            beta_fn = CONTROLS[arm.control](load_tokenizer(base, self.cfg.model_type))
         settings = {**self._stage_one_settings(), **arm.overrides}
         return self._cold_start(f"stage one: {arm.name} seed {seed}", self.arm_dir(arm.name, seed) / "stage1",
                                 settings, base, seed, beta_fn)

@@ -29,7 +29,7 @@ def test_llada_adapter_constants(tiny):
     assert llada.mask_token_id == LLADA_MASK_ID == 126336 and not llada.shift_logits
 
 
-def test_dream_adapter_shifts_logits_and_uses_bool_4d_mask():
+def test_dream_adapter_shifts_logits_and_passes_the_2d_mask_with_positions():
     class Fake(torch.nn.Module):
         def forward(self, input_ids, attention_mask=None, position_ids=None):
             self.mask = attention_mask
@@ -37,14 +37,12 @@ def test_dream_adapter_shifts_logits_and_uses_bool_4d_mask():
             nxt = torch.roll(input_ids, -1, dims=1)
             return type("O", (), {"logits": torch.nn.functional.one_hot(nxt, 10).float()})
 
-    dream = ModelAdapter("dream", mask_token_id=9, eos_token_id=0, pad_token_id=0, shift_logits=True,
-                         attention_mask_format="4d_bool")
+    dream = ModelAdapter("dream", mask_token_id=9, eos_token_id=0, pad_token_id=0, shift_logits=True)
     fake = Fake()
     ids = torch.tensor([[0, 3, 4, 5]])
     logits = dream.logits(fake, ids, torch.tensor([[0, 1, 1, 1]]))
     assert logits[0, 1:].argmax(-1).tolist() == [3, 4, 5]  # aligned: position i scores token i
-    assert fake.mask.dtype == torch.bool and fake.mask.shape == (1, 1, 4, 4)
-    assert not fake.mask[0, 0, 0].any() and fake.mask[0, 0, 1, 1:].all()
+    assert fake.mask.tolist() == [[0, 1, 1, 1]]
 
 
 def test_tokenizer_without_mask_token_is_an_error(tiny):
@@ -66,8 +64,8 @@ def test_unknown_model_types(tmp_path):
     (tmp_path / "llada").mkdir()
     (tmp_path / "llada" / "config.json").write_text(json.dumps({"model_type": "llada"}))
     assert read_model_type(str(tmp_path / "llada")) == "llada"
-    with pytest.raises(ModelLoadError, match="pass --trust_remote_code"):
-        load_pretrained(str(tmp_path / "llada"))
+    with pytest.raises(ModelLoadError, match="drop trust_remote_code"):
+        load_pretrained(str(tmp_path / "llada"), trust_remote_code=True)
     with pytest.raises(ModelLoadError, match="unknown model_type 'bert'"):
         adapter_for("bert", None)
     with pytest.raises(ModelLoadError, match="no config.json"):

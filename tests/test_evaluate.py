@@ -106,7 +106,7 @@ def test_unknown_task_lists_known_ones(tmp_path, capsys):
     (None, "has no config.json: not a model directory"),
     ({"model_type": "llama", "is_causal": True}, "is not a known masked-diffusion model"),
     ({"model_type": "gpt2"}, "is not a known masked-diffusion model"),
-    ({"model_type": "llada"}, "pass --trust_remote_code"),
+    ({"model_type": "llada"}, "config.json has no 'd_model': not an official llada config"),
 ])
 def test_model_that_is_neither_checkpoint_nor_known_type(tmp_path, capsys, config, message):
     model_dir = tmp_path / "model"

@@ -197,8 +197,8 @@ def test_probe_runs_the_lm_head_on_answer_positions_only_and_matches_the_full_lo
     split = probe_signal(model, adapter, *args)
     handle.remove()
     assert split_head(model, adapter) is not None and sum(rows) == int(answer.sum())  # 32 rows, not 48
-    # The same probe through the adapter's full logits (what every non-Llama model takes).
-    full_path = dataclasses.replace(adapter, kind="llada")
+    # The same probe through the adapter's full logits (what a model that is not its family's native decoder takes).
+    full_path = dataclasses.replace(adapter, kind="dream")
     assert split_head(model, full_path) is None
     full = probe_signal(model, full_path, *args)
     assert torch.allclose(split, full, rtol=1e-6, atol=1e-6) and (split[~answer] == 0).all()

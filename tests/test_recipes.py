@@ -89,7 +89,7 @@ def test_recipe_parses_into_its_config(path, tmp_path):
 # were replaced by these bases and overrides, a test resolved old and new field by field and found them equal.
 FORMAT_TEXT = "Respond in the following format:\n<reasoning>\n...\n</reasoning>\n<answer>\n...\n</answer>"
 S1K_COMMON = dict(  # the paper's settings, and d1's SFT script's where the paper is silent
-    trust_remote_code=True, torch_dtype="bfloat16", bf16=True, dataset="simplescaling/s1K", dataset_format="s1k",
+    trust_remote_code=False, torch_dtype="bfloat16", bf16=True, dataset="simplescaling/s1K", dataset_format="s1k",
     max_length=4096, pad_to="max_length", train_on_pad_tail=True, too_long="drop", system_prompt=FORMAT_TEXT,
     objective="gift", normaliser=None, beta_source="live", beta_from="entropy", beta_ref="sequence",
     pad_tail_schedule="sft", probe_chunk_size=256, learning_rate=1e-5, lr_scheduler_type="linear", warmup_steps=0,
@@ -102,7 +102,8 @@ S1K_PARAMS = {
     "full": dict(use_lora=False, save_total_limit=3),
 }
 S1K_MODELS = {
-    "llada": dict(model_name_or_path="GSAI-ML/LLaDA-8B-Instruct", model_type="llada", activation_checkpointing=False),
+    "llada": dict(model_name_or_path="GSAI-ML/LLaDA-8B-Instruct", model_type="llada", activation_checkpointing=True,
+                  activation_checkpointing_kwargs={"use_reentrant": False}),
     "dream": dict(model_name_or_path="Dream-org/Dream-v0-Instruct-7B", model_type="dream",
                   activation_checkpointing=True, activation_checkpointing_kwargs={"use_reentrant": False}),
 }

@@ -71,16 +71,14 @@ class PromptCueModel(torch.nn.Module):
 
 
 class ShiftedTwin(torch.nn.Module):
-    """A Dream-style twin: position i scores token i+1, and it wants a 4-D boolean attention mask."""
+    """A Dream-style twin: position i scores token i+1."""
 
     def __init__(self, base: torch.nn.Module):
         super().__init__()
         self.base = base
 
     def forward(self, input_ids, attention_mask=None, position_ids=None):
-        assert attention_mask.dtype == torch.bool and attention_mask.dim() == 4
-        keep = attention_mask[:, 0].any(-1).long()  # (B, L): the 2-D mask the 4-D one was built from
-        logits = self.base(input_ids=input_ids, attention_mask=keep, position_ids=position_ids).logits
+        logits = self.base(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids).logits
         return SimpleNamespace(logits=torch.cat([logits[:, 1:], logits[:, -1:]], dim=1))
 
 
@@ -292,7 +290,7 @@ def test_greedy_picks_the_argmax_with_fixed_logits():
 def test_dream_style_shifted_adapter_matches_unshifted_twin(embedded, temperature):
     model, tokenizer, adapter = embedded
     dream = ModelAdapter("dream", adapter.mask_token_id, adapter.eos_token_id, adapter.pad_token_id,
-                         shift_logits=True, attention_mask_format="4d_bool")
+                         shift_logits=True)
     config = SamplerConfig(gen_length=16, block_length=8, steps=8, temperature=temperature)
     prompts = prompts_of_lengths(tokenizer)
     plain = DiffusionSampler(model, adapter, config).generate(prompts, generator=torch.Generator().manual_seed(1))

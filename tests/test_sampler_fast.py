@@ -9,7 +9,8 @@ import pytest
 import torch
 from transformers import LlamaForCausalLM
 
-from gift.adapters import KVCache, ModelAdapter, adapter_for
+from gift.adapters import ModelAdapter, adapter_for
+from gift.kv_cache import KVCache
 from gift.embedded_model import build_embedded_model, embedded_config
 from gift.sampler import DiffusionSampler, SamplerConfig, _BlockCache, close_answered, parallel_commit_count
 from test_sampler import FixedLogitsModel, prompts_of_lengths
@@ -172,7 +173,7 @@ def test_models_without_a_cache_fall_back_with_a_log_line(caplog):
     with caplog.at_level(logging.WARNING, logger="gift.sampler"):
         cached = generate(model, adapter, [[1, 2]], gen_length=8, block_length=4, steps=4, kv_cache="prefix")
     assert torch.equal(plain.sequences, cached.sequences) and cached.kv_cache == "none"
-    assert "kv_cache=prefix is not available (FixedLogitsModel is not a transformers Llama)" in caplog.text
+    assert "kv_cache=prefix is not available (FixedLogitsModel is not a native transformers decoder)" in caplog.text
 
 
 def test_cache_support_is_decided_by_the_adapter(embedded):
@@ -181,8 +182,10 @@ def test_cache_support_is_decided_by_the_adapter(embedded):
     causal = llama(tokenizer, layers=1, causal=True)
     assert adapter.kv_cache_unsupported(causal, "prefix") is None
     assert "needs bidirectional attention" in adapter.kv_cache_unsupported(causal, "dual")
-    llada = ModelAdapter("llada", 126336, 126081, 126081, pass_position_ids=False)
-    assert llada.kv_cache_unsupported(model, "prefix") == "no cache path for llada models"
+    official_llada = ModelAdapter("llada", 126336, 126081, 126081, honour_attention_mask=False)
+    assert "honour_attention_mask is false" in official_llada.kv_cache_unsupported(model, "prefix")
+    dream = ModelAdapter("dream", 4, 3, 3, shift_logits=True)
+    assert dream.kv_cache_unsupported(model, "prefix") == "LlamaForCausalLM is not a native transformers decoder"
 
 
 # ---------------------------------------------------------------- gift eval

@@ -7,7 +7,7 @@ settings; `gift score` (stages/evaluation/score.py) turns the files into the acc
 
 Launch:
     gift eval --model runs/gift --task sudoku --data synthetic --output_dir runs/gift/eval     # CPU, embedded
-    gift eval --model GSAI-ML/LLaDA-8B-Instruct --model_type llada --trust_remote_code \
+    gift eval --model GSAI-ML/LLaDA-8B-Instruct \
         --task gsm8k --output_dir runs/llada/eval                                            # 1 GPU, base row
     accelerate launch --num_processes 8 -m stages.evaluation.evaluate --model runs/gift --task math \
         --output_dir runs/gift/eval                                                          # 8 GPUs
@@ -44,7 +44,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gift.adapters import DTYPE_NAMES as DTYPES
+from gift.adapters import DTYPE_NAMES as DTYPES, KINDS
 from gift.files import atomic_write_text
 from gift.positions import check_fits_positions
 from rewards.data import d1_test_subset
@@ -431,7 +431,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prompt_style", default="auto", choices=PROMPT_STYLES,
                         help="auto: compact for an embedded model on --data synthetic, d1 otherwise")
     parser.add_argument("--no_prefill", action="store_true", help=f"do not prefill {REASONING_PREFILL!r}")
-    parser.add_argument("--model_type", default=None, choices=("embedded", "llada", "dream"))
+    parser.add_argument("--model_type", default=None, choices=KINDS)
     parser.add_argument("--trust_remote_code", action="store_true")
     parser.add_argument("--dtype", default="auto", choices=DTYPES)
     parser.add_argument("--seed", type=int, default=0)

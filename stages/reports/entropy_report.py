@@ -2,7 +2,7 @@
 
     gift entropy-report --model models/base --data synthetic:sudoku --max_length 64 --output_dir report/entropy
     gift entropy-report --model runs/gift --data data/train.jsonl --top 30 --min_count 10 --output_dir out
-    gift entropy-report --model GSAI-ML/LLaDA-8B-Instruct --trust_remote_code --data simplescaling/s1K \
+    gift entropy-report --model GSAI-ML/LLaDA-8B-Instruct --data simplescaling/s1K \
         --dataset_format s1k --max_examples 64 --max_length 4096 --batch_size 1 --output_dir out   # GPU
 
 The probe pass is the one GIFT trains with (`gift.probe.probe_signal`): the whole answer (and, as in
@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from gift.adapters import ModelLoadError
+from gift.adapters import KINDS, ModelLoadError
 from gift.checkpoint import LoadedModel, load_model
 from gift.data import DataError, DiffusionCollator, build_examples, tokenize_examples
 from gift.probe import probe_signal
@@ -461,8 +461,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gift entropy-report", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="model source: checkpoint, init-model dir, embedded[:PRESET], hub id")
-    parser.add_argument("--model_type", default=None, help="embedded | llada | dream (read from config.json when omitted)")
-    parser.add_argument("--trust_remote_code", action="store_true", help="run hub modeling code (LLaDA, Dream)")
+    parser.add_argument("--model_type", default=None, choices=KINDS,
+                        help="read from config.json when omitted")
+    parser.add_argument("--trust_remote_code", action="store_true", help="run hub modeling code")
     parser.add_argument("--data", required=True, help="jsonl/json file, hub dataset id, or synthetic:sudoku / synthetic:countdown")
     parser.add_argument("--prompt_field", default="prompt")
     parser.add_argument("--answer_field", default="answer")

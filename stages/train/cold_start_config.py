@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
-from gift.adapters import DTYPE_NAMES
+from gift.adapters import DTYPE_NAMES, KINDS
 from gift.objective import NORMALISERS
 from gift.probe import SIGNALS
 from gift.options import check_option
@@ -25,9 +25,9 @@ class ColdStartConfig(TrainingArguments):
 
     Model:
         model_name_or_path: `embedded[:PRESET]`, a directory written by `gift init-model`, a checkpoint of
-            this project, or a hub id (LLaDA/Dream need `trust_remote_code`).
-        model_type: `embedded`, `llada` or `dream`; read from config.json when omitted.
-        trust_remote_code: run the model's hub code; never on unless asked.
+            this project, or a hub id (LLaDA/Dream in the official layout load natively: gift.models).
+        model_type: a family of `gift.adapters.FAMILIES`; read from config.json when omitted.
+        trust_remote_code: run a model's hub code; never on unless asked (LLaDA/Dream refuse it).
     Data:
         dataset: a local `.jsonl`/`.json` file, a hub dataset id, or `synthetic:sudoku` / `synthetic:countdown`.
         dataset_format: `prompt_answer` (fields `prompt_field`, `answer_field`) or `s1k` (s1K / s1K-1.1).
@@ -56,8 +56,8 @@ class ColdStartConfig(TrainingArguments):
     """
 
     model_name_or_path: str = field(default="embedded:tiny", metadata={"help": "model source"})
-    model_type: str | None = field(default=None, metadata={"help": "embedded | llada | dream"})
-    trust_remote_code: bool = field(default=False, metadata={"help": "run hub modeling code (LLaDA, Dream)"})
+    model_type: str | None = field(default=None, metadata={"help": " | ".join(KINDS)})
+    trust_remote_code: bool = field(default=False, metadata={"help": "run hub modeling code"})
     torch_dtype: str = field(default="float32", metadata={"help": "auto | float32 | bfloat16 | float16 (weights dtype)"})
 
     dataset: str = field(default="synthetic:sudoku", metadata={"help": "jsonl/json path, hub id or synthetic:TASK"})

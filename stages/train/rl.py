@@ -88,7 +88,7 @@ class DiffuGRPOTrainer(GRPOTrainer):
                      if beta != 0.0 and args.kl_reference == "start" and not is_peft_model(model) else None)
         try:
             # trl would rebuild a full-weight reference from config._name_or_path, which is wrong for a
-            # stage-one adapter merged in memory and needs remote code for LLaDA: we keep our own copy.
+            # stage-one adapter merged in memory: we keep our own copy.
             super().__init__(model=model, args=args, **kwargs)
         finally:
             args.beta = beta

@@ -7,7 +7,7 @@ from typing import Any
 
 from trl import GRPOConfig
 
-from gift.adapters import DTYPE_NAMES
+from gift.adapters import DTYPE_NAMES, KINDS
 from gift.estimators import ESTIMATORS, LOSS_TYPES, NEGATIVE_SURROGATES, RL_ALGORITHMS
 from gift.options import check_option
 from gift.sampler import MIN_COMMITS, REMASKING
@@ -26,7 +26,7 @@ class RLConfig(GRPOConfig):
     Model:
         model: a stage-one checkpoint (merged weights or a LoRA adapter: loaded directly), a checkpoint
             run directory, `embedded[:PRESET]`, or a local/hub model of a known type (LLaDA-8B-Instruct
-            with `model_type: llada` and `trust_remote_code: true` is d1's "from the instruct model" row).
+            with `model_type: llada` is d1's "from the instruct model" row; it loads natively, no hub code).
         model_type, trust_remote_code (trl's field), torch_dtype.
     Task and data:
         task: sudoku | countdown | gsm8k | math (its rule-based rewards are summed).
@@ -56,7 +56,7 @@ class RLConfig(GRPOConfig):
     """
 
     model: str = field(default="embedded:tiny", metadata={"help": "stage-one checkpoint or model source"})
-    model_type: str | None = field(default=None, metadata={"help": "embedded | llada | dream"})
+    model_type: str | None = field(default=None, metadata={"help": " | ".join(KINDS)})
     torch_dtype: str = field(default="float32", metadata={"help": "auto | float32 | bfloat16 | float16"})
 
     task: str = field(default="sudoku", metadata={"help": "sudoku | countdown | gsm8k | math"})

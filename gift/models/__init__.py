@@ -1,0 +1,49 @@
+"""Native implementations of the masked-diffusion architectures the project trains at scale.
+
+Each module maps one family's official hub layout (its `config.json` keys and weight names) onto a
+transformers decoder run with `is_causal=False`, so the official checkpoints load without their hub
+code and get what transformers decoders have: sdpa attention, gradient checkpointing, a KV cache,
+`GenerationMixin` (peft's CAUSAL_LM wrapper needs it). `gift.adapters.FAMILIES` says which module
+serves which family.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# The key a native config carries to say which diffusion family it is (a native LLaDA is a Llama).
+FAMILY_KEY = "diffusion_family"
+
+
+class UnsupportedConfigError(ValueError):
+    """An official config uses a feature the native implementation does not have."""
+
+
+def require(config: dict, key: str, expected, source: str) -> None:
+    """Stop on an official config value the native model would silently get wrong."""
+    value = config.get(key, expected)
+    if value != expected:
+        raise UnsupportedConfigError(f"{source}: has {key}={value!r}; the native implementation "
+                                     f"supports {key}={expected!r} only")
+
+
+def official_value(config: dict, key: str, source: str, family: str):
+    """A required key of an official config; missing, it is one error line naming the file and key."""
+    if key not in config:
+        raise UnsupportedConfigError(f"{source}: config.json has no {key!r}: not an official {family} config")
+    return config[key]
+
+
+def checked_load(model_class, directory, config, dtype, **kwargs):
+    """`model_class.from_pretrained` that refuses a checkpoint whose weight names do not all map."""
+    model, info = model_class.from_pretrained(str(directory), config=config, use_safetensors=True,
+                                              dtype=dtype if dtype is not None else torch.float32,
+                                              output_loading_info=True, **kwargs)
+    missing, unexpected = sorted(info.get("missing_keys", [])), sorted(info.get("unexpected_keys", []))
+    if missing or unexpected:
+        raise UnsupportedConfigError(f"{directory}: weights do not match the official layout "
+                                     f"(missing {missing[:4]}, unexpected {unexpected[:4]})")
+    # transformers would rename the weights back to the official names at save_pretrained; every save of
+    # this project (checkpoints, `gift convert`) writes the native form, which loads with plain transformers.
+    model._weight_conversions = None
+    return model
