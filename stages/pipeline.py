@@ -127,9 +127,9 @@ class Pipeline:
         if arm.control:
             from transformers import AutoTokenizer
 
-            from gift.controls import CONTROLS
+            from gift.controls import structural_control
 
-            beta_fn = CONTROLS[arm.control](AutoTokenizer.from_pretrained(base, trust_remote_code=self.cfg.trust_remote_code))
+            beta_fn = structural_control(arm.control)(AutoTokenizer.from_pretrained(base, trust_remote_code=self.cfg.trust_remote_code))
         settings = {**self._stage_one_settings(), **arm.overrides}
         return self._cold_start(f"stage one: {arm.name} seed {seed}", self.arm_dir(arm.name, seed) / "stage1",
                                 settings, base, seed, beta_fn)

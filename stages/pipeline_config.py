@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from gift.controls import CONTROLS
+from gift.controls import structural_control
 
 
 @dataclass
@@ -85,8 +85,11 @@ class PipelineConfig:
         if len(set(names)) != len(names):
             raise ValueError(f"pipeline: arm names must be unique, got {names}")
         for arm in self.arms:
-            if arm.control is not None and arm.control not in CONTROLS:
-                raise ValueError(f"pipeline: arm {arm.name!r}: unknown control {arm.control!r}; known: {sorted(CONTROLS)}")
+            if arm.control is not None:
+                try:
+                    structural_control(arm.control)
+                except ValueError as err:
+                    raise ValueError(f"pipeline: arm {arm.name!r}: {err}") from None
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"pipeline: seeds must be a non-empty list of distinct integers, got {self.seeds}")
         for arm in self.arms:

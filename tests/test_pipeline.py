@@ -9,7 +9,8 @@ import torch
 
 import stages.pipeline as pipeline
 from gift.embedded_tokenizer import build_embedded_tokenizer
-from gift.controls import STRUCTURAL_BETAS, sudoku_structural_beta
+from gift.controls import structural_control
+from rewards.tasks.sudoku import STRUCTURAL_BETAS
 from stages.pipeline import run_pipeline
 from stages.pipeline_config import load_pipeline_config
 
@@ -113,15 +114,15 @@ def test_structural_beta_by_token_class():
     n_prompt = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
     answer_mask = torch.zeros(1, len(ids), dtype=torch.bool)
     answer_mask[0, n_prompt:] = True
-    beta = sudoku_structural_beta(tokenizer)({"input_ids": torch.tensor([ids]), "answer_mask": answer_mask})[0]
+    beta = structural_control("sudoku_structural")(tokenizer)({"input_ids": torch.tensor([ids]), "answer_mask": answer_mask})[0]
     cells = beta[n_prompt + 3 : n_prompt + 19].tolist()
-    expected = [STRUCTURAL_BETAS["given"] if c != "0" else STRUCTURAL_BETAS["empty"] for c in puzzle]
+    expected = [STRUCTURAL_BETAS["given cell"] if c != "0" else STRUCTURAL_BETAS["empty cell"] for c in puzzle]
     assert cells == pytest.approx(expected)
-    assert beta[-3:].tolist() == pytest.approx([STRUCTURAL_BETAS["eos"]] * 3)
+    assert beta[-3:].tolist() == pytest.approx([STRUCTURAL_BETAS["EOS"]] * 3)
     assert beta[:n_prompt].abs().sum() == 0
     assert beta[n_prompt : n_prompt + 3].tolist() == pytest.approx([STRUCTURAL_BETAS["other"]] * 3)
-    with pytest.raises(ValueError, match="compact Sudoku format"):
-        sudoku_structural_beta(tokenizer)({"input_ids": torch.tensor([ids[:5]]), "answer_mask": answer_mask[:, :5]})
+    with pytest.raises(ValueError, match="compact sudoku format"):
+        structural_control("sudoku_structural")(tokenizer)({"input_ids": torch.tensor([ids[:5]]), "answer_mask": answer_mask[:, :5]})
 
 
 @pytest.mark.slow

@@ -55,13 +55,9 @@ if TYPE_CHECKING:  # annotations only: the functions below import the sampler wh
 
 D1_GEN_LENGTHS = (128, 256, 512)
 D1_BLOCK_LENGTH = 32
-# The d1 protocol's test-set sizes: GSM8K full test, MATH-500, Countdown and Sudoku test files.
-PROTOCOL_SIZES = {"gsm8k": 1319, "math": 500, "countdown": 256, "sudoku": 256}
 PROMPT_STYLES = ("auto", "d1", "compact")
 SYNTHETIC = "synthetic"
 CONFIG_NAME = "eval_config.json"
-# Where a task's test set comes from without --data (None: --data is required).
-HUB_TEST_SETS = {"gsm8k": "hub:openai/gsm8k (test)", "math": "hub:HuggingFaceH4/MATH-500 (test)"}
 
 
 class EvalError(ValueError):
@@ -149,23 +145,19 @@ def load_eval_rows(task: str, data: str | None = None, limit: int | None = None)
     check_task(task)
     if limit is not None and limit <= 0:
         raise EvalError(f"--limit must be positive, got {limit}")
+    spec = get_task(task)
     if data == SYNTHETIC:
-        from rewards.data.synthetic import SYNTHETIC_TASKS, TEST_SIZE, synthetic_rows
+        from rewards.data.synthetic import TEST_SIZE, synthetic_tasks
 
-        if task not in SYNTHETIC_TASKS:
-            raise EvalError(f"--data synthetic exists only for {', '.join(SYNTHETIC_TASKS)}, not {task}")
-        rows = synthetic_rows(task, "test", min(limit or TEST_SIZE, TEST_SIZE))
-        columns = get_task(task).columns
-        return [{**{c: r[c] for c in columns}, "compact": r["prompt"]} for r in rows]
-    if data is None and task not in HUB_TEST_SETS:
-        raise EvalError(
-            f"{task}: d1's test set is not on the hub; pass --data PATH (d1's "
-            f"{'4x4_test_sudoku.csv, or SPG test_sudoku_split_new.csv' if task == 'sudoku' else 'countdown_cd3_test.jsonl'})"
-            " or --data synthetic"
-        )
+        if spec.synthetic is None:
+            raise EvalError(f"--data synthetic exists only for {', '.join(synthetic_tasks())}, not {task}")
+        rows = spec.synthetic("test", min(limit or TEST_SIZE, TEST_SIZE), 0)
+        return [{**{c: r[c] for c in spec.columns}, "compact": r["prompt"]} for r in rows]
+    if data is None and spec.hub_test_set is None:
+        raise EvalError(f"{task}: d1's test set is not on the hub; pass --data PATH (d1's {spec.test_file_hint})"
+                        + (" or --data synthetic" if spec.synthetic is not None else ""))
     if data is not None and not Path(data).is_file():
         raise EvalError(f"--data {data}: no such file (or use --data {SYNTHETIC})")
-    spec = get_task(task)
     try:
         if spec.test_subset:  # d1's seeded subset (Countdown, Sudoku) first, then the first `limit` of it
             return d1_test_subset(spec.load(split="test", path=data), spec.test_subset)[:limit]
@@ -175,14 +167,14 @@ def load_eval_rows(task: str, data: str | None = None, limit: int | None = None)
 
 
 def compact_prompt(task: str, row: dict[str, Any]) -> str:
-    """The embedded synthetic format (rewards/data/synthetic.py): the bare puzzle, or `a,b,c=T`."""
+    """The embedded synthetic format of the task (`Task.compact_prompt`: the bare puzzle, `a,b,c=T`, ...)."""
     if row.get("compact"):
         return row["compact"]
-    if task == "sudoku":
-        return str(row["puzzle"])
-    if task == "countdown":
-        return f"{','.join(str(n) for n in row['numbers'])}={row['target']}"
-    raise EvalError(f"{task} has no compact prompt format (only sudoku and countdown); use --prompt_style d1")
+    build = get_task(task).compact_prompt
+    if build is None:
+        with_compact = sorted(name for name, t in TASKS.items() if t.compact_prompt is not None)
+        raise EvalError(f"{task} has no compact prompt format (only {', '.join(with_compact)}); use --prompt_style d1")
+    return build(row)
 
 
 def d1_prompt(task: str, row: dict[str, Any]) -> str:
@@ -310,8 +302,8 @@ def evaluate(
     if state.is_main_process:
         _update_config(out_dir, task, {
             "model": loaded.source or str(model if isinstance(model, (str, os.PathLike)) else "in-memory"),
-            "model_type": loaded.adapter.kind, "task": task, "data": data or HUB_TEST_SETS.get(task),
-            "n": len(rows), "protocol_size": PROTOCOL_SIZES[task], "limit": limit, "prompt_style": style,
+            "model_type": loaded.adapter.kind, "task": task, "data": data or get_task(task).hub_test_set,
+            "n": len(rows), "protocol_size": get_task(task).protocol_size, "limit": limit, "prompt_style": style,
             "prompt_style_requested": prompt_style, "prefill": prefill,
             "decoding": [decode_record(d) for d in settings],
             "batch_size": batch_size, "seed": seed, "num_processes": state.num_processes, "seconds": timings,

@@ -7,6 +7,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from rewards import get_task
+
 
 def _mean_sd(values: list[float]) -> str:
     if not values:
@@ -22,9 +24,9 @@ def _cell(scores: dict, key: str) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _metric_names(evaluations: dict[str, dict]) -> list[str]:
-    first = next(iter(evaluations.values()))["cells"][0]
-    return ["cell_accuracy", "solved"] if "cell_accuracy" in first else ["accuracy"]
+def _metric_names(task: str) -> list[str]:
+    """The metric keys the task's report tabulates (`Task.report_metrics`; the first is the headline)."""
+    return list(get_task(task).report_metrics)
 
 
 def _step_time(run_dir: Path) -> float | None:
@@ -227,7 +229,7 @@ def _step_time_table(out: Path, cfg) -> dict[str, dict[str, float | None]]:
 def collect_results(out: Path, cfg, evaluations: dict[str, dict], rl_runs: list[tuple[str, Path]],
                     state: dict[str, Any], entropy: dict | None = None) -> dict[str, Any]:
     """Every number of the report, machine-readable (`results.json`; the README is rendered from it)."""
-    metrics = _metric_names(evaluations)
+    metrics = _metric_names(cfg.task)
     accuracy, per_seed = _accuracy(cfg, evaluations, metrics)
     rl = _reward_rises(rl_runs)
     steps = state.get("steps", {})
