@@ -284,10 +284,12 @@ class Pipeline:
                         RLConfig(**frozen_settings(settings))
             except (TypeError, ValueError) as err:
                 raise ValueError(f"pipeline arm {arm.name!r}: {err}") from err
-        unknown_eval = set(self.cfg.eval) - {"gen_lengths", "limit", "data", "block_length", "steps", "batch_size",
-                                              "temperature", "remasking", "prompt_style", "prefill"}
-        if unknown_eval:
-            raise ValueError(f"pipeline eval: unknown keys {sorted(unknown_eval)}")
+        from stages.evaluation.evaluate import check_eval_settings
+
+        try:
+            check_eval_settings(self.cfg.eval)
+        except ValueError as err:
+            raise ValueError(f"pipeline eval: {err}") from err
 
     def run(self) -> Path:
         cfg = self.cfg

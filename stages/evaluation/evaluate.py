@@ -83,45 +83,55 @@ def check_task(task: str) -> str:
     return task
 
 
-def resolve_decoding(
-    gen_lengths: Sequence[int],
-    block_length: int = D1_BLOCK_LENGTH,
-    steps: int | None = None,
-    temperature: float = 0.0,
-    remasking: str = "low_confidence",
-    threshold: float | None = None,
-    factor: float | None = None,
-    kv_cache: str = "none",
-    min_commit: str = "one",
-    lookahead: int = 0,
-    eos_stop: bool = False,
-) -> list[SamplerConfig]:
-    """One validated sampler config per gen_length; `steps=None` means d1's `gen_length / 2`.
+def resolve_decoding(gen_lengths: Sequence[int], steps: int | None = None, **options: Any) -> list[SamplerConfig]:
+    """One validated sampler config per gen_length; `steps=None` means d1's `gen_length / 2`. `options` are
+    the other sampler options (`gift.sampler_options`; d1's block_length 32 when not given).
 
     Raises `EvalError` before anything is loaded or generated, e.g. for a gen_length that is not a
     multiple of block_length.
     """
+    from gift.options import check_block_split
     from gift.sampler import SamplerConfig
+    from gift.sampler_options import sampler_options
 
+    unknown = sorted(set(options) - set(sampler_options()))
+    if unknown:
+        raise EvalError(f"unknown sampler option(s) {unknown}; known: {', '.join(sampler_options())}")
     if not gen_lengths:
         raise EvalError("no --gen_length given")
+    options = {"block_length": D1_BLOCK_LENGTH, **options}
+    block_length = options["block_length"]
+    if not isinstance(block_length, int) or block_length <= 0:
+        raise EvalError(f"--block_length must be a positive integer, got {block_length!r}")
     out = []
     for gen_length in dict.fromkeys(gen_lengths):  # drop repeats, keep order
         if not isinstance(gen_length, int) or gen_length <= 0:
             raise EvalError(f"--gen_length must be positive integers, got {gen_length!r}")
-        if block_length <= 0:
-            raise EvalError(f"--block_length must be a positive integer, got {block_length!r}")
-        if gen_length % block_length:
-            raise EvalError(f"--gen_length {gen_length} is not divisible by --block_length {block_length}")
-        n_steps = gen_length // 2 if steps is None else steps
         try:
-            out.append(SamplerConfig(gen_length=gen_length, block_length=block_length, steps=n_steps,
-                                     temperature=float(temperature), remasking=remasking, threshold=threshold,
-                                     factor=factor, kv_cache=kv_cache, min_commit=min_commit, lookahead=lookahead,
-                                     eos_stop=eos_stop))
+            check_block_split(gen_length, block_length, prefix="--")
+            out.append(SamplerConfig(**{**options, "gen_length": gen_length,
+                                        "steps": gen_length // 2 if steps is None else steps,
+                                        "temperature": float(options.get("temperature", 0.0))}))
         except ValueError as err:
-            raise EvalError(f"--gen_length {gen_length}: {err}") from None
+            message = str(err)
+            raise EvalError(message if message.startswith("--") else f"--gen_length {gen_length}: {message}") from None
     return out
+
+
+# `evaluate`'s settings besides the sampler options: what the pipeline's `eval` block may set.
+EVAL_SETTINGS = ("gen_lengths", "limit", "data", "batch_size", "prompt_style", "prefill", "seed")
+
+
+def check_eval_settings(settings: dict[str, Any], default_gen_lengths: Sequence[int] = (256,)) -> None:
+    """An `EvalError` for a key `gift eval` does not take (every sampler option is taken) or for sampler
+    settings that do not resolve; the pipeline calls it on its `eval` block before anything runs."""
+    from gift.sampler_options import sampler_options
+
+    sampler = [name for name in sampler_options() if name != "gen_length"]
+    unknown = sorted(set(settings) - {*EVAL_SETTINGS, *sampler})
+    if unknown:
+        raise EvalError(f"unknown keys {unknown}; known: {', '.join((*EVAL_SETTINGS, *sampler))}")
+    resolve_decoding(settings.get("gen_lengths", default_gen_lengths), **{k: settings[k] for k in sampler if k in settings})
 
 
 def resolve_prompt_style(prompt_style: str, model_kind: str, data: str | None) -> str:
@@ -274,10 +284,8 @@ def evaluate(
 
     `model` is a `gift.checkpoint.LoadedModel` (used as it is, on its current device) or a source for
     `load_model` (`embedded[:preset]`, a checkpoint or run directory, a local/hub model of a known type;
-    moved to this process's device). `decoding` holds the sampler settings of `resolve_decoding`
-    (`block_length`, `steps`, `temperature`, `remasking`, `threshold`, `factor`, `kv_cache`, `min_commit`,
-    `lookahead`, `eos_stop`;
-    d1's defaults). Every process of a multi-process launch must call it; the main process writes
+    moved to this process's device). `decoding` holds the sampler options of `resolve_decoding`
+    (`gift.sampler_options`: `block_length`, `steps`, `temperature`, `threshold`, ...; d1's defaults). Every process of a multi-process launch must call it; the main process writes
     `OUTPUT_DIR/{task}_{gen_length}.jsonl` and updates `OUTPUT_DIR/eval_config.json`.
     """
     settings, rows = _check_request(task, gen_lengths, decoding, batch_size, prompt_style, data, limit)
@@ -384,6 +392,8 @@ def load(source: str, model_type: str | None = None, trust_remote_code: bool = F
 
 
 def make_parser() -> argparse.ArgumentParser:
+    from gift.sampler_options import add_sampler_arguments
+
     parser = argparse.ArgumentParser(
         prog="gift eval", description="Generate completions for a task (d1 protocol) into TASK_GENLEN.jsonl files.")
     parser.add_argument("--model", required=True,
@@ -392,20 +402,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--gen_length", type=int, nargs="+", default=list(D1_GEN_LENGTHS))
     parser.add_argument("--steps", type=int, default=None, help="denoising steps for every gen_length (default gen_length/2)")
-    parser.add_argument("--block_length", type=int, default=D1_BLOCK_LENGTH)
-    parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--remasking", default="low_confidence")
-    parser.add_argument("--threshold", type=float, default=None,
-                        help="parallel decoding: commit every block position above this confidence (Fast-dLLM)")
-    parser.add_argument("--factor", type=float, default=None, help="Fast-dLLM's factor rule instead of --threshold")
-    parser.add_argument("--kv_cache", default="none", choices=("none", "prefix", "dual"),
-                        help="block KV cache (approximate for bidirectional models; docs/sampler.md)")
-    parser.add_argument("--min_commit", default="one", choices=("one", "schedule"),
-                        help="floor of a parallel step: one token (Fast-dLLM) or the fixed schedule's count")
-    parser.add_argument("--lookahead", type=int, default=0,
-                        help="with --threshold: also commit confident tokens of the next N blocks (docs/sampler.md)")
-    parser.add_argument("--eos_stop", action="store_true",
-                        help="stop a sequence once everything before its first EOS is decoded (same text, fewer calls)")
+    add_sampler_arguments(parser, skip=("gen_length", "steps"))
+    parser.set_defaults(block_length=D1_BLOCK_LENGTH)
     parser.add_argument("--batch_size", type=int, default=8, help="prompts per forward batch, per process")
     parser.add_argument("--limit", type=int, default=None, help="first N test examples only")
     parser.add_argument("--data", default=None,
@@ -423,14 +421,13 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> list[Path]:
     """`gift eval --model CKPT --task TASK --output_dir DIR [--gen_length 128 256 512] [--limit N] ...`."""
     from gift.adapters import ModelLoadError
+    from gift.sampler_options import sampler_options
 
     args = make_parser().parse_args(argv)
     try:
+        sampler = {name: getattr(args, name) for name in sampler_options() if name != "gen_length"}
         paths = evaluate(
-            args.model, args.task, args.gen_length, output_dir=args.output_dir, block_length=args.block_length,
-            steps=args.steps, temperature=args.temperature, remasking=args.remasking, threshold=args.threshold,
-            factor=args.factor, kv_cache=args.kv_cache, min_commit=args.min_commit, lookahead=args.lookahead,
-            eos_stop=args.eos_stop, batch_size=args.batch_size,
+            args.model, args.task, args.gen_length, output_dir=args.output_dir, **sampler, batch_size=args.batch_size,
             data=args.data, limit=args.limit, prompt_style=args.prompt_style,
             prefill=None if args.no_prefill else REASONING_PREFILL, seed=args.seed, model_type=args.model_type,
             trust_remote_code=args.trust_remote_code, dtype=args.dtype, verbose=True)
