@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from gift.controls import structural_control
+from gift.model_options import ModelSource
 
 
 @dataclass
@@ -106,6 +107,10 @@ class PipelineConfig:
         if not 0 <= self.smoothing < 1:
             raise ValueError(f"pipeline: smoothing must lie in [0, 1), got {self.smoothing}")
 
+
+    def model_source(self, source: str | Path | None = None) -> ModelSource:
+        """A model of this pipeline's family: `source` (a checkpoint of a run), or the base model."""
+        return ModelSource(str(source or self.base_model), self.model_type, self.trust_remote_code)
 
     def arm_seeds(self, arm: Arm) -> list[int]:
         """The seeds an arm runs on, in the pipeline's order."""

@@ -392,12 +392,12 @@ def load(source: str, model_type: str | None = None, trust_remote_code: bool = F
 
 
 def make_parser() -> argparse.ArgumentParser:
+    from gift.model_options import add_model_arguments
     from gift.sampler_options import add_sampler_arguments
 
     parser = argparse.ArgumentParser(
         prog="gift eval", description="Generate completions for a task (d1 protocol) into TASK_GENLEN.jsonl files.")
-    parser.add_argument("--model", required=True,
-                        help="embedded[:preset], a checkpoint or run directory, or a local/hub model of a known type")
+    add_model_arguments(parser)
     parser.add_argument("--task", required=True, help=f"one of {', '.join(sorted(TASKS))}")
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--gen_length", type=int, nargs="+", default=list(D1_GEN_LENGTHS))
@@ -411,8 +411,6 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prompt_style", default="auto", choices=PROMPT_STYLES,
                         help="auto: compact for an embedded model on --data synthetic, d1 otherwise")
     parser.add_argument("--no_prefill", action="store_true", help=f"do not prefill {REASONING_PREFILL!r}")
-    parser.add_argument("--model_type", default=None, choices=("embedded", "llada", "dream"))
-    parser.add_argument("--trust_remote_code", action="store_true")
     parser.add_argument("--dtype", default="auto", choices=DTYPES)
     parser.add_argument("--seed", type=int, default=0)
     return parser

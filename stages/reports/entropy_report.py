@@ -37,6 +37,7 @@ import torch
 from gift.adapters import ModelLoadError
 from gift.checkpoint import LoadedModel, load_model
 from gift.data import DataError, DiffusionCollator, build_examples, tokenize_examples
+from gift.model_options import add_model_arguments
 from gift.probe import probe_signal
 from rewards import TASKS, get_task
 from rewards.prompts import resolve_system_prompt
@@ -467,9 +468,7 @@ def default_token_class(data: str) -> TokenClass | None:
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gift entropy-report", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="model source: checkpoint, init-model dir, embedded[:PRESET], hub id")
-    parser.add_argument("--model_type", default=None, help="embedded | llada | dream (read from config.json when omitted)")
-    parser.add_argument("--trust_remote_code", action="store_true", help="run hub modeling code (LLaDA, Dream)")
+    add_model_arguments(parser)
     parser.add_argument("--data", required=True, help="jsonl/json file, hub dataset id, or synthetic:sudoku / synthetic:countdown")
     parser.add_argument("--prompt_field", default="prompt")
     parser.add_argument("--answer_field", default="answer")

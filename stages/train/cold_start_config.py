@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from gift.adapters import DTYPE_NAMES
+from gift.model_options import model_type_field, trust_remote_code_field
 from gift.objective import NORMALISERS
 from gift.probe import SIGNALS
 from gift.options import check_option
@@ -56,8 +57,8 @@ class ColdStartConfig(TrainingArguments):
     """
 
     model_name_or_path: str = field(default="embedded:tiny", metadata={"help": "model source"})
-    model_type: str | None = field(default=None, metadata={"help": "embedded | llada | dream"})
-    trust_remote_code: bool = field(default=False, metadata={"help": "run hub modeling code (LLaDA, Dream)"})
+    model_type: str | None = model_type_field()
+    trust_remote_code: bool = trust_remote_code_field()
     torch_dtype: str = field(default="float32", metadata={"help": "auto | float32 | bfloat16 | float16 (weights dtype)"})
 
     dataset: str = field(default="synthetic:sudoku", metadata={"help": "jsonl/json path, hub id or synthetic:TASK"})

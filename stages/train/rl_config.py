@@ -10,6 +10,7 @@ from trl import GRPOConfig
 
 from gift.adapters import DTYPE_NAMES
 from gift.estimators import ESTIMATORS, LOSS_TYPES, NEGATIVE_SURROGATES, RL_ALGORITHMS
+from gift.model_options import model_type_field
 from gift.options import check_option
 from gift.sampler import SamplerConfig
 from gift.sampler_options import HELP, default
@@ -64,7 +65,7 @@ class RLConfig(GRPOConfig):
     """
 
     model: str = field(default="embedded:tiny", metadata={"help": "stage-one checkpoint or model source"})
-    model_type: str | None = field(default=None, metadata={"help": "embedded | llada | dream"})
+    model_type: str | None = model_type_field()
     torch_dtype: str = field(default="float32", metadata={"help": "auto | float32 | bfloat16 | float16"})
 
     task: str = field(default="sudoku", metadata={"help": "sudoku | countdown | gsm8k | math"})
