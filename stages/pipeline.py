@@ -126,7 +126,7 @@ class Pipeline:
         if arm.control:
             from transformers import AutoTokenizer
 
-            from gift.controls import structural_control
+            from gift.structural_control import structural_control
 
             beta_fn = structural_control(arm.control)(AutoTokenizer.from_pretrained(base, trust_remote_code=self.cfg.trust_remote_code))
         settings = {**self._stage_one_settings(), **arm.overrides}

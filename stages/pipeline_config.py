@@ -8,20 +8,21 @@ from typing import Any
 
 import yaml
 
-from gift.controls import structural_control
+from gift.structural_control import structural_control
 from gift.model_options import ModelSource
 
 
 @dataclass
 class Arm:
     """A named stage-one variant. `overrides` are `ColdStartConfig` fields (e.g. objective, beta_source,
-    normaliser); `control` names a per-token beta function of `gift.controls` (no probe); `rl: false`
+    normaliser); `control` names a STRUCTURAL control arm (`gift.structural_control`: per-token betas by
+    token class, no probe), not the frozen no-learning runs of stage two (`frozen_control`); `rl: false`
     skips stage two for this arm; `seeds` runs the arm on a subset of the pipeline's seeds (e.g. the
     controls on one seed when the budget is short; None: all of them)."""
 
     name: str
     overrides: dict[str, Any] = field(default_factory=dict)
-    control: str | None = None
+    control: str | None = None  # the structural control's name, e.g. `sudoku_structural`
     rl: bool = True
     seeds: list[int] | None = None
 

@@ -9,7 +9,7 @@ import torch
 
 import stages.pipeline as pipeline
 from gift.embedded_tokenizer import build_embedded_tokenizer
-from gift.controls import structural_control
+from gift.structural_control import structural_control
 from rewards.tasks.sudoku import STRUCTURAL_BETAS
 from stages.pipeline import run_pipeline
 from stages.pipeline_config import load_pipeline_config

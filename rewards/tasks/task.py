@@ -78,7 +78,7 @@ class Task:
             control; positions left out are the report's generic classes. None: none.
         token_class_names: those classes, in report order.
         structural_betas: fixed per-token betas by class (the task's classes plus `EOS` and `other`) for a
-            `{name}_structural` control arm (`gift.controls`); None: no such control.
+            `{name}_structural` control arm (`gift.structural_control`); None: no such control.
     """
 
     name: str

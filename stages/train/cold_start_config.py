@@ -8,7 +8,7 @@ from transformers import TrainingArguments
 
 from gift.adapters import DTYPE_NAMES
 from gift.model_options import model_type_field, trust_remote_code_field
-from gift.objective import NORMALISERS
+from gift.objective import LOSS_NORMALISERS
 from gift.probe import SIGNALS
 from gift.options import check_option
 from gift.schedules import BETA_SOURCES, PAD_TAIL_SCHEDULES
@@ -114,7 +114,7 @@ class ColdStartConfig(TrainingArguments):
     def __post_init__(self):
         check_option("objective", self.objective, OBJECTIVES)
         if self.normaliser is not None:
-            check_option("normaliser", self.normaliser, NORMALISERS)
+            check_option("normaliser", self.normaliser, LOSS_NORMALISERS)
         check_option("dataset_format", self.dataset_format, ("prompt_answer", "s1k"))
         check_option("beta_source", self.beta_source, tuple(s for s in BETA_SOURCES if s != "custom"))
         check_option("beta_from", self.beta_from, SIGNALS)

@@ -52,7 +52,7 @@ HARMLESS_KEYS = frozenset({
     "log_unique_prompts", "include_num_input_tokens_seen",
 })
 # Keys whose accepted spellings changed: each maps a saved or current value to today's form.
-_NORMALISERS: dict[str, Callable[[Any], Any]] = {"lora_target_modules": parse_target_modules}
+_CANONICAL_SPELLINGS: dict[str, Callable[[Any], Any]] = {"lora_target_modules": parse_target_modules}
 # Files of an HF checkpoint-N that belong to the optimizer state, not to the model (left out of final/).
 _TRAINING_STATE = re.compile(r"optimizer\.pt|scheduler\.pt|scaler\.pt|rng_state.*\.pth|trainer_state\.json|"
                              r"training_args\.bin|global_step\d+|latest|zero_to_fp32\.py")
@@ -122,12 +122,12 @@ def reached_max_steps(checkpoint: Path) -> bool:
     return int(state.get("max_steps") or 0) > 0 and int(state.get("global_step", 0)) >= int(state["max_steps"])
 
 
-def _normalised(key: str, value: Any) -> Any:
+def _canonical_spelling(key: str, value: Any) -> Any:
     """A saved or current value in the one form the configs hold today, so an older spelling of the same
     setting is no drift (stage two saved `lora_target_modules` as `'all-linear'` before it became a list)."""
-    if key in _NORMALISERS:
+    if key in _CANONICAL_SPELLINGS:
         try:
-            return _NORMALISERS[key](value)
+            return _CANONICAL_SPELLINGS[key](value)
         except (TypeError, ValueError):  # not a valid spelling: compared as written, so the diff names it
             return value
     return value
@@ -142,7 +142,7 @@ def config_drift(saved: dict[str, Any], config) -> list[str]:
         if key in HARMLESS_KEYS:
             continue
         if key in saved and key in now:
-            before, after = _normalised(key, saved[key]), _normalised(key, now[key])
+            before, after = _canonical_spelling(key, saved[key]), _canonical_spelling(key, now[key])
         elif key in now:  # a field newer than the run: fine while it keeps its default
             before, after = json.loads(json.dumps(defaults.get(key, now[key]), default=str)), now[key]
         else:  # a field this version no longer has
