@@ -63,3 +63,22 @@ def test_eval_score_and_rl_run_on_a_registered_toy_task(parity, base_dir, tmp_pa
     assert [line["step"] for line in lines] == [1, 2]
     assert all("reward/parity_reward" in line for line in lines)
     assert (run / "final").is_dir()
+
+
+def test_a_task_parse_that_reads_a_missing_field_is_an_error_naming_file_and_line(tmp_path):
+    from stages.evaluation.score import GenerationFileError, score_files
+
+    def needs_width(row):
+        if len(str(row["bits"])) != int(row["width"]):  # `width` is not one of the task's columns
+            raise ValueError("wrong width")
+
+    register_task(Task(**{**toy_parity_task.TASK.__dict__, "check_ground_truth": needs_width}))
+    try:
+        path = tmp_path / "parity_8.jsonl"
+        path.write_text(json.dumps({"task": "parity", "completion": "x", "bits": "01", "parity": 1}) + "\n")
+        with pytest.raises(GenerationFileError, match=r"parity_8.jsonl:1: missing field 'width'"):
+            score_files(path)
+        with pytest.raises(GenerationFileError, match="no scorable lines"):
+            score_files(path, skip_bad=True)  # the line is skipped, and listed, not scored
+    finally:
+        unregister_task("parity")
