@@ -281,8 +281,9 @@ def format_markdown(scores: dict[str, Any]) -> str:
     lines += ["", "Accuracy in %; the overall mean is the mean of all cells. Sudoku: cell accuracy pooled over "
               "puzzles.", "", "| task | gen_length | n | accuracy | other metrics |", "|---|---:|---:|---:|---|"]
     for cell in scores["cells"]:
+        headline = get_task(cell["task"]).report_metrics[0]  # shown as the accuracy column (Sudoku: cell accuracy)
         extra = ", ".join(f"{k} {_pct(v)}" for k, v in cell.items()
-                          if k not in ("task", "gen_length", "n", "accuracy", "files", "cell_accuracy"))
+                          if k not in ("task", "gen_length", "n", "accuracy", "files", headline))
         lines.append(f"| {cell['task']} | {cell['gen_length']} | {cell['n']} | {_pct(cell['accuracy'])} | {extra} |")
     if scores["skipped"]:
         lines += ["", f"Skipped {scores['skipped']} bad line(s)."]
