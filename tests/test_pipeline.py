@@ -81,6 +81,8 @@ def test_a_crashed_pipeline_continues_where_it_stopped(tmp_path, monkeypatch):
     ({"arms": [{"name": "a", "overide": {}}]}, "unknown keys \\['overide'\\]"),
     ({"task": "chess"}, "unknown task 'chess'"),
     ({"eval": {"gen_length": [24]}}, "unknown keys \\['gen_length'\\]"),
+    ({"eval": {"gen_lengths": [24], "block_length": 8, "threshold": 1.5}}, r"--gen_length 24: threshold must lie in \(0, 1\)"),
+    ({"eval": {"gen_lengths": [24], "block_length": 8, "lookahead": 1}}, "lookahead=1 commits by threshold"),
     ({"seeds": []}, "seeds must be a non-empty list"),
     ({"arms": [{"name": "a", "seeds": [3]}]}, r"arm 'a': seeds \[3\] must be a non-empty subset of \[0\]"),
     ({"rl_algorithms": ["d1", "d1"]}, "rl_algorithms must be a non-empty list of distinct names"),
