@@ -83,9 +83,10 @@ def check_task(task: str) -> str:
     return task
 
 
-def resolve_decoding(gen_lengths: Sequence[int], steps: int | None = None, **options: Any) -> list[SamplerConfig]:
+def resolve_decoding(gen_lengths: Sequence[int], block_length: int = D1_BLOCK_LENGTH, steps: int | None = None,
+                     **options: Any) -> list[SamplerConfig]:
     """One validated sampler config per gen_length; `steps=None` means d1's `gen_length / 2`. `options` are
-    the other sampler options (`gift.sampler_options`; d1's block_length 32 when not given).
+    the other sampler options (`gift.sampler_options`).
 
     Raises `EvalError` before anything is loaded or generated, e.g. for a gen_length that is not a
     multiple of block_length.
@@ -99,8 +100,6 @@ def resolve_decoding(gen_lengths: Sequence[int], steps: int | None = None, **opt
         raise EvalError(f"unknown sampler option(s) {unknown}; known: {', '.join(sampler_options())}")
     if not gen_lengths:
         raise EvalError("no --gen_length given")
-    options = {"block_length": D1_BLOCK_LENGTH, **options}
-    block_length = options["block_length"]
     if not isinstance(block_length, int) or block_length <= 0:
         raise EvalError(f"--block_length must be a positive integer, got {block_length!r}")
     out = []
@@ -109,7 +108,7 @@ def resolve_decoding(gen_lengths: Sequence[int], steps: int | None = None, **opt
             raise EvalError(f"--gen_length must be positive integers, got {gen_length!r}")
         try:
             check_block_split(gen_length, block_length, prefix="--")
-            out.append(SamplerConfig(**{**options, "gen_length": gen_length,
+            out.append(SamplerConfig(**{**options, "gen_length": gen_length, "block_length": block_length,
                                         "steps": gen_length // 2 if steps is None else steps,
                                         "temperature": float(options.get("temperature", 0.0))}))
         except ValueError as err:
