@@ -105,6 +105,12 @@ def test_no_import_cycle():
     assert find_cycle(_without_package_inits(import_graph())) is None
 
 
+def test_no_import_cycle_besides_the_marked_one():
+    graph = _without_package_inits(import_graph())
+    graph["stages.train.run_dir"].discard("stages.cli")  # the one above, until the split lands
+    assert find_cycle(graph) is None
+
+
 def long_functions(limit: int = MAX_FUNCTION_LINES) -> list[str]:
     """`path:line name (N lines)` of every function or method longer than `limit` lines."""
     out = []
