@@ -107,7 +107,7 @@ def test_no_import_cycle():
 
 def test_no_import_cycle_besides_the_marked_one():
     graph = _without_package_inits(import_graph())
-    graph["stages.train.run_dir"].discard("stages.cli")  # the one above, until the split lands
+    graph.get("stages.train.run_dir", set()).discard("stages.cli")  # the one above, until the split lands
     assert find_cycle(graph) is None
 
 
