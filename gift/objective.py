@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-NORMALISERS = ("answer_tokens", "answer_length", "masked_tokens")
+LOSS_NORMALISERS = ("answer_tokens", "answer_length", "masked_tokens")
 
 
 def sample_time(batch_size: int, eps: float = 1e-3, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -146,7 +146,7 @@ def weighted_masked_ce(
         return (weighted.sum(-1) / eligible.sum(-1).clamp_min(1)).mean()
     if normaliser == "masked_tokens":
         return weighted.sum() / masked.sum().clamp_min(1)
-    raise ValueError(f"unknown normaliser {normaliser!r}; choose one of {', '.join(NORMALISERS)}")
+    raise ValueError(f"unknown normaliser {normaliser!r}; choose one of {', '.join(LOSS_NORMALISERS)}")
 
 
 @dataclass

@@ -46,6 +46,7 @@ from torch import Tensor
 from gift.adapters import ModelAdapter
 from gift.kv_cache import KVCache
 from gift.data import prompt_token_ids
+from gift.options import check_block_split
 
 logger = logging.getLogger(__name__)
 
@@ -117,15 +118,7 @@ class SamplerConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.gen_length % self.block_length:
-            raise ValueError(
-                f"gen_length={self.gen_length} is not divisible by block_length={self.block_length}"
-            )
-        if self.steps % self.num_blocks:
-            raise ValueError(
-                f"steps={self.steps} is not divisible by the number of blocks "
-                f"(gen_length={self.gen_length} / block_length={self.block_length} = {self.num_blocks})"
-            )
+        check_block_split(self.gen_length, self.block_length, self.steps)
         if self.remasking not in REMASKING:
             raise ValueError(f"unknown remasking {self.remasking!r}; choose one of {', '.join(REMASKING)}")
         if not self.temperature >= 0:

@@ -1,4 +1,5 @@
-"""Rule-based rewards, evaluation metrics, prompts and task data for Sudoku, Countdown, GSM8K, MATH-500.
+"""Rule-based rewards, evaluation metrics, prompts and task data for Sudoku, Countdown, GSM8K, MATH-500: one
+`Task` per task (rewards/tasks/), looked up by name (`get_task`); `register_task` adds one.
 
 Importable without torch, transformers or trl; `datasets` and `math_verify` are imported lazily.
 
@@ -17,22 +18,13 @@ from rewards.gsm8k import (
     gsm8k_metric,
 )
 from rewards.math_task import math_correctness_reward, math_format_reward, math_metric
-from rewards.prompts import (
-    COUNTDOWN_SYSTEM,
-    GSM8K_SYSTEM,
-    MATH_SYSTEM,
-    REASONING_PREFILL,
-    SUDOKU_SYSTEM,
-    SYSTEM_PROMPTS,
-    countdown_question,
-    gsm8k_question,
-    math_question,
-    sudoku_question,
-    task_messages,
-    task_prompt,
-    task_question,
-)
-from rewards.registry import TASKS, Task, get_columns, get_metric, get_reward_funcs, get_task
+from rewards.prompts import REASONING_PREFILL, SYSTEM_PROMPTS, task_messages, task_prompt, task_question
+from rewards.registry import TASKS, get_columns, get_metric, get_reward_funcs, get_task, register_task
+from rewards.tasks.countdown import COUNTDOWN_SYSTEM, countdown_question
+from rewards.tasks.gsm8k import GSM8K_SYSTEM, gsm8k_question
+from rewards.tasks.math import MATH_SYSTEM, math_question
+from rewards.tasks.sudoku import SUDOKU_SYSTEM, sudoku_question
+from rewards.tasks.task import Task
 from rewards.sudoku import sudoku_metric, sudoku_reward
 
 __all__ = [
@@ -66,6 +58,7 @@ __all__ = [
     "math_format_reward",
     "math_metric",
     "math_question",
+    "register_task",
     "sudoku_metric",
     "sudoku_question",
     "sudoku_reward",

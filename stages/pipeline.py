@@ -115,8 +115,7 @@ class Pipeline:
 
         def train(resume: bool) -> Path:
             values = {**settings, "model_name_or_path": model, "output_dir": str(run_dir), "seed": seed,
-                      "resume": resume, "disable_tqdm": True, "model_type": self.cfg.model_type,
-                      "trust_remote_code": self.cfg.trust_remote_code}
+                      "resume": resume, "disable_tqdm": True, **self.cfg.model_source().options()}
             return run_cold_start(ColdStartConfig(**values), beta_fn=beta_fn)
 
         return _train_step(name, run_dir, self.state, train, self.log)
@@ -125,9 +124,9 @@ class Pipeline:
         beta_fn = None
         if arm.control:
             from gift.adapters import load_tokenizer
-            from gift.controls import CONTROLS
+            from gift.structural_control import structural_control
 
-            beta_fn = CONTROLS[arm.control](load_tokenizer(base, self.cfg.model_type))
+            beta_fn = structural_control(arm.control)(load_tokenizer(base, self.cfg.model_type))
         settings = {**self._stage_one_settings(), **arm.overrides}
         return self._cold_start(f"stage one: {arm.name} seed {seed}", self.arm_dir(arm.name, seed) / "stage1",
                                 settings, base, seed, beta_fn)
@@ -159,8 +158,7 @@ class Pipeline:
 
         def train(resume: bool) -> Path:
             values = {**settings, "model": str(self.rl_start(arm.name, seed)), "output_dir": str(run_dir), "seed": seed,
-                      "task": self.cfg.task, "resume": resume, "disable_tqdm": True, "model_type": self.cfg.model_type,
-                      "trust_remote_code": self.cfg.trust_remote_code}
+                      "task": self.cfg.task, "resume": resume, "disable_tqdm": True, **self.cfg.model_source().options()}
             return run_rl(RLConfig(**values))
 
         name = f"stage two: {self.cfg.rl_label(arm.name, algorithm)}{' (frozen)' if frozen else ''} seed {seed}"
@@ -175,7 +173,6 @@ class Pipeline:
         scores_file = eval_dir / "scores.json"
         if scores_file.is_file():
             return json.loads(scores_file.read_text())
-        from gift.checkpoint import load_model
         from stages.evaluation.evaluate import evaluate
         from stages.evaluation.score import score_files, write_scores
 
@@ -183,7 +180,7 @@ class Pipeline:
         started = time.perf_counter()
         settings = {"gen_lengths": [256], "limit": None, "data": "synthetic", **self.cfg.eval}
         gen_lengths = settings.pop("gen_lengths")
-        evaluate(load_model(str(checkpoint), self.cfg.model_type, self.cfg.trust_remote_code), self.cfg.task,
+        evaluate(self.cfg.model_source(checkpoint).load(), self.cfg.task,
                  gen_lengths, output_dir=eval_dir, **settings)
         scores = score_files(eval_dir)
         write_scores(scores, eval_dir / "scores")
@@ -207,7 +204,7 @@ class Pipeline:
         return entropy_report(base, load_examples(data, self.cfg.entropy_examples), out,
                               max_length=settings.get("max_length") if pad_tail else None, pad_tail=pad_tail,
                               token_class=default_token_class(data),
-                              model_type=self.cfg.model_type, trust_remote_code=self.cfg.trust_remote_code)
+                              **self.cfg.model_source().options())
 
     # --- one arm and seed: stage one, its evaluation, stage two per algorithm -------------------------------
     def job(self, base: str, arm, seed: int) -> dict[str, Any]:
@@ -282,10 +279,12 @@ class Pipeline:
                         RLConfig(**frozen_settings(settings))
             except (TypeError, ValueError) as err:
                 raise ValueError(f"pipeline arm {arm.name!r}: {err}") from err
-        unknown_eval = set(self.cfg.eval) - {"gen_lengths", "limit", "data", "block_length", "steps", "batch_size",
-                                              "temperature", "remasking", "prompt_style", "prefill"}
-        if unknown_eval:
-            raise ValueError(f"pipeline eval: unknown keys {sorted(unknown_eval)}")
+        from stages.evaluation.evaluate import check_eval_settings
+
+        try:
+            check_eval_settings(self.cfg.eval)
+        except ValueError as err:
+            raise ValueError(f"pipeline eval: {err}") from err
 
     def run(self) -> Path:
         self.validate()

@@ -7,20 +7,22 @@ from pathlib import Path
 from typing import Any
 
 
-from gift.controls import CONTROLS
+from gift.model_options import ModelSource
+from gift.structural_control import structural_control
 from stages.yaml_keys import load_yaml
 
 
 @dataclass
 class Arm:
     """A named stage-one variant. `overrides` are `ColdStartConfig` fields (e.g. objective, beta_source,
-    normaliser); `control` names a per-token beta function of `gift.controls` (no probe); `rl: false`
+    normaliser); `control` names a STRUCTURAL control arm (`gift.structural_control`: per-token betas by
+    token class, no probe), not the frozen no-learning runs of stage two (`frozen_control`); `rl: false`
     skips stage two for this arm; `seeds` runs the arm on a subset of the pipeline's seeds (e.g. the
     controls on one seed when the budget is short; None: all of them)."""
 
     name: str
     overrides: dict[str, Any] = field(default_factory=dict)
-    control: str | None = None
+    control: str | None = None  # the structural control's name, e.g. `sudoku_structural`
     rl: bool = True
     seeds: list[int] | None = None
 
@@ -85,8 +87,11 @@ class PipelineConfig:
         if len(set(names)) != len(names):
             raise ValueError(f"pipeline: arm names must be unique, got {names}")
         for arm in self.arms:
-            if arm.control is not None and arm.control not in CONTROLS:
-                raise ValueError(f"pipeline: arm {arm.name!r}: unknown control {arm.control!r}; known: {sorted(CONTROLS)}")
+            if arm.control is not None:
+                try:
+                    structural_control(arm.control)
+                except ValueError as err:
+                    raise ValueError(f"pipeline: arm {arm.name!r}: {err}") from None
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"pipeline: seeds must be a non-empty list of distinct integers, got {self.seeds}")
         for arm in self.arms:
@@ -103,6 +108,10 @@ class PipelineConfig:
         if not 0 <= self.smoothing < 1:
             raise ValueError(f"pipeline: smoothing must lie in [0, 1), got {self.smoothing}")
 
+
+    def model_source(self, source: str | Path | None = None) -> ModelSource:
+        """A model of this pipeline's family: `source` (a checkpoint of a run), or the base model."""
+        return ModelSource(str(source or self.base_model), self.model_type, self.trust_remote_code)
 
     def arm_seeds(self, arm: Arm) -> list[int]:
         """The seeds an arm runs on, in the pipeline's order."""

@@ -13,7 +13,7 @@ from gift.checkpoint import load_model
 from gift.data import DiffusionCollator, tokenize_examples
 from gift.probe import probe_signal
 from stages.reports.entropy_report import (EntropyReportError, ReportOptions, display_token, entropy_report,
-                                           load_examples, main, sudoku_token_classes)
+                                           load_examples, main, task_token_classes)
 from rewards.data.synthetic import synthetic_examples
 
 
@@ -74,7 +74,7 @@ def test_per_token_means_match_direct_probe(sharp, tmp_path):
 
 def test_sudoku_classes_and_counts(sharp, tmp_path):
     examples = synthetic_examples("sudoku", 6, seed=0)
-    report = entropy_report(sharp, examples, tmp_path / "out", max_length=48, token_class=sudoku_token_classes,
+    report = entropy_report(sharp, examples, tmp_path / "out", max_length=48, token_class=task_token_classes("sudoku"),
                             min_count=1)
     classes = report["classes"]
     zeros = sum(ex["prompt"].count("0") for ex in examples)
@@ -94,11 +94,11 @@ def test_sudoku_classifier_positions():
     puzzle, solution = "1030" + "0000" + "2143" + "0001", "1234341221434321"
     tokens = ["<reasoning>", "</reasoning>", "<answer>", *solution, "</answer>", "<|eos|>"]
     example = {"prompt": puzzle, "answer_tokens": tokens}
-    classes = [sudoku_token_classes(example, p) for p in range(len(tokens) + 2)]
+    classes = [task_token_classes("sudoku")(example, p) for p in range(len(tokens) + 2)]
     cells = ["given cell" if c != "0" else "empty cell" for c in puzzle]
     assert classes == ["tag", "tag", "tag", *cells, "tag", "EOS", "EOS pad tail", "EOS pad tail"]
     with pytest.raises(EntropyReportError, match="16-digit"):
-        sudoku_token_classes({"prompt": "12", "answer_tokens": tokens}, 4)
+        task_token_classes("sudoku")({"prompt": "12", "answer_tokens": tokens}, 4)
 
 
 def test_cli_synthetic_sudoku_uses_builtin_classes(base_dir, tmp_path, capsys):

@@ -21,6 +21,7 @@ from helpers import write_jsonl
 from rewards import COUNTDOWN_SYSTEM, SUDOKU_SYSTEM, task_prompt
 from stages.cli import main as gift
 from stages.evaluation.evaluate import (
+    check_eval_settings,
     EvalError,
     build_prompts,
     compact_prompt,
@@ -66,7 +67,8 @@ def test_d1_defaults_resolve():
     assert args.gen_length == [128, 256, 512] and args.block_length == 32 and args.steps is None
     assert args.temperature == 0.0 and args.remasking == "low_confidence" and not args.no_prefill
     assert args.prompt_style == "auto" and args.data is None and args.limit is None
-    decoding = resolve_decoding(args.gen_length, args.block_length, args.steps, args.temperature, args.remasking)
+    decoding = resolve_decoding(args.gen_length, steps=args.steps, block_length=args.block_length,
+                                temperature=args.temperature, remasking=args.remasking)
     assert [(d.gen_length, d.steps, d.block_length, d.temperature, d.remasking) for d in decoding] == [
         (128, 64, 32, 0.0, "low_confidence"), (256, 128, 32, 0.0, "low_confidence"),
         (512, 256, 32, 0.0, "low_confidence")]
@@ -77,10 +79,26 @@ def test_d1_defaults_resolve():
         "threshold": None, "factor": None, "kv_cache": "none", "min_commit": "one", "lookahead": 0, "eos_stop": False}
 
 
+def test_every_sampler_option_is_a_gift_eval_flag_and_a_pipeline_eval_key():
+    from gift.sampler_options import sampler_options
+
+    args = make_parser().parse_args(["--model", "m", "--task", "sudoku", "--output_dir", "o", "--threshold", "0.9",
+                                     "--kv_cache", "dual", "--eos_stop", "--lookahead", "1", "--min_commit", "schedule"])
+    assert all(hasattr(args, name) for name in sampler_options())
+    assert (args.threshold, args.kv_cache, args.eos_stop, args.lookahead, args.min_commit) == (0.9, "dual", True, 1, "schedule")
+    check_eval_settings({"gen_lengths": [24], "block_length": 8, "threshold": 0.9, "kv_cache": "dual", "eos_stop": True,
+                         "lookahead": 1, "min_commit": "schedule", "limit": 4, "data": "synthetic"})
+    check_eval_settings({"gen_lengths": [24], "block_length": 8, "factor": 1.0})
+    with pytest.raises(EvalError, match=r"unknown keys \['top_k'\]"):
+        check_eval_settings({"top_k": 3})
+    with pytest.raises(EvalError, match="set threshold .* or factor .*, not both"):
+        check_eval_settings({"gen_lengths": [24], "block_length": 8, "threshold": 0.9, "factor": 1.0})
+
+
 def test_bad_decoding_settings():
     with pytest.raises(EvalError, match="--gen_length 48 is not divisible by --block_length 32"):
         resolve_decoding([128, 48])
-    with pytest.raises(EvalError, match=r"steps=6 is not divisible by the number of blocks"):
+    with pytest.raises(EvalError, match=r"steps 6 is not divisible by the number of blocks"):
         resolve_decoding([128], steps=6)
     with pytest.raises(EvalError, match="unknown remasking"):
         resolve_decoding([128], remasking="best")

@@ -9,7 +9,8 @@ import torch
 
 import stages.pipeline as pipeline
 from gift.embedded_tokenizer import build_embedded_tokenizer
-from gift.controls import STRUCTURAL_BETAS, sudoku_structural_beta
+from gift.structural_control import structural_control
+from rewards.tasks.sudoku import STRUCTURAL_BETAS
 from stages.pipeline import run_pipeline
 from stages.pipeline_config import load_pipeline_config
 
@@ -80,6 +81,8 @@ def test_a_crashed_pipeline_continues_where_it_stopped(tmp_path, monkeypatch):
     ({"arms": [{"name": "a", "overide": {}}]}, "unknown keys \\['overide'\\]"),
     ({"task": "chess"}, "unknown task 'chess'"),
     ({"eval": {"gen_length": [24]}}, "unknown keys \\['gen_length'\\]"),
+    ({"eval": {"gen_lengths": [24], "block_length": 8, "threshold": 1.5}}, r"--gen_length 24: threshold must lie in \(0, 1\)"),
+    ({"eval": {"gen_lengths": [24], "block_length": 8, "lookahead": 1}}, "lookahead=1 commits by threshold"),
     ({"seeds": []}, "seeds must be a non-empty list"),
     ({"arms": [{"name": "a", "seeds": [3]}]}, r"arm 'a': seeds \[3\] must be a non-empty subset of \[0\]"),
     ({"rl_algorithms": ["d1", "d1"]}, "rl_algorithms must be a non-empty list of distinct names"),
@@ -113,15 +116,15 @@ def test_structural_beta_by_token_class():
     n_prompt = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
     answer_mask = torch.zeros(1, len(ids), dtype=torch.bool)
     answer_mask[0, n_prompt:] = True
-    beta = sudoku_structural_beta(tokenizer)({"input_ids": torch.tensor([ids]), "answer_mask": answer_mask})[0]
+    beta = structural_control("sudoku_structural")(tokenizer)({"input_ids": torch.tensor([ids]), "answer_mask": answer_mask})[0]
     cells = beta[n_prompt + 3 : n_prompt + 19].tolist()
-    expected = [STRUCTURAL_BETAS["given"] if c != "0" else STRUCTURAL_BETAS["empty"] for c in puzzle]
+    expected = [STRUCTURAL_BETAS["given cell"] if c != "0" else STRUCTURAL_BETAS["empty cell"] for c in puzzle]
     assert cells == pytest.approx(expected)
-    assert beta[-3:].tolist() == pytest.approx([STRUCTURAL_BETAS["eos"]] * 3)
+    assert beta[-3:].tolist() == pytest.approx([STRUCTURAL_BETAS["EOS"]] * 3)
     assert beta[:n_prompt].abs().sum() == 0
     assert beta[n_prompt : n_prompt + 3].tolist() == pytest.approx([STRUCTURAL_BETAS["other"]] * 3)
-    with pytest.raises(ValueError, match="compact Sudoku format"):
-        sudoku_structural_beta(tokenizer)({"input_ids": torch.tensor([ids[:5]]), "answer_mask": answer_mask[:, :5]})
+    with pytest.raises(ValueError, match="compact sudoku format"):
+        structural_control("sudoku_structural")(tokenizer)({"input_ids": torch.tensor([ids[:5]]), "answer_mask": answer_mask[:, :5]})
 
 
 @pytest.mark.slow

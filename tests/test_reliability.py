@@ -381,7 +381,7 @@ def test_a_model_directory_shipping_a_trainer_state_stays_a_plain_model(tmp_path
 
 @pytest.mark.slow
 def test_two_cli_runs_in_one_directory_then_kill_and_resume(tmp_path, base_dir, data, capsys, monkeypatch):
-    """The issue's case: `S1 --output_dir X & S1 --seed 1 --output_dir X`, then `kill -9` and `--resume`."""
+    """Two runs racing for one directory: `S1 --output_dir X & S1 --seed 1 --output_dir X`, then `kill -9` and `--resume`."""
     import time
 
     from stages import cli

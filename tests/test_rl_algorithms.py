@@ -115,5 +115,5 @@ def test_rollout_min_commit_reaches_the_sampler(tmp_path, stage_one):
     assert trainer.sampler_config.eos_stop and trainer.sampler_config.lookahead == 1
     with pytest.raises(ValueError, match="unknown sampler_min_commit 'two'"):
         _config(tmp_path, stage_one, sampler_min_commit="two")
-    with pytest.raises(ValueError, match="sampler_lookahead=1 commits by threshold: set sampler_threshold"):
+    with pytest.raises(ValueError, match="sampler_lookahead=1 commits by sampler_threshold: set sampler_threshold"):
         _config(tmp_path, stage_one, sampler_lookahead=1)

@@ -19,8 +19,8 @@ class D1(Estimator):
     supports_kl = True
 
     def draw_noise(self, prompt_attention, completion_mask, num_iterations, generator=None) -> torch.Tensor:
-        # d1's own prompt-mask draw (not completion_noise_frame's): the same random stream as before the
-        # estimators existed, so seeded d1 runs reproduce their earlier numbers.
+        # d1 masks the whole completion, so it draws only the prompt masks (not completion_noise_frame's
+        # draws): a seeded d1 run takes the same numbers from the generator as d1's own code.
         prompt_noise = draw_prompt_masks(prompt_attention, self.settings.p_mask_prompt, num_iterations, generator)
         completion = torch.ones((*prompt_noise.shape[:2], completion_mask.shape[1]), dtype=torch.bool,
                                 device=prompt_noise.device)

@@ -57,13 +57,9 @@ if TYPE_CHECKING:  # annotations only: the functions below import the sampler wh
 
 D1_GEN_LENGTHS = (128, 256, 512)
 D1_BLOCK_LENGTH = 32
-# The d1 protocol's test-set sizes: GSM8K full test, MATH-500, Countdown and Sudoku test files.
-PROTOCOL_SIZES = {"gsm8k": 1319, "math": 500, "countdown": 256, "sudoku": 256}
 PROMPT_STYLES = ("auto", "d1", "compact")
 SYNTHETIC = "synthetic"
 CONFIG_NAME = "eval_config.json"
-# Where a task's test set comes from without --data (None: --data is required).
-HUB_TEST_SETS = {"gsm8k": "hub:openai/gsm8k (test)", "math": "hub:HuggingFaceH4/MATH-500 (test)"}
 
 
 class EvalError(ValueError):
@@ -89,45 +85,54 @@ def check_task(task: str) -> str:
     return task
 
 
-def resolve_decoding(
-    gen_lengths: Sequence[int],
-    block_length: int = D1_BLOCK_LENGTH,
-    steps: int | None = None,
-    temperature: float = 0.0,
-    remasking: str = "low_confidence",
-    threshold: float | None = None,
-    factor: float | None = None,
-    kv_cache: str = "none",
-    min_commit: str = "one",
-    lookahead: int = 0,
-    eos_stop: bool = False,
-) -> list[SamplerConfig]:
-    """One validated sampler config per gen_length; `steps=None` means d1's `gen_length / 2`.
+def resolve_decoding(gen_lengths: Sequence[int], block_length: int = D1_BLOCK_LENGTH, steps: int | None = None,
+                     **options: Any) -> list[SamplerConfig]:
+    """One validated sampler config per gen_length; `steps=None` means d1's `gen_length / 2`. `options` are
+    the other sampler options (`gift.sampler_options`).
 
     Raises `EvalError` before anything is loaded or generated, e.g. for a gen_length that is not a
     multiple of block_length.
     """
+    from gift.options import check_block_split
     from gift.sampler import SamplerConfig
+    from gift.sampler_options import sampler_options
 
+    unknown = sorted(set(options) - set(sampler_options()))
+    if unknown:
+        raise EvalError(f"unknown sampler option(s) {unknown}; known: {', '.join(sampler_options())}")
     if not gen_lengths:
         raise EvalError("no --gen_length given")
+    if not isinstance(block_length, int) or block_length <= 0:
+        raise EvalError(f"--block_length must be a positive integer, got {block_length!r}")
     out = []
     for gen_length in dict.fromkeys(gen_lengths):  # drop repeats, keep order
         if not isinstance(gen_length, int) or gen_length <= 0:
             raise EvalError(f"--gen_length must be positive integers, got {gen_length!r}")
-        if block_length <= 0:
-            raise EvalError(f"--block_length must be a positive integer, got {block_length!r}")
-        if gen_length % block_length:
-            raise EvalError(f"--gen_length {gen_length} is not divisible by --block_length {block_length}")
-        n_steps = gen_length // 2 if steps is None else steps
         try:
-            out.append(SamplerConfig(gen_length=gen_length, block_length=block_length, steps=n_steps,
-                                     temperature=float(temperature), remasking=remasking, threshold=threshold,
-                                     factor=factor, kv_cache=kv_cache, min_commit=min_commit, lookahead=lookahead,
-                                     eos_stop=eos_stop))
+            check_block_split(gen_length, block_length, prefix="--")
+            out.append(SamplerConfig(**{**options, "gen_length": gen_length, "block_length": block_length,
+                                        "steps": gen_length // 2 if steps is None else steps,
+                                        "temperature": float(options.get("temperature", 0.0))}))
         except ValueError as err:
-            raise EvalError(f"--gen_length {gen_length}: {err}") from None
+            message = str(err)
+            raise EvalError(message if message.startswith("--") else f"--gen_length {gen_length}: {message}") from None
     return out
+
+
+# `evaluate`'s settings besides the sampler options: what the pipeline's `eval` block may set.
+EVAL_SETTINGS = ("gen_lengths", "limit", "data", "batch_size", "prompt_style", "prefill", "seed")
+
+
+def check_eval_settings(settings: dict[str, Any], default_gen_lengths: Sequence[int] = (256,)) -> None:
+    """An `EvalError` for a key `gift eval` does not take (every sampler option is taken) or for sampler
+    settings that do not resolve; the pipeline calls it on its `eval` block before anything runs."""
+    from gift.sampler_options import sampler_options
+
+    sampler = [name for name in sampler_options() if name != "gen_length"]
+    unknown = sorted(set(settings) - {*EVAL_SETTINGS, *sampler})
+    if unknown:
+        raise EvalError(f"unknown keys {unknown}; known: {', '.join((*EVAL_SETTINGS, *sampler))}")
+    resolve_decoding(settings.get("gen_lengths", default_gen_lengths), **{k: settings[k] for k in sampler if k in settings})
 
 
 def resolve_prompt_style(prompt_style: str, model_kind: str, data: str | None) -> str:
@@ -151,23 +156,19 @@ def load_eval_rows(task: str, data: str | None = None, limit: int | None = None)
     check_task(task)
     if limit is not None and limit <= 0:
         raise EvalError(f"--limit must be positive, got {limit}")
+    spec = get_task(task)
     if data == SYNTHETIC:
-        from rewards.data.synthetic import SYNTHETIC_TASKS, TEST_SIZE, synthetic_rows
+        from rewards.data.synthetic import TEST_SIZE, synthetic_tasks
 
-        if task not in SYNTHETIC_TASKS:
-            raise EvalError(f"--data synthetic exists only for {', '.join(SYNTHETIC_TASKS)}, not {task}")
-        rows = synthetic_rows(task, "test", min(limit or TEST_SIZE, TEST_SIZE))
-        columns = get_task(task).columns
-        return [{**{c: r[c] for c in columns}, "compact": r["prompt"]} for r in rows]
-    if data is None and task not in HUB_TEST_SETS:
-        raise EvalError(
-            f"{task}: d1's test set is not on the hub; pass --data PATH (d1's "
-            f"{'4x4_test_sudoku.csv, or SPG test_sudoku_split_new.csv' if task == 'sudoku' else 'countdown_cd3_test.jsonl'})"
-            " or --data synthetic"
-        )
+        if spec.synthetic is None:
+            raise EvalError(f"--data synthetic exists only for {', '.join(synthetic_tasks())}, not {task}")
+        rows = spec.synthetic("test", min(limit or TEST_SIZE, TEST_SIZE), 0)
+        return [{**{c: r[c] for c in spec.columns}, "compact": r["prompt"]} for r in rows]
+    if data is None and spec.hub_test_set is None:
+        raise EvalError(f"{task}: d1's test set is not on the hub; pass --data PATH (d1's {spec.test_file_hint})"
+                        + (" or --data synthetic" if spec.synthetic is not None else ""))
     if data is not None and not Path(data).is_file():
         raise EvalError(f"--data {data}: no such file (or use --data {SYNTHETIC})")
-    spec = get_task(task)
     try:
         if spec.test_subset:  # d1's seeded subset (Countdown, Sudoku) first, then the first `limit` of it
             return d1_test_subset(spec.load(split="test", path=data), spec.test_subset)[:limit]
@@ -177,14 +178,14 @@ def load_eval_rows(task: str, data: str | None = None, limit: int | None = None)
 
 
 def compact_prompt(task: str, row: dict[str, Any]) -> str:
-    """The embedded synthetic format (rewards/data/synthetic.py): the bare puzzle, or `a,b,c=T`."""
+    """The embedded synthetic format of the task (`Task.compact_prompt`: the bare puzzle, `a,b,c=T`, ...)."""
     if row.get("compact"):
         return row["compact"]
-    if task == "sudoku":
-        return str(row["puzzle"])
-    if task == "countdown":
-        return f"{','.join(str(n) for n in row['numbers'])}={row['target']}"
-    raise EvalError(f"{task} has no compact prompt format (only sudoku and countdown); use --prompt_style d1")
+    build = get_task(task).compact_prompt
+    if build is None:
+        with_compact = sorted(name for name, t in TASKS.items() if t.compact_prompt is not None)
+        raise EvalError(f"{task} has no compact prompt format (only {', '.join(with_compact)}); use --prompt_style d1")
+    return build(row)
 
 
 def d1_prompt(task: str, row: dict[str, Any]) -> str:
@@ -262,6 +263,15 @@ def _generate(loaded, prompt_ids: list[list[int]], decode: SamplerConfig, batch_
     return texts, calls
 
 
+def _check_fits(loaded, prompt_ids: Sequence[Sequence[int]], settings) -> None:
+    """Refuse, before any generation, a gen_length that takes the longest prompt past the model's positions."""
+    for decode in settings:
+        try:
+            check_fits_positions(loaded.model, max(map(len, prompt_ids), default=0), decode.gen_length)
+        except ValueError as err:
+            raise EvalError(str(err)) from None
+
+
 def evaluate(
     model,
     task: str,
@@ -284,10 +294,8 @@ def evaluate(
 
     `model` is a `gift.checkpoint.LoadedModel` (used as it is, on its current device) or a source for
     `load_model` (`embedded[:preset]`, a checkpoint or run directory, a local/hub model of a known type;
-    moved to this process's device). `decoding` holds the sampler settings of `resolve_decoding`
-    (`block_length`, `steps`, `temperature`, `remasking`, `threshold`, `factor`, `kv_cache`, `min_commit`,
-    `lookahead`, `eos_stop`;
-    d1's defaults). Every process of a multi-process launch must call it; the main process writes
+    moved to this process's device). `decoding` holds the sampler options of `resolve_decoding`
+    (`gift.sampler_options`: `block_length`, `steps`, `temperature`, `threshold`, ...; d1's defaults). Every process of a multi-process launch must call it; the main process writes
     `OUTPUT_DIR/{task}_{gen_length}.jsonl` and updates `OUTPUT_DIR/eval_config.json`.
     """
     settings, rows = _check_request(task, gen_lengths, decoding, batch_size, prompt_style, data, limit)
@@ -298,11 +306,7 @@ def evaluate(
     style = resolve_prompt_style(prompt_style, loaded.adapter.kind, data)
     prompts = build_prompts(task, rows, style)
     mine, prompt_ids = _encode_my_prompts(state, loaded.tokenizer, prompts, prefill)
-    for decode in settings:
-        try:
-            check_fits_positions(loaded.model, max(map(len, prompt_ids), default=0), decode.gen_length)
-        except ValueError as err:
-            raise EvalError(str(err)) from None
+    _check_fits(loaded, prompt_ids, settings)
     if state.is_main_process:  # one model's generations per folder, or `gift score` mixes models
         claim_eval_folder(output_dir, model_identity(model, loaded))
 
@@ -320,8 +324,8 @@ def evaluate(
     if state.is_main_process:
         _update_config(out_dir, task, {
             "model": loaded.source or str(model if isinstance(model, (str, os.PathLike)) else "in-memory"),
-            "model_type": loaded.adapter.kind, "task": task, "data": data or HUB_TEST_SETS.get(task),
-            "n": len(rows), "protocol_size": PROTOCOL_SIZES[task], "limit": limit, "prompt_style": style,
+            "model_type": loaded.adapter.kind, "task": task, "data": data or get_task(task).hub_test_set,
+            "n": len(rows), "protocol_size": get_task(task).protocol_size, "limit": limit, "prompt_style": style,
             "prompt_style_requested": prompt_style, "prefill": prefill,
             "decoding": [decode_record(d) for d in settings],
             "batch_size": batch_size, "seed": seed, "num_processes": state.num_processes, "seconds": timings,
@@ -402,28 +406,18 @@ def load(source: str, model_type: str | None = None, trust_remote_code: bool = F
 
 
 def make_parser() -> argparse.ArgumentParser:
+    from gift.model_options import add_model_arguments
+    from gift.sampler_options import add_sampler_arguments
+
     parser = argparse.ArgumentParser(
         prog="gift eval", description="Generate completions for a task (d1 protocol) into TASK_GENLEN.jsonl files.")
-    parser.add_argument("--model", required=True,
-                        help="embedded[:preset], a checkpoint or run directory, or a local/hub model of a known type")
+    add_model_arguments(parser)
     parser.add_argument("--task", required=True, help=f"one of {', '.join(sorted(TASKS))}")
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--gen_length", type=int, nargs="+", default=list(D1_GEN_LENGTHS))
     parser.add_argument("--steps", type=int, default=None, help="denoising steps for every gen_length (default gen_length/2)")
-    parser.add_argument("--block_length", type=int, default=D1_BLOCK_LENGTH)
-    parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--remasking", default="low_confidence")
-    parser.add_argument("--threshold", type=float, default=None,
-                        help="parallel decoding: commit every block position above this confidence (Fast-dLLM)")
-    parser.add_argument("--factor", type=float, default=None, help="Fast-dLLM's factor rule instead of --threshold")
-    parser.add_argument("--kv_cache", default="none", choices=("none", "prefix", "dual"),
-                        help="block KV cache (approximate for bidirectional models; docs/sampler.md)")
-    parser.add_argument("--min_commit", default="one", choices=("one", "schedule"),
-                        help="floor of a parallel step: one token (Fast-dLLM) or the fixed schedule's count")
-    parser.add_argument("--lookahead", type=int, default=0,
-                        help="with --threshold: also commit confident tokens of the next N blocks (docs/sampler.md)")
-    parser.add_argument("--eos_stop", action="store_true",
-                        help="stop a sequence once everything before its first EOS is decoded (same text, fewer calls)")
+    add_sampler_arguments(parser, skip=("gen_length", "steps"))
+    parser.set_defaults(block_length=D1_BLOCK_LENGTH)
     parser.add_argument("--batch_size", type=int, default=8, help="prompts per forward batch, per process")
     parser.add_argument("--limit", type=int, default=None, help="first N test examples only")
     parser.add_argument("--data", default=None,
@@ -431,8 +425,6 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prompt_style", default="auto", choices=PROMPT_STYLES,
                         help="auto: compact for an embedded model on --data synthetic, d1 otherwise")
     parser.add_argument("--no_prefill", action="store_true", help=f"do not prefill {REASONING_PREFILL!r}")
-    parser.add_argument("--model_type", default=None, choices=KINDS)
-    parser.add_argument("--trust_remote_code", action="store_true")
     parser.add_argument("--dtype", default="auto", choices=DTYPES)
     parser.add_argument("--seed", type=int, default=0)
     return parser
@@ -441,14 +433,13 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> list[Path]:
     """`gift eval --model CKPT --task TASK --output_dir DIR [--gen_length 128 256 512] [--limit N] ...`."""
     from gift.adapters import ModelLoadError
+    from gift.sampler_options import sampler_options
 
     args = make_parser().parse_args(argv)
     try:
+        sampler = {name: getattr(args, name) for name in sampler_options() if name != "gen_length"}
         paths = evaluate(
-            args.model, args.task, args.gen_length, output_dir=args.output_dir, block_length=args.block_length,
-            steps=args.steps, temperature=args.temperature, remasking=args.remasking, threshold=args.threshold,
-            factor=args.factor, kv_cache=args.kv_cache, min_commit=args.min_commit, lookahead=args.lookahead,
-            eos_stop=args.eos_stop, batch_size=args.batch_size,
+            args.model, args.task, args.gen_length, output_dir=args.output_dir, **sampler, batch_size=args.batch_size,
             data=args.data, limit=args.limit, prompt_style=args.prompt_style,
             prefill=None if args.no_prefill else REASONING_PREFILL, seed=args.seed, model_type=args.model_type,
             trust_remote_code=args.trust_remote_code, dtype=args.dtype, verbose=True)

@@ -44,10 +44,8 @@ TASK_ORDER = ("gsm8k", "math", "countdown", "sudoku")
 FILE_NAME = re.compile(r"(?P<task>[A-Za-z0-9]+)_(?P<gen_length>\d+)\.jsonl")
 FORMATS = ("jsonl", "d1")
 D1_FILE_NAME = re.compile(r"(?P<task>[A-Za-z0-9]+)_.+_(?P<gen_length>\d+)_(?P<steps>\d+)_(?P<rank>\d+)_generations\.json")
-D1_TASKS = {"gsm8k": "gsm8k", "math": "math", "math500": "math", "countdown": "countdown", "sudoku": "sudoku"}
 # LLaDA's end-of-turn and end-of-text markers, left in by d1's decode (skip_special_tokens=False).
 D1_STOP_MARKERS = ("<|eot_id|>", "<|endoftext|>")
-_D1_PUZZLE = re.compile(r"Sudoku puzzle: ([0-9]{16})")
 
 
 class GenerationFileError(ValueError):
@@ -90,23 +88,9 @@ def _gen_length(value: Any) -> int | None:
     return None
 
 
-def _check_ground_truth(task: str, row: dict[str, Any]) -> None:
-    """Raise ValueError when the task's ground-truth values cannot be scored."""
-    if task == "sudoku":
-        from rewards.sudoku import grid_string
-
-        grid_string(row["puzzle"], "puzzle")
-        grid_string(row["solution"], "solution")
-    elif task == "countdown":
-        from rewards.countdown import ground_truth
-
-        ground_truth(row["numbers"], row["target"])
-    elif task == "gsm8k":
-        from rewards.gsm8k import reference_number
-
-        reference_number(row["answer"])
-    elif not str(row["answer"]).strip():
-        raise ValueError(f"{task}: empty answer")
+def d1_tasks() -> dict[str, str]:
+    """d1's file-name task (`math500`) -> our task name, for every registered task that has one."""
+    return {alias: name for name, task in TASKS.items() for alias in task.d1_names}
 
 
 def parse_line(line: str, name_gen_length: int | None) -> dict[str, Any]:
@@ -141,7 +125,7 @@ def parse_row(row: Any, name_gen_length: int | None) -> dict[str, Any]:
         gen_length = name_gen_length
     else:
         raise ValueError("no 'gen_length' field and the file name is not TASK_GENLEN.jsonl")
-    _check_ground_truth(task, row)
+    get_task(task).check_ground_truth(row)
     return {"task": task, "gen_length": gen_length, "completion": row["completion"], **{c: row[c] for c in columns}}
 
 
@@ -166,8 +150,10 @@ def _parse_each(items: Iterable[tuple[str, Any]], parse: Callable[[Any], dict[st
     for where, item in items:
         try:
             rows.append(parse(item))
-        except (ValueError, TypeError) as err:
-            problem = f"{where}: {err}"
+        except (ValueError, TypeError, KeyError) as err:
+            # A bare KeyError is a task's parse reading a field the line lacks (MissingColumnError is a ValueError).
+            reason = f"missing field {err}" if type(err) is KeyError else str(err)
+            problem = f"{where}: {reason}"
             if not skip_bad:
                 raise GenerationFileError(f"{problem} (pass --skip_bad to score the other {unit})") from None
             problems.append(problem)
@@ -188,32 +174,19 @@ def d1_item_row(item: Any, task: str, gen_length: int) -> dict[str, Any]:
         raise ValueError(f"'generations' must be a string, got {type(completion).__name__}")
     for marker in D1_STOP_MARKERS:
         completion = completion.split(marker, 1)[0]
-    truth = item["ground_truth"]
-    row: dict[str, Any] = {"task": task, "gen_length": gen_length, "completion": completion}
-    if task == "countdown":
-        if not (isinstance(truth, list) and len(truth) == 2):
-            raise ValueError(f"countdown 'ground_truth' must be [numbers, target], got {truth!r}")
-        row["numbers"], row["target"] = truth
-    elif task == "sudoku":
-        question = str(item.get("question", ""))
-        found = _D1_PUZZLE.search(question)
-        puzzle = found.group(1) if found else question[:16]
-        if not (len(puzzle) == 16 and puzzle.isdigit()):
-            raise ValueError(f"sudoku: no 16-digit puzzle in 'question' {question[:60]!r}")
-        row["puzzle"], row["solution"] = puzzle, truth
-    else:
-        row["answer"] = truth
-    return parse_row(row, gen_length)
+    columns = get_task(task).from_d1(item["ground_truth"], str(item.get("question", "")))
+    return parse_row({"task": task, "gen_length": gen_length, "completion": completion, **columns}, gen_length)
 
 
 def read_d1_generations(path: str | Path, skip_bad: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
     """The scorable rows of one d1 evaluation file (eval/eval.py's JSON) and the skipped items' problems."""
     path = Path(path)
     match = D1_FILE_NAME.fullmatch(path.name)
-    if not match or match["task"] not in D1_TASKS:
+    known = d1_tasks()
+    if not match or match["task"] not in known:
         raise GenerationFileError(
             f"{path}: not a d1 generation file name (TASK_MODEL_GENLEN_STEPS_RANK_generations.json, "
-            f"TASK one of {', '.join(D1_TASKS)})")
+            f"TASK one of {', '.join(known)})")
     try:
         data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
     except json.JSONDecodeError as err:
@@ -221,7 +194,7 @@ def read_d1_generations(path: str | Path, skip_bad: bool = False) -> tuple[list[
     if not isinstance(data, dict) or not isinstance(data.get("generations"), list):
         raise GenerationFileError(f"{path}: expected an object with a 'generations' list (d1's eval/eval.py output)")
     gen_length = _gen_length(data.get("gen_length")) or int(match["gen_length"])
-    task = D1_TASKS[match["task"]]
+    task = known[match["task"]]
     items = ((f"{path}: generations[{i}]", item) for i, item in enumerate(data["generations"]))
     return _parse_each(items, lambda item: d1_item_row(item, task, gen_length), skip_bad, "items")
 
@@ -308,8 +281,9 @@ def format_markdown(scores: dict[str, Any]) -> str:
     lines += ["", "Accuracy in %; the overall mean is the mean of all cells. Sudoku: cell accuracy pooled over "
               "puzzles.", "", "| task | gen_length | n | accuracy | other metrics |", "|---|---:|---:|---:|---|"]
     for cell in scores["cells"]:
+        headline = get_task(cell["task"]).report_metrics[0]  # shown as the accuracy column (Sudoku: cell accuracy)
         extra = ", ".join(f"{k} {_pct(v)}" for k, v in cell.items()
-                          if k not in ("task", "gen_length", "n", "accuracy", "files", "cell_accuracy"))
+                          if k not in ("task", "gen_length", "n", "accuracy", "files", headline))
         lines.append(f"| {cell['task']} | {cell['gen_length']} | {cell['n']} | {_pct(cell['accuracy'])} | {extra} |")
     if scores["skipped"]:
         lines += ["", f"Skipped {scores['skipped']} bad line(s)."]

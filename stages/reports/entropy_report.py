@@ -14,9 +14,9 @@ per-token masking weight); EOS tokens of the padding tail are kept apart from th
 Outputs in `--output_dir`: `entropy_report.md` (model, data, overall statistics, the entropy per token
 class when a classifier is given, and the `--top` highest and lowest mean-entropy tokens seen at least
 `--min_count` times), `entropy_report.png` (horizontal bars of those tokens, plus the classes) and
-`entropy_report.json` (every number of the report). For `synthetic:sudoku` data the built-in
-`sudoku_token_classes` splits the answer into empty cells, given (copied) cells, format tags, EOS and
-the EOS padding tail.
+`entropy_report.json` (every number of the report). For `synthetic:TASK` data of a task with token
+classes (`Task.token_classes`; Sudoku: empty and given cells) `task_token_classes` splits the answer into
+those classes, format tags, EOS and the EOS padding tail.
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ import torch
 from gift.adapters import KINDS, ModelLoadError
 from gift.checkpoint import LoadedModel, load_model
 from gift.data import DataError, DiffusionCollator, build_examples, tokenize_examples
+from gift.model_options import add_model_arguments
 from gift.probe import probe_signal
-from rewards.data.synthetic import compact_sudoku_cells
+from rewards import TASKS, get_task
 from rewards.prompts import resolve_system_prompt
 from stages.run_folder import check_folder, mark_folder
 
@@ -66,35 +67,40 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-# --------------------------------------------------------------------------- Sudoku classes
+# --------------------------------------------------------------------------- token classes
 
 
-SUDOKU_CLASSES = ("empty cell", "given cell", "tag", "EOS", "EOS pad tail", "other")
+GENERIC_CLASSES = ("tag", "EOS", "EOS pad tail", "other")
 _TAGS = ("<reasoning>", "</reasoning>", "<answer>", "</answer>")
 
 
-def sudoku_token_classes(example: dict, position: int) -> str:
-    """Class of answer position `position` of a synthetic 4x4 Sudoku example.
+def task_token_classes(task: str) -> TokenClass:
+    """The classifier of a task's synthetic examples: the task's own classes (`Task.token_classes`, e.g.
+    Sudoku's `empty cell` / `given cell`), then the classes every answer has: format `tag`, its `EOS`,
+    the `EOS pad tail`, and `other`.
 
-    Answer: `<reasoning></reasoning><answer>` + 16 solution digits + `</answer>` + EOS, then the EOS
-    padding tail. A solution digit is an `empty cell` where the puzzle (the prompt, 16 digits, `0` =
-    empty) has 0 and a `given cell` (copied from the prompt) elsewhere. `example` is what
-    `entropy_report` passes: the example plus `answer_ids` and `answer_tokens` (decoded strings).
+    The classifier takes what `entropy_report` passes (the example plus `answer_ids` and `answer_tokens`,
+    decoded strings) and an answer position; the task reads the prompt text one character at a time.
     """
-    tokens = example["answer_tokens"]
-    if position >= len(tokens):
-        return "EOS pad tail"
-    if position == len(tokens) - 1:
-        return "EOS"  # tokenize_examples appends EOS to every answer
-    if tokens[position] in _TAGS:
-        return "tag"
-    try:
-        cells = compact_sudoku_cells(example["prompt"], tokens)
-    except ValueError as err:
-        raise EntropyReportError(f"sudoku_token_classes: {err}") from None
-    if position not in cells:
-        return "other"
-    return "empty cell" if cells[position] else "given cell"
+    spec = get_task(task)
+    if spec.token_classes is None:
+        raise EntropyReportError(f"task {task} defines no token classes")
+
+    def token_class(example: dict, position: int) -> str:
+        tokens = example["answer_tokens"]
+        if position >= len(tokens):
+            return "EOS pad tail"
+        if position == len(tokens) - 1:
+            return "EOS"  # tokenize_examples appends EOS to every answer
+        if tokens[position] in _TAGS:
+            return "tag"
+        try:
+            own = spec.token_classes(list(str(example["prompt"])), tokens)
+        except ValueError as err:
+            raise EntropyReportError(f"{task} token classes: {err}") from None
+        return own.get(position, "other")
+
+    return token_class
 
 
 # --------------------------------------------------------------------------- statistics
@@ -453,17 +459,17 @@ def load_examples(data: str, max_examples: int | None = 512, prompt_field: str =
 
 
 def default_token_class(data: str) -> TokenClass | None:
-    """The built-in classifier of a data source (`synthetic:sudoku`), or None."""
-    return sudoku_token_classes if data == "synthetic:sudoku" else None
+    """The classifier of a `synthetic:TASK` source whose task defines token classes, or None."""
+    kind, _, task = data.partition(":")
+    if kind != "synthetic" or task not in TASKS or TASKS[task].token_classes is None:
+        return None
+    return task_token_classes(task)
 
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gift entropy-report", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="model source: checkpoint, init-model dir, embedded[:PRESET], hub id")
-    parser.add_argument("--model_type", default=None, choices=KINDS,
-                        help="read from config.json when omitted")
-    parser.add_argument("--trust_remote_code", action="store_true", help="run hub modeling code")
+    add_model_arguments(parser)
     parser.add_argument("--data", required=True, help="jsonl/json file, hub dataset id, or synthetic:sudoku / synthetic:countdown")
     parser.add_argument("--prompt_field", default="prompt")
     parser.add_argument("--answer_field", default="answer")

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
-from gift.adapters import DTYPE_NAMES, KINDS
-from gift.objective import NORMALISERS
+from gift.adapters import DTYPE_NAMES
+from gift.model_options import model_type_field, trust_remote_code_field
+from gift.objective import LOSS_NORMALISERS
 from gift.probe import SIGNALS
 from gift.options import check_option
 from gift.schedules import BETA_SOURCES, PAD_TAIL_SCHEDULES
@@ -56,8 +57,8 @@ class ColdStartConfig(TrainingArguments):
     """
 
     model_name_or_path: str = field(default="embedded:tiny", metadata={"help": "model source"})
-    model_type: str | None = field(default=None, metadata={"help": " | ".join(KINDS)})
-    trust_remote_code: bool = field(default=False, metadata={"help": "run hub modeling code"})
+    model_type: str | None = model_type_field()
+    trust_remote_code: bool = trust_remote_code_field()
     torch_dtype: str = field(default="float32", metadata={"help": "auto | float32 | bfloat16 | float16 (weights dtype)"})
 
     dataset: str = field(default="synthetic:sudoku", metadata={"help": "jsonl/json path, hub id or synthetic:TASK"})
@@ -113,7 +114,7 @@ class ColdStartConfig(TrainingArguments):
     def __post_init__(self):
         check_option("objective", self.objective, OBJECTIVES)
         if self.normaliser is not None:
-            check_option("normaliser", self.normaliser, NORMALISERS)
+            check_option("normaliser", self.normaliser, LOSS_NORMALISERS)
         check_option("dataset_format", self.dataset_format, ("prompt_answer", "s1k"))
         check_option("beta_source", self.beta_source, tuple(s for s in BETA_SOURCES if s != "custom"))
         check_option("beta_from", self.beta_from, SIGNALS)

@@ -32,7 +32,7 @@ from gift.checkpoint import load_model
 from gift.diffu_grpo import completion_mask_until_eos, group_advantages
 from gift.estimators import EstimatorSettings, build_estimator, masked_logps
 from gift.files import atomic_write_text
-from gift.sampler import DiffusionSampler, SamplerConfig, encode_chat_prompts
+from gift.sampler import DiffusionSampler, encode_chat_prompts
 from rewards import get_task
 from stages.config_args import config_parser, parse_config
 from stages.train.lora import lora_config
@@ -95,11 +95,7 @@ class DiffuGRPOTrainer(GRPOTrainer):
         self.beta = beta
         self.adapter = adapter
         self.estimator = build_estimator(args.rl_algorithm, estimator_settings(args))
-        self.sampler_config = SamplerConfig(gen_length=args.gen_length, block_length=args.block_length,
-                                            steps=args.diffusion_steps, temperature=args.temperature,
-                                            remasking=args.remasking, threshold=args.sampler_threshold,
-                                            kv_cache=args.kv_cache, min_commit=args.sampler_min_commit,
-                                            eos_stop=args.sampler_eos_stop, lookahead=args.sampler_lookahead)
+        self.sampler_config = args.sampler_config()
         if reference is not None:
             if self.is_deepspeed_enabled:
                 from trl.models import prepare_deepspeed

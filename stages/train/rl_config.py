@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,14 +10,21 @@ from trl import GRPOConfig
 
 from gift.adapters import DTYPE_NAMES, KINDS
 from gift.estimators import ESTIMATORS, LOSS_TYPES, NEGATIVE_SURROGATES, RL_ALGORITHMS
+from gift.model_options import model_type_field
 from gift.options import check_option
-from gift.sampler import MIN_COMMITS, REMASKING
+from gift.sampler import SamplerConfig
+from gift.sampler_options import HELP, default
 from stages.train.batching import apply_global_batch, global_batch, world_size
 from stages.train.lora import parse_target_modules
 from stages.train.validation import check_numbers
 
 
 KL_REFERENCES = ("start", "generation")
+# The rollout sampler's options (`gift.sampler_options`) -> the fields that set them in a stage-two recipe.
+ROLLOUT_OPTIONS = {"gen_length": "gen_length", "block_length": "block_length", "steps": "diffusion_steps",
+                   "temperature": "temperature", "remasking": "remasking", "threshold": "sampler_threshold",
+                   "factor": "sampler_factor", "kv_cache": "kv_cache", "min_commit": "sampler_min_commit",
+                   "lookahead": "sampler_lookahead", "eos_stop": "sampler_eos_stop"}
 
 
 @dataclass
@@ -34,9 +42,10 @@ class RLConfig(GRPOConfig):
             (the task's hub set). dataset_split, max_prompts, prefill (appended after the generation prompt).
     Rollouts (the project's sampler, `gift.sampler`):
         gen_length, block_length, diffusion_steps, remasking; `temperature` is trl's field (d1: 0.9).
-        sampler_threshold (parallel decoding by confidence; None = d1's fixed schedule), sampler_min_commit
-        (`one` or `schedule`: the floor of a parallel step), sampler_eos_stop, sampler_lookahead and kv_cache
-        (`none`, `prefix`, `dual`): see docs/sampler.md.
+        sampler_threshold (parallel decoding by confidence; None = d1's fixed schedule), sampler_factor,
+        sampler_min_commit (`one` or `schedule`: the floor of a parallel step), sampler_eos_stop,
+        sampler_lookahead and kv_cache (`none`, `prefix`, `dual`): `gift eval`'s sampler options under these
+        names (`ROLLOUT_OPTIONS`; docs/sampler.md). `top_p` (trl's) must stay 1.0: no nucleus filtering.
     Policy gradient (docs/rl_algorithms.md):
         rl_algorithm: `d1` (diffu-GRPO's one-step estimate, clipped ratio), `spg` (sandwiched policy
             gradient: ELBO / EUBO with block-wise masks), `unigrpo` (random-ratio masks, clipped ratio) or
@@ -56,7 +65,7 @@ class RLConfig(GRPOConfig):
     """
 
     model: str = field(default="embedded:tiny", metadata={"help": "stage-one checkpoint or model source"})
-    model_type: str | None = field(default=None, metadata={"help": " | ".join(KINDS)})
+    model_type: str | None = model_type_field()
     torch_dtype: str = field(default="float32", metadata={"help": "auto | float32 | bfloat16 | float16"})
 
     task: str = field(default="sudoku", metadata={"help": "sudoku | countdown | gsm8k | math"})
@@ -70,15 +79,12 @@ class RLConfig(GRPOConfig):
     block_length: int = field(default=32)
     diffusion_steps: int = field(default=128)
     remasking: str = field(default="low_confidence")
-    sampler_threshold: float | None = field(
-        default=None, metadata={"help": "rollouts: commit every block position above this confidence (Fast-dLLM)"})
-    kv_cache: str = field(default="none", metadata={"help": "rollouts: none | prefix | dual block KV cache"})
-    sampler_min_commit: str = field(
-        default="one", metadata={"help": "rollouts, parallel decoding: one (Fast-dLLM) | schedule (never more calls)"})
-    sampler_eos_stop: bool = field(
-        default=False, metadata={"help": "rollouts: stop a completion once everything before its first EOS is decoded"})
-    sampler_lookahead: int = field(
-        default=0, metadata={"help": "rollouts, with sampler_threshold: also commit confident tokens of N later blocks"})
+    sampler_threshold: float | None = field(default=default("threshold"), metadata={"help": "rollouts: " + HELP["threshold"]})
+    sampler_factor: float | None = field(default=default("factor"), metadata={"help": "rollouts: " + HELP["factor"]})
+    kv_cache: str = field(default=default("kv_cache"), metadata={"help": "rollouts: " + HELP["kv_cache"]})
+    sampler_min_commit: str = field(default=default("min_commit"), metadata={"help": "rollouts: " + HELP["min_commit"]})
+    sampler_eos_stop: bool = field(default=default("eos_stop"), metadata={"help": "rollouts: " + HELP["eos_stop"]})
+    sampler_lookahead: int = field(default=default("lookahead"), metadata={"help": "rollouts: " + HELP["lookahead"]})
     rl_algorithm: str = field(default="d1", metadata={"help": "d1 | spg | unigrpo | wd1 (gift.estimators)"})
     p_mask_prompt: float = field(default=0.15)
     loss_type: str = field(default="bnpo", metadata={"help": "bnpo (token mean over the micro-batch, d1) | grpo"})
@@ -130,22 +136,21 @@ class RLConfig(GRPOConfig):
     def __post_init__(self):
         if not self.output_dir:
             raise ValueError("output_dir is required (--output_dir DIR)")
-        check_option("remasking", self.remasking, REMASKING)
         check_option("torch_dtype", self.torch_dtype, DTYPE_NAMES)
         check_option("rl_algorithm", self.rl_algorithm, RL_ALGORITHMS)
         self.lora_target_modules = parse_target_modules(self.lora_target_modules)
         check_option("loss_type", self.loss_type, LOSS_TYPES)
         check_option("spg_negative", self.spg_negative, NEGATIVE_SURROGATES)
-        check_option("sampler_min_commit", self.sampler_min_commit, MIN_COMMITS)
         check_option("kl_reference", self.kl_reference, KL_REFERENCES)
         if self.beta != 0.0 and not ESTIMATORS[self.rl_algorithm].supports_kl:
             raise ValueError(f"rl_algorithm {self.rl_algorithm} has no KL term; set beta: 0 (got {self.beta})")
         if self.beta != 0.0 and self.kl_reference == "generation" and self.num_iterations == 1:
             raise ValueError("kl_reference generation is the policy being trained when num_iterations is 1 (the KL "
                              "is always 0): use num_iterations > 1, kl_reference start, or beta 0")
+        if self.top_p != 1.0:  # trl's field; the diffusion sampler draws from the whole distribution
+            raise ValueError(f"top_p {self.top_p}: rollouts sample from the full distribution (no nucleus "
+                             "filtering); leave top_p at 1.0")
         # Ranges are check_numbers'; these are the checks across fields.
-        if self.sampler_lookahead and self.sampler_threshold is None:
-            raise ValueError(f"sampler_lookahead={self.sampler_lookahead} commits by threshold: set sampler_threshold")
         if self.num_t > 1 and self.rl_algorithm in ("d1", "wd1"):
             raise ValueError(f"num_t must be 1 for {self.rl_algorithm} (its estimate masks the whole completion), "
                              f"got {self.num_t}")
@@ -159,6 +164,7 @@ class RLConfig(GRPOConfig):
             raise ValueError(f"save_steps ({int(self.save_steps)}) must be a multiple of num_iterations "
                              f"({self.num_iterations}) so a resumed run restarts at a generation boundary")
         check_numbers(self)  # before anything is loaded: steps, rates, sizes, lengths
+        self.sampler_config()  # the rollout sampler's own checks, in this config's option names
         apply_global_batch(self)
         processes = world_size()
         completions = global_batch(self.per_device_train_batch_size, self.gradient_accumulation_steps, processes)
@@ -175,6 +181,17 @@ class RLConfig(GRPOConfig):
             if self.bf16 is None:  # trl would turn bf16 on; CPU autocast in bf16 is slow and lossy
                 self.bf16 = False
         super().__post_init__()
+
+    def sampler_config(self) -> SamplerConfig:
+        """The rollout sampler's settings; a bad value is a `ValueError` naming this config's option."""
+        values = {option: getattr(self, name) for option, name in ROLLOUT_OPTIONS.items()}
+        try:
+            return SamplerConfig(**values)
+        except ValueError as err:
+            message = str(err)
+            for option, name in ROLLOUT_OPTIONS.items():
+                message = re.sub(rf"(?<![\w-]){option}(?!\w)", name, message)
+            raise ValueError(message) from None
 
 
 def frozen_settings(settings: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ HARMLESS_KEYS = frozenset({
 # Config keys naming a local model or data file (or a hub id / `embedded:` / `synthetic:` source).
 SOURCE_KEYS = ("model", "model_name_or_path", "dataset")
 # Keys whose accepted spellings changed: each maps a saved or current value to today's form.
-_NORMALISERS: dict[str, Callable[[Any], Any]] = {"lora_target_modules": parse_target_modules}
+_CANONICAL_SPELLINGS: dict[str, Callable[[Any], Any]] = {"lora_target_modules": parse_target_modules}
 
 
 class ConfigDriftError(ValueError):
@@ -47,14 +47,14 @@ def resolve_source_paths(config: Any) -> None:
             setattr(config, key, absolute_source(value))
 
 
-def _normalised(key: str, value: Any) -> Any:
+def _canonical_spelling(key: str, value: Any) -> Any:
     """A saved or current value in the one form the configs hold today, so an older spelling of the same
     setting is no drift (stage two saved `lora_target_modules` as `'all-linear'` before it became a list)."""
     if key in SOURCE_KEYS and isinstance(value, str):  # a run older than resolve_source_paths: as seen from here
         return absolute_source(value)
-    if key in _NORMALISERS:
+    if key in _CANONICAL_SPELLINGS:
         try:
-            return _NORMALISERS[key](value)
+            return _CANONICAL_SPELLINGS[key](value)
         except (TypeError, ValueError):  # not a valid spelling: compared as written, so the diff names it
             return value
     return value
@@ -69,7 +69,7 @@ def config_drift(saved: dict[str, Any], config) -> list[str]:
         if key in HARMLESS_KEYS:
             continue
         if key in saved and key in now:
-            before, after = _normalised(key, saved[key]), _normalised(key, now[key])
+            before, after = _canonical_spelling(key, saved[key]), _canonical_spelling(key, now[key])
         elif key in now:  # a field newer than the run: fine while it keeps its default
             before, after = json.loads(json.dumps(defaults.get(key, now[key]), default=str)), now[key]
         else:  # a field this version no longer has

@@ -11,6 +11,8 @@ import logging
 import math
 from typing import Any, Callable
 
+from gift.options import check_block_split
+
 logger = logging.getLogger(__name__)
 
 
@@ -95,7 +97,6 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "beta_ref_floor": NON_NEGATIVE,
     "p_mask_prompt": PROBABILITY,
     "temperature": NON_NEGATIVE,
-    "top_p": UNIT_LEFT_OPEN,
     "beta": NON_NEGATIVE,
     "epsilon": POSITIVE,
     "num_t": POSITIVE_INT,
@@ -128,11 +129,8 @@ def check_numbers(config: Any) -> None:
                 or not ok(value):
             raise ValueError(f"--{name} {value}: {rule}")
     gen, block, steps = (getattr(config, k, None) for k in ("gen_length", "block_length", "diffusion_steps"))
-    if gen and block and gen % block:
-        raise ValueError(f"--gen_length {gen} is not divisible by --block_length {block}")
-    if gen and block and steps and steps % (gen // block):
-        raise ValueError(f"--diffusion_steps {steps} is not divisible by the number of blocks "
-                         f"(gen_length {gen} / block_length {block} = {gen // block})")
+    if gen and block:
+        check_block_split(gen, block, steps or None, prefix="--", steps_name="diffusion_steps")
     save_steps, max_steps = getattr(config, "save_steps", None), getattr(config, "max_steps", None)
     if _by_steps(config, "save_strategy") and save_steps and max_steps and 1 <= max_steps < save_steps:
         # Legal (the recipes of short runs do it), but a killed run then restarts from step 0.

@@ -7,8 +7,11 @@ import types
 
 import pytest
 
-from rewards.data import (d1_test_subset, d1_train_rows, load_countdown, load_gsm8k, load_math500, load_sudoku,
-                          read_rows)
+from rewards.tasks.countdown import load_countdown
+from rewards.tasks.gsm8k import load_gsm8k
+from rewards.tasks.math import load_math500
+from rewards.tasks.sudoku import load_sudoku
+from rewards.data import (d1_test_subset, d1_train_rows, read_rows)
 
 
 def _jsonl(path, rows):

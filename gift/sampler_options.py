@@ -1,0 +1,55 @@
+"""The sampler's user options, defined once: `SamplerConfig`'s fields, with their command-line help.
+
+`gift eval` adds them to its parser from here, the pipeline's `eval` block accepts the same names, and
+stage two maps its `sampler_*` recipe fields onto them (`stages.train.rl_config.ROLLOUT_OPTIONS`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import MISSING, fields
+
+from gift.sampler import KV_CACHE_MODES, MIN_COMMITS, REMASKING, SamplerConfig
+
+# Fields a command sets itself rather than exposing: guidance (no recipe uses it) and the step history.
+NOT_OPTIONS = ("cfg_scale", "return_history")
+CHOICES = {"remasking": REMASKING, "kv_cache": KV_CACHE_MODES, "min_commit": MIN_COMMITS}
+HELP = {
+    "gen_length": "tokens generated after the prompt; a multiple of block_length",
+    "block_length": "tokens per semi-autoregressive block",
+    "steps": "denoising steps in total; a multiple of the number of blocks",
+    "temperature": "0: greedy; > 0: Gumbel-max sampling of logits / temperature",
+    "remasking": "which masked positions a step commits: " + " | ".join(REMASKING),
+    "threshold": "parallel decoding: commit every block position above this confidence (Fast-dLLM)",
+    "factor": "Fast-dLLM's factor rule instead of threshold",
+    "kv_cache": "block KV cache (approximate for bidirectional models; docs/sampler.md)",
+    "min_commit": "floor of a parallel step: one token (Fast-dLLM) or the fixed schedule's count",
+    "lookahead": "with threshold: also commit confident tokens of the next N blocks (docs/sampler.md)",
+    "eos_stop": "stop a sequence once everything before its first EOS is decoded (same text, fewer calls)",
+}
+
+
+def sampler_options() -> tuple[str, ...]:
+    """The user-facing sampler options, in `SamplerConfig`'s order."""
+    return tuple(f.name for f in fields(SamplerConfig) if f.name not in NOT_OPTIONS)
+
+
+def default(name: str):
+    """`SamplerConfig`'s default of one option."""
+    (found,) = (f for f in fields(SamplerConfig) if f.name == name)
+    return found.default if found.default is not MISSING else found.default_factory()
+
+
+def add_sampler_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """`--NAME` for every sampler option not in `skip`, typed and defaulted as `SamplerConfig` has it."""
+    for name in sampler_options():
+        if name in skip:
+            continue
+        value = default(name)
+        if isinstance(value, bool):
+            parser.add_argument(f"--{name}", action="store_true", help=HELP[name])
+        elif name in CHOICES:
+            parser.add_argument(f"--{name}", default=value, choices=CHOICES[name], help=HELP[name])
+        else:
+            kind = int if isinstance(value, int) else float
+            parser.add_argument(f"--{name}", type=kind, default=value, help=HELP[name])
