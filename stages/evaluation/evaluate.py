@@ -295,8 +295,8 @@ def evaluate(
     `model` is a `gift.checkpoint.LoadedModel` (used as it is, on its current device) or a source for
     `load_model` (`embedded[:preset]`, a checkpoint or run directory, a local/hub model of a known type;
     moved to this process's device). `decoding` holds the sampler options of `resolve_decoding`
-    (`gift.sampler_options`: `block_length`, `steps`, `temperature`, `threshold`, ...; d1's defaults). Every process of a multi-process launch must call it; the main process writes
-    `OUTPUT_DIR/{task}_{gen_length}.jsonl` and updates `OUTPUT_DIR/eval_config.json`.
+    (`gift.sampler_options`: `block_length`, `steps`, `temperature`, `threshold`, ...; d1's defaults). Every
+    process of a launch must call it; the main process writes `{task}_{gen_length}.jsonl` and `eval_config.json`.
     """
     settings, rows = _check_request(task, gen_lengths, decoding, batch_size, prompt_style, data, limit)
     state = process_state()
