@@ -310,8 +310,7 @@ def evaluate(
     if state.is_main_process:  # one model's generations per folder, or `gift score` mixes models
         claim_eval_folder(output_dir, model_identity(model, loaded))
 
-    out_dir = Path(output_dir)
-    paths, timings, mean_calls = [], {}, {}
+    out_dir, paths, timings, mean_calls = Path(output_dir), [], {}, {}
     for decode in settings:
         started = time.perf_counter()
         texts, calls = _generate(loaded, prompt_ids, decode, batch_size, seed, mine, log) if mine else ([], [])
