@@ -294,13 +294,17 @@ def _accuracy_lines(results: dict[str, Any], seeds: list[int]) -> list[str]:
 
 
 def _reward_lines(results: dict[str, Any], rewards: dict[str, list[float]], figure: str, smoothing: float) -> list[str]:
+    from stages.reports.control_curves import CONTROL_FIGURE_TEXT
+
+    has_control = any("gain" in r for runs in results["rl"].values() for r in runs)
     lines = ["", "## Reward curves (stage two)", "", f"![reward curves]({figure})", "",
+             *([CONTROL_FIGURE_TEXT, ""] if has_control else []),
              f"Raw reward per step (faint) and its time-weighted EMA (bold, smoothing {smoothing}); "
              "final reward = mean raw reward over the last 20% of steps:", "",
              "| arm | final reward (x100) |", "|---|---|"]
     lines += [f"| {arm} | {_mean_sd(v)} |" for arm, v in rewards.items()]
     lines += ["", "Rise of every stage-two run: mean raw reward over its last 20% of steps minus its first 10% "
-              "(x100; the main job asks for at least +5 in every run):", "",
+              "(x100; it moves with the order of the prompts as well as with learning):", "",
               "| run | seed | first 10% | last 20% | rise |", "|---|---|---|---|---|"]
     lines += [f"| {label} | {r['seed']} | {100 * r['first10']:.1f} | {100 * r['last20']:.1f} | {100 * r['rise']:+.1f} |"
               for label, runs in results["rl"].items() for r in runs]

@@ -11,7 +11,7 @@ from typing import Any
 from stages.run_record import STAGES, RunRecord
 
 
-def _seconds_per_step(run_dir: Path) -> float | None:
+def seconds_per_step(run_dir: Path) -> float | None:
     """A stage-two run's wall time per optimizer step (its last metrics line: cumulative wall time and step)."""
     path = run_dir / "metrics.jsonl"
     if not path.is_file():
@@ -33,8 +33,8 @@ def wall_time(state: dict[str, Any], record: RunRecord, stage_one_step_s: float 
     by_stage = {stage: round(sum(v["seconds"] for v in steps.values() if v.get("stage") == stage), 1)
                 for stage in STAGES}
     per_step = {"stage one": stage_one_step_s,
-                "stage two": _mean([_seconds_per_step(Path(r.run_dir)) for r in record.stage_two]),
-                "frozen control": _mean([_seconds_per_step(Path(r.control.run_dir))
+                "stage two": _mean([seconds_per_step(Path(r.run_dir)) for r in record.stage_two]),
+                "frozen control": _mean([seconds_per_step(Path(r.control.run_dir))
                                          for r in record.stage_two if r.control is not None])}
     return {"steps": {k: v["seconds"] for k, v in steps.items()},
             "total_s": sum(v["seconds"] for v in steps.values()), "elapsed_s": state.get("elapsed_s"),
