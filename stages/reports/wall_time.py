@@ -32,7 +32,7 @@ def wall_time(state: dict[str, Any], record: RunRecord, stage_one_step_s: float 
     steps = state.get("steps", {})
     by_stage = {stage: round(sum(v["seconds"] for v in steps.values() if v.get("stage") == stage), 1)
                 for stage in STAGES}
-    per_step = {"stage one": stage_one_step_s,
+    per_step = {"stage one": _mean([stage_one_step_s]),
                 "stage two": _mean([seconds_per_step(Path(r.run_dir)) for r in record.stage_two]),
                 "frozen control": _mean([seconds_per_step(Path(r.control.run_dir))
                                          for r in record.stage_two if r.control is not None])}
