@@ -39,3 +39,22 @@ def test_a_missing_or_foreign_record_is_named(tmp_path):
     (tmp_path / "run_record.json").write_text(json.dumps({"task": "sudoku"}))
     with pytest.raises(ValueError, match=r"run_record.json: not a pipeline run record \('seeds'\)"):
         read_record(tmp_path)
+
+
+def test_the_pipeline_records_steps_from_a_recipe_base_chain(tmp_path):
+    # A stage-two recipe that states only where it differs: max_steps and num_iterations sit in its base.
+    from stages.pipeline import Pipeline
+    from stages.pipeline_config import load_pipeline_config
+
+    (tmp_path / "base.yaml").write_text("max_steps: 40\nnum_iterations: 2\nbeta: 0.04\n")
+    (tmp_path / "child.yaml").write_text("base: base.yaml\nbeta: 0.0\n")
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(f"output_dir: {tmp_path / 'out'}\narms: [{{name: sft}}]\nstage_two_recipe: child.yaml\n"
+                      "frozen_control: true\n")
+    pipeline = Pipeline(load_pipeline_config(config))
+    out = tmp_path / "out" / "seed0" / "sft"
+    run = pipeline._stage_two_run("sft", 0, None, out / "stage2" / "final", out / "stage2-frozen" / "final")
+    assert (run.max_steps, run.num_iterations, run.control) == (40, 2, FrozenControl(str(out / "stage2-frozen"), 20))
+    assert run.start == str(out / "stage1" / "final") and run.run_dir == str(out / "stage2")
+    record = pipeline.record([{"stage_one": [], "stage_two": [run]}])
+    assert record.stage_two_recipes == {"sft": {"max_steps": 40, "num_iterations": 2, "beta": 0.0}}
