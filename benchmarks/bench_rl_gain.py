@@ -44,6 +44,10 @@ def _run(settings: dict, out: Path, frozen: bool) -> None:
     from stages.train.rl import run_rl
     from stages.train.rl_config import RLConfig, frozen_settings
 
+    from gift.checkpoint import resolve_checkpoint
+
+    if resolve_checkpoint(out / "final") is not None:  # finished earlier (a shared control, an extended sweep)
+        return
     values = frozen_settings(settings) if frozen else settings
     run_rl(RLConfig(**{**values, "output_dir": str(out), "disable_tqdm": True}), frozen=frozen)
 
