@@ -61,6 +61,9 @@ def test_report_rows_and_results_json(tmp_path):
                 "| gift | 0.375 | 1.50 |",
                 "| stage one: sft seed 0 | 2.2 (resumed) |",
                 "| total | 4.2 |",
+                "| stage one | 2.2 | 0.25 |",
+                "| stage two | 0.0 | 2.50 |",
+                "| frozen control | 0.0 | - |",
                 "| empty cell | 10 | 1.500 | 1.250 |",
                 "![reward curves](reward_curves.png)"):
         assert row + "\n" in text, row

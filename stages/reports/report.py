@@ -340,7 +340,7 @@ def _verdict_lines(results: dict[str, Any], rewards: dict[str, list[float]], has
     return lines
 
 
-def _cost_lines(step_time: dict[str, dict], state: dict[str, Any]) -> list[str]:
+def _cost_lines(step_time: dict[str, dict], state: dict[str, Any], wall: dict[str, Any] | None = None) -> list[str]:
     lines = ["", "## Cost", "", "| arm | stage-one step time (median s) | vs sft |", "|---|---|---|"]
     for arm, t in step_time.items():
         ratio = "-" if t["vs_sft"] is None else f"{t['vs_sft']:.2f}"
@@ -349,7 +349,20 @@ def _cost_lines(step_time: dict[str, dict], state: dict[str, Any]) -> list[str]:
     lines += [f"| {name} | {info['seconds']:.1f}{' (resumed)' if info.get('resumed') else ''} |"
               for name, info in state.get("steps", {}).items()]
     total = sum(info["seconds"] for info in state.get("steps", {}).values())
-    return lines + [f"| total | {total:.1f} |"]
+    return lines + [f"| total | {total:.1f} |"] + _stage_lines(wall)
+
+
+def _stage_lines(wall: dict[str, Any] | None) -> list[str]:
+    """Work by stage, the cores and workers, and seconds per step (absent from results written before them)."""
+    if not wall or "by_stage_s" not in wall:
+        return []
+    lines = ["", f"By stage, on {wall['cores']} core(s) in {wall['workers']} worker process(es) (seconds of work; "
+             "seconds per step: stage one's median step, stage two's optimizer step, the control's generation batch):",
+             "", "| stage | work (s) | s per step |", "|---|---|---|"]
+    per_step = wall["seconds_per_step"]
+    lines += [f"| {stage} | {seconds:.1f} | {'-' if per_step.get(stage) is None else f'{per_step[stage]:.2f}'} |"
+              for stage, seconds in wall["by_stage_s"].items()]
+    return lines
 
 
 def format_report(results: dict[str, Any], cfg, rewards: dict[str, list[float]], figure: Path | None,
@@ -363,7 +376,7 @@ def format_report(results: dict[str, Any], cfg, rewards: dict[str, list[float]],
         lines += _reward_lines(results, rewards, figure.name, cfg.smoothing)
     lines += _verdict_lines(results, rewards, any(a.control for a in cfg.arms))
     lines += _entropy_section(entropy)
-    lines += _cost_lines(results["step_time"], state)
+    lines += _cost_lines(results["step_time"], state, results.get("wall_time"))
     lines += ["", "## Config", "", "```yaml", config_yaml.rstrip(), "```", ""]
     return "\n".join(lines)
 
