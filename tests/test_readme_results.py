@@ -100,7 +100,11 @@ def test_publish_run_copies_results_report_and_figure(tmp_path):
     (run / "results.json").write_text(json.dumps(_results()))
     (run / "report.md").write_text("# Pipeline report\n\n![reward curves](reward_curves.png)\n")
     (run / "reward_curves.png").write_bytes(b"png")
+    stale = tmp_path / FIGURE.with_name(FIGURE.stem + "_aggregate.csv")  # the figure with controls writes none
+    stale.parent.mkdir(parents=True)
+    stale.write_text("from an earlier run")
     publish_run(run, tmp_path)
+    assert not stale.exists()
     assert json.loads((tmp_path / RESULTS).read_text()) == _results()
     assert (tmp_path / REPORT).read_text() == "# Pipeline report\n\n![reward curves](img/embedded_reward_curves.png)\n"
     assert (tmp_path / FIGURE).read_bytes() == b"png"

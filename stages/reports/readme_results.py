@@ -175,6 +175,7 @@ def publish_run(run_dir: str | Path, root: Path = Path(".")) -> None:
         if not source.is_file():
             if source.name in ("results.json", "report.md"):
                 raise FileNotFoundError(f"{source}: missing; is {run_dir} a finished `gift pipeline` run?")
+            target.unlink(missing_ok=True)  # a copy from an earlier run would no longer match the figure
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.name == "report.md":  # the figure sits in docs/img/ beside the published report
