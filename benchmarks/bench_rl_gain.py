@@ -7,8 +7,9 @@ Each variant is `name=key:value,key:value` (overrides of configs/embedded/grpo_s
 recipe itself). A variant runs beside a frozen control with the same rollout settings (one control per
 distinct set of rollout and batching settings, shared by the variants that only change the update), and
 the line printed is its gain over that control (`stages.reports.report.frozen_gain`: last-20% reward minus
-the control's over the same generation batches), its rise and its seconds per step (the control's: per generation batch). Runs land in
-`--output_dir/<name>` and are skipped when finished, so a sweep can be extended.
+the control's over the same generation batches), its rise and its seconds per step (the control's: per
+generation batch). Runs land in `--output_dir/<name>` and are skipped when finished, so a sweep can be
+extended.
 """
 
 from __future__ import annotations
