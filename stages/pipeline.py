@@ -344,7 +344,8 @@ class Pipeline:
         if record.stage_two:
             from stages.reports.control_curves import plot_stage_two
 
-            figure = plot_stage_two(record.stage_two, self.out / "reward_curves.png", cfg.smoothing, self._figure_title())
+            figure = plot_stage_two(record.stage_two, self.out / "reward_curves.png", cfg.smoothing,
+                                    self._figure_title())
         from stages.reports.report import write_report
 
         entropy = self.entropy(base)

@@ -11,7 +11,8 @@ def _record() -> RunRecord:
     control = FrozenControl("out/a/rl-control", max_steps=30)
     return RunRecord(task="sudoku", seeds=[0, 1], arms=["sft", "gift"], workers=2, cores=2,
                      stage_one=[StageOneRun("sft", 0, "out/a/s1", 300), StageOneRun("gift", 1, "out/b/s1", 300)],
-                     stage_two=[StageTwoRun("sft", "sft", None, 0, "out/a/rl", "out/a/s1/checkpoint-100", 120, 4, control),
+                     stage_two=[StageTwoRun("sft", "sft", None, 0, "out/a/rl", "out/a/s1/checkpoint-100", 120, 4,
+                                            control),
                                 StageTwoRun("gift:wd1", "gift", "wd1", 1, "out/b/rl", "out/b/s1/final", 60, 2)],
                      stage_one_recipe={"max_steps": 300}, stage_two_recipes={"sft": {"beta": 0.04}})
 

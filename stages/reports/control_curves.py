@@ -67,8 +67,9 @@ def _draw(arms: dict[str, dict[str, dict]], output: Path, smoothing: float, titl
     left, right = fig.subplots(1, 2)
     for i, (label, series) in enumerate(arms.items()):
         color, seeds = f"C{i % 10}", series["run"]["n"]
-        for ax, name, style, text in ((left, "run", "-", f"{label}: run"), (left, "control", "--", f"{label}: frozen control"),
-                                      (right, "gain", "-", f"{label}: run - control")):
+        panels = ((left, "run", "-", f"{label}: run"), (left, "control", "--", f"{label}: frozen control"),
+                  (right, "gain", "-", f"{label}: run - control"))
+        for ax, name, style, text in panels:
             agg = series[name]
             ax.plot(agg["steps"], agg["mean"], color=color, linestyle=style, linewidth=2.0,
                     label=text + (f" (mean of {seeds} seeds)" if seeds > 1 else ""))
