@@ -22,9 +22,10 @@ from typing import Any, Callable
 
 from gift.checkpoint import FINAL_DIR, resolve_checkpoint
 from gift.files import atomic_write_text
-from stages.pipeline_config import PipelineConfig, load_pipeline_config
+from stages.pipeline_config import PipelineConfig, available_cores, load_pipeline_config
 from stages.pipeline_guard import check_finished_stage, hold_pipeline_folder
 from stages.run_folder import is_run_dir
+from stages.run_record import FrozenControl, RunRecord, StageOneRun, StageTwoRun, write_record
 from stages.train.recipes import load_recipe
 from stages.train.process_state import process_state
 
@@ -58,8 +59,10 @@ def _recipe(path: str | None, config_path: str | None) -> dict[str, Any]:
     raise FileNotFoundError(f"recipe {path} not found (looked in {', '.join(map(str, candidates))})")
 
 
-def _train_step(name: str, run_dir: Path, state: PipelineState, train: Callable[[bool], Path], log) -> Path:
-    """Run (or resume, or skip) one training run whose final checkpoint is `run_dir/final`."""
+def _train_step(name: str, stage: str, run_dir: Path, state: PipelineState, train: Callable[[bool], Path],
+                log) -> Path:
+    """Run (or resume, or skip) one training run whose final checkpoint is `run_dir/final`; `stage` is the
+    row of the wall-time table it counts in (one of `stages.run_record.STAGES`)."""
     if resolve_checkpoint(run_dir / FINAL_DIR) is not None:
         check_finished_stage(name, train)  # a stage whose settings changed since it ran is refused
         log(f"skip  {name}: {run_dir / FINAL_DIR} exists")
@@ -72,7 +75,7 @@ def _train_step(name: str, run_dir: Path, state: PipelineState, train: Callable[
     started = time.perf_counter()
     with open(run_dir / "console.log", "a") as console, contextlib.redirect_stdout(console):
         final = train(resume)
-    state.record(name, time.perf_counter() - started, resumed=resume)
+    state.record(name, time.perf_counter() - started, stage=stage, resumed=resume)
     return final
 
 
@@ -82,6 +85,7 @@ class Pipeline:
         self.log = log if process_state().is_main_process else (lambda message: None)
         self.out = Path(config.output_dir)
         self.state: PipelineState | None = None
+        self.workers = 1  # worker processes the (arm, seed) jobs ran in (set by `_run_jobs`)
 
     # --- models -------------------------------------------------------------------------------------
     def base(self) -> str:
@@ -104,12 +108,14 @@ class Pipeline:
             return base
         settings = {**self._stage_one_settings(), "objective": "sft", "normaliser": None, "max_steps": self.cfg.pretrain_steps,
                     **self.cfg.pretrain}
-        return str(self._cold_start("stage zero (pre-training)", self.out / "pretrain", settings, base, seed=0))
+        return str(self._cold_start("stage zero (pre-training)", "stage zero", self.out / "pretrain", settings, base,
+                                    seed=0))
 
     def _stage_one_settings(self) -> dict[str, Any]:
         return {**_recipe(self.cfg.stage_one_recipe, self.cfg.config_path), **self.cfg.stage_one}
 
-    def _cold_start(self, name: str, run_dir: Path, settings: dict, model: str, seed: int, beta_fn=None) -> Path:
+    def _cold_start(self, name: str, stage: str, run_dir: Path, settings: dict, model: str, seed: int,
+                    beta_fn=None) -> Path:
         from stages.train.cold_start import run_cold_start
         from stages.train.cold_start_config import ColdStartConfig
 
@@ -118,7 +124,7 @@ class Pipeline:
                       "resume": resume, "disable_tqdm": True, **self.cfg.model_source().options()}
             return run_cold_start(ColdStartConfig(**values), beta_fn=beta_fn)
 
-        return _train_step(name, run_dir, self.state, train, self.log)
+        return _train_step(name, stage, run_dir, self.state, train, self.log)
 
     def stage_one(self, base: str, arm, seed: int) -> Path:
         beta_fn = None
@@ -128,8 +134,8 @@ class Pipeline:
 
             beta_fn = structural_control(arm.control)(load_tokenizer(base, self.cfg.model_type))
         settings = {**self._stage_one_settings(), **arm.overrides}
-        return self._cold_start(f"stage one: {arm.name} seed {seed}", self.arm_dir(arm.name, seed) / "stage1",
-                                settings, base, seed, beta_fn)
+        return self._cold_start(f"stage one: {arm.name} seed {seed}", "stage one",
+                                self.arm_dir(arm.name, seed) / "stage1", settings, base, seed, beta_fn)
 
     def rl_start(self, arm_name: str, seed: int) -> Path:
         run = self.arm_dir(arm_name, seed) / "stage1"
@@ -147,22 +153,21 @@ class Pipeline:
 
     def stage_two(self, arm, seed: int, algorithm: str | None = None, frozen: bool = False) -> Path:
         """One stage-two run; `frozen`: its control (see `frozen_settings`), in `<run>-frozen`."""
-        from stages.reports.report import frozen_run_dir
         from stages.train.rl import run_rl
         from stages.train.rl_config import RLConfig, frozen_settings
 
         run_dir = self.arm_dir(arm.name, seed) / ("stage2" if algorithm is None else f"stage2-{algorithm}")
         settings = self._stage_two_settings(algorithm)
         if frozen:
-            run_dir, settings = frozen_run_dir(run_dir), frozen_settings(settings)
+            run_dir, settings = run_dir.with_name(run_dir.name + "-frozen"), frozen_settings(settings)
 
         def train(resume: bool) -> Path:
             values = {**settings, "model": str(self.rl_start(arm.name, seed)), "output_dir": str(run_dir), "seed": seed,
                       "task": self.cfg.task, "resume": resume, "disable_tqdm": True, **self.cfg.model_source().options()}
-            return run_rl(RLConfig(**values))
+            return run_rl(RLConfig(**values), frozen=frozen)
 
         name = f"stage two: {self.cfg.rl_label(arm.name, algorithm)}{' (frozen)' if frozen else ''} seed {seed}"
-        return _train_step(name, run_dir, self.state, train, self.log)
+        return _train_step(name, "frozen control" if frozen else "stage two", run_dir, self.state, train, self.log)
 
     def arm_dir(self, arm: str, seed: int) -> Path:
         return self.out / f"seed{seed}" / arm
@@ -184,7 +189,7 @@ class Pipeline:
                  gen_lengths, output_dir=eval_dir, **settings)
         scores = score_files(eval_dir)
         write_scores(scores, eval_dir / "scores")
-        self.state.record(f"eval: {label}", time.perf_counter() - started)
+        self.state.record(f"eval: {label}", time.perf_counter() - started, stage="evaluation")
         return scores
 
     def entropy(self, base: str) -> dict | None:
@@ -209,8 +214,10 @@ class Pipeline:
     # --- one arm and seed: stage one, its evaluation, stage two per algorithm -------------------------------
     def job(self, base: str, arm, seed: int) -> dict[str, Any]:
         """Everything that depends on one (arm, seed) only; independent of every other job."""
-        cfg, evaluations, rl_runs = self.cfg, {}, []
+        cfg, evaluations, stage_two = self.cfg, {}, []
         final = self.stage_one(base, arm, seed)
+        stage_one = StageOneRun(arm.name, seed, str(final.parent),
+                                {**self._stage_one_settings(), **arm.overrides}.get("max_steps"))
         evaluations[f"stage1/{arm.name}/seed{seed}"] = self.evaluate(f"stage one {arm.name} seed {seed}", final,
                                                                      final.parent / "eval")
         if arm.rl and cfg.rl_from_step is not None:
@@ -220,12 +227,36 @@ class Pipeline:
         for algorithm in cfg.algorithms() if arm.rl else []:
             label = cfg.rl_label(arm.name, algorithm)
             final = self.stage_two(arm, seed, algorithm)
-            if cfg.frozen_control:
-                self.stage_two(arm, seed, algorithm, frozen=True)
-            rl_runs.append((label, str(final.parent)))
+            control = self.stage_two(arm, seed, algorithm, frozen=True) if cfg.frozen_control else None
+            stage_two.append(self._stage_two_run(arm.name, seed, algorithm, final, control))
             evaluations[f"stage2/{label}/seed{seed}"] = self.evaluate(f"stage two {label} seed {seed}", final,
                                                                       final.parent / "eval")
-        return {"evaluations": evaluations, "rl_runs": rl_runs}
+        return {"evaluations": evaluations, "stage_one": [stage_one], "stage_two": stage_two}
+
+    def _stage_two_run(self, arm: str, seed: int, algorithm: str | None, final: Path,
+                       control: Path | None) -> StageTwoRun:
+        """The record of one stage-two run (and its frozen control) with the settings it ran with."""
+        from stages.train.rl_config import RLConfig, frozen_settings
+
+        settings = self._stage_two_settings(algorithm)
+        frozen = None
+        if control is not None:
+            frozen = FrozenControl(str(control.parent), frozen_settings(settings)["max_steps"])
+        return StageTwoRun(self.cfg.rl_label(arm, algorithm), arm, algorithm, seed, str(final.parent),
+                           str(self.rl_start(arm, seed)), settings.get("max_steps"),
+                           settings.get("num_iterations", RLConfig.num_iterations), frozen)
+
+    def record(self, jobs: list[dict[str, Any]]) -> RunRecord:
+        """What ran, for the report: every job's runs, stage-two runs in config order (seeds in order)."""
+        cfg = self.cfg
+        stage_two = sorted((run for job in jobs for run in job["stage_two"]), key=lambda run: (
+            *self._rl_order(run.label), cfg.seeds.index(run.seed)))
+        return RunRecord(task=cfg.task, seeds=list(cfg.seeds), arms=[a.name for a in cfg.arms], workers=self.workers,
+                         cores=available_cores(),
+                         stage_one=[run for job in jobs for run in job["stage_one"]], stage_two=stage_two,
+                         stage_one_recipe=self._stage_one_settings(),
+                         stage_two_recipes={cfg.rl_label(a.name, alg): self._stage_two_settings(alg)
+                                            for a in cfg.arms if a.rl for alg in cfg.algorithms()})
 
     def _figure_title(self) -> str:
         algorithms = [a or self._stage_two_settings(None).get("rl_algorithm", "d1") for a in self.cfg.algorithms()]
@@ -242,8 +273,9 @@ class Pipeline:
     def _run_jobs(self, base: str) -> list[dict[str, Any]]:
         """Every (arm, seed) job, inline or in `workers` processes of one thread each (results in job order)."""
         jobs = [(arm, seed) for seed in self.cfg.seeds for arm in self.cfg.arms if seed in self.cfg.arm_seeds(arm)]
-        workers = min(self.cfg.workers, len(jobs))
+        workers = self.cfg.worker_count(len(jobs))
         if workers <= 1 or process_state().num_processes > 1:  # a multi-process launch shares its GPUs instead
+            self.workers = 1
             return [self.job(base, arm, seed) for arm, seed in jobs]
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -252,6 +284,7 @@ class Pipeline:
         # RL jobs first: they take longest, so the pool does not end on one long job.
         order = sorted(range(len(jobs)), key=lambda i: not jobs[i][0].rl)
         results: list[dict[str, Any] | None] = [None] * len(jobs)
+        self.workers = workers
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(_worker_job, self.cfg, base, jobs[i][0].name, jobs[i][1]): i for i in order}
             for future in futures:
@@ -298,26 +331,26 @@ class Pipeline:
         base = self.pretrain(self.base())
         evaluations = {"base": self.evaluate("base", base, self.out / "pretrain" / "eval" if cfg.pretrain_steps
                                              else self.out / "base_eval")}
-        rl_runs: list[tuple[str, Path]] = []
-        for result in self._run_jobs(base):
+        jobs = self._run_jobs(base)
+        for result in jobs:
             evaluations.update(result["evaluations"])
-            rl_runs += [(label, Path(run)) for label, run in result["rl_runs"]]
-        rl_runs.sort(key=lambda item: self._rl_order(item[0]))  # labels in config order, seeds in order
-        if not process_state().is_main_process:  # figure, entropy probe and report: once
+        record = self.record(jobs)
+        if not process_state().is_main_process:  # record, figure, entropy probe and report: once
             return self.out / "report.md"
+        write_record(record, self.out)
         figure = None
-        if rl_runs:
-            from stages.reports.curves import plot_reward_curves
+        if record.stage_two:
+            from stages.reports.control_curves import plot_stage_two
 
-            figure, _ = plot_reward_curves(rl_runs, self.out / "reward_curves.png", smoothing=cfg.smoothing,
-                                           title=self._figure_title())
+            figure = plot_stage_two(record.stage_two, self.out / "reward_curves.png", cfg.smoothing,
+                                    self._figure_title())
         from stages.reports.report import write_report
 
         entropy = self.entropy(base)
         if self.state.data["steps"] != ran_before:  # wall clock of the last invocation that trained or evaluated
             self.state.data["elapsed_s"] = round(time.perf_counter() - started, 1)
             self.state.merge({})
-        report = write_report(self.out, cfg, evaluations, rl_runs, figure, self.state.data, entropy)
+        report = write_report(self.out, cfg, evaluations, record, figure, self.state.data, entropy)
         self.log(f"report: {report}\nfigure: {figure}")
         return report
 

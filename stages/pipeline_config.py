@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,8 @@ class PipelineConfig:
         noise without learning (learning rate 1e-12, beta 0, one step per generation batch). The report
         then gives each run's gain over its control, which the order of the prompts does not move.
     workers: independent (arm, seed) jobs run in this many worker processes, one thread each when
-        workers > 1 (on 2 cores two 1-thread processes beat one 2-thread process: docs/embedded_pipeline.md).
+        workers > 1 (on 2 cores two 1-thread processes beat one 2-thread process: docs/embedded_pipeline.md);
+        `auto`: one per core this process may use (`os.sched_getaffinity`), at most one per job.
     eval: `gift eval` settings (gen_lengths, limit, data, block_length, steps, batch_size).
     smoothing: EMA factor of the reward-curve figure.
     entropy_examples: examples of the stage-one data probed for the entropy report of the base model
@@ -73,7 +75,7 @@ class PipelineConfig:
     stage_two: dict[str, Any] = field(default_factory=dict)
     rl_algorithms: list[Any] | None = None
     frozen_control: bool = False
-    workers: int = 1
+    workers: int | str = 1
     eval: dict[str, Any] = field(default_factory=dict)
     smoothing: float = 0.9
     entropy_examples: int = 256
@@ -103,15 +105,21 @@ class PipelineConfig:
                 raise ValueError(f"pipeline: rl_algorithms must be a non-empty list of distinct names, got {names}")
         if not isinstance(self.frozen_control, bool):
             raise ValueError(f"pipeline: frozen_control must be true or false, got {self.frozen_control!r}")
-        if not isinstance(self.workers, int) or self.workers < 1:
-            raise ValueError(f"pipeline: workers must be a positive integer, got {self.workers!r}")
+        if self.workers != "auto" and (not isinstance(self.workers, int) or isinstance(self.workers, bool)
+                                       or self.workers < 1):
+            raise ValueError(f"pipeline: workers must be a positive integer or auto, got {self.workers!r}")
         if not 0 <= self.smoothing < 1:
             raise ValueError(f"pipeline: smoothing must lie in [0, 1), got {self.smoothing}")
-
 
     def model_source(self, source: str | Path | None = None) -> ModelSource:
         """A model of this pipeline's family: `source` (a checkpoint of a run), or the base model."""
         return ModelSource(str(source or self.base_model), self.model_type, self.trust_remote_code)
+
+    def worker_count(self, jobs: int) -> int:
+        """Worker processes for `jobs` independent jobs: `workers`, or with `auto` one per available core."""
+        if self.workers == "auto":
+            return max(1, min(available_cores(), jobs))
+        return min(self.workers, jobs)
 
     def arm_seeds(self, arm: Arm) -> list[int]:
         """The seeds an arm runs on, in the pipeline's order."""
@@ -134,6 +142,11 @@ class PipelineConfig:
     def rl_label(self, arm: str, algorithm: str | None) -> str:
         """How a stage-two arm is named in keys, curves and tables: `arm` or `arm:algorithm`."""
         return arm if algorithm is None else f"{arm}:{algorithm}"
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its affinity mask, not the machine's total)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _algorithm(entry: Any, index: int) -> tuple[str, dict[str, Any]]:

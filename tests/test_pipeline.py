@@ -13,6 +13,7 @@ from gift.structural_control import structural_control
 from rewards.tasks.sudoku import STRUCTURAL_BETAS
 from stages.pipeline import run_pipeline
 from stages.pipeline_config import load_pipeline_config
+from stages.run_record import read_record
 
 QUICK = "configs/embedded/pipeline_quick.yaml"
 
@@ -88,6 +89,7 @@ def test_a_crashed_pipeline_continues_where_it_stopped(tmp_path, monkeypatch):
     ({"rl_algorithms": ["d1", "d1"]}, "rl_algorithms must be a non-empty list of distinct names"),
     ({"rl_algorithms": ["ppo"]}, "unknown rl_algorithm 'ppo'"),
     ({"workers": 0}, "workers must be a positive integer"),
+    ({"workers": "many"}, "workers must be a positive integer or auto, got 'many'"),
     ({"frozen_control": "yes"}, "frozen_control must be true or false, got 'yes'"),
     ({"frozen_control": True, "stage_two": {"max_steps": 7}}, r"frozen control needs max_steps \(got 7\) to be a positive multiple"),
     ({"rl_algorithms": [{"beta": 0}]}, r"rl_algorithms\[0\] must be a name or a mapping with a `name`"),
@@ -151,9 +153,18 @@ def test_worker_processes_and_algorithm_arms(tmp_path):
         assert manifest["config"]["model"].endswith(f"seed{seed}/sft/stage1/checkpoint-6")
     gap_names = set(results["gaps"])
     assert {"stage1 cell_accuracy", "final reward (gift:d1 - sft:d1)"} <= gap_names
-    with open(out / "reward_curves_aggregate.csv") as handle:
+    with open(out / "reward_curves.csv") as handle:  # the figure: each run, its control and the gain, per batch
         rows = list(csv.DictReader(handle))
-    assert [r["n_runs"] for r in rows if r["label"] == "sft:d1"] == ["2"] * 2
+    assert sorted({(r["seed"], r["series"]) for r in rows if r["label"] == "sft:d1"}) == [
+        (seed, series) for seed in ("0", "1") for series in ("control", "gain", "run")]
+    record = read_record(out)  # what ran, for the report: no folder names to parse
+    assert [(r.label, r.seed, r.max_steps, r.num_iterations, r.control.max_steps) for r in record.stage_two] == [
+        ("sft:d1", 0, 2, 2, 1), ("sft:d1", 1, 2, 2, 1), ("sft:wd1", 0, 2, 2, 1), ("sft:wd1", 1, 2, 2, 1),
+        ("gift:d1", 0, 2, 2, 1), ("gift:wd1", 0, 2, 2, 1)]
+    assert record.stage_two[3].start.endswith("seed1/sft/stage1/checkpoint-6")
+    assert record.stage_two[3].control.run_dir.endswith("seed1/sft/stage2-wd1-frozen")
+    assert record.stage_two_recipes["sft:wd1"]["beta"] == 0.0 and record.workers == 2
+    assert results["wall_time"]["by_stage_s"]["frozen control"] > 0
     state = json.loads((out / "pipeline_state.json").read_text())
     assert "stage two: gift:wd1 seed 0" in state["steps"] and state["elapsed_s"] > 0
     report = (out / "report.md").read_text()

@@ -100,7 +100,11 @@ def test_publish_run_copies_results_report_and_figure(tmp_path):
     (run / "results.json").write_text(json.dumps(_results()))
     (run / "report.md").write_text("# Pipeline report\n\n![reward curves](reward_curves.png)\n")
     (run / "reward_curves.png").write_bytes(b"png")
+    stale = tmp_path / FIGURE.with_name(FIGURE.stem + "_aggregate.csv")  # the figure with controls writes none
+    stale.parent.mkdir(parents=True)
+    stale.write_text("from an earlier run")
     publish_run(run, tmp_path)
+    assert not stale.exists()
     assert json.loads((tmp_path / RESULTS).read_text()) == _results()
     assert (tmp_path / REPORT).read_text() == "# Pipeline report\n\n![reward curves](img/embedded_reward_curves.png)\n"
     assert (tmp_path / FIGURE).read_bytes() == b"png"
@@ -113,11 +117,12 @@ def test_frozen_gain_reads_the_same_generation_batches():
     # 20 steps with 2 steps per generation batch: the control has one step per batch, 10 in all.
     trained = [0.5] * 10 + [0.8] * 10
     control = [0.4, 0.5, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.7, 0.7]
-    got = frozen_gain(trained, control)
+    got = frozen_gain(trained, control, 2)
     # first 10% = 2 steps = batch 0; last 20% = 4 steps = batches 8 and 9
     assert got == pytest.approx({"frozen_first10": 0.4, "frozen_last20": 0.7, "frozen_rise": 0.3, "gain": 0.1})
-    assert frozen_gain(trained, control[:3]) is None  # 20 steps are not whole batches of a 3-step control
-    assert frozen_gain(trained, []) is None
+    assert frozen_gain(trained, control[:3], 2) is None  # the control did not see every batch of the run
+    assert frozen_gain(trained, control, 4) is None  # nor more batches than the run drew
+    assert frozen_gain(trained, [], 2) is None
 
 
 def test_render_section_gives_the_gain_over_the_frozen_control():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from stages.pipeline_config import load_pipeline_config
 from stages.reports.report import _final_rewards, format_report, write_report
+from stages.run_record import RunRecord, StageOneRun, StageTwoRun
 
 QUICK = "configs/embedded/pipeline_quick.yaml"
 
@@ -28,15 +29,20 @@ def _run(tmp_path: Path):
                    "stage1/gift/seed0": cell(0.625), "stage1/gift/seed1": cell(0.875),
                    "stage1/structural/seed0": cell(0.5625), "stage2/sft/seed0": cell(0.5),
                    "stage2/sft/seed1": cell(0.75), "stage2/gift/seed0": cell(0.75), "stage2/gift/seed1": cell(1.0)}
-    rl_runs = []
+    # Folders named unlike the pipeline's, so the report can only find them through the record.
+    record = RunRecord(task="sudoku", seeds=[0, 1], arms=["sft", "gift", "structural"], workers=2, cores=4)
     for seed in (0, 1):
         for arm, step_time in (("sft", 0.25), ("gift", 0.375)):
-            _jsonl(out / f"seed{seed}" / arm / "stage1", [{"step_time": step_time}] * 3)
-            run = out / f"seed{seed}" / arm / "stage2"
-            _jsonl(run, [{"step": s, "reward_mean": s / 16} for s in range(1, 11)])
-            rl_runs.append((arm, run))
+            _jsonl(out / f"{arm}-s{seed}" / "stage1", [{"step_time": step_time}] * 3)
+            run = out / f"{arm}-s{seed}" / "stage2"
+            _jsonl(run, [{"step": s, "reward_mean": s / 16, "wall_time": 2.5 * s} for s in range(1, 11)])
+            record.stage_one.append(StageOneRun(arm, seed, str(out / f"{arm}-s{seed}" / "stage1"), 12))
+            record.stage_two.append(StageTwoRun(arm, arm, None, seed, str(run), "start", 10, 2))
+    rl_runs = record
     (out / "pipeline_config.yaml").write_text("task: sudoku\n")
-    state = {"steps": {"stage zero": {"seconds": 1.5}, "stage one: sft seed 0": {"seconds": 2.25, "resumed": True}}}
+    state = {"steps": {"stage zero": {"seconds": 1.5, "stage": "stage zero"},
+                       "stage one: sft seed 0": {"seconds": 2.25, "stage": "stage one", "resumed": True},
+                       "eval: base": {"seconds": 0.5, "stage": "evaluation"}}}
     entropy = {"classes": {"empty cell": {"count": 10, "mean_entropy": 1.5, "mean_beta": 1.25}}}
     return out, cfg, evaluations, rl_runs, state, entropy
 
@@ -54,7 +60,10 @@ def test_report_rows_and_results_json(tmp_path):
                 "| stage2 cell_accuracy (gift - sft) | +25.0, +25.0 | +25.0 | 0.0 | 17.7 | yes |",
                 "| gift | 0.375 | 1.50 |",
                 "| stage one: sft seed 0 | 2.2 (resumed) |",
-                "| total | 3.8 |",
+                "| total | 4.2 |",
+                "| stage one | 2.2 | 0.25 |",
+                "| stage two | 0.0 | 2.50 |",
+                "| frozen control | 0.0 | - |",
                 "| empty cell | 10 | 1.500 | 1.250 |",
                 "![reward curves](reward_curves.png)"):
         assert row + "\n" in text, row
@@ -63,6 +72,12 @@ def test_report_rows_and_results_json(tmp_path):
     assert results["accuracy"]["stage1"]["structural"]["cell_accuracy"]["seeds"] == [0]
     assert results["step_time"]["gift"] == {"median_s": 0.375, "vs_sft": 1.5}
     assert [r["seed"] for r in results["rl"]["gift"]] == [0, 1]
+    assert (results["stage_one_steps"], results["stage_two_steps"], results["workers"]) == (12, 10, 2)
+    wall = results["wall_time"]
+    assert wall["by_stage_s"] == {"stage zero": 1.5, "stage one": 2.2, "stage two": 0.0, "frozen control": 0.0,
+                                  "evaluation": 0.5}
+    assert wall["seconds_per_step"] == {"stage one": 0.25, "stage two": 2.5, "frozen control": None}
+    assert (wall["cores"], wall["workers"]) == (4, 2)
 
     # The markdown is formatted from the numbers of results.json alone (read back from disk), the runs' raw
     # final rewards, the state and the config: nothing else.

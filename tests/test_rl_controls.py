@@ -88,3 +88,34 @@ def test_a_generation_reference_is_the_policy_that_drew_the_batch(tmp_path, base
         tiny_rl_config(tmp_path / "x", base_dir, kl_reference="old")
     with pytest.raises(ValueError, match="kl_reference generation is the policy being trained when num_iterations is 1"):
         tiny_rl_config(tmp_path / "x", base_dir, beta=0.04, kl_reference="generation", num_iterations=1)
+
+
+def test_a_rollout_only_control_draws_the_completions_of_the_trained_control(tmp_path, base_dir, monkeypatch):
+    # The control that only rolls out and scores against the control that ran the whole update at rate
+    # 1e-12: the same completions batch for batch, no log-probability pass, the start's weights unchanged.
+    from stages.train.frozen_control import FrozenControlTrainer
+
+    drawn: dict[str, list[torch.Tensor]] = {"trained": [], "rollout_only": []}
+    real = rl.DiffuGRPOTrainer._generate_and_score_completions
+
+    def record(self, inputs):
+        batch = real(self, inputs)
+        drawn["rollout_only" if isinstance(self, FrozenControlTrainer) else "trained"].append(batch["completion_ids"])
+        return batch
+
+    monkeypatch.setattr(rl.DiffuGRPOTrainer, "_generate_and_score_completions", record)
+    values = {**TINY_RL, "max_prompts": 64, "diffusion_steps": 12, "per_device_train_batch_size": 8, "beta": 0.04,
+              "learning_rate": 1e-2, "temperature": 0.9, "num_iterations": 2, "max_steps": 8, "model": str(base_dir)}
+    rl.run_rl(RLConfig(**frozen_settings({**values, "output_dir": str(tmp_path / "trained")})))
+
+    def no_logps(*args, **kwargs):
+        raise AssertionError("the rollout-only control ran a log-probability pass")
+
+    monkeypatch.setattr(rl, "masked_logps", no_logps)
+    rl.run_rl(RLConfig(**frozen_settings({**values, "output_dir": str(tmp_path / "rollout_only")})), frozen=True)
+    assert len(drawn["rollout_only"]) == 4
+    assert all(torch.equal(a, b) for a, b in zip(drawn["trained"], drawn["rollout_only"], strict=True))
+    assert _logged(tmp_path / "trained", "reward_mean") == _logged(tmp_path / "rollout_only", "reward_mean")
+    start = load_model(str(base_dir)).model.state_dict()
+    final = load_model(str(tmp_path / "rollout_only" / "final")).model.state_dict()
+    assert all(torch.equal(start[k], final[k]) for k in start)

@@ -56,7 +56,7 @@ def render_section(results: dict[str, Any], figure: str = str(FIGURE), report: s
              f"{wall['total_s']:.0f} s of training and evaluation"
              + (f", {elapsed:.0f} s wall clock with {results['workers']} worker process(es)" if elapsed else "")
              + ". Full report: `" + report + "`.", "",
-             f"![embedded reward curves]({figure})", "",
+             f"![embedded reward curves]({figure})", ""] + _figure_lines(results) + _wall_lines(wall) + [
              "| checkpoint | seeds | " + " | ".join(f"{m} %" for m in metrics) + " | stage-one step time vs SFT |",
              "|---|---|" + "---|" * len(metrics) + "---|"]
     lines.append("| base (stage zero) | - | " + " | ".join(
@@ -72,7 +72,7 @@ def render_section(results: dict[str, Any], figure: str = str(FIGURE), report: s
               "`python benchmarks/bench_cold_start.py`)."]
     if results.get("rl"):
         lines += ["", "Stage-two reward (x100; mean raw reward over the first 10% and last 20% of steps, "
-                  "mean ± sd over seeds; the rise must be at least +5 in every run):", "",
+                  "mean ± sd over seeds; the rise also moves with the order of the prompts):", "",
                   "| stage-two arm | seeds | first 10% | last 20% | rise | smallest rise |", "|---|---|---|---|---|---|"]
         for label, runs in results["rl"].items():
             first10, last20, rise = (_pct_over(runs, key) for key in ("first10", "last20", "rise"))
@@ -82,7 +82,8 @@ def render_section(results: dict[str, Any], figure: str = str(FIGURE), report: s
         if controlled:
             lines += ["", "Against each run's frozen control (same start, prompts and rollout noise, no learning; x100, "
                       "mean ± sd over seeds): the control's rise is the order of the prompts alone; the gain is the "
-                      "run's last-20% reward minus the control's over the same batches:", "",
+                      "run's last-20% reward minus the control's over the same batches (the target: at least +5 in "
+                      "every run):", "",
                       "| stage-two arm | control rise | gain over control | smallest gain |", "|---|---|---|---|"]
             for label, runs in controlled.items():
                 lines.append(f"| `{label}` | {_pct_over(runs, 'frozen_rise')} | {_pct_over(runs, 'gain')} | "
@@ -94,6 +95,26 @@ def render_section(results: dict[str, Any], figure: str = str(FIGURE), report: s
         lines += ["", _plain_verdict(results["gaps"])]
     lines += ["", END]
     return "\n".join(lines)
+
+
+def _figure_lines(results: dict[str, Any]) -> list[str]:
+    """How to read the figure: two sentences when every stage-two run has its frozen control."""
+    runs = [r for runs in results.get("rl", {}).values() for r in runs]
+    if not runs or not all("gain" in r for r in runs):
+        return []
+    from stages.reports.control_curves import CONTROL_FIGURE_TEXT
+
+    return [CONTROL_FIGURE_TEXT, ""]
+
+
+def _wall_lines(wall: dict[str, Any]) -> list[str]:
+    """Wall time by stage, the cores and the seconds per step, so a slow machine reads apart from a slow job."""
+    if "by_stage_s" not in wall:
+        return []
+    stages = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in wall["by_stage_s"].items())
+    speed = ", ".join(f"{kind} {value:.2f} s" for kind, value in wall["seconds_per_step"].items() if value is not None)
+    return [f"Work by stage: {stages}; on {wall['cores']} core(s) in {wall['workers']} worker process(es). "
+            f"Seconds per step: {speed} (stage one: median step; frozen control: per generation batch).", ""]
 
 
 def _pct_over(runs: list[dict], key: str) -> str:
@@ -154,6 +175,7 @@ def publish_run(run_dir: str | Path, root: Path = Path(".")) -> None:
         if not source.is_file():
             if source.name in ("results.json", "report.md"):
                 raise FileNotFoundError(f"{source}: missing; is {run_dir} a finished `gift pipeline` run?")
+            target.unlink(missing_ok=True)  # a copy from an earlier run would no longer match the figure
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.name == "report.md":  # the figure sits in docs/img/ beside the published report

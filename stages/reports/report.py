@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from rewards import get_task
+from stages.reports.wall_time import wall_time
+from stages.run_record import RunRecord
 
 
 def _mean_sd(values: list[float]) -> str:
@@ -98,7 +100,7 @@ def _rewards(rl_dir: Path) -> list[float]:
 
 def reward_rise(rewards: list[float]) -> dict[str, float] | None:
     """Mean raw reward over the first 10% and the last 20% of a stage-two run, and the rise between them
-    (0.05 is the rise the embedded recipe is tuned to reach in every stage-two run)."""
+    (which the order of the prompts moves as much as learning does: `frozen_gain` is the measure of learning)."""
     if not rewards:
         return None
     first = rewards[: max(1, len(rewards) // 10)]
@@ -107,22 +109,16 @@ def reward_rise(rewards: list[float]) -> dict[str, float] | None:
             "rise": statistics.mean(last) - statistics.mean(first), "steps": len(rewards)}
 
 
-def frozen_run_dir(run_dir: str | Path) -> Path:
-    """Where a stage-two run's frozen control lives: beside it, `<run>-frozen`."""
-    run_dir = Path(run_dir)
-    return run_dir.with_name(run_dir.name + "-frozen")
-
-
-def frozen_gain(rewards: list[float], frozen: list[float]) -> dict[str, float] | None:
+def frozen_gain(rewards: list[float], frozen: list[float], mu: int) -> dict[str, float] | None:
     """A run's reward windows read on its frozen control (same prompts and rollout noise, no learning;
-    one step per generation batch, so `len(rewards) / len(frozen)` is the run's num_iterations).
+    one step per generation batch, where the run takes `mu` steps; None unless the control saw exactly the
+    run's batches).
 
     `frozen_rise` is what the order of the prompts alone gives; `gain` is the run's last-20% reward minus
     the control's over the same generation batches: the part of the reward that learning added.
     """
-    if not rewards or not frozen or len(rewards) % len(frozen):
+    if not rewards or len(rewards) != mu * len(frozen):
         return None
-    mu = len(rewards) // len(frozen)
     first, last = max(1, len(rewards) // 10), max(1, len(rewards) // 5)
     first_control, last_control = frozen[: -(-first // mu)], frozen[(len(rewards) - last) // mu:]
     trained_last = statistics.mean(rewards[-last:])
@@ -177,16 +173,18 @@ def _accuracy(cfg, evaluations: dict[str, dict], metrics: list[str]) -> tuple[di
     return accuracy, per_seed
 
 
-def _reward_rises(rl_runs: list[tuple[str, Path]]) -> dict[str, list[dict]]:
-    """Each stage-two run's `reward_rise`, by label, with its seed (read from `seedN/ARM/stage2...`)."""
+def _reward_rises(record: RunRecord) -> dict[str, list[dict]]:
+    """Each stage-two run's `reward_rise` and gain over its frozen control, by label, with its seed."""
     rl: dict[str, list[dict]] = {}
-    for label, run in rl_runs:
-        seed = int(Path(run).parent.parent.name.removeprefix("seed"))
-        rewards = _rewards(Path(run))
+    for run in record.stage_two:
+        rewards = _rewards(Path(run.run_dir))
         rise = reward_rise(rewards)
         if rise is not None:
-            control = frozen_gain(rewards, _rewards(frozen_run_dir(run)))
-            rl.setdefault(label, []).append({"seed": seed, **rise, **(control or {})})
+            control = None
+            if run.control is not None:
+                mu = run.num_iterations // run.control.steps_per_batch
+                control = frozen_gain(rewards, _rewards(Path(run.control.run_dir)), mu)
+            rl.setdefault(run.label, []).append({"seed": run.seed, **rise, **(control or {})})
     return rl
 
 
@@ -210,57 +208,39 @@ def _gift_sft_gaps(cfg, per_seed: dict[str, Any], rl: dict[str, list[dict]], met
     return gaps
 
 
-def _arm_step_times(out: Path, cfg, arm: str) -> list[float]:
-    return [t for s in cfg.seeds if (t := _step_time(out / f"seed{s}" / arm / "stage1")) is not None]
+def _arm_step_times(record: RunRecord, arm: str) -> list[float]:
+    return [t for run in record.stage_one_runs(arm) if (t := _step_time(Path(run.run_dir))) is not None]
 
 
-def _step_time_table(out: Path, cfg) -> dict[str, dict[str, float | None]]:
+def _step_time_table(record: RunRecord) -> dict[str, dict[str, float | None]]:
     """Per arm with logs: its median stage-one step time (mean over seeds) and the ratio to `sft`'s."""
-    sft_time = _arm_step_times(out, cfg, "sft")
+    sft_time = _arm_step_times(record, "sft")
     table = {}
-    for arm in (a.name for a in cfg.arms):
-        times = _arm_step_times(out, cfg, arm)
+    for arm in record.arms:
+        times = _arm_step_times(record, arm)
         if times:
             table[arm] = {"median_s": statistics.mean(times),
                           "vs_sft": statistics.mean(times) / statistics.mean(sft_time) if sft_time else None}
     return table
 
 
-def collect_results(out: Path, cfg, evaluations: dict[str, dict], rl_runs: list[tuple[str, Path]],
-                    state: dict[str, Any], entropy: dict | None = None) -> dict[str, Any]:
+def collect_results(cfg, evaluations: dict[str, dict], record: RunRecord, state: dict[str, Any],
+                    entropy: dict | None = None) -> dict[str, Any]:
     """Every number of the report, machine-readable (`results.json`; the README is rendered from it)."""
     metrics = _metric_names(cfg.task)
     accuracy, per_seed = _accuracy(cfg, evaluations, metrics)
-    rl = _reward_rises(rl_runs)
-    steps = state.get("steps", {})
+    rl = _reward_rises(record)
+    step_time = _step_time_table(record)
+    stage_one_step = (step_time.get("sft") or next(iter(step_time.values()), {})).get("median_s")
     return {
         "schema": 1, "task": cfg.task, "base_model": cfg.base_model, "pretrain_steps": cfg.pretrain_steps,
         "seeds": list(cfg.seeds), "arms": [a.name for a in cfg.arms],
         "arm_seeds": {a.name: cfg.arm_seeds(a) for a in cfg.arms}, "rl_labels": rl_labels(cfg),
-        "rl_from_step": cfg.rl_from_step, **_recipe_steps(cfg), "workers": cfg.workers,
+        "rl_from_step": cfg.rl_from_step, **record.steps(), "workers": record.workers,
         "metrics": metrics, "accuracy": accuracy, "rl": rl, "gaps": _gift_sft_gaps(cfg, per_seed, rl, metrics[0]),
-        "step_time": _step_time_table(out, cfg),
-        "wall_time": {"steps": {k: v["seconds"] for k, v in steps.items()},
-                      "total_s": sum(v["seconds"] for v in steps.values()),
-                      "elapsed_s": state.get("elapsed_s")},
+        "step_time": step_time, "wall_time": wall_time(state, record, stage_one_step, record.workers),
         "entropy_classes": (entropy or {}).get("classes"),
     }
-
-
-def _recipe_steps(cfg) -> dict[str, Any]:
-    """Stage-one and stage-two step counts as the runs used them (config overrides over the recipes)."""
-    import yaml
-
-    def read(recipe: str | None) -> dict:
-        if not recipe:
-            return {}
-        for candidate in [Path(recipe)] + ([Path(cfg.config_path).parent / recipe] if cfg.config_path else []):
-            if candidate.is_file():
-                return yaml.safe_load(candidate.read_text()) or {}
-        return {}
-
-    return {"stage_one_steps": {**read(cfg.stage_one_recipe), **cfg.stage_one}.get("max_steps"),
-            "stage_two_steps": {**read(cfg.stage_two_recipe), **cfg.stage_two}.get("max_steps")}
 
 
 def _signed(value: float | None, unit: float) -> str:
@@ -289,13 +269,13 @@ def stage_titles(rl_from_step: int | None) -> dict[str, str]:
     return {"stage1": "stage one", "rl_start": f"stage one @ step {rl_from_step} (RL start)", "stage2": "stage two"}
 
 
-def _final_rewards(rl_runs: list[tuple[str, Path]]) -> dict[str, list[float]]:
+def _final_rewards(record: RunRecord) -> dict[str, list[float]]:
     """Per stage-two label, each run's mean raw reward over its last 20% of steps."""
     rewards: dict[str, list[float]] = {}
-    for label, run in rl_runs:
-        value = _final_reward(run)
+    for run in record.stage_two:
+        value = _final_reward(Path(run.run_dir))
         if value is not None:
-            rewards.setdefault(label, []).append(value)
+            rewards.setdefault(run.label, []).append(value)
     return rewards
 
 
@@ -315,13 +295,17 @@ def _accuracy_lines(results: dict[str, Any], seeds: list[int]) -> list[str]:
 
 
 def _reward_lines(results: dict[str, Any], rewards: dict[str, list[float]], figure: str, smoothing: float) -> list[str]:
+    from stages.reports.control_curves import CONTROL_FIGURE_TEXT
+
+    has_control = any("gain" in r for runs in results["rl"].values() for r in runs)
     lines = ["", "## Reward curves (stage two)", "", f"![reward curves]({figure})", "",
+             *([CONTROL_FIGURE_TEXT, ""] if has_control else []),
              f"Raw reward per step (faint) and its time-weighted EMA (bold, smoothing {smoothing}); "
              "final reward = mean raw reward over the last 20% of steps:", "",
              "| arm | final reward (x100) |", "|---|---|"]
     lines += [f"| {arm} | {_mean_sd(v)} |" for arm, v in rewards.items()]
     lines += ["", "Rise of every stage-two run: mean raw reward over its last 20% of steps minus its first 10% "
-              "(x100; the embedded recipe is tuned for at least +5 in every run):", "",
+              "(x100; it moves with the order of the prompts as well as with learning):", "",
               "| run | seed | first 10% | last 20% | rise |", "|---|---|---|---|---|"]
     lines += [f"| {label} | {r['seed']} | {100 * r['first10']:.1f} | {100 * r['last20']:.1f} | {100 * r['rise']:+.1f} |"
               for label, runs in results["rl"].items() for r in runs]
@@ -357,7 +341,7 @@ def _verdict_lines(results: dict[str, Any], rewards: dict[str, list[float]], has
     return lines
 
 
-def _cost_lines(step_time: dict[str, dict], state: dict[str, Any]) -> list[str]:
+def _cost_lines(step_time: dict[str, dict], state: dict[str, Any], wall: dict[str, Any] | None = None) -> list[str]:
     lines = ["", "## Cost", "", "| arm | stage-one step time (median s) | vs sft |", "|---|---|---|"]
     for arm, t in step_time.items():
         ratio = "-" if t["vs_sft"] is None else f"{t['vs_sft']:.2f}"
@@ -366,7 +350,20 @@ def _cost_lines(step_time: dict[str, dict], state: dict[str, Any]) -> list[str]:
     lines += [f"| {name} | {info['seconds']:.1f}{' (resumed)' if info.get('resumed') else ''} |"
               for name, info in state.get("steps", {}).items()]
     total = sum(info["seconds"] for info in state.get("steps", {}).values())
-    return lines + [f"| total | {total:.1f} |"]
+    return lines + [f"| total | {total:.1f} |"] + _stage_lines(wall)
+
+
+def _stage_lines(wall: dict[str, Any] | None) -> list[str]:
+    """Work by stage, the cores and workers, and seconds per step (absent from results written before them)."""
+    if not wall or "by_stage_s" not in wall:
+        return []
+    lines = ["", f"By stage, on {wall['cores']} core(s) in {wall['workers']} worker process(es) (seconds of work; "
+             "seconds per step: stage one's median step, stage two's optimizer step, the control's generation batch):",
+             "", "| stage | work (s) | s per step |", "|---|---|---|"]
+    per_step = wall["seconds_per_step"]
+    lines += [f"| {stage} | {seconds:.1f} | {'-' if per_step.get(stage) is None else f'{per_step[stage]:.2f}'} |"
+              for stage, seconds in wall["by_stage_s"].items()]
+    return lines
 
 
 def format_report(results: dict[str, Any], cfg, rewards: dict[str, list[float]], figure: Path | None,
@@ -380,17 +377,17 @@ def format_report(results: dict[str, Any], cfg, rewards: dict[str, list[float]],
         lines += _reward_lines(results, rewards, figure.name, cfg.smoothing)
     lines += _verdict_lines(results, rewards, any(a.control for a in cfg.arms))
     lines += _entropy_section(entropy)
-    lines += _cost_lines(results["step_time"], state)
+    lines += _cost_lines(results["step_time"], state, results.get("wall_time"))
     lines += ["", "## Config", "", "```yaml", config_yaml.rstrip(), "```", ""]
     return "\n".join(lines)
 
 
-def write_report(out: Path, cfg, evaluations: dict[str, dict], rl_runs: list[tuple[str, Path]], figure: Path | None,
+def write_report(out: Path, cfg, evaluations: dict[str, dict], record: RunRecord, figure: Path | None,
                  state: dict[str, Any], entropy: dict | None = None) -> Path:
     """Write `out/report.md` and `out/results.json` (the same numbers, machine-readable); return the report's path."""
-    results = collect_results(out, cfg, evaluations, rl_runs, state, entropy)
+    results = collect_results(cfg, evaluations, record, state, entropy)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    text = format_report(results, cfg, _final_rewards(rl_runs), figure, state, entropy,
+    text = format_report(results, cfg, _final_rewards(record), figure, state, entropy,
                          (out / "pipeline_config.yaml").read_text())
     path = out / "report.md"
     path.write_text(text)

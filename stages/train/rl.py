@@ -220,8 +220,9 @@ def _rewind_metrics(path: Path, step: int) -> float:
 
 
 @guard_run("rl")
-def run_rl(config: RLConfig, callbacks=None) -> Path:
-    """Train stage two and return the final checkpoint directory. Bad input fails before training."""
+def run_rl(config: RLConfig, callbacks=None, frozen: bool = False) -> Path:
+    """Train stage two and return the final checkpoint directory. Bad input fails before training.
+    `frozen`: the run is a frozen control (`frozen_settings`): it rolls out and scores only."""
     resume_from = check_output_dir(config.output_dir, config.resume)
     task = get_task(config.task)
     rows = rl_rows(config.task, config.dataset, config.dataset_split, config.max_prompts, config.synthetic_seed)
@@ -241,11 +242,14 @@ def run_rl(config: RLConfig, callbacks=None) -> Path:
     make_manifest = manifest_maker(loaded, "rl", config.model, config.rl_algorithm, config, parent_is_source=True)
     import datasets
 
-    trainer = DiffuGRPOTrainer(model=loaded.model, adapter=loaded.adapter, args=config, metrics_path=metrics_path,
-                               wall_offset=wall_offset, reward_funcs=list(task.reward_funcs),
-                               train_dataset=datasets.Dataset.from_list(rows), processing_class=loaded.tokenizer,
-                               peft_config=peft_config,
-                               callbacks=[CheckpointManifestCallback(make_manifest), *(callbacks or [])])
+    trainer_class = DiffuGRPOTrainer
+    if frozen:
+        from stages.train.frozen_control import FrozenControlTrainer as trainer_class
+    trainer = trainer_class(model=loaded.model, adapter=loaded.adapter, args=config, metrics_path=metrics_path,
+                            wall_offset=wall_offset, reward_funcs=list(task.reward_funcs),
+                            train_dataset=datasets.Dataset.from_list(rows), processing_class=loaded.tokenizer,
+                            peft_config=peft_config,
+                            callbacks=[CheckpointManifestCallback(make_manifest), *(callbacks or [])])
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     return save_final(trainer, loaded.tokenizer, make_manifest({**result.metrics, "global_step": trainer.state.global_step}))
 

@@ -1,0 +1,29 @@
+"""A stage-two run's frozen control: the run's rollouts and rewards on the starting model, without learning.
+
+`frozen_settings` (stages/train/rl_config.py) gives the control one step per generation batch, so it draws
+every prompt batch and rollout seed its run drew. This trainer then only rolls out and scores each batch: no
+log-probability pass, no backward and no optimizer update (no gradient reaches the optimizer, so the
+weights stay bit-for-bit those of the start). Its `metrics.jsonl` holds one reward line per generation batch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from stages.train.rl import DiffuGRPOTrainer
+
+
+class FrozenControlTrainer(DiffuGRPOTrainer):
+    """Rollouts and rewards through trl's loop (same prompt sampler, same rollout seeds), nothing trained."""
+
+    def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
+        model.train()  # as HF's step does: trl logs the train-mode metrics, and rollouts run in this mode
+        self._prepare_inputs(inputs)  # generates and scores the batch; sets the rollout metrics
+        metrics = self._metrics["train"]
+        for key, value in self._rollout_metrics.items():
+            metrics[key].append(value)
+        self._step += 1
+        return torch.zeros((), device=self.accelerator.device)
+
+    def _all_iteration_logps(self, model, batch: dict) -> torch.Tensor:
+        raise RuntimeError("a frozen control computes no log-probabilities (frozen_settings: num_iterations 1, beta 0)")
