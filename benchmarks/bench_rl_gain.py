@@ -42,15 +42,15 @@ def _rewards(run: Path) -> list[float]:
 
 
 def _run(settings: dict, out: Path, frozen: bool) -> None:
+    from gift.checkpoint import resolve_checkpoint
+    from stages.train.frozen_control import run_frozen_control
     from stages.train.rl import run_rl
     from stages.train.rl_config import RLConfig, frozen_settings
-
-    from gift.checkpoint import resolve_checkpoint
 
     if resolve_checkpoint(out / "final") is not None:  # finished earlier (a shared control, an extended sweep)
         return
     values = frozen_settings(settings) if frozen else settings
-    run_rl(RLConfig(**{**values, "output_dir": str(out), "disable_tqdm": True}), frozen=frozen)
+    (run_frozen_control if frozen else run_rl)(RLConfig(**{**values, "output_dir": str(out), "disable_tqdm": True}))
 
 
 def main(argv: list[str] | None = None) -> None:

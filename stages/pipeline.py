@@ -153,6 +153,7 @@ class Pipeline:
 
     def stage_two(self, arm, seed: int, algorithm: str | None = None, frozen: bool = False) -> Path:
         """One stage-two run; `frozen`: its control (see `frozen_settings`), in `<run>-frozen`."""
+        from stages.train.frozen_control import run_frozen_control
         from stages.train.rl import run_rl
         from stages.train.rl_config import RLConfig, frozen_settings
 
@@ -164,7 +165,7 @@ class Pipeline:
         def train(resume: bool) -> Path:
             values = {**settings, "model": str(self.rl_start(arm.name, seed)), "output_dir": str(run_dir), "seed": seed,
                       "task": self.cfg.task, "resume": resume, "disable_tqdm": True, **self.cfg.model_source().options()}
-            return run_rl(RLConfig(**values), frozen=frozen)
+            return (run_frozen_control if frozen else run_rl)(RLConfig(**values))
 
         name = f"stage two: {self.cfg.rl_label(arm.name, algorithm)}{' (frozen)' if frozen else ''} seed {seed}"
         return _train_step(name, "frozen control" if frozen else "stage two", run_dir, self.state, train, self.log)

@@ -8,6 +8,7 @@ import torch
 import stages.train.rl as rl
 from gift.checkpoint import load_model
 from helpers import TINY_RL, tiny_rl_config
+from stages.train.frozen_control import run_frozen_control
 from stages.train.rl_config import RLConfig, frozen_settings
 
 
@@ -112,7 +113,7 @@ def test_a_rollout_only_control_draws_the_completions_of_the_trained_control(tmp
         raise AssertionError("the rollout-only control ran a log-probability pass")
 
     monkeypatch.setattr(rl, "masked_logps", no_logps)
-    rl.run_rl(RLConfig(**frozen_settings({**values, "output_dir": str(tmp_path / "rollout_only")})), frozen=True)
+    run_frozen_control(RLConfig(**frozen_settings({**values, "output_dir": str(tmp_path / "rollout_only")})))
     assert len(drawn["rollout_only"]) == 4
     assert all(torch.equal(a, b) for a, b in zip(drawn["trained"], drawn["rollout_only"], strict=True))
     assert _logged(tmp_path / "trained", "reward_mean") == _logged(tmp_path / "rollout_only", "reward_mean")

@@ -8,9 +8,12 @@ weights stay bit-for-bit those of the start). Its `metrics.jsonl` holds one rewa
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
-from stages.train.rl import DiffuGRPOTrainer
+from stages.train.rl import DiffuGRPOTrainer, run_rl
+from stages.train.rl_config import RLConfig
 
 
 class FrozenControlTrainer(DiffuGRPOTrainer):
@@ -27,3 +30,8 @@ class FrozenControlTrainer(DiffuGRPOTrainer):
 
     def _all_iteration_logps(self, model, batch: dict) -> torch.Tensor:
         raise RuntimeError("a frozen control computes no log-probabilities (frozen_settings: num_iterations 1, beta 0)")
+
+
+def run_frozen_control(config: RLConfig) -> Path:
+    """Run `config` (from `frozen_settings`) as a frozen control; returns its final checkpoint directory."""
+    return run_rl(config, trainer_class=FrozenControlTrainer)

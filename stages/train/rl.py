@@ -220,9 +220,9 @@ def _rewind_metrics(path: Path, step: int) -> float:
 
 
 @guard_run("rl")
-def run_rl(config: RLConfig, callbacks=None, frozen: bool = False) -> Path:
+def run_rl(config: RLConfig, callbacks=None, trainer_class: type | None = None) -> Path:
     """Train stage two and return the final checkpoint directory. Bad input fails before training.
-    `frozen`: the run is a frozen control (`frozen_settings`): it rolls out and scores only."""
+    `trainer_class`: a `DiffuGRPOTrainer` subclass (the frozen control's, `stages.train.frozen_control`)."""
     resume_from = check_output_dir(config.output_dir, config.resume)
     task = get_task(config.task)
     rows = rl_rows(config.task, config.dataset, config.dataset_split, config.max_prompts, config.synthetic_seed)
@@ -242,10 +242,7 @@ def run_rl(config: RLConfig, callbacks=None, frozen: bool = False) -> Path:
     make_manifest = manifest_maker(loaded, "rl", config.model, config.rl_algorithm, config, parent_is_source=True)
     import datasets
 
-    trainer_class = DiffuGRPOTrainer
-    if frozen:
-        from stages.train.frozen_control import FrozenControlTrainer as trainer_class
-    trainer = trainer_class(model=loaded.model, adapter=loaded.adapter, args=config, metrics_path=metrics_path,
+    trainer = (trainer_class or DiffuGRPOTrainer)(model=loaded.model, adapter=loaded.adapter, args=config, metrics_path=metrics_path,
                             wall_offset=wall_offset, reward_funcs=list(task.reward_funcs),
                             train_dataset=datasets.Dataset.from_list(rows), processing_class=loaded.tokenizer,
                             peft_config=peft_config,
