@@ -87,4 +87,5 @@ def test_a_generation_reference_is_the_policy_that_drew_the_batch(tmp_path, base
     with pytest.raises(ValueError, match="kl_reference"):
         tiny_rl_config(tmp_path / "x", base_dir, kl_reference="old")
     with pytest.raises(ValueError, match="kl_reference generation is the policy being trained when num_iterations is 1"):
-        tiny_rl_config(tmp_path / "x", base_dir, beta=0.04, kl_reference="generation", num_iterations=1)
+        tiny_rl_config(tmp_path / "x", base_dir, beta=0.04, kl_reference="generation", num_iterations=1,
+                       diffusion_steps=12)
