@@ -6,7 +6,6 @@ but no old-policy log-probs, so `kl_reference: generation` must be refused for i
 
 from dataclasses import dataclass
 
-import torch
 
 from gift.estimators import D1, EstimatorLoss, option, register
 from gift.estimators.base import PROBABILITY

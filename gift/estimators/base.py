@@ -104,19 +104,3 @@ def random_subset(candidates: torch.Tensor, counts: torch.Tensor, generator: tor
     scores = scores.masked_fill(~candidates, float("inf"))
     ranks = scores.argsort(-1).argsort(-1)
     return candidates & (ranks < counts.unsqueeze(-1))
-
-
-def completion_noise_frame(prompt_attention: torch.Tensor, completion_mask: torch.Tensor, num_iterations: int,
-                           draws: int, p_mask_prompt: float, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The parts most completion-masking schemes share: (B, mu, K, P) prompt noise (each real prompt token
-    masked with `p_mask_prompt`, padding never) and (B, mu, K, L) positions after the first EOS (always
-    masked: the model fills them with EOS at decoding time, and they are never scored)."""
-    batch, plen = prompt_attention.shape
-    draw = torch.rand((batch, num_iterations, draws, plen), generator=generator, device=prompt_attention.device)
-    prompt_noise = (draw < p_mask_prompt) & prompt_attention.bool()[:, None, None]
-    after_eos = ~completion_mask.bool()[:, None, None].expand(-1, num_iterations, draws, -1)
-    return prompt_noise, after_eos
-
-
-def pick_draw(x: torch.Tensor | None, k: int) -> torch.Tensor | None:
-    return None if x is None else x[:, k]
