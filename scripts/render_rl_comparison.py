@@ -32,11 +32,12 @@ def gains_by_algorithm(results: dict) -> dict[str, list[dict]]:
 
 
 def _summary_lines(results: dict, metric: str) -> list[str]:
-    accuracy = results["accuracy"]
-    lines = [f"| estimator | gain over frozen control (x100), mean ± sd of {len(next(iter(results['rl'].values()))) * 2} runs "
+    accuracy, table = results["accuracy"], gains_by_algorithm(results)
+    runs_each = len(next(iter(table.values())))
+    lines = [f"| estimator | gain over frozen control (x100), mean ± sd of {runs_each} runs "
              f"| runs with gain > 0 | greedy {metric} after − RL start, sft / gift (points) |",
              "|---|---|---|---|"]
-    for algorithm, runs in gains_by_algorithm(results).items():
+    for algorithm, runs in table.items():
         mean, sd = _mean_sd([r["gain"] for r in runs])
         deltas = []
         for arm in ("sft", "gift"):
