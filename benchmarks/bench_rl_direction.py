@@ -18,7 +18,7 @@ import torch
 
 from gift.checkpoint import load_model
 from gift.diffu_grpo import completion_mask_until_eos
-from gift.estimators import EstimatorSettings, build_estimator, masked_logps
+from gift.estimators import build_estimator, masked_logps, settings_from_options
 from gift.sampler import DiffusionSampler, SamplerConfig, encode_chat_prompts
 from rewards import get_task
 from stages.train.rl_data import rl_rows
@@ -80,7 +80,8 @@ def direction_study(model_path: str, variants: list[str], eps: list[float], prom
             gen = torch.Generator().manual_seed(0)
             return {n: torch.randn(p.shape, generator=gen) for n, p in model.named_parameters()}
         algorithm, overrides, transform = VARIANTS[name.removesuffix(COUPLED)]
-        estimator = build_estimator(algorithm, EstimatorSettings(block_length=8, beta=0.0, **overrides))
+        settings = settings_from_options(algorithm, {"beta": 0.0, **overrides}, context={"block_length": 8})
+        estimator = build_estimator(algorithm, settings)
         advantages = estimator.advantages(rewards, generations, scale=False)
         advantages = transform(advantages) if transform else advantages
         noise = estimator.draw_noise(prompt_attention, completion_mask, 1, torch.Generator().manual_seed(3))

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from gift.diffu_grpo import completion_logps, diffu_grpo_loss
-from gift.estimators import (EstimatorSettings, aggregate, block_noise, build_estimator, masked_logps, spg_surrogates,
-                             wd1_weights)
+from gift.estimators import (ESTIMATORS, D1Settings, SPGSettings, UniGRPOSettings, aggregate, build_estimator,
+                             masked_logps, spg_surrogates, wd1_weights)
 
 G = torch.Generator
 
@@ -18,64 +18,26 @@ def _frame(lengths, width=12, prompt=(1, 1, 1)):
     return attention, completion
 
 
-# --- masks ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("seed", range(5))
-def test_spg_masks_are_block_wise(seed):
-    """Before the chosen block clean, the block partly masked (>= 1 scored token), after it all masked."""
-    block = 4
-    attention, completion = _frame([10, 5, 12, 1, 4], prompt=(0, 1, 1))
-    settings = EstimatorSettings(block_length=block, num_t=3, p_mask_prompt=0.5)
-    noise = build_estimator("spg", settings).draw_noise(attention, completion, 2, G().manual_seed(seed))
-    assert noise.shape == (5, 2, 3, 15)
-    assert not noise[..., 0].any()  # prompt padding is never masked
-    part = noise[..., 3:]
-    for row, length in enumerate([10, 5, 12, 1, 4]):
-        for it in range(2):
-            for k in range(3):
-                m = part[row, it, k]
-                assert m[length:].all()  # after the first EOS: always masked, never scored
-                chosen = int(m[:length].nonzero()[0]) // block  # the first masked scored token's block
-                start, end = chosen * block, min(chosen * block + block, length)
-                assert not m[:start].any()
-                assert 1 <= int(m[start:end].sum()) <= end - start
-                assert m[chosen * block + block:].all()
-
-
-def test_spg_fraction_range_is_respected():
-    scored = torch.ones(2000, 8, dtype=torch.bool)
-    noise = block_noise(scored, block_length=8, min_t=0.5, max_t=0.75, generator=G().manual_seed(0))
-    counts = noise.sum(-1)
-    assert counts.min() == 4 and counts.max() == 6  # floor(8 * 0.5) .. floor(8 * 0.75)
-    assert set(counts.tolist()) == {4, 5, 6}  # every allowed count is drawn
-
-
-def test_unigrpo_masks_a_random_fraction_of_the_completion():
-    attention, completion = _frame([6, 10], width=10)
-    noise = build_estimator("unigrpo", EstimatorSettings(num_t=400, p_mask_prompt=0.0)).draw_noise(
-        attention, completion, 1, G().manual_seed(0))
-    assert not noise[..., :3].any()
-    part = noise[..., 3:]
-    assert part[0, :, :, 6:].all()  # after EOS
-    counts = part[0, 0, :, :6].sum(-1)
-    assert counts.min() >= 1 and counts.max() <= 6 and set(counts.tolist()) == set(range(1, 7))
-    assert part[1, 0].sum(-1).float().mean().item() == pytest.approx(5.5, abs=0.4)  # uniform over 1..10
-
-
+# --- masks (the statistics over many draws: tests/test_estimator_references.py) ----------------------------
 @pytest.mark.parametrize("name", ["d1", "wd1"])
 def test_one_step_estimators_mask_the_whole_completion(name):
     attention, completion = _frame([3, 7], width=8, prompt=(0, 1, 1, 1))
-    noise = build_estimator(name, EstimatorSettings(p_mask_prompt=0.5)).draw_noise(attention, completion, 3,
-                                                                                   G().manual_seed(1))
+    est = build_estimator(name, ESTIMATORS[name].settings_type(p_mask_prompt=0.5))
+    noise = est.draw_noise(attention, completion, 3, G().manual_seed(1))
     assert noise.shape == (2, 3, 1, 12) and noise[..., 4:].all() and not noise[..., 0].any()
     assert not torch.equal(noise[:, 0], noise[:, 1])  # a new prompt mask per iteration
 
 
-@pytest.mark.parametrize("name", ["d1", "spg", "unigrpo", "wd1"])
+SMALL = {"spg": SPGSettings(block_length=4, num_t=2), "unigrpo": UniGRPOSettings(num_t=2)}
+
+
+@pytest.mark.parametrize("name", ["d1", "spg", "unigrpo", "wd1", "gdpo"])
 def test_masks_are_reproducible_from_the_generator(name):
     attention, completion = _frame([5, 9])
-    est = build_estimator(name, EstimatorSettings(block_length=4, num_t=2 if name in ("spg", "unigrpo") else 1))
+    est = build_estimator(name, SMALL.get(name))
     a = est.draw_noise(attention, completion, 2, G().manual_seed(3))
     assert torch.equal(a, est.draw_noise(attention, completion, 2, G().manual_seed(3)))
+    assert not torch.equal(a, est.draw_noise(attention, completion, 2, G().manual_seed(4)))
 
 
 def test_masked_logps_with_d1_noise_equals_the_one_step_estimate(tiny):
@@ -83,7 +45,7 @@ def test_masked_logps_with_d1_noise_equals_the_one_step_estimate(tiny):
     prompt = torch.tensor([[0, 0, 11, 12, 13], [14, 15, 16, 17, 18]])
     attention = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
     completion = torch.tensor([[20, 21, 0], [22, 0, 0]])
-    noise = build_estimator("d1", EstimatorSettings(p_mask_prompt=0.3)).draw_noise(
+    noise = build_estimator("d1", D1Settings(p_mask_prompt=0.3)).draw_noise(
         attention, (completion != 0).int(), 1, G().manual_seed(0))
     with torch.no_grad():
         ours = masked_logps(model, adapter, prompt, attention, completion, noise[:, 0])
@@ -105,7 +67,7 @@ def test_d1_estimator_with_grpo_averaging_equals_the_diffu_grpo_loss():
     torch.manual_seed(0)
     logps, old, ref = (torch.randn(4, 1, 5) for _ in range(3))
     adv, cm = torch.tensor([0.5, -0.5, 1.0, 0.0]), torch.tensor([[1, 1, 1, 0, 0]] * 2 + [[1] * 5] * 2)
-    est = build_estimator("d1", EstimatorSettings(epsilon=0.2, beta=0.04, loss_type="grpo"))
+    est = build_estimator("d1", D1Settings(epsilon=0.2, beta=0.04, loss_type="grpo"))
     ours = est.loss(logps, None, old, ref, adv, cm)
     theirs = diffu_grpo_loss(logps[:, 0], old[:, 0], ref[:, 0], adv, cm, 0.2, 0.04)
     assert ours.loss.item() == pytest.approx(theirs.loss.item()) and ours.kl == pytest.approx(theirs.kl)
@@ -116,7 +78,7 @@ def test_d1_token_mean_by_hand():
     """bnpo at ratio 1, no KL: -(sum of A over scored tokens) / number of scored tokens."""
     logps = torch.zeros(2, 1, 3, requires_grad=True)
     adv, cm = torch.tensor([1.0, -2.0]), torch.tensor([[1, 1, 1], [1, 0, 0]])
-    out = build_estimator("d1", EstimatorSettings(beta=0.0)).loss(logps, None, None, None, adv, cm)
+    out = build_estimator("d1", D1Settings(beta=0.0)).loss(logps, None, None, None, adv, cm)
     assert out.loss.item() == pytest.approx(-(3 * 1.0 + 1 * -2.0) / 4)
 
 
@@ -173,7 +135,7 @@ def test_spg_loss_uses_elbo_for_positive_and_the_chosen_bound_for_negative(negat
     masked[..., 0] = True
     cm = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 1, 1, 0]])
     adv = torch.tensor([0.5, -0.25, 0.0])
-    settings = EstimatorSettings(spg_negative=negative, eubo_beta=1.5, mix_weight=0.3)
+    settings = SPGSettings(negative=negative, eubo_beta=1.5, mix_weight=0.3)
     out = build_estimator("spg", settings).loss(logps, masked, None, None, adv, cm)
     elbo, eubo = spg_surrogates(logps, masked, cm, 1.5)
     neg = {"elbo": elbo, "eubo": eubo, "mix": 0.3 * eubo + 0.7 * elbo}[negative]
@@ -185,13 +147,13 @@ def test_unigrpo_scores_only_the_masked_tokens():
     logps = torch.zeros(1, 2, 4, requires_grad=True)
     masked = torch.tensor([[[True, False, False, True], [False, True, True, True]]])
     cm = torch.tensor([[1, 1, 1, 0]])
-    out = build_estimator("unigrpo", EstimatorSettings(beta=0.0)).loss(logps, masked, None, None, torch.tensor([2.0]), cm)
+    out = build_estimator("unigrpo", UniGRPOSettings(beta=0.0)).loss(logps, masked, None, None, torch.tensor([2.0]), cm)
     out.loss.backward()
-    # draw 0 scores token 0 (1 token), draw 1 tokens 1, 2: d(-A r)/dlogp = -A / count / K
+    # draw 0 scores token 0 (1 token), draw 1 tokens 1, 2: d(-A r)/dlogp = -A / count / draws
     assert logps.grad[0, 0].tolist() == pytest.approx([-1.0, 0, 0, 0])
     assert logps.grad[0, 1].tolist() == pytest.approx([0, -0.5, -0.5, 0])
 
 
 def test_unknown_algorithm_is_an_error():
-    with pytest.raises(ValueError, match="unknown rl_algorithm 'ppo'; choose one of d1, spg, unigrpo, wd1"):
+    with pytest.raises(ValueError, match="unknown rl_algorithm 'ppo'; choose one of d1, gdpo, spg, unigrpo, wd1"):
         build_estimator("ppo")

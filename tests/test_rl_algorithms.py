@@ -30,7 +30,7 @@ def _config(tmp_path, model, **overrides) -> RLConfig:
 
 
 @pytest.mark.parametrize("algorithm,extra", [("spg", {"num_t": 2}), ("unigrpo", {"num_t": 2, "beta": 0.04}),
-                                             ("wd1", {}), ("d1", {"loss_type": "grpo"})])
+                                             ("wd1", {}), ("d1", {"loss_type": "grpo"}), ("gdpo", {})])
 def test_every_algorithm_trains_and_records_itself(tmp_path, stage_one, algorithm, extra):
     before = load_model(str(stage_one)).model.state_dict()
     final = run_rl(_config(tmp_path, stage_one, rl_algorithm=algorithm, **extra))
@@ -82,19 +82,47 @@ def test_algorithm_options_are_checked(tmp_path, stage_one):
         _config(tmp_path, stage_one, rl_algorithm="ppo")
     with pytest.raises(ValueError, match="rl_algorithm spg has no KL term; set beta: 0"):
         _config(tmp_path, stage_one, rl_algorithm="spg", beta=0.04)
-    with pytest.raises(ValueError, match="num_t must be 1 for d1"):
+    with pytest.raises(ValueError, match="--num_t is an option of spg, unigrpo, not of rl_algorithm d1"):
         _config(tmp_path, stage_one, num_t=2)
+    with pytest.raises(ValueError, match="--wd1_psi is an option of wd1, not of rl_algorithm spg"):
+        _config(tmp_path, stage_one, rl_algorithm="spg", wd1_psi=2.0)
     with pytest.raises(ValueError, match="unknown spg_negative 'upper'"):
         _config(tmp_path, stage_one, rl_algorithm="spg", spg_negative="upper")
     with pytest.raises(ValueError, match="unknown loss_type 'dapo'"):
         _config(tmp_path, stage_one, loss_type="dapo")
+    with pytest.raises(ValueError, match="needs num_t >= 2"):
+        _config(tmp_path, stage_one, rl_algorithm="spg", num_t=1)
 
 
-@pytest.mark.parametrize("key,value", [("num_t", 0), ("eubo_beta", -1.0), ("mix_weight", 1.5), ("wd1_psi", 0.0),
-                                       ("spg_block_length", 0)])
+def test_unset_options_are_the_estimators_published_defaults(tmp_path, stage_one):
+    d1 = _config(tmp_path, stage_one, beta=None)
+    assert (d1.beta, d1.epsilon, d1.loss_type, d1.kl_reference) == (0.04, 0.5, "bnpo", "start")
+    uni = _config(tmp_path, stage_one, rl_algorithm="unigrpo", beta=None)
+    assert (uni.beta, uni.epsilon, uni.kl_reference) == (0.01, 0.2, "generation")
+    from stages.train.rl_estimator import estimator_settings
+
+    assert estimator_settings(uni).num_t == 35 and estimator_settings(_config(tmp_path, stage_one, rl_algorithm="spg")).block_length == 8
+    spg = _config(tmp_path, stage_one, rl_algorithm="spg", beta=None, epsilon=0.5)  # a recipe's epsilon: unused, allowed
+    assert spg.beta == 0.0 and estimator_settings(spg).num_t == 2
+
+
+@pytest.mark.parametrize("key,value", [("num_t", 0), ("eubo_beta", -1.0), ("mix_weight", 1.5),
+                                       ("spg_block_length", 0), ("p_mask_prompt", 1.0)])
 def test_estimator_numbers_are_validated(tmp_path, stage_one, key, value):
     with pytest.raises(ValueError, match=key):
         _config(tmp_path, stage_one, rl_algorithm="spg", **{key: value})
+
+
+def test_a_toy_estimator_registered_from_one_module_trains(tmp_path, stage_one):
+    import toy_estimator  # noqa: F401  (registers "toy")
+
+    with pytest.raises(ValueError, match="kl_reference generation reads the policy that generated the batch"):
+        _config(tmp_path, stage_one, rl_algorithm="toy", beta=0.04, kl_reference="generation")
+    final = run_rl(_config(tmp_path, stage_one, rl_algorithm="toy", beta=0.04, p_mask_prompt=0.1))
+    lines = [json.loads(line) for line in (tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2]
+    assert lines[0]["kl"] == 0.0 and lines[1]["kl"] > 0  # the reference is the start: apart after one update
+    assert read_manifest(final).config["rl_algorithm"] == "toy"
 
 
 def test_rollout_min_commit_reaches_the_sampler(tmp_path, stage_one):

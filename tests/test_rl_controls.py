@@ -88,7 +88,8 @@ def test_a_generation_reference_is_the_policy_that_drew_the_batch(tmp_path, base
     with pytest.raises(ValueError, match="kl_reference"):
         tiny_rl_config(tmp_path / "x", base_dir, kl_reference="old")
     with pytest.raises(ValueError, match="kl_reference generation is the policy being trained when num_iterations is 1"):
-        tiny_rl_config(tmp_path / "x", base_dir, beta=0.04, kl_reference="generation", num_iterations=1)
+        tiny_rl_config(tmp_path / "x", base_dir, beta=0.04, kl_reference="generation", num_iterations=1,
+                       diffusion_steps=12)
 
 
 def test_a_rollout_only_control_draws_the_completions_of_the_trained_control(tmp_path, base_dir, monkeypatch):

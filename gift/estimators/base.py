@@ -1,69 +1,82 @@
-"""What every stage-two estimator shares: the noised forward pass, the loss aggregation, the settings.
+"""What every stage-two estimator shares: the settings declaration, the noised forward pass, the loss pieces.
 
-An estimator decides two things (docs/rl_algorithms.md):
+An estimator decides three things (docs/rl_algorithms.md):
 
-1. `draw_noise`: which positions of `[prompt; completion]` are replaced by the mask token for each inner
+1. `advantages`: the per-completion weights of the policy gradient (reward minus group mean by default).
+2. `draw_noise`: which positions of `[prompt; completion]` are replaced by the mask token for each inner
    iteration and Monte-Carlo draw, as a bool tensor (B, mu, K, P + L). It is drawn once per generation
    batch, so the current, old and reference policies of an iteration see the same noised sequence.
-2. `loss`: the surrogate maximised, from the per-token log-probabilities (B, K, L) read at the
+3. `loss`: the surrogate maximised, from the per-token log-probabilities (B, K, L) read at the
    completion positions of the noised sequences.
 
-Group advantages are shared (`advantages`); wd1 overrides them with its weights.
+Its options are one dataclass (`settings_type`) whose fields are declared with `option(...)`: the
+default is the published one, the metadata carries the help text, the range rule and, where the flat
+command-line name differs from the field name (`spg_min_t` for SPG's `min_t`), that name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
 
 import torch
 
-from gift.diffu_grpo import LOSS_TYPES, GRPOLossOutput, aggregate, diffu_grpo_loss, group_advantages, masked_logps
+from gift.diffu_grpo import GRPOLossOutput, diffu_grpo_loss, group_advantages
 
-__all__ = ["LOSS_TYPES", "Estimator", "EstimatorLoss", "EstimatorSettings", "aggregate", "clipped_ratio_loss",
-           "completion_noise_frame", "masked_logps"]
+Rule = tuple[Callable[[Any], bool], str]
+
+POSITIVE_INT: Rule = (lambda v: float(v).is_integer() and v >= 1, "must be a positive integer")
+POSITIVE: Rule = (lambda v: v > 0, "must be > 0")
+UNIT: Rule = (lambda v: 0 <= v <= 1, "must lie in [0, 1]")
+NON_NEGATIVE: Rule = (lambda v: v >= 0, "must be >= 0")
+PROBABILITY: Rule = (lambda v: 0 <= v < 1, "must lie in [0, 1)")
+
+
+def option(default: Any, help: str, rule: Rule | None = None, choices: tuple | None = None,
+           flag: str | None = None, trainer: bool = False, default_from: str | None = None) -> Any:
+    """A settings field. `flag`: its flat `gift rl` option name when it differs from the field name.
+    `trainer`: the value is the trainer's own field of that name (`beta`, `epsilon`, `loss_type`), whose
+    default, when the user leaves it unset, is this estimator's. `default_from`: a default of None means
+    the stage-two config's field of that name (SPG's blocks are the sampler's)."""
+    return dataclasses.field(default=default, metadata={"help": help, "rule": rule, "choices": choices,
+                                                         "flag": flag, "trainer": trainer,
+                                                         "default_from": default_from})
+
+
+def flag_of(field: dataclasses.Field) -> str:
+    return field.metadata.get("flag") or field.name
 
 
 @dataclass
-class EstimatorSettings:
-    """Options of the estimators (each reads the ones it needs; see docs/rl_algorithms.md).
-
-    p_mask_prompt: probability that a real prompt token is masked in a log-prob estimate (d1: 0.15).
-    epsilon, beta: clip range and k3-KL weight of the ratio estimators (d1, unigrpo).
-    loss_type: `bnpo` (token mean over the micro-batch, d1) or `grpo` (per-sequence mean, then batch mean).
-    num_t: Monte-Carlo mask draws per completion and iteration (spg, unigrpo).
-    block_length, min_t, max_t: SPG's block-wise masks (the partly masked block masks a fraction in
-        [min_t, max_t] of its tokens).
-    spg_negative: the surrogate of negative-advantage completions: `elbo`, `eubo` or `mix`;
-        eubo_beta, mix_weight: its parameters.
-    wd1_psi: the advantage scale inside wd1's softmax weights.
-    """
-
-    p_mask_prompt: float = 0.15
-    epsilon: float = 0.5
-    beta: float = 0.0
-    loss_type: str = "bnpo"
-    num_t: int = 1
-    block_length: int = 32
-    min_t: float = 0.0
-    max_t: float = 1.0
-    spg_negative: str = "mix"
-    eubo_beta: float = 1.0
-    mix_weight: float = 0.5
-    wd1_psi: float = 1.0
+class NoSettings:
+    """An estimator without options."""
 
 
 EstimatorLoss = GRPOLossOutput  # loss, kl, clip_ratio (0 for the estimators without them)
 
 
 class Estimator:
-    """Base class: d1-style advantages, no old-policy ratio, no KL."""
+    """Base class: d1-style advantages, no old-policy ratio, no KL.
 
-    name = "base"
-    uses_old_logps = False  # needs the old policy's log-probs when mu > 1 (clipped-ratio estimators)
-    supports_kl = False
+    Capabilities, checked where the stage-two config is validated:
+        uses_old_logps: reads the policy that generated the batch (a clipped ratio) when mu > 1;
+        supports_kl: has a KL term (`beta` may be non-zero);
+        default_kl_reference: what that KL is taken to unless the user says (`start` or `generation`).
+    """
 
-    def __init__(self, settings: EstimatorSettings):
-        self.settings = settings
+    name: ClassVar[str] = "base"
+    settings_type: ClassVar[type] = NoSettings
+    uses_old_logps: ClassVar[bool] = False
+    supports_kl: ClassVar[bool] = False
+    default_kl_reference: ClassVar[str] = "start"
+
+    def __init__(self, settings: Any = None):
+        self.settings = settings if settings is not None else self.settings_type()
+
+    @classmethod
+    def check_settings(cls, settings: Any, gen_length: int) -> None:
+        """Raise ValueError for settings that are valid one by one but not together (override)."""
 
     def advantages(self, rewards: torch.Tensor, num_generations: int, scale: bool) -> torch.Tensor:
         """(N,) per-completion weights of the policy gradient; reward minus group mean by default."""
@@ -79,18 +92,15 @@ class Estimator:
 
 
 def clipped_ratio_loss(logps: torch.Tensor, old: torch.Tensor | None, ref: torch.Tensor | None,
-                       advantages: torch.Tensor, mask: torch.Tensor, settings: EstimatorSettings) -> EstimatorLoss:
+                       advantages: torch.Tensor, mask: torch.Tensor, epsilon: float, beta: float,
+                       loss_type: str) -> EstimatorLoss:
     """d1's clipped ratio and k3 KL per token (`gift.diffu_grpo.diffu_grpo_loss`) over `mask` (B, L)."""
-    return diffu_grpo_loss(logps, old, ref, advantages, mask, settings.epsilon, settings.beta, settings.loss_type)
+    return diffu_grpo_loss(logps, old, ref, advantages, mask, epsilon, beta, loss_type)
 
 
-def completion_noise_frame(prompt_attention: torch.Tensor, completion_mask: torch.Tensor, num_iterations: int,
-                           draws: int, p_mask_prompt: float, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The parts every completion-masking scheme shares: (B, mu, K, P) prompt noise (each real prompt token
-    masked with `p_mask_prompt`, padding never) and (B, mu, K, L) positions after the first EOS (always
-    masked: the model fills them with EOS at decoding time, and they are never scored)."""
-    batch, plen = prompt_attention.shape
-    draw = torch.rand((batch, num_iterations, draws, plen), generator=generator, device=prompt_attention.device)
-    prompt_noise = (draw < p_mask_prompt) & prompt_attention.bool()[:, None, None]
-    after_eos = ~completion_mask.bool()[:, None, None].expand(-1, num_iterations, draws, -1)
-    return prompt_noise, after_eos
+def random_subset(candidates: torch.Tensor, counts: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Bool mask choosing `counts[...]` positions uniformly among the True `candidates` of the last axis."""
+    scores = torch.rand(candidates.shape, generator=generator, device=candidates.device)
+    scores = scores.masked_fill(~candidates, float("inf"))
+    ranks = scores.argsort(-1).argsort(-1)
+    return candidates & (ranks < counts.unsqueeze(-1))

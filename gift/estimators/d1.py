@@ -7,14 +7,28 @@ is GRPO's clipped ratio per token plus a k3 KL to the reference.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from gift.diffu_grpo import draw_prompt_masks
-from gift.estimators.base import Estimator, EstimatorLoss, clipped_ratio_loss
+from gift.diffu_grpo import LOSS_TYPES, draw_prompt_masks
+from gift.estimators.base import NON_NEGATIVE, POSITIVE, PROBABILITY, Estimator, EstimatorLoss, clipped_ratio_loss, option
+from gift.estimators.registry import register
+
+
+@dataclass
+class D1Settings:
+    p_mask_prompt: float = option(0.15, "probability that a real prompt token is masked in the log-prob estimate",
+                                  PROBABILITY)
+    loss_type: str = option("bnpo", "bnpo (token mean over the micro-batch) | grpo (per-sequence mean, then batch)",
+                            choices=LOSS_TYPES, trainer=True)
+    epsilon: float = option(0.5, "clip range of the ratio", POSITIVE, trainer=True)
+    beta: float = option(0.04, "weight of the k3 KL", NON_NEGATIVE, trainer=True)
 
 
 class D1(Estimator):
     name = "d1"
+    settings_type = D1Settings
     uses_old_logps = True
     supports_kl = True
 
@@ -27,5 +41,10 @@ class D1(Estimator):
         return torch.cat([prompt_noise, completion], dim=2).unsqueeze(2)  # K = 1
 
     def loss(self, logps, noise, old, ref, advantages, completion_mask) -> EstimatorLoss:
+        s = self.settings
         pick = lambda x: None if x is None else x[:, 0]  # noqa: E731
-        return clipped_ratio_loss(logps[:, 0], pick(old), pick(ref), advantages, completion_mask.bool(), self.settings)
+        return clipped_ratio_loss(logps[:, 0], pick(old), pick(ref), advantages, completion_mask.bool(), s.epsilon,
+                                  s.beta, s.loss_type)
+
+
+register(D1)

@@ -2,11 +2,15 @@
 
 The exact log pi(y | x) of a masked-diffusion model is intractable; SPG maximises a lower bound of it
 (the ELBO) for completions with a positive advantage and minimises an upper bound (the EUBO) for the
-others, so both pushes move log pi the right way. Per Monte-Carlo draw k the completion is noised
-block-wise, mirroring semi-autoregressive decoding: one block b (of those holding the completion) is
-chosen uniformly, blocks before it stay clean, a uniform fraction in [min_t, max_t] of b's tokens is
-masked (at least one), later blocks are fully masked. With `m_kj` the masked scored tokens and
-`t_k = |m_k| / |y|`:
+others, so both pushes move log pi the right way.
+
+Masks (SPG's `block_random`), per completion, inner iteration and Monte-Carlo draw k: the `num_t` draws
+take distinct blocks (a random permutation of the generation's blocks, folded onto the blocks the
+completion reaches); in the chosen block a uniform count in [max(floor(n min_t), 1), floor(n max_t)] of
+its n completion tokens is masked, every later block is fully masked, and everything before the block
+(the prompt and the earlier completion blocks) is masked token by token with probability
+`p_mask_prompt`. Every masked completion token is scored, the earlier blocks' included. With `m_kj`
+the masked scored tokens and `t_k = |m_k| / |y|`:
 
     ELBO = mean_k  mean_{j in m_k} log p_kj
     EUBO = mean_{j: u_j > 0} log(u_j) / beta,   u_j = mean_k p_kj^beta * 1[j in m_k] / t_k
@@ -18,31 +22,55 @@ old-policy ratio, no clipping, no KL (as in SPG).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from gift.estimators.base import Estimator, EstimatorLoss, completion_noise_frame
-from gift.estimators.unigrpo import random_subset
+from gift.estimators.base import (POSITIVE, POSITIVE_INT, PROBABILITY, UNIT, Estimator, EstimatorLoss, option,
+                                  random_subset)
+from gift.estimators.registry import register
 
 NEGATIVE_SURROGATES = ("elbo", "eubo", "mix")
 
 
-def block_noise(scored: torch.Tensor, block_length: int, min_t: float, max_t: float,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-    """SPG's block-wise completion mask for scored positions `scored` (..., L) (a prefix of each row)."""
-    length = scored.sum(-1)
-    blocks = (length + block_length - 1) // block_length
-    pick = torch.rand(length.shape, generator=generator, device=scored.device)
-    block = (pick * blocks).floor().long().clamp_max(blocks - 1)
+@dataclass
+class SPGSettings:
+    num_t: int = option(2, "Monte-Carlo mask draws per completion (distinct blocks)", POSITIVE_INT)
+    block_length: int | None = option(None, "mask blocks (default: the sampler's block_length)", POSITIVE_INT,
+                                      flag="spg_block_length", default_from="block_length")
+    min_t: float = option(0.0, "least masked fraction of the partly masked block", UNIT, flag="spg_min_t")
+    max_t: float = option(1.0, "largest masked fraction of that block", UNIT, flag="spg_max_t")
+    negative: str = option("mix", "surrogate of completions with A <= 0: elbo | eubo | mix",
+                           choices=NEGATIVE_SURROGATES, flag="spg_negative")
+    eubo_beta: float = option(1.0, "beta of the upper bound (EUBO)", POSITIVE)
+    mix_weight: float = option(0.5, "weight of the EUBO in the mix", UNIT)
+    p_mask_prompt: float = option(0.15, "masking probability of everything before the partly masked block",
+                                  PROBABILITY)
+
+
+def block_noise(completion_mask: torch.Tensor, draws: int, block_length: int, min_t: float, max_t: float,
+                p_before: float, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """SPG's block-wise completion masks (..., K, L) for `completion_mask` (..., L), and the (..., K)
+    start position of each draw's partly masked block (everything before it: masked with `p_before`)."""
+    length = completion_mask.sum(-1, keepdim=True).expand(*completion_mask.shape[:-1], draws)
+    width = completion_mask.shape[-1]
+    num_blocks = width // block_length
+    reached = (length - 1).clamp_min(0) // block_length + 1
+    order = torch.rand((*completion_mask.shape[:-1], num_blocks), generator=generator,
+                       device=completion_mask.device).argsort(-1)[..., :draws]  # distinct blocks
+    block = order % reached
     start = block * block_length
-    in_block_len = torch.minimum(length - start, torch.full_like(length, block_length))
-    low = (in_block_len * min_t).floor().long().clamp_min(1)
-    high = torch.maximum((in_block_len * max_t).floor().long().clamp_max(in_block_len), low)
-    draw = torch.rand(length.shape, generator=generator, device=scored.device)
-    counts = low + (draw * (high - low + 1)).floor().long().clamp_max(high - low)
-    position = torch.arange(scored.shape[-1], device=scored.device)
-    in_block = scored & (position >= start.unsqueeze(-1)) & (position < (start + block_length).unsqueeze(-1))
-    later = position >= (start + block_length).unsqueeze(-1)
-    return later | random_subset(in_block, counts, generator)
+    in_block = torch.minimum(length - start, torch.full_like(length, block_length)).clamp_min(1)
+    low = (in_block * min_t).floor().long().clamp_min(1)
+    high = torch.maximum((in_block * max_t).floor().long().clamp_max(in_block), low)
+    pick = torch.rand(length.shape, generator=generator, device=completion_mask.device)
+    counts = low + (pick * (high - low + 1)).floor().long().clamp_max(high - low)
+    position = torch.arange(width, device=completion_mask.device)
+    begin, end = start.unsqueeze(-1), (start + in_block).unsqueeze(-1)
+    chosen = random_subset((position >= begin) & (position < end), counts, generator)
+    before = (position < begin) & (torch.rand((*start.shape, width), generator=generator,
+                                              device=completion_mask.device) < p_before)
+    return chosen | (position >= (start + block_length).unsqueeze(-1)) | before, start
 
 
 def spg_surrogates(logps: torch.Tensor, masked: torch.Tensor, completion_mask: torch.Tensor,
@@ -59,18 +87,39 @@ def spg_surrogates(logps: torch.Tensor, masked: torch.Tensor, completion_mask: t
 
 class SPG(Estimator):
     name = "spg"
+    settings_type = SPGSettings
+
+    @classmethod
+    def check_settings(cls, settings: SPGSettings, gen_length: int) -> None:
+        s = settings
+        if s.min_t > s.max_t:
+            raise ValueError(f"spg_min_t ({s.min_t}) must not exceed spg_max_t ({s.max_t})")
+        if s.num_t < 2 and s.negative != "elbo":
+            raise ValueError(f"spg_negative {s.negative} needs num_t >= 2: with one draw EUBO - ELBO is the constant "
+                             "-log(t)/eubo_beta, so the sandwich is the ELBO both ways (use num_t 2, SPG's value)")
+        blocks = gen_length // s.block_length if s.block_length else 0
+        if s.block_length and gen_length % s.block_length:
+            raise ValueError(f"gen_length {gen_length} is not divisible by spg_block_length {s.block_length}")
+        if s.block_length and s.num_t > blocks:
+            raise ValueError(f"num_t ({s.num_t}) exceeds the {blocks} blocks of the completion: SPG draws distinct blocks")
 
     def draw_noise(self, prompt_attention, completion_mask, num_iterations, generator=None) -> torch.Tensor:
         s = self.settings
-        prompt_noise, after_eos = completion_noise_frame(prompt_attention, completion_mask, num_iterations, s.num_t,
-                                                         s.p_mask_prompt, generator)
-        completion = after_eos | block_noise(~after_eos, s.block_length, s.min_t, s.max_t, generator)
-        return torch.cat([prompt_noise, completion], dim=-1)
+        prompt_draw = torch.rand((prompt_attention.shape[0], num_iterations, s.num_t, prompt_attention.shape[1]),
+                                 generator=generator, device=prompt_attention.device)
+        prompt_noise = (prompt_draw < s.p_mask_prompt) & prompt_attention.bool()[:, None, None]
+        scored = completion_mask.bool()[:, None].expand(-1, num_iterations, -1)
+        completion, _ = block_noise(scored, s.num_t, s.block_length, s.min_t, s.max_t, s.p_mask_prompt, generator)
+        after_eos = ~completion_mask.bool()[:, None, None]
+        return torch.cat([prompt_noise, completion | after_eos], dim=-1)
 
     def loss(self, logps, noise, old, ref, advantages, completion_mask) -> EstimatorLoss:
         s = self.settings
         elbo, eubo = spg_surrogates(logps, noise, completion_mask, s.eubo_beta)
-        negative = {"elbo": elbo, "eubo": eubo, "mix": s.mix_weight * eubo + (1 - s.mix_weight) * elbo}[s.spg_negative]
+        negative = {"elbo": elbo, "eubo": eubo, "mix": s.mix_weight * eubo + (1 - s.mix_weight) * elbo}[s.negative]
         surrogate = torch.where(advantages > 0, elbo, negative)
         length = completion_mask.to(logps.dtype).sum(1)
         return EstimatorLoss(-(advantages * surrogate * length).sum() / length.sum().clamp_min(1))
+
+
+register(SPG)

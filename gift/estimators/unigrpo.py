@@ -1,45 +1,95 @@
-"""UniGRPO (MMaDA, Yang et al. 2025, arXiv 2505.15809; github Gen-Verse/MMaDA).
+"""UniGRPO (MMaDA, Yang et al. 2025, arXiv 2505.15809), as run by the code the MMaDA README points to
+(github Gen-Verse/dLLM-RL, `train/rl_llada.py` with `method: random_masking`, `configs/rl_llada.yaml`).
 
-Per completion, inner iteration and Monte-Carlo draw, a masking ratio is drawn uniformly and that
-fraction of the completion's tokens (at least one) is masked, the rest kept clean; the log-probabilities
-of the masked tokens enter GRPO's clipped ratio objective (plus the k3 KL), averaged over the masked
-tokens only, then over the `num_t` draws.
+Per completion, inner iteration and Monte-Carlo draw (`num_t`, 35 there): a masking rate t ~ U[min_t,
+max_t] (0.1, 0.9), then each completion token masked with probability t; the prompt is never masked; a
+draw that masks nothing is dropped. Each draw is one sequence of the objective:
+
+    s = mean_{j masked} min(r_j A, clip(r_j, 1 - eps, 1 + eps) A),   r_j = pi(y_j) / pi_old(y_j)
+    kl = sum_{j masked} k3(pi_old, pi)_j
+    loss = -mean_draws s + beta * mean_draws kl
+
+with A the reward z-scored within the prompt's group (population std; 0 for a group whose rewards are
+all equal), eps 0.2 and beta 0.01, the KL taken to the policy that generated the batch.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from gift.estimators.base import Estimator, EstimatorLoss, clipped_ratio_loss, completion_noise_frame
+from gift.estimators.base import NON_NEGATIVE, POSITIVE, POSITIVE_INT, UNIT, Estimator, EstimatorLoss, option
+from gift.estimators.registry import register
 
 
-def random_subset(candidates: torch.Tensor, counts: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Bool mask choosing `counts[...]` positions uniformly among the True `candidates` of the last axis."""
-    scores = torch.rand(candidates.shape, generator=generator, device=candidates.device)
-    scores = scores.masked_fill(~candidates, float("inf"))
-    ranks = scores.argsort(-1).argsort(-1)
-    return candidates & (ranks < counts.unsqueeze(-1))
+@dataclass
+class UniGRPOSettings:
+    num_t: int = option(35, "Monte-Carlo mask draws per completion", POSITIVE_INT)
+    min_t: float = option(0.1, "least masking rate of a draw", UNIT, flag="unigrpo_min_t")
+    max_t: float = option(0.9, "largest masking rate of a draw", UNIT, flag="unigrpo_max_t")
+    epsilon: float = option(0.2, "clip range of the ratio", POSITIVE, trainer=True)
+    beta: float = option(0.01, "weight of the k3 KL (summed over each draw's masked tokens)", NON_NEGATIVE,
+                         trainer=True)
+
+
+def z_scored(rewards: torch.Tensor, num_generations: int) -> torch.Tensor:
+    """(N,) reward minus its group's mean over the group's population std (0 where that std is 0)."""
+    grouped = rewards.view(-1, num_generations)
+    centred = grouped - grouped.mean(1, keepdim=True)
+    std = grouped.std(1, unbiased=False, keepdim=True)
+    return torch.where(std > 0, centred / torch.where(std > 0, std, torch.ones_like(std)), torch.zeros_like(centred)).reshape(-1)
 
 
 class UniGRPO(Estimator):
     name = "unigrpo"
+    settings_type = UniGRPOSettings
     uses_old_logps = True
     supports_kl = True
+    default_kl_reference = "generation"
+
+    @classmethod
+    def check_settings(cls, settings: UniGRPOSettings, gen_length: int) -> None:
+        if settings.min_t > settings.max_t:
+            raise ValueError(f"unigrpo_min_t ({settings.min_t}) must not exceed unigrpo_max_t ({settings.max_t})")
+
+    def advantages(self, rewards, num_generations, scale) -> torch.Tensor:
+        return z_scored(rewards, num_generations)
 
     def draw_noise(self, prompt_attention, completion_mask, num_iterations, generator=None) -> torch.Tensor:
-        draws = self.settings.num_t
-        prompt_noise, after_eos = completion_noise_frame(prompt_attention, completion_mask, num_iterations, draws,
-                                                         self.settings.p_mask_prompt, generator)
-        scored = ~after_eos
-        length = scored.sum(-1)
-        ratio = torch.rand(length.shape, generator=generator, device=length.device)
-        counts = (ratio * length).floor().long().clamp_max(length - 1) + 1  # 1..length, uniform
-        return torch.cat([prompt_noise, after_eos | random_subset(scored, counts, generator)], dim=-1)
+        s, device = self.settings, completion_mask.device
+        batch, width = completion_mask.shape
+        rate = s.min_t + (s.max_t - s.min_t) * torch.rand((batch, num_iterations, s.num_t, 1), generator=generator,
+                                                          device=device)
+        draw = torch.rand((batch, num_iterations, s.num_t, width), generator=generator, device=device)
+        scored = completion_mask.bool()[:, None, None]
+        completion = (scored & (draw < rate)) | ~scored
+        prompt = torch.zeros((batch, num_iterations, s.num_t, prompt_attention.shape[1]), dtype=torch.bool,
+                             device=device)
+        return torch.cat([prompt, completion], dim=-1)
 
     def loss(self, logps, noise, old, ref, advantages, completion_mask) -> EstimatorLoss:
-        scored = noise & completion_mask.bool().unsqueeze(1)
-        parts = [clipped_ratio_loss(logps[:, k], None if old is None else old[:, k], None if ref is None else ref[:, k],
-                                    advantages, scored[:, k], self.settings) for k in range(logps.shape[1])]
-        count = len(parts)
-        return EstimatorLoss(sum(p.loss for p in parts) / count, sum(p.kl for p in parts) / count,
-                             sum(p.clip_ratio for p in parts) / count)
+        s = self.settings
+        masked = (noise & completion_mask.bool().unsqueeze(1)).to(logps.dtype)  # (B, K, L)
+        count = masked.sum(-1)
+        valid = (count > 0).to(logps.dtype)
+        ratio = torch.exp(logps - (logps.detach() if old is None else old))
+        adv = advantages[:, None, None]
+        surrogate = torch.min(ratio * adv, ratio.clamp(1 - s.epsilon, 1 + s.epsilon) * adv)
+        per_draw = (surrogate * masked).sum(-1) / count.clamp_min(1)
+        draws = valid.sum().clamp_min(1)
+        loss = -(per_draw * valid).sum() / draws
+        kl_value = 0.0
+        if s.beta != 0.0:
+            if ref is None:
+                raise ValueError("beta != 0 needs reference log-probabilities")
+            delta = ref - logps
+            kl = torch.exp(delta) - delta - 1
+            loss = loss + s.beta * ((kl * masked).sum(-1) * valid).sum() / draws
+            kl_value = float((kl.detach() * masked).sum() / masked.sum().clamp_min(1))
+        clipped = ((ratio < 1 - s.epsilon) & (adv < 0)) | ((ratio > 1 + s.epsilon) & (adv > 0))
+        clip_ratio = float((clipped.to(logps.dtype) * masked).sum() / masked.sum().clamp_min(1))
+        return EstimatorLoss(loss, kl_value, clip_ratio)
+
+
+register(UniGRPO)

@@ -9,10 +9,20 @@ micro-batch (wd1 sums over a micro-batch of one group: a constant factor G).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from gift.estimators.base import EstimatorLoss
+from gift.estimators.base import POSITIVE, PROBABILITY, EstimatorLoss, option
 from gift.estimators.d1 import D1
+from gift.estimators.registry import register
+
+
+@dataclass
+class WD1Settings:
+    p_mask_prompt: float = option(0.15, "probability that a real prompt token is masked in the log-prob estimate",
+                                  PROBABILITY)
+    psi: float = option(1.0, "advantage scale inside the softmax weights", POSITIVE, flag="wd1_psi")
 
 
 def wd1_weights(rewards: torch.Tensor, num_generations: int, psi: float = 1.0) -> torch.Tensor:
@@ -25,12 +35,16 @@ def wd1_weights(rewards: torch.Tensor, num_generations: int, psi: float = 1.0) -
 
 class WD1(D1):
     name = "wd1"
+    settings_type = WD1Settings
     uses_old_logps = False
     supports_kl = False
 
     def advantages(self, rewards, num_generations, scale) -> torch.Tensor:
-        return wd1_weights(rewards, num_generations, self.settings.wd1_psi)
+        return wd1_weights(rewards, num_generations, self.settings.psi)
 
     def loss(self, logps, noise, old, ref, advantages, completion_mask) -> EstimatorLoss:
         sequence_logp = (logps[:, 0] * completion_mask.to(logps.dtype)).sum(1)
         return EstimatorLoss(-(advantages * sequence_logp).sum() / logps.shape[0])
+
+
+register(WD1)

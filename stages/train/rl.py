@@ -1,4 +1,4 @@
-"""Stage two: RL from a stage-one checkpoint (d1's diffu-GRPO, SPG, UniGRPO or wd1), as a subclass of trl's
+"""Stage two: RL from a stage-one checkpoint (d1's diffu-GRPO, SPG, UniGRPO, wd1 or GDPO), as a subclass of trl's
 `GRPOTrainer`.
 
 Launch:
@@ -30,7 +30,7 @@ from trl import GRPOTrainer
 from gift.adapters import ModelAdapter
 from gift.checkpoint import load_model
 from gift.diffu_grpo import completion_mask_until_eos, group_advantages
-from gift.estimators import EstimatorSettings, build_estimator, masked_logps
+from gift.estimators import build_estimator, masked_logps
 from gift.files import atomic_write_text
 from gift.sampler import DiffusionSampler, encode_chat_prompts
 from rewards import get_task
@@ -39,6 +39,7 @@ from stages.train.lora import lora_config
 from stages.train.metrics_file import lines_up_to
 from stages.train.rl_config import RLConfig
 from stages.train.rl_data import rl_rows
+from stages.train.rl_estimator import estimator_settings
 from stages.train.rl_start import check_rollouts_fit
 from stages.train.run_dir import check_output_dir, guard_run
 from stages.train.run_manifest import CheckpointManifestCallback, manifest_maker, save_final
@@ -74,7 +75,7 @@ def _seed(*parts: int) -> int:
 
 class DiffuGRPOTrainer(GRPOTrainer):
     """GRPO with a masked-diffusion sampler; the log-probability estimate and surrogate come from
-    `args.rl_algorithm` (d1's one-step diffu-GRPO, SPG, UniGRPO or wd1: `gift.estimators`)."""
+    `args.rl_algorithm` (a registered estimator: `gift.estimators`)."""
 
     loss_is_scaled_for_ga = False  # our loss is a per-micro-batch mean: let HF divide by accumulation
 
@@ -199,15 +200,6 @@ class DiffuGRPOTrainer(GRPOTrainer):
             line.update({k: v for k, v in logs.items() if k in METRIC_KEYS or k.startswith("reward/")})
             with open(self.metrics_path, "a") as handle:
                 handle.write(json.dumps(line) + "\n")
-
-
-def estimator_settings(args: RLConfig) -> EstimatorSettings:
-    """The estimator's options from the stage-two config (SPG's blocks default to the sampler's)."""
-    return EstimatorSettings(p_mask_prompt=args.p_mask_prompt, epsilon=args.epsilon, beta=args.beta,
-                             loss_type=args.loss_type, num_t=args.num_t,
-                             block_length=args.spg_block_length or args.block_length, min_t=args.spg_min_t,
-                             max_t=args.spg_max_t, spg_negative=args.spg_negative, eubo_beta=args.eubo_beta,
-                             mix_weight=args.mix_weight, wd1_psi=args.wd1_psi)
 
 
 def _rewind_metrics(path: Path, step: int) -> float:

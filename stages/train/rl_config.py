@@ -8,14 +8,15 @@ from typing import Any
 
 from trl import GRPOConfig
 
-from gift.adapters import DTYPE_NAMES, KINDS
-from gift.estimators import ESTIMATORS, LOSS_TYPES, NEGATIVE_SURROGATES, RL_ALGORITHMS
+from gift.adapters import DTYPE_NAMES
+from gift.estimators import ESTIMATORS
 from gift.model_options import model_type_field
 from gift.options import check_option
 from gift.sampler import SamplerConfig
 from gift.sampler_options import HELP, default
 from stages.train.batching import apply_global_batch, global_batch, world_size
 from stages.train.lora import parse_target_modules
+from stages.train.rl_estimator import EstimatorOptions, resolve_estimator
 from stages.train.validation import check_numbers
 
 
@@ -25,10 +26,12 @@ ROLLOUT_OPTIONS = {"gen_length": "gen_length", "block_length": "block_length", "
                    "temperature": "temperature", "remasking": "remasking", "threshold": "sampler_threshold",
                    "factor": "sampler_factor", "kv_cache": "kv_cache", "min_commit": "sampler_min_commit",
                    "lookahead": "sampler_lookahead", "eos_stop": "sampler_eos_stop"}
+# trl's own defaults, for the trainer fields an estimator does not read (it has no ratio or no KL).
+TRL_DEFAULTS = {name: GRPOConfig.__dataclass_fields__[name].default for name in ("beta", "epsilon", "loss_type")}
 
 
 @dataclass
-class RLConfig(GRPOConfig):
+class RLConfig(GRPOConfig, EstimatorOptions):
     """diffu-GRPO (d1) from a stage-one checkpoint.
 
     Model:
@@ -47,16 +50,16 @@ class RLConfig(GRPOConfig):
         sampler_lookahead and kv_cache (`none`, `prefix`, `dual`): `gift eval`'s sampler options under these
         names (`ROLLOUT_OPTIONS`; docs/sampler.md). `top_p` (trl's) must stay 1.0: no nucleus filtering.
     Policy gradient (docs/rl_algorithms.md):
-        rl_algorithm: `d1` (diffu-GRPO's one-step estimate, clipped ratio), `spg` (sandwiched policy
-            gradient: ELBO / EUBO with block-wise masks), `unigrpo` (random-ratio masks, clipped ratio) or
-            `wd1` (ratio-free weighted likelihood). loss_type: `bnpo` (d1's token mean) or `grpo`.
-        p_mask_prompt: prompt-token mask probability of the log-prob estimates (d1: 0.15).
-        num_t (Monte-Carlo masks per completion), spg_block_length, spg_min_t, spg_max_t, spg_negative,
-            eubo_beta, mix_weight (SPG); wd1_psi (wd1).
-        num_iterations (mu), beta, epsilon, scale_rewards ("none" = d1: advantage = reward - group mean;
-        "group" divides by the group std) are trl's fields. kl_reference: what beta's KL is taken to:
-        `start` (the starting model, d1) or `generation` (the policy that generated the batch: a proximal
-        penalty on the mu updates of each batch; no reference copy).
+        rl_algorithm: a registered estimator (`gift.estimators`): `d1` (diffu-GRPO's one-step estimate,
+            clipped ratio), `spg` (sandwiched policy gradient), `unigrpo` (MMaDA), `wd1` (ratio-free
+            weighted likelihood), `gdpo` (sequence-level ratio on a quadrature ELBO).
+        The estimator's own options (`p_mask_prompt`, `num_t`, `spg_*`, `eubo_beta`, `mix_weight`,
+            `unigrpo_*`, `wd1_psi`, `gdpo_*`) come from its settings dataclass (`EstimatorOptions`); unset,
+            each is the estimator's published default, and one the estimator does not read is an error.
+        beta, epsilon, loss_type, kl_reference: unset, the estimator's defaults (d1: 0.04, 0.5, bnpo,
+            `start`). kl_reference: what beta's KL is taken to: `start` (the starting model) or
+            `generation` (the policy that generated the batch). num_iterations (mu) and scale_rewards
+            ("none" = d1: advantage = reward - group mean; "group" divides by the group std) are trl's.
     LoRA: use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules (a list as in stage one;
         `[all-linear]` = d1).
     Run: global_batch_size (completions per optimizer step; derives gradient_accumulation_steps),
@@ -85,17 +88,8 @@ class RLConfig(GRPOConfig):
     sampler_min_commit: str = field(default=default("min_commit"), metadata={"help": "rollouts: " + HELP["min_commit"]})
     sampler_eos_stop: bool = field(default=default("eos_stop"), metadata={"help": "rollouts: " + HELP["eos_stop"]})
     sampler_lookahead: int = field(default=default("lookahead"), metadata={"help": "rollouts: " + HELP["lookahead"]})
-    rl_algorithm: str = field(default="d1", metadata={"help": "d1 | spg | unigrpo | wd1 (gift.estimators)"})
-    p_mask_prompt: float = field(default=0.15)
-    loss_type: str = field(default="bnpo", metadata={"help": "bnpo (token mean over the micro-batch, d1) | grpo"})
-    num_t: int = field(default=1, metadata={"help": "Monte-Carlo mask draws per completion (spg, unigrpo)"})
-    spg_block_length: int | None = field(default=None, metadata={"help": "SPG's mask blocks; default block_length"})
-    spg_min_t: float = field(default=0.0, metadata={"help": "SPG: least masked fraction of the partly masked block"})
-    spg_max_t: float = field(default=1.0, metadata={"help": "SPG: largest masked fraction of that block"})
-    spg_negative: str = field(default="mix", metadata={"help": "SPG surrogate for A <= 0: elbo | eubo | mix"})
-    eubo_beta: float = field(default=1.0, metadata={"help": "SPG: beta of the upper bound (EUBO)"})
-    mix_weight: float = field(default=0.5, metadata={"help": "SPG: weight of the EUBO in the mix"})
-    wd1_psi: float = field(default=1.0, metadata={"help": "wd1: advantage scale in the softmax weights"})
+    rl_algorithm: str = field(default="d1", metadata={"help": f"{' | '.join(ESTIMATORS)} (gift.estimators)"})
+    loss_type: str | None = field(default=None, metadata={"help": "d1: bnpo (token mean over the micro-batch) | grpo"})
     logps_chunk_size: int = field(default=1024, metadata={"help": "rows per fp32 log-softmax chunk"})
 
     use_lora: bool = field(default=True)
@@ -121,9 +115,10 @@ class RLConfig(GRPOConfig):
     max_grad_norm: float = field(default=0.2)
     adam_beta2: float = field(default=0.99)
     weight_decay: float = field(default=0.1)
-    beta: float = field(default=0.04)
-    kl_reference: str = field(default="start", metadata={"help": "KL to: start (d1) or generation (proximal)"})
-    epsilon: float = field(default=0.5)
+    beta: float | None = field(default=None, metadata={"help": "KL weight; unset: the estimator's (d1 0.04)"})
+    kl_reference: str | None = field(
+        default=None, metadata={"help": "KL to: start (d1) or generation (proximal); unset: the estimator's"})
+    epsilon: float | None = field(default=None, metadata={"help": "clip range; unset: the estimator's (d1 0.5)"})
     num_generations: int = field(default=6)
     per_device_train_batch_size: int = field(default=6)
     num_iterations: int = field(default=12)
@@ -137,33 +132,20 @@ class RLConfig(GRPOConfig):
         if not self.output_dir:
             raise ValueError("output_dir is required (--output_dir DIR)")
         check_option("torch_dtype", self.torch_dtype, DTYPE_NAMES)
-        check_option("rl_algorithm", self.rl_algorithm, RL_ALGORITHMS)
         self.lora_target_modules = parse_target_modules(self.lora_target_modules)
-        check_option("loss_type", self.loss_type, LOSS_TYPES)
-        check_option("spg_negative", self.spg_negative, NEGATIVE_SURROGATES)
-        check_option("kl_reference", self.kl_reference, KL_REFERENCES)
-        if self.beta != 0.0 and not ESTIMATORS[self.rl_algorithm].supports_kl:
-            raise ValueError(f"rl_algorithm {self.rl_algorithm} has no KL term; set beta: 0 (got {self.beta})")
-        if self.beta != 0.0 and self.kl_reference == "generation" and self.num_iterations == 1:
-            raise ValueError("kl_reference generation is the policy being trained when num_iterations is 1 (the KL "
-                             "is always 0): use num_iterations > 1, kl_reference start, or beta 0")
+        if self.kl_reference is not None:
+            check_option("kl_reference", self.kl_reference, KL_REFERENCES)
         if self.top_p != 1.0:  # trl's field; the diffusion sampler draws from the whole distribution
             raise ValueError(f"top_p {self.top_p}: rollouts sample from the full distribution (no nucleus "
                              "filtering); leave top_p at 1.0")
         # Ranges are check_numbers'; these are the checks across fields.
-        if self.num_t > 1 and self.rl_algorithm in ("d1", "wd1"):
-            raise ValueError(f"num_t must be 1 for {self.rl_algorithm} (its estimate masks the whole completion), "
-                             f"got {self.num_t}")
-        if self.spg_min_t > self.spg_max_t:
-            raise ValueError(f"spg_min_t ({self.spg_min_t}) must not exceed spg_max_t ({self.spg_max_t})")
-        if not 0 <= self.p_mask_prompt < 1:
-            raise ValueError(f"p_mask_prompt must lie in [0, 1), got {self.p_mask_prompt}")
         if self.num_iterations < 1:
             raise ValueError(f"num_iterations must be >= 1, got {self.num_iterations}")
         if self.save_steps >= 1 and int(self.save_steps) % self.num_iterations:
             raise ValueError(f"save_steps ({int(self.save_steps)}) must be a multiple of num_iterations "
                              f"({self.num_iterations}) so a resumed run restarts at a generation boundary")
         check_numbers(self)  # before anything is loaded: steps, rates, sizes, lengths
+        resolve_estimator(self, TRL_DEFAULTS)  # its defaults for beta/epsilon/..., options and capabilities
         self.sampler_config()  # the rollout sampler's own checks, in this config's option names
         apply_global_batch(self)
         processes = world_size()
@@ -181,6 +163,7 @@ class RLConfig(GRPOConfig):
             if self.bf16 is None:  # trl would turn bf16 on; CPU autocast in bf16 is slow and lossy
                 self.bf16 = False
         super().__post_init__()
+
 
     def sampler_config(self) -> SamplerConfig:
         """The rollout sampler's settings; a bad value is a `ValueError` naming this config's option."""

@@ -12,6 +12,7 @@ import math
 from typing import Any, Callable
 
 from gift.options import check_block_split
+from gift.estimators import estimator_rules
 
 logger = logging.getLogger(__name__)
 
@@ -95,17 +96,10 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "eps": OPEN_UNIT,
     "min_rate": OPEN_UNIT,
     "beta_ref_floor": NON_NEGATIVE,
-    "p_mask_prompt": PROBABILITY,
     "temperature": NON_NEGATIVE,
     "beta": NON_NEGATIVE,
     "epsilon": POSITIVE,
-    "num_t": POSITIVE_INT,
-    "spg_block_length": POSITIVE_INT,
-    "spg_min_t": UNIT,
-    "spg_max_t": UNIT,
-    "eubo_beta": POSITIVE,
-    "mix_weight": UNIT,
-    "wd1_psi": POSITIVE,
+    **estimator_rules(),  # each estimator declares its options' ranges (gift.estimators)
 }
 
 

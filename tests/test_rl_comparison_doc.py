@@ -1,0 +1,24 @@
+"""docs/rl_comparison.md's comparison block is the rendering of the committed results file."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scripts.render_rl_comparison import DOC, END, START, gains_by_algorithm, render
+
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results" / "rl_algorithms.json"
+
+
+def test_the_doc_block_is_rendered_from_the_results_file():
+    results = json.loads(RESULTS.read_text())
+    text = DOC.read_text()
+    assert render(results) == START + text.partition(START)[2].partition(END)[0] + END
+
+
+def test_gains_are_grouped_by_estimator_over_arms_and_seeds():
+    run = {"seed": 0, "gain": 0.1, "last20": 0.5, "frozen_first10": 0.4, "frozen_last20": 0.4}
+    results = {"rl": {"sft:d1": [run, {**run, "seed": 1, "gain": -0.3}], "gift:d1": [{**run, "gain": 0.2}]}}
+    table = gains_by_algorithm(results)
+    assert list(table) == ["d1"] and [r["gain"] for r in table["d1"]] == pytest.approx([0.1, -0.3, 0.2])
+    assert [r["arm"] for r in table["d1"]] == ["sft", "sft", "gift"]
