@@ -299,7 +299,7 @@ def test_numeric_options_are_validated_before_anything_loads(tmp_path, option, v
 
 
 @pytest.mark.parametrize("option,value,message", [
-    ("max_steps", -5, r"--max_steps -5"), ("p_mask_prompt", 1.0, r"p_mask_prompt must lie in \[0, 1\)"),
+    ("max_steps", -5, r"--max_steps -5"), ("p_mask_prompt", 1.0, r"p_mask_prompt 1.0: must lie in \[0, 1\)"),
     ("gen_length", 0, r"--gen_length 0"), ("temperature", -1.0, r"--temperature -1.0: must be >= 0"),
     ("num_generations", 1, r"--num_generations 1: must be an integer >= 2"), ("beta", -0.1, r"--beta -0.1"),
     ("gen_length", 20, r"--gen_length 20 is not divisible by --block_length 32"),
