@@ -88,7 +88,7 @@ def test_a_crashed_pipeline_continues_where_it_stopped(tmp_path, monkeypatch):
     ({"frozen_control": "yes"}, "frozen_control must be true or false, got 'yes'"),
     ({"frozen_control": True, "stage_two": {"max_steps": 7}}, r"frozen control needs max_steps \(got 7\) to be a positive multiple"),
     ({"rl_algorithms": [{"beta": 0}]}, r"rl_algorithms\[0\] must be a name or a mapping with a `name`"),
-    ({"rl_algorithms": [{"name": "wd1"}]}, "rl_algorithm wd1 has no KL term"),
+    ({"rl_algorithms": [{"name": "wd1", "beta": 0.04}]}, "rl_algorithm wd1 has no KL term"),
 ])
 def test_bad_pipeline_configs_fail_before_anything_is_written(tmp_path, change, message):
     out = tmp_path / "run"
