@@ -54,7 +54,7 @@ def spg_reference(logps, masked, cm, adv, negative, eubo_beta, mix_weight):
         for j in range(n):
             u = sum(torch.exp(eubo_beta * logps[i, k, j]) / ts[k] for k in range(logps.shape[1]) if masked[i, k, j])
             u = u / logps.shape[1]
-            if float(u.detach()) > 0:
+            if torch.is_tensor(u) and float(u.detach()) > 0:  # 0 when no draw masks token j
                 terms.append(torch.log(u))
         eubo = sum(terms) / len(terms) / eubo_beta
         bound = {"elbo": elbo, "eubo": eubo, "mix": mix_weight * eubo + (1 - mix_weight) * elbo}[negative]
