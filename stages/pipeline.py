@@ -151,8 +151,17 @@ class Pipeline:
         settings = {**_recipe(self.cfg.stage_two_recipe, self.cfg.config_path), **self.cfg.stage_two}
         return {**settings, **self.cfg.algorithm_overrides(algorithm)}
 
+    def _control_name(self, algorithm: str | None) -> str:
+        """The folder of the frozen control `algorithm`'s runs compare against: `stage2-frozen` when every
+        algorithm's control would roll out alike (they share it), else `stage2-<algorithm>-frozen`."""
+        from stages.train.rl_config import frozen_settings
+
+        controls = {json.dumps(frozen_settings(self._stage_two_settings(a)), sort_keys=True, default=str)
+                    for a in self.cfg.algorithms()}
+        return "stage2-frozen" if algorithm is None or len(controls) == 1 else f"stage2-{algorithm}-frozen"
+
     def stage_two(self, arm, seed: int, algorithm: str | None = None, frozen: bool = False) -> Path:
-        """One stage-two run; `frozen`: its control (see `frozen_settings`), in `<run>-frozen`."""
+        """One stage-two run; `frozen`: its control (see `frozen_settings`, `_control_name`)."""
         from stages.train.frozen_control import run_frozen_control
         from stages.train.rl import run_rl
         from stages.train.rl_config import RLConfig, frozen_settings
@@ -160,14 +169,15 @@ class Pipeline:
         run_dir = self.arm_dir(arm.name, seed) / ("stage2" if algorithm is None else f"stage2-{algorithm}")
         settings = self._stage_two_settings(algorithm)
         if frozen:
-            run_dir, settings = run_dir.with_name(run_dir.name + "-frozen"), frozen_settings(settings)
+            run_dir, settings = run_dir.with_name(self._control_name(algorithm)), frozen_settings(settings)
 
         def train(resume: bool) -> Path:
             values = {**settings, "model": str(self.rl_start(arm.name, seed)), "output_dir": str(run_dir), "seed": seed,
                       "task": self.cfg.task, "resume": resume, "disable_tqdm": True, **self.cfg.model_source().options()}
             return (run_frozen_control if frozen else run_rl)(RLConfig(**values))
 
-        name = f"stage two: {self.cfg.rl_label(arm.name, algorithm)}{' (frozen)' if frozen else ''} seed {seed}"
+        label = arm.name if frozen and run_dir.name == "stage2-frozen" else self.cfg.rl_label(arm.name, algorithm)
+        name = f"stage two: {label}{' (frozen)' if frozen else ''} seed {seed}"
         return _train_step(name, "frozen control" if frozen else "stage two", run_dir, self.state, train, self.log)
 
     def arm_dir(self, arm: str, seed: int) -> Path:
@@ -215,7 +225,7 @@ class Pipeline:
     # --- one arm and seed: stage one, its evaluation, stage two per algorithm -------------------------------
     def job(self, base: str, arm, seed: int) -> dict[str, Any]:
         """Everything that depends on one (arm, seed) only; independent of every other job."""
-        cfg, evaluations, stage_two = self.cfg, {}, []
+        cfg, evaluations, stage_two, controls = self.cfg, {}, [], {}
         final = self.stage_one(base, arm, seed)
         stage_one = StageOneRun(arm.name, seed, str(final.parent),
                                 {**self._stage_one_settings(), **arm.overrides}.get("max_steps"))
@@ -228,7 +238,10 @@ class Pipeline:
         for algorithm in cfg.algorithms() if arm.rl else []:
             label = cfg.rl_label(arm.name, algorithm)
             final = self.stage_two(arm, seed, algorithm)
-            control = self.stage_two(arm, seed, algorithm, frozen=True) if cfg.frozen_control else None
+            control = None
+            if cfg.frozen_control:  # a control shared by several algorithms runs once
+                name = self._control_name(algorithm)
+                control = controls[name] = controls.get(name) or self.stage_two(arm, seed, algorithm, frozen=True)
             stage_two.append(self._stage_two_run(arm.name, seed, algorithm, final, control))
             evaluations[f"stage2/{label}/seed{seed}"] = self.evaluate(f"stage two {label} seed {seed}", final,
                                                                       final.parent / "eval")

@@ -162,15 +162,20 @@ def test_worker_processes_and_algorithm_arms(tmp_path):
         ("sft:d1", 0, 2, 2, 1), ("sft:d1", 1, 2, 2, 1), ("sft:wd1", 0, 2, 2, 1), ("sft:wd1", 1, 2, 2, 1),
         ("gift:d1", 0, 2, 2, 1), ("gift:wd1", 0, 2, 2, 1)]
     assert record.stage_two[3].start.endswith("seed1/sft/stage1/checkpoint-6")
-    assert record.stage_two[3].control.run_dir.endswith("seed1/sft/stage2-wd1-frozen")
+    # one frozen control per start, shared by both algorithms (a control does not read the estimator)
+    assert record.stage_two[3].control.run_dir.endswith("seed1/sft/stage2-frozen")
+    assert record.stage_two[1].control == record.stage_two[3].control
+    assert sorted(p.name for p in (out / "seed1" / "sft").iterdir()) == ["stage1", "stage2-d1", "stage2-frozen", "stage2-wd1"]
     assert record.stage_two_recipes["sft:wd1"]["beta"] == 0.0 and record.workers == 2
     assert results["wall_time"]["by_stage_s"]["frozen control"] > 0
     state = json.loads((out / "pipeline_state.json").read_text())
     assert "stage two: gift:wd1 seed 0" in state["steps"] and state["elapsed_s"] > 0
+    assert sorted(name for name in state["steps"] if "(frozen)" in name) == [
+        "stage two: gift (frozen) seed 0", "stage two: sft (frozen) seed 0", "stage two: sft (frozen) seed 1"]
     report = (out / "report.md").read_text()
     assert "| stage two: sft:wd1 |" in report and "| stage one: gift (1 seed) |" in report
     # every stage-two run has its frozen control: one step per generation batch, same first batch
-    trained, frozen = (out / "seed1" / "sft" / "stage2-wd1" / "metrics.jsonl", out / "seed1" / "sft" / "stage2-wd1-frozen" / "metrics.jsonl")
+    trained, frozen = (out / "seed1" / "sft" / "stage2-wd1" / "metrics.jsonl", out / "seed1" / "sft" / "stage2-frozen" / "metrics.jsonl")
     assert [json.loads(line)["step"] for line in frozen.read_text().splitlines()] == [1]
     assert json.loads(frozen.read_text())["reward_mean"] == json.loads(trained.read_text().splitlines()[0])["reward_mean"]
     assert all("gain" in run for runs in results["rl"].values() for run in runs)

@@ -95,8 +95,10 @@ def test_paired_gap_and_rise():
 def test_publish_run_copies_results_report_and_figure(tmp_path):
     from stages.reports.readme_results import FIGURE, REPORT, publish_run
 
+    from stages.run_folder import mark_folder
+
     run = tmp_path / "run"
-    run.mkdir()
+    mark_folder(run, "pipeline")
     (run / "results.json").write_text(json.dumps(_results()))
     (run / "report.md").write_text("# Pipeline report\n\n![reward curves](reward_curves.png)\n")
     (run / "reward_curves.png").write_bytes(b"png")
@@ -111,6 +113,27 @@ def test_publish_run_copies_results_report_and_figure(tmp_path):
     (run / "report.md").unlink()
     with pytest.raises(FileNotFoundError, match="report.md: missing"):
         publish_run(run, tmp_path)
+    assert (tmp_path / REPORT).is_file() and (tmp_path / FIGURE).is_file()  # the refused run removed nothing
+
+
+def test_publish_run_refuses_a_folder_that_is_not_a_pipeline_run(tmp_path):
+    from stages.reports.readme_results import FIGURE, publish_run
+
+    published = tmp_path / FIGURE.with_name(FIGURE.stem + "_aggregate.csv")
+    published.parent.mkdir(parents=True)
+    published.write_text("published earlier")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "results.json").write_text(json.dumps(_results()))
+    (foreign / "report.md").write_text("# someone else's report\n")
+    with pytest.raises(ValueError, match="not a `gift pipeline` run folder"):
+        publish_run(foreign, tmp_path)
+    assert published.read_text() == "published earlier"
+    (foreign / "pipeline_state.json").write_text("{}")  # a pipeline folder from before the marker
+    (foreign / "results.json").write_text("{}")
+    with pytest.raises(ValueError, match="not a pipeline results file"):
+        publish_run(foreign, tmp_path)
+    assert published.read_text() == "published earlier"
 
 
 def test_frozen_gain_reads_the_same_generation_batches():

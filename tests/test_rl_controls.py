@@ -63,6 +63,11 @@ def test_frozen_settings_need_whole_generation_batches():
     assert frozen_settings({"max_steps": 120, "num_iterations": 4, "beta": 0.04, "learning_rate": 1e-4}) == {
         "max_steps": 30, "num_iterations": 1, "beta": 0.0, "learning_rate": 1e-12, "save_steps": 30}
     assert frozen_settings({"max_steps": 24})["max_steps"] == 2  # num_iterations left to RLConfig's default, 12
+    # the estimator and its options are the update's: the controls of d1, SPG or UniGRPO runs are one control
+    common = {"max_steps": 8, "num_iterations": 2, "temperature": 0.9}
+    assert frozen_settings({**common, "rl_algorithm": "spg", "num_t": 2, "spg_negative": "mix", "epsilon": 0.2}) == \
+        frozen_settings({**common, "rl_algorithm": "d1", "p_mask_prompt": 0.15, "kl_reference": "start"}) == {
+        "max_steps": 4, "num_iterations": 1, "temperature": 0.9, "beta": 0.0, "learning_rate": 1e-12, "save_steps": 4}
     for bad in ({"max_steps": 10, "num_iterations": 4}, {"num_iterations": 2}):
         with pytest.raises(ValueError, match="frozen control needs max_steps"):
             frozen_settings(bad)

@@ -26,6 +26,9 @@ ROLLOUT_OPTIONS = {"gen_length": "gen_length", "block_length": "block_length", "
                    "temperature": "temperature", "remasking": "remasking", "threshold": "sampler_threshold",
                    "factor": "sampler_factor", "kv_cache": "kv_cache", "min_commit": "sampler_min_commit",
                    "lookahead": "sampler_lookahead", "eos_stop": "sampler_eos_stop"}
+# What only the policy update reads: a frozen control (rollouts and rewards) ignores them.
+ESTIMATOR_KEYS = frozenset({"rl_algorithm", "beta", "epsilon", "loss_type", "kl_reference",
+                            *EstimatorOptions.__dataclass_fields__})
 # trl's own defaults, for the trainer fields an estimator does not read (it has no ratio or no KL).
 TRL_DEFAULTS = {name: GRPOConfig.__dataclass_fields__[name].default for name in ("beta", "epsilon", "loss_type")}
 
@@ -181,11 +184,14 @@ def frozen_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """Stage-two settings of a run's frozen control: the same start, seed, prompts and rollout noise, but
     no learning. Prompt batches and rollout seeds depend on the generation index only, so one step per
     generation batch (`num_iterations` 1) with `max_steps / num_iterations` steps sees every batch the
-    run saw; learning rate 1e-12 (rates must be > 0) and beta 0 skip the reference pass.
+    run saw; learning rate 1e-12 (rates must be > 0) and beta 0 skip the reference pass. The estimator and
+    its options are dropped: a control only rolls out and scores, so runs of every estimator from one start
+    share it.
     """
     steps, mu = settings.get("max_steps", -1), settings.get("num_iterations", RLConfig.num_iterations)
     if not isinstance(steps, int) or steps < 1 or steps % mu:
         raise ValueError(f"a frozen control needs max_steps (got {steps}) to be a positive multiple of "
                          f"num_iterations ({mu})")
-    return {**settings, "learning_rate": 1e-12, "beta": 0.0, "num_iterations": 1, "max_steps": steps // mu,
+    kept = {key: value for key, value in settings.items() if key not in ESTIMATOR_KEYS}
+    return {**kept, "learning_rate": 1e-12, "beta": 0.0, "num_iterations": 1, "max_steps": steps // mu,
             "save_steps": steps // mu}
