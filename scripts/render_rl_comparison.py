@@ -49,6 +49,22 @@ def _summary_lines(results: dict, metric: str) -> list[str]:
     return lines
 
 
+def _paired_lines(results: dict) -> list[str]:
+    """Each estimator's gain minus the first estimator's on the same start (same prompts, same control)."""
+    table = gains_by_algorithm(results)
+    baseline, *others = table
+    by_start = {name: {(r["arm"], r["seed"]): r["gain"] for r in runs} for name, runs in table.items()}
+    starts = [(r["arm"], r["seed"]) for r in table[baseline]]
+    lines = [f"Per start ({', '.join(f'{arm} {seed}' for arm, seed in starts)}), each estimator's gain minus "
+             f"{baseline}'s on the same start, prompts and control (x100):", "",
+             f"| estimator | minus {baseline}, per start | mean | starts above {baseline} |", "|---|---|---|---|"]
+    for name in others:
+        diffs = [(by_start[name][start] - by_start[baseline][start]) * 100 for start in starts if start in by_start[name]]
+        lines.append(f"| {name} | {', '.join(f'{d:+.1f}' for d in diffs)} | {statistics.mean(diffs):+.1f} | "
+                     f"{sum(d > 0 for d in diffs)}/{len(diffs)} |")
+    return lines
+
+
 def _run_lines(results: dict) -> list[str]:
     lines = ["| run | seed | control first 10% | control last 20% | run last 20% | gain |", "|---|---|---|---|---|---|"]
     for label, runs in results["rl"].items():
@@ -70,7 +86,8 @@ def _accuracy_lines(results: dict, metric: str) -> list[str]:
 
 def render(results: dict) -> str:
     metric = results["metrics"][0]
-    return "\n".join([START, "", *_summary_lines(results, metric), "", "Every run against its frozen control "
+    return "\n".join([START, "", *_summary_lines(results, metric), "", *_paired_lines(results), "",
+                      "Every run against its frozen control "
                       "(mean training reward x100; the control draws the same prompts with the same rollout noise "
                       "and does not learn):", "", *_run_lines(results), "", "Greedy accuracy on the held-out "
                       "puzzles:", "", *_accuracy_lines(results, metric), "", END])

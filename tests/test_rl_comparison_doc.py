@@ -22,3 +22,14 @@ def test_gains_are_grouped_by_estimator_over_arms_and_seeds():
     table = gains_by_algorithm(results)
     assert list(table) == ["d1"] and [r["gain"] for r in table["d1"]] == pytest.approx([0.1, -0.3, 0.2])
     assert [r["arm"] for r in table["d1"]] == ["sft", "sft", "gift"]
+
+
+def test_each_estimator_is_paired_with_the_first_on_the_same_start():
+    from scripts.render_rl_comparison import _paired_lines
+
+    run = {"last20": 0.5, "frozen_first10": 0.4, "frozen_last20": 0.4}
+    results = {"rl": {"sft:d1": [{**run, "seed": 0, "gain": 0.03}, {**run, "seed": 1, "gain": 0.01}],
+                      "sft:spg": [{**run, "seed": 0, "gain": 0.01}, {**run, "seed": 1, "gain": 0.04}]}}
+    lines = _paired_lines(results)
+    assert lines[0].startswith("Per start (sft 0, sft 1), each estimator's gain minus d1's")
+    assert lines[-1] == "| spg | -2.0, +3.0 | +0.5 | 1/2 |"
