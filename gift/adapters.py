@@ -28,8 +28,6 @@ from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerB
 from gift.models import FAMILY_KEY, UnsupportedConfigError, dream, llada
 
 LLADA_MASK_ID = llada.MASK_ID
-LLADA_EOS_ID = llada.EOS_ID
-LLADA_EOT_ID = 126348
 
 DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
 
@@ -123,12 +121,14 @@ class ModelAdapter:
         """Logits of shape (batch, seq, vocab) where position i scores token i."""
         return self.align(model(**self.model_inputs(input_ids, attention_mask)).logits)
 
-    def forbid_undecodable(self, logits: torch.Tensor) -> torch.Tensor:
-        """`logits` (out of place) with the ids the tokenizer cannot decode at -inf, so they are never sampled."""
-        if self.decodable_vocab is None or logits.shape[-1] <= self.decodable_vocab:
-            return logits
-        return logits.index_fill(-1, torch.arange(self.decodable_vocab, logits.shape[-1], device=logits.device),
-                                 float("-inf"))
+    def forbid_unproposable(self, logits: torch.Tensor) -> torch.Tensor:
+        """`logits` (out of place: they may be a view) with the ids a sampler must never propose at -inf, in one
+        copy: the mask token, and the padding rows of the output layer that the tokenizer cannot decode."""
+        vocab = logits.shape[-1]
+        ids = [self.mask_token_id] if 0 <= self.mask_token_id < vocab else []
+        if self.decodable_vocab is not None and vocab > self.decodable_vocab:
+            ids += range(self.decodable_vocab, vocab)
+        return logits.index_fill(-1, torch.tensor(ids, device=logits.device), float("-inf")) if ids else logits
 
     def kv_cache_unsupported(self, model: torch.nn.Module, mode: str = "prefix") -> str | None:
         """None if the sampler's block KV cache (`prefix` or `dual`) can run on `model`, else the reason."""

@@ -244,9 +244,10 @@ def load_checkpoint(
     manifest = read_manifest(path)
     directory = resolve_checkpoint(path)
     family(manifest.model_type)  # an unknown kind fails before anything loads
-    tokenizer = load_tokenizer(str(directory), manifest.model_type)
     if manifest.adapter:
         from peft import PeftModel
+
+        tokenizer = load_tokenizer(str(directory), manifest.model_type)
 
         base = load_model(manifest.base_model, manifest.model_type, trust_remote_code, dtype, merge_adapter=True)
         with explain_unreadable_weights(directory):
@@ -255,7 +256,7 @@ def load_checkpoint(
             model = model.merge_and_unload().requires_grad_(True)
     else:
         with explain_unreadable_weights(directory):
-            model, _, _ = load_pretrained(str(directory), manifest.model_type, trust_remote_code, dtype)
+            model, tokenizer, _ = load_pretrained(str(directory), manifest.model_type, trust_remote_code, dtype)
     config = model.get_base_model().config if hasattr(model, "get_base_model") else model.config
     adapter = adapter_for(manifest.model_type, tokenizer, config)
     if adapter.mask_token_id != manifest.mask_token_id or adapter.shift_logits != manifest.shift_logits:

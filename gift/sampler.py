@@ -376,11 +376,7 @@ class DiffusionSampler:
     def _propose(self, logits: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         """Proposal `x0` and confidence, both (B, block), from block logits (B, block, V)."""
         cfg = self.config
-        mask_id = self.adapter.mask_token_id
-        if 0 <= mask_id < logits.shape[-1]:
-            # Never "decode" a position into the mask token (out of place: logits may be a view).
-            logits = logits.index_fill(-1, torch.tensor([mask_id], device=logits.device), float("-inf"))
-        logits = self.adapter.forbid_undecodable(logits)  # padding rows of the output layer decode to nothing
+        logits = self.adapter.forbid_unproposable(logits)  # never the mask token, nor undecodable padding rows
         if cfg.temperature > 0:
             # Gumbel-max in fp64: argmax(logits / T + G) samples softmax(logits / T).
             uniform = torch.rand(logits.shape, generator=generator, dtype=torch.float64,

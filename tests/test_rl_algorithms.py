@@ -77,6 +77,15 @@ def test_spg_masks_are_shared_within_an_iteration_and_new_across_iterations(tmp_
         assert observed == expected  # the current policy sees exactly the drawn masks of its iteration
 
 
+def test_scale_rewards_is_refused_where_the_estimator_sets_its_own_advantages(tmp_path, stage_one):
+    for name in ("unigrpo", "wd1"):
+        extra = {"beta": 0.0} if name == "wd1" else {}
+        with pytest.raises(ValueError, match=f"rl_algorithm {name} sets its own advantage scaling and ignores "
+                                             "scale_rewards; leave scale_rewards at none \\(got group\\)"):
+            _config(tmp_path, stage_one, rl_algorithm=name, scale_rewards="group", **extra)
+    assert _config(tmp_path, stage_one, rl_algorithm="d1", scale_rewards="group").scale_rewards == "group"
+
+
 def test_algorithm_options_are_checked(tmp_path, stage_one):
     with pytest.raises(ValueError, match="unknown rl_algorithm 'ppo'"):
         _config(tmp_path, stage_one, rl_algorithm="ppo")

@@ -21,13 +21,8 @@ from gift.estimators.unigrpo import UniGRPO, UniGRPOSettings, z_scored
 from gift.estimators.wd1 import WD1, WD1Settings, wd1_weights
 
 
-def rl_algorithms() -> tuple[str, ...]:
-    """The registered estimator names (including any registered after import, e.g. by a test)."""
-    return tuple(ESTIMATORS)
-
-
 __all__ = ["ESTIMATORS", "LOSS_TYPES", "NEGATIVE_SURROGATES", "D1", "D1Settings", "GDPO", "GDPOSettings", "SPG",
            "SPGSettings", "UniGRPO", "UniGRPOSettings", "WD1", "WD1Settings", "Estimator", "EstimatorLoss", "aggregate",
            "block_noise", "build_estimator", "clipped_ratio_loss", "estimator_options", "estimator_rules",
-           "masked_logps", "option", "quadrature", "random_subset", "register", "rl_algorithms",
+           "masked_logps", "option", "quadrature", "random_subset", "register",
            "settings_from_options", "spg_surrogates", "wd1_weights", "z_scored"]

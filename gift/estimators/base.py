@@ -62,7 +62,8 @@ class Estimator:
     Capabilities, checked where the stage-two config is validated:
         uses_old_logps: reads the policy that generated the batch (a clipped ratio) when mu > 1;
         supports_kl: has a KL term (`beta` may be non-zero);
-        default_kl_reference: what that KL is taken to unless the user says (`start` or `generation`).
+        default_kl_reference: what that KL is taken to unless the user says (`start` or `generation`);
+        reads_scale_rewards: its advantages follow `scale_rewards` (False: it sets its own scaling).
     """
 
     name: ClassVar[str] = "base"
@@ -70,6 +71,7 @@ class Estimator:
     uses_old_logps: ClassVar[bool] = False
     supports_kl: ClassVar[bool] = False
     default_kl_reference: ClassVar[str] = "start"
+    reads_scale_rewards: ClassVar[bool] = True
 
     def __init__(self, settings: Any = None):
         self.settings = settings if settings is not None else self.settings_type()

@@ -47,6 +47,7 @@ class UniGRPO(Estimator):
     uses_old_logps = True
     supports_kl = True
     default_kl_reference = "generation"
+    reads_scale_rewards = False  # its advantages are always z-scored in the group
 
     @classmethod
     def check_settings(cls, settings: UniGRPOSettings, gen_length: int) -> None:

@@ -38,6 +38,7 @@ class WD1(D1):
     settings_type = WD1Settings
     uses_old_logps = False
     supports_kl = False
+    reads_scale_rewards = False  # its weights are a softmax of the centred rewards
 
     def advantages(self, rewards, num_generations, scale) -> torch.Tensor:
         return wd1_weights(rewards, num_generations, self.settings.psi)

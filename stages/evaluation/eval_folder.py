@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from stages.run_folder import ForeignFolderError, check_folder, mark_folder, read_marker
+from stages.train.run_manifest import absolute_source
 
 EVAL_CONFIG = "eval_config.json"
 
@@ -20,13 +21,8 @@ def model_identity(model: Any, loaded: Any) -> str | None:
     """The model's directory resolved (so `./runs/x`, `runs/x` and `/abs/runs/x` are one model), its source
     name (`embedded:tiny`, a hub id), or None for an in-memory model of unknown origin."""
     if getattr(loaded, "source", ""):
-        return _resolved(loaded.source)
-    return _resolved(str(model)) if isinstance(model, (str, Path)) else None
-
-
-def _resolved(source: str) -> str:
-    path = Path(source)
-    return str(path.resolve()) if path.exists() else source
+        return absolute_source(loaded.source)
+    return absolute_source(str(model)) if isinstance(model, (str, Path)) else None
 
 
 def _recorded_models(out: Path) -> set[str]:
@@ -41,7 +37,7 @@ def _recorded_models(out: Path) -> set[str]:
         config = {}
     for entry in config.values() if isinstance(config, dict) else []:
         if isinstance(entry, dict) and entry.get("model") not in (None, "in-memory"):
-            models.add(_resolved(str(entry["model"])))
+            models.add(absolute_source(str(entry["model"])))
     return models
 
 

@@ -52,6 +52,9 @@ def resolve_estimator(config: Any, trainer_defaults: dict[str, Any]) -> None:
         config.kl_reference = cls.default_kl_reference
     settings = estimator_settings(config)
     cls.check_settings(settings, config.gen_length)
+    if getattr(config, "scale_rewards", "none") != "none" and not cls.reads_scale_rewards:
+        raise ValueError(f"rl_algorithm {cls.name} sets its own advantage scaling and ignores scale_rewards; "
+                         f"leave scale_rewards at none (got {config.scale_rewards})")
     if config.beta != 0.0 and not cls.supports_kl:
         raise ValueError(f"rl_algorithm {cls.name} has no KL term; set beta: 0 (got {config.beta})")
     if config.beta != 0.0 and config.kl_reference == "generation" and not cls.uses_old_logps:

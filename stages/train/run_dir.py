@@ -21,7 +21,7 @@ from typing import Callable
 
 from gift.checkpoint import FINAL_DIR, RUN_MARKER, explain_disk_full, explain_unreadable_weights, resolve_checkpoint
 from stages.config_args import non_utf8_message
-from stages.run_folder import check_folder, is_run_dir, mark_folder
+from stages.run_folder import LOCK_NAME, check_folder, is_run_dir, mark_folder
 from stages.train.process_state import is_main_process
 from stages.train.run_discovery import last_complete_checkpoint, publish_final_from, reached_max_steps
 from stages.train.run_lock import RunDirError, acquire_lock, check_not_locked, release_lock
@@ -104,11 +104,14 @@ class RunDirectory:
         return self
 
     def _release(self, failed: bool) -> None:
+        # Failed before writing anything: leave no trace. Decided and removed while our lock is held, so the
+        # folder cannot meanwhile have become another run's.
+        ours = {RUN_MARKER, LOCK_NAME} if self.lock is not None else {RUN_MARKER}
+        if failed and self.created and self.out.is_dir() and {p.name for p in self.out.iterdir()} <= ours:
+            shutil.rmtree(self.out, ignore_errors=True)
         if self.lock is not None:
             release_lock(self.lock)
             self.lock = None
-        if failed and self.created and self.out.is_dir() and {p.name for p in self.out.iterdir()} <= {RUN_MARKER}:
-            shutil.rmtree(self.out, ignore_errors=True)  # failed before writing anything: leave no trace
 
     def __exit__(self, exc_type, exc, tb) -> None:
         # An error (not a kill: KeyboardInterrupt) before anything was written leaves no directory behind.
