@@ -29,7 +29,7 @@ from gift.files import atomic_write_text
 MANIFEST_NAME = "gift_manifest.json"
 FORMAT_VERSION = 1
 FINAL_DIR = "final"
-RUN_MARKER = "gift_run.json"  # written into every folder this tool creates (stages/run_folder.py)
+RUN_MARKER = "gift_run.json"  # written into every folder this tool creates (stages/runs/folder.py)
 TRAINER_STATE = "trainer_state.json"  # HF Trainer's file in every checkpoint-N
 STAGES = ("base", "cold_start", "rl", "merged")
 logger = logging.getLogger(__name__)

@@ -55,7 +55,7 @@ def _name_non_utf8_argument(args: list[str]) -> ValueError | None:
 def describe_error(err: BaseException) -> str:
     """One line for an exception: the message (an OSError: its file and reason); an unexpected exception
     type (a bug rather than a user mistake) is named, with the way to see its traceback."""
-    from stages.run_folder import RunDirError
+    from stages.runs.folder import RunDirError
 
     if isinstance(err, UnicodeDecodeError):
         text = f"not UTF-8 text ({err.reason} at byte {err.start})"

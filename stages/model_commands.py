@@ -11,7 +11,7 @@ from pathlib import Path
 from gift.adapters import KINDS, load_pretrained
 from gift.checkpoint import explain_disk_full, merge_checkpoint
 from gift.embedded_model import PRESETS, init_model
-from stages.run_folder import check_writable_path
+from stages.runs.folder import check_writable_path
 
 
 def check_new_output(output_dir: str) -> None:

@@ -23,11 +23,11 @@ from typing import Any, Callable
 from gift.checkpoint import FINAL_DIR, resolve_checkpoint
 from gift.files import atomic_write_text
 from stages.pipeline_config import PipelineConfig, available_cores, load_pipeline_config
-from stages.pipeline_guard import check_finished_stage, hold_pipeline_folder
-from stages.run_folder import is_run_dir
+from stages.runs.pipeline_guard import check_finished_stage, hold_pipeline_folder
+from stages.runs.folder import is_run_dir
 from stages.run_record import FrozenControl, RunRecord, StageOneRun, StageTwoRun, write_record
 from stages.train.recipes import load_recipe
-from stages.train.process_state import process_state
+from stages.runs.process_state import process_state
 
 STATE_FILE = "pipeline_state.json"
 

@@ -143,7 +143,7 @@ def test_the_installed_command_prints_one_line(tmp_path):
 
 
 def test_a_run_through_the_cli_is_refused_while_locked(tmp_path, base_dir, capsys, monkeypatch):
-    from stages.train.run_lock import LOCK_NAME
+    from stages.runs.lock import LOCK_NAME
 
     run = tmp_path / "run"
     run.mkdir()

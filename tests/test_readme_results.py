@@ -95,7 +95,7 @@ def test_paired_gap_and_rise():
 def test_publish_run_copies_results_report_and_figure(tmp_path):
     from stages.reports.readme_results import FIGURE, REPORT, publish_run
 
-    from stages.run_folder import mark_folder
+    from stages.runs.folder import mark_folder
 
     run = tmp_path / "run"
     mark_folder(run, "pipeline")

@@ -25,8 +25,8 @@ from stages.train.cold_start import run_cold_start
 from stages.train.cold_start_config import ColdStartConfig
 from stages.train.rl import run_rl
 from stages.train.rl_config import RLConfig
-from stages.train.run_lock import LOCK_NAME, RunDirError, acquire_lock, release_lock
-from stages.train.run_manifest import ConfigDriftError, config_drift
+from stages.runs.lock import LOCK_NAME, RunDirError, acquire_lock, release_lock
+from stages.runs.manifest import ConfigDriftError, config_drift
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -77,7 +77,7 @@ def straight(tmp_path_factory, base_dir, data) -> Path:
 # --- the lock ---------------------------------------------------------------------------------------------
 def _holder(run_dir: Path) -> subprocess.Popen:
     """Another process that takes the run directory's lock and keeps it until killed."""
-    code = ("import sys; from pathlib import Path; from stages.train.run_lock import acquire_lock; "
+    code = ("import sys; from pathlib import Path; from stages.runs.lock import acquire_lock; "
             f"acquire_lock(Path({str(run_dir)!r})); print('locked', flush=True); sys.stdin.read()")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -346,7 +346,7 @@ def test_truncated_weights_name_the_file(tmp_path, straight):
 
 
 def test_an_output_dir_that_cannot_be_written_is_one_clear_error(tmp_path, base_dir, data, monkeypatch):
-    import stages.train.run_dir as run_dir_module
+    import stages.runs.guard as run_dir_module
 
     def denied(out):
         raise PermissionError(errno.EACCES, "Permission denied", str(out / LOCK_NAME))

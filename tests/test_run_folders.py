@@ -22,12 +22,12 @@ from stages.cli import main as gift
 from stages.yaml_keys import DuplicateKeyError, load_yaml
 from stages.pipeline import run_pipeline
 from stages.pipeline_config import load_pipeline_config
-from stages.run_folder import ForeignFolderError, RunDirError, folder_stage
+from stages.runs.folder import ForeignFolderError, RunDirError, folder_stage
 from stages.train.cold_start import run_cold_start
 from stages.train.cold_start_config import ColdStartConfig
-from stages.train.metrics_file import lines_up_to
+from stages.runs.metrics_file import lines_up_to
 from stages.train.rl import run_rl
-from stages.train.run_lock import LOCK_NAME, acquire_lock, release_lock
+from stages.runs.lock import LOCK_NAME, acquire_lock, release_lock
 
 QUICK = "configs/embedded/pipeline_quick.yaml"
 
@@ -114,7 +114,7 @@ def _kill_cold_start(run: Path, model, data: Path, at: int, **overrides) -> None
 @pytest.mark.parametrize("sign, stage", [("pipeline_state.json", "pipeline"), ("eval_config.json", "eval"),
                                          ("entropy_report.json", "entropy_report")])
 def test_folders_of_older_versions_are_known_by_a_file_only_the_tool_writes(tmp_path, sign, stage):
-    from stages.run_folder import check_folder
+    from stages.runs.folder import check_folder
 
     (tmp_path / sign).write_text("{}")
     (tmp_path / "other.txt").write_text("x")

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from stages.run_folder import ForeignFolderError, check_folder, mark_folder, read_marker
-from stages.train.run_manifest import absolute_source
+from stages.runs.folder import ForeignFolderError, check_folder, mark_folder, read_marker
+from stages.runs.manifest import absolute_source
 
 EVAL_CONFIG = "eval_config.json"
 

@@ -50,7 +50,7 @@ from gift.positions import check_fits_positions
 from rewards.data import d1_test_subset
 from rewards import REASONING_PREFILL, TASKS, get_task, task_prompt
 from stages.evaluation.eval_folder import check_eval_folder, claim_eval_folder, model_identity
-from stages.train.process_state import process_state
+from stages.runs.process_state import process_state
 
 if TYPE_CHECKING:  # annotations only: the functions below import the sampler where they use it
     from gift.sampler import SamplerConfig

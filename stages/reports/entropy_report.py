@@ -41,7 +41,7 @@ from gift.model_options import add_model_arguments
 from gift.probe import probe_signal
 from rewards import TASKS, get_task
 from rewards.prompts import resolve_system_prompt
-from stages.run_folder import check_folder, mark_folder
+from stages.runs.folder import check_folder, mark_folder
 
 REPORT_NAME = "entropy_report"
 PAD_TAIL_SUFFIX = " (pad tail)"

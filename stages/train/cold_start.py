@@ -34,8 +34,8 @@ from gift.schedules import GiftSchedule, UniformSchedule
 from stages.config_args import config_parser, parse_config
 from stages.train.cold_start_config import ColdStartConfig
 from stages.train.lora import lora_config
-from stages.train.run_dir import check_output_dir, guard_run
-from stages.train.run_manifest import CheckpointManifestCallback, manifest_maker, save_final
+from stages.runs.guard import check_output_dir, guard_run
+from stages.runs.manifest import CheckpointManifestCallback, manifest_maker, save_final
 
 logger = logging.getLogger(__name__)
 BETA_CACHE_NAME = "beta_cache.safetensors"

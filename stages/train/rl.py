@@ -36,13 +36,13 @@ from gift.sampler import DiffusionSampler, encode_chat_prompts
 from rewards import get_task
 from stages.config_args import config_parser, parse_config
 from stages.train.lora import lora_config
-from stages.train.metrics_file import lines_up_to
+from stages.runs.metrics_file import lines_up_to
 from stages.train.rl_config import RLConfig
 from stages.train.rl_data import rl_rows
 from stages.train.rl_estimator import estimator_settings
 from stages.train.rl_start import check_rollouts_fit
-from stages.train.run_dir import check_output_dir, guard_run
-from stages.train.run_manifest import CheckpointManifestCallback, manifest_maker, save_final
+from stages.runs.guard import check_output_dir, guard_run
+from stages.runs.manifest import CheckpointManifestCallback, manifest_maker, save_final
 
 # trl's unwrap_model_for_generation reads the deprecated `is_gradient_checkpointing` on every rollout; the
 # warning says nothing a user can act on and repeats once per worker process.

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from stages.run_folder import LOCK_NAME, RunDirError
+from stages.runs.folder import LOCK_NAME, RunDirError
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The pipeline's hold on its output folder, for its whole run.
 
-The folder must be new, empty, or one a pipeline created (`stages.run_folder`); the pipeline takes the
+The folder must be new, empty, or one a pipeline created (`stages.runs.folder`); the pipeline takes the
 same lock as the training stages (`gift_run.lock`, so two pipelines, or a pipeline and a stage run, never
 write the same folder), then checks its config against the one the folder's run was started with. A
 rerun with a changed config is refused, naming every changed key: finished stages are never retrained
@@ -17,9 +17,9 @@ from typing import Any, Iterator
 import yaml
 
 from stages.pipeline_config import PipelineConfig
-from stages.run_folder import check_folder, check_writable_path, mark_folder
-from stages.train.process_state import is_main_process
-from stages.train.run_lock import acquire_lock, check_not_locked, release_lock
+from stages.runs.folder import check_folder, check_writable_path, mark_folder
+from stages.runs.process_state import is_main_process
+from stages.runs.lock import acquire_lock, check_not_locked, release_lock
 
 CONFIG_FILE = "pipeline_config.yaml"
 # Keys that change neither a trained model nor a score: where the run is, how it is spread, the figure's EMA.
@@ -101,9 +101,9 @@ def hold_pipeline_folder(config: PipelineConfig) -> Iterator[Path]:
 
 def check_finished_stage(name: str, train) -> None:
     """A finished stage is resumed, which only compares its config with the one in its `final/` manifest
-    ("already complete"; `stages.train.run_dir`): a stage whose settings changed since (an edited recipe)
+    ("already complete"; `stages.runs.guard`): a stage whose settings changed since (an edited recipe)
     is refused instead of being reported with settings it did not run."""
-    from stages.train.run_manifest import ConfigDriftError
+    from stages.runs.manifest import ConfigDriftError
 
     try:
         train(True)

@@ -3,10 +3,10 @@
     @guard_run("cold_start")
     def run_cold_start(config, ...): ...
 
-The directory must be new, empty, or a run of the same stage (`stages.run_folder`); the run holds its lock
-(`stages.train.run_lock`) while it writes. Resume boundaries (`--resume`): no checkpoint yet -> start from
+The directory must be new, empty, or a run of the same stage (`stages.runs.folder`); the run holds its lock
+(`stages.runs.lock`) while it writes. Resume boundaries (`--resume`): no checkpoint yet -> start from
 step 0; a checkpoint -> continue from it (refused if the config changed in a way that alters training,
-`stages.train.run_manifest`); the last checkpoint already at max_steps (killed during the final save) ->
+`stages.runs.manifest`); the last checkpoint already at max_steps (killed during the final save) ->
 publish `final/` from it without training; `final/` present -> "already complete", nothing is changed.
 """
 
@@ -21,11 +21,11 @@ from typing import Callable
 
 from gift.checkpoint import FINAL_DIR, RUN_MARKER, explain_disk_full, explain_unreadable_weights, resolve_checkpoint
 from stages.config_args import non_utf8_message
-from stages.run_folder import LOCK_NAME, check_folder, is_run_dir, mark_folder
-from stages.train.process_state import is_main_process
-from stages.train.run_discovery import last_complete_checkpoint, publish_final_from, reached_max_steps
-from stages.train.run_lock import RunDirError, acquire_lock, check_not_locked, release_lock
-from stages.train.run_manifest import check_config_drift, resolve_source_paths
+from stages.runs.folder import LOCK_NAME, check_folder, is_run_dir, mark_folder
+from stages.runs.process_state import is_main_process
+from stages.runs.discovery import last_complete_checkpoint, publish_final_from, reached_max_steps
+from stages.runs.lock import RunDirError, acquire_lock, check_not_locked, release_lock
+from stages.runs.manifest import check_config_drift, resolve_source_paths
 
 logger = logging.getLogger(__name__)
 
