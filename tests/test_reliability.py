@@ -26,7 +26,8 @@ from stages.train.cold_start_config import ColdStartConfig
 from stages.train.rl import run_rl
 from stages.train.rl_config import RLConfig
 from stages.runs.lock import LOCK_NAME, RunDirError, acquire_lock, release_lock
-from stages.runs.manifest import ConfigDriftError, config_drift
+from stages.runs.drift import config_drift
+from stages.runs.manifest import HARMLESS_KEYS, ConfigDriftError, canonical_spelling
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -223,7 +224,7 @@ def test_resume_with_a_changed_config_is_refused_naming_the_keys(tmp_path, base_
 def test_lora_target_modules_drift_is_judged_on_the_normalised_list(tmp_path, saved, drift):
     config = _rl_config(tmp_path / "rl", tmp_path / "model", use_lora=True, lora_target_modules="all-linear")
     recorded = json.loads(json.dumps(config.to_dict(), default=str))
-    assert config_drift({**recorded, "lora_target_modules": saved}, config) == drift
+    assert config_drift({**recorded, "lora_target_modules": saved}, config, HARMLESS_KEYS, canonical_spelling) == drift
 
 
 def test_rl_resume_boundaries(tmp_path, straight, monkeypatch):

@@ -193,6 +193,28 @@ def test_a_pipeline_rerun_with_a_changed_config_or_recipe_is_refused(tmp_path):
     assert any(m.startswith("skip  stage one: sft seed 0") for m in messages), messages
 
 
+def test_config_drift_keeps_a_new_field_unchanged_only_while_it_keeps_its_default():
+    """The one drift rule of `--resume` and of a pipeline rerun: a field newer than the saved config is judged
+    by its default, `default_factory` included (the case the two former copies disagreed on)."""
+    from dataclasses import dataclass, field
+
+    from stages.runs.drift import config_drift
+
+    @dataclass
+    class Config:
+        lr: float = 0.1
+        seeds: list = field(default_factory=lambda: [0, 1])
+        stage: dict = field(default_factory=dict)
+        output_dir: str = "a"
+
+    saved = {"lr": 0.1, "output_dir": "b", "retired": 3}  # an older run: no seeds or stage; `retired` since removed
+    assert config_drift(saved, Config(), harmless={"output_dir"}) == []
+    assert config_drift(saved, Config(lr=0.2, seeds=(0, 1, 2)), harmless={"output_dir"}) == \
+        ["lr: 0.1 -> 0.2", "seeds: [0, 1] -> [0, 1, 2]"]
+    assert config_drift({**saved, "stage": {"max_steps": 12}}, Config(stage={"max_steps": 18, "seed": 1}),
+                        harmless={"output_dir"}) == ["stage.max_steps: 12 -> 18", "stage.seed: '(unset)' -> 1"]
+
+
 # --- eval: one model per folder ---------------------------------------------------------------------------
 def _eval(model: str, out: Path, gen_length: int = 8) -> int:
     return gift(["eval", "--model", model, "--task", "sudoku", "--data", "synthetic", "--limit", "2", "--gen_length",

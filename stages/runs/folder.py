@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 from gift.checkpoint import FINAL_DIR, MANIFEST_NAME, RUN_MARKER
+from stages.runs.discovery import last_complete_checkpoint
 
 LOCK_NAME = "gift_run.lock"
 TRAINING_STAGES = ("cold_start", "rl")
@@ -46,10 +46,7 @@ def read_marker(out: Path) -> dict[str, Any] | None:
 
 def _legacy_training_run(out: Path) -> bool:
     """A training run of a version before the marker: a complete `final/` or `checkpoint-N/` of ours."""
-    if (out / FINAL_DIR / MANIFEST_NAME).is_file():
-        return True
-    return any(re.fullmatch(r"checkpoint-\d+", p.name) and (p / MANIFEST_NAME).is_file()
-               for p in out.glob("checkpoint-*"))
+    return (out / FINAL_DIR / MANIFEST_NAME).is_file() or last_complete_checkpoint(out) is not None
 
 
 def folder_stage(out: str | Path) -> str | None:

@@ -62,13 +62,14 @@ class RunDirectory:
         self.lock: Path | None = None
         self.created = False
         self.finished: Path | None = None
+        self.resume_from: Path | None = None  # the checkpoint a `--resume` continues from (None: step 0)
 
     def __enter__(self) -> "RunDirectory":
         config, out = self.config, self.out
         resume = bool(getattr(config, "resume", False))
         if out.is_dir() and is_main_process():  # (the other ranks see rank 0's lock: their own run's)
             check_not_locked(out)  # "in use" first: "already holds a run" would invite a --resume into it
-        check_output_dir(out, resume, self.stage)  # refusals that need no lock (file, foreign directory, no run)
+        check_folder(out, self.stage)  # refusals before anything is written (a file, a foreign directory)
         if is_main_process():
             self.created = not out.exists()
             try:
@@ -81,7 +82,7 @@ class RunDirectory:
                 raise RunDirError(f"--output_dir {out}: cannot write there ({err.strerror or err}); "
                                   "choose a writable --output_dir") from err
         try:
-            previous = check_output_dir(out, resume, self.stage)  # again, now that no other writer can change it
+            previous = check_output_dir(out, resume, self.stage)  # read once, now that no other writer can change it
             final = resolve_checkpoint(out / FINAL_DIR)
             if resume and final is not None:
                 check_config_drift(final, config)
@@ -96,6 +97,7 @@ class RunDirectory:
                         logger.info("%s reached max_steps: publishing %s/ from it without training", previous, FINAL_DIR)
                         publish_final_from(previous, self.stage)
                     self.finished = out / FINAL_DIR
+                self.resume_from = previous
             if self.finished is None and is_main_process():
                 mark_folder(out, self.stage)
         except BaseException as err:
@@ -128,8 +130,9 @@ def _name_non_utf8_file(config, err: UnicodeDecodeError) -> Exception:
 
 
 def guard_run(stage: str) -> Callable:
-    """Decorator for `run_X(config, ...)`: the run holds its directory (`RunDirectory`) while it trains;
-    with nothing to train it returns the final checkpoint at once. A full disk is named as such."""
+    """Decorator for `run_X(config, ..., resume_from=None)`: the run holds its directory (`RunDirectory`)
+    while it trains and is handed the checkpoint to continue from (`resume_from`, None for step 0); with
+    nothing to train it returns the final checkpoint at once. A full disk is named as such."""
 
     def wrap(run: Callable[..., Path]) -> Callable[..., Path]:
         @functools.wraps(run)
@@ -139,10 +142,10 @@ def guard_run(stage: str) -> Callable:
                 if held.finished is not None:
                     return held.finished
                 # A resumed checkpoint's weights are read by HF's trainer: name the file if they are broken.
-                resumed = last_complete_checkpoint(held.out) if getattr(config, "resume", False) else None
+                resumed = held.resume_from
                 with explain_disk_full(held.out), explain_unreadable_weights(resumed) if resumed else nullcontext():
                     try:
-                        return run(config, *args, **kwargs)
+                        return run(config, *args, resume_from=resumed, **kwargs)
                     except UnicodeDecodeError as err:  # raised without the file's name: find it
                         raise _name_non_utf8_file(config, err) from err
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,7 +11,8 @@ from transformers import TrainerCallback
 
 from gift.checkpoint import (FINAL_DIR, MANIFEST_NAME, LoadedModel, Manifest, manifest_for, publish_checkpoint,
                              read_manifest, staging_dir, write_manifest)
-from stages.train.lora import parse_target_modules
+from gift.lora_targets import parse_target_modules
+from stages.runs.drift import config_drift
 
 # Config keys a resumed run may change: they touch logging, saving and I/O, never the trained weights.
 HARMLESS_KEYS = frozenset({
@@ -47,7 +47,7 @@ def resolve_source_paths(config: Any) -> None:
             setattr(config, key, absolute_source(value))
 
 
-def _canonical_spelling(key: str, value: Any) -> Any:
+def canonical_spelling(key: str, value: Any) -> Any:
     """A saved or current value in the one form the configs hold today, so an older spelling of the same
     setting is no drift (stage two saved `lora_target_modules` as `'all-linear'` before it became a list)."""
     if key in SOURCE_KEYS and isinstance(value, str):  # a run older than resolve_source_paths: as seen from here
@@ -60,27 +60,8 @@ def _canonical_spelling(key: str, value: Any) -> Any:
     return value
 
 
-def config_drift(saved: dict[str, Any], config) -> list[str]:
-    """`key: saved -> now` for every training-relevant key where `config` differs from a run's saved config."""
-    now = json.loads(json.dumps({k: v for k, v in config.to_dict().items() if not k.startswith("_")}, default=str))
-    defaults = {f.name: f.default for f in fields(config) if f.default is not MISSING}
-    diffs = []
-    for key in sorted(set(now) | set(saved)):
-        if key in HARMLESS_KEYS:
-            continue
-        if key in saved and key in now:
-            before, after = _canonical_spelling(key, saved[key]), _canonical_spelling(key, now[key])
-        elif key in now:  # a field newer than the run: fine while it keeps its default
-            before, after = json.loads(json.dumps(defaults.get(key, now[key]), default=str)), now[key]
-        else:  # a field this version no longer has
-            continue
-        if before != after:
-            diffs.append(f"{key}: {before!r} -> {after!r}")
-    return diffs
-
-
 def check_config_drift(checkpoint: Path, config) -> None:
-    diffs = config_drift(read_manifest(checkpoint).config, config)
+    diffs = config_drift(read_manifest(checkpoint).config, config, HARMLESS_KEYS, canonical_spelling)
     if diffs:
         raise ConfigDriftError(
             f"--resume: the config differs from the run's ({checkpoint / MANIFEST_NAME}) in keys that alter "

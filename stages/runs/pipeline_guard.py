@@ -10,13 +10,14 @@ and the report never names settings that did not run. Keys that change no result
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import MISSING, asdict, fields
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import yaml
 
 from stages.pipeline_config import PipelineConfig
+from stages.runs.drift import config_drift
 from stages.runs.folder import check_folder, check_writable_path, mark_folder
 from stages.runs.process_state import is_main_process
 from stages.runs.lock import acquire_lock, check_not_locked, release_lock
@@ -30,42 +31,13 @@ class PipelineConfigChanged(ValueError):
     """A rerun into a pipeline folder whose config differs from the one its run was started with."""
 
 
-def _plain(value: Any) -> Any:
-    """A value as the saved YAML holds it (tuples as lists, dataclasses as dicts)."""
-    return yaml.safe_load(yaml.safe_dump(value))
-
-
-def config_changes(saved: dict[str, Any], config: PipelineConfig) -> list[str]:
-    """`key: saved -> now` for every key (outside `HARMLESS_KEYS`) where `config` differs from `saved`;
-    a key newer than the saved file counts as unchanged while it keeps its default."""
-    now = _plain(asdict(config))
-    defaults = {f.name: f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-                for f in fields(PipelineConfig) if f.default is not MISSING or f.default_factory is not MISSING}
-    changes = []
-    for key in now:
-        if key not in HARMLESS_KEYS:
-            before = saved[key] if key in saved else _plain(defaults.get(key, now[key]))
-            changes += _differences(key, before, now[key])
-    return changes
-
-
-def _differences(key: str, before: Any, after: Any) -> list[str]:
-    """`key: before -> after`, down to the changed entries of a mapping (`stage_one.max_steps: 12 -> 18`)."""
-    if before == after:
-        return []
-    if isinstance(before, dict) and isinstance(after, dict):
-        return [line for name in sorted(set(before) | set(after), key=str)
-                for line in _differences(f"{key}.{name}", before.get(name, "(unset)"), after.get(name, "(unset)"))]
-    return [f"{key}: {before!r} -> {after!r}"]
-
-
 def check_config_unchanged(out: Path, config: PipelineConfig) -> None:
     """Refuse a rerun whose config differs from the folder's `pipeline_config.yaml` (if it has one)."""
     path = out / CONFIG_FILE
     if not path.is_file():
         return
     saved = yaml.safe_load(path.read_text()) or {}
-    changes = config_changes(saved, config)
+    changes = config_drift(saved, config, HARMLESS_KEYS)
     if changes:
         raise PipelineConfigChanged(
             f"{out}: the config differs from the one this pipeline folder was run with ({path}): {'; '.join(changes)}; "

@@ -34,7 +34,7 @@ from gift.schedules import GiftSchedule, UniformSchedule
 from stages.config_args import config_parser, parse_config
 from stages.train.cold_start_config import ColdStartConfig
 from stages.train.lora import lora_config
-from stages.runs.guard import check_output_dir, guard_run
+from stages.runs.guard import guard_run
 from stages.runs.manifest import CheckpointManifestCallback, manifest_maker, save_final
 
 logger = logging.getLogger(__name__)
@@ -100,12 +100,14 @@ def run_cold_start(
     config: ColdStartConfig,
     beta_fn: Callable[[dict], torch.Tensor] | None = None,
     callbacks: list[TrainerCallback] | None = None,
+    *,
+    resume_from: Path | None = None,
 ) -> Path:
     """Train stage one and return the final checkpoint directory.
 
     `beta_fn` (batch -> per-token beta) replaces the probe, for control arms such as a structural beta.
+    `resume_from`: the checkpoint `--resume` continues from, handed over by `guard_run`.
     """
-    resume_from = check_output_dir(config.output_dir, config.resume)
     loaded: LoadedModel = load_model(config.model_name_or_path, config.model_type, config.trust_remote_code,
                                      config.torch_dtype, merge_adapter=True)
     model, tokenizer, adapter = loaded.model, loaded.tokenizer, loaded.adapter

@@ -1,28 +1,12 @@
-"""LoRA settings shared by both stages: one form of `lora_target_modules`, one peft config.
-
-Both configs hold `lora_target_modules` as a list of module names. A recipe writes a YAML list
-(`[q_proj, k_proj, v_proj]`, or `[all-linear]`: peft's every linear layer but the output head); on the
-command line a comma-separated string works too (`--lora_target_modules q_proj,v_proj`).
+"""LoRA settings shared by both stages: one peft config from a stage config's `lora_*` fields; the one form of
+`lora_target_modules` (`gift.lora_targets`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-ALL_LINEAR = "all-linear"
-
-
-def parse_target_modules(value: str | Sequence[str]) -> list[str]:
-    """`lora_target_modules` as a list of names: from a list, a comma-separated string, or a list of
-    such strings (argparse hands a list field's command-line value over as one item per word)."""
-    items = [value] if isinstance(value, str) else list(value)
-    names = [name.strip() for item in items for name in str(item).split(",") if name.strip()]
-    if not names:
-        raise ValueError(f"lora_target_modules names no module (got {value!r})")
-    if ALL_LINEAR in names and len(names) > 1:
-        raise ValueError(f"lora_target_modules: {ALL_LINEAR} stands alone, got {names}")
-    return names
+from gift.lora_targets import ALL_LINEAR, parse_target_modules
 
 
 def lora_config(config: Any, task_type: str | None = None):

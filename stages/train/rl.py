@@ -41,7 +41,7 @@ from stages.train.rl_config import RLConfig
 from stages.train.rl_data import rl_rows
 from stages.train.rl_estimator import estimator_settings
 from stages.train.rl_start import check_rollouts_fit
-from stages.runs.guard import check_output_dir, guard_run
+from stages.runs.guard import guard_run
 from stages.runs.manifest import CheckpointManifestCallback, manifest_maker, save_final
 
 # trl's unwrap_model_for_generation reads the deprecated `is_gradient_checkpointing` on every rollout; the
@@ -212,10 +212,11 @@ def _rewind_metrics(path: Path, step: int) -> float:
 
 
 @guard_run("rl")
-def run_rl(config: RLConfig, callbacks=None, trainer_class: type | None = None) -> Path:
+def run_rl(config: RLConfig, callbacks=None, trainer_class: type | None = None, *,
+           resume_from: Path | None = None) -> Path:
     """Train stage two and return the final checkpoint directory. Bad input fails before training.
-    `trainer_class`: a `DiffuGRPOTrainer` subclass (the frozen control's, `stages.train.frozen_control`)."""
-    resume_from = check_output_dir(config.output_dir, config.resume)
+    `trainer_class`: a `DiffuGRPOTrainer` subclass (the frozen control's, `stages.train.frozen_control`);
+    `resume_from`: the checkpoint `--resume` continues from, handed over by `guard_run`."""
     task = get_task(config.task)
     rows = rl_rows(config.task, config.dataset, config.dataset_split, config.max_prompts, config.synthetic_seed)
     loaded = load_model(config.model, config.model_type, config.trust_remote_code, config.torch_dtype,
