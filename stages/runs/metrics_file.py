@@ -1,10 +1,13 @@
-"""Stage two's `metrics.jsonl` on resume: the lines up to the checkpoint, a torn last line repaired."""
+"""Stage two's `metrics.jsonl` on resume: the lines up to the checkpoint kept (a torn last line repaired),
+the rest rewritten by the resumed run."""
 
 from __future__ import annotations
 
 import json
 import logging
 from pathlib import Path
+
+from gift.files import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -33,3 +36,12 @@ def lines_up_to(path: Path, step: int) -> list[str]:
         if row["step"] <= step:
             kept.append(line)
     return kept
+
+
+def rewind(path: Path, step: int) -> float:
+    """Keep the lines of steps <= `step` (a resumed run rewrites what came after); return their wall time."""
+    if not path.exists():
+        return 0.0
+    kept = lines_up_to(path, step)
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
+    return json.loads(kept[-1])["wall_time"] if kept else 0.0

@@ -31,12 +31,12 @@ from gift.adapters import ModelAdapter
 from gift.checkpoint import load_model
 from gift.diffu_grpo import completion_mask_until_eos, group_advantages
 from gift.estimators import build_estimator, masked_logps
-from gift.files import atomic_write_text
 from gift.sampler import DiffusionSampler, encode_chat_prompts
 from rewards import get_task
 from stages.config_args import config_parser, parse_config
 from stages.train.lora import lora_config
-from stages.runs.metrics_file import lines_up_to
+from stages.runs.discovery import checkpoint_step
+from stages.runs.metrics_file import rewind as rewind_metrics
 from stages.train.rl_config import RLConfig
 from stages.train.rl_data import rl_rows
 from stages.train.rl_estimator import estimator_settings
@@ -202,15 +202,6 @@ class DiffuGRPOTrainer(GRPOTrainer):
                 handle.write(json.dumps(line) + "\n")
 
 
-def _rewind_metrics(path: Path, step: int) -> float:
-    """Keep the lines of steps <= `step` (a resumed run rewrites what came after); return their wall time."""
-    if not path.exists():
-        return 0.0
-    kept = lines_up_to(path, step)
-    atomic_write_text(path, "".join(line + "\n" for line in kept))
-    return json.loads(kept[-1])["wall_time"] if kept else 0.0
-
-
 @guard_run("rl")
 def run_rl(config: RLConfig, callbacks=None, trainer_class: type | None = None, *,
            resume_from: Path | None = None) -> Path:
@@ -228,7 +219,7 @@ def run_rl(config: RLConfig, callbacks=None, trainer_class: type | None = None, 
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / METRICS_FILE
-    wall_offset = _rewind_metrics(metrics_path, int(resume_from.name.split("-")[1])) if resume_from else 0.0
+    wall_offset = rewind_metrics(metrics_path, checkpoint_step(resume_from)) if resume_from else 0.0
     if not resume_from:
         metrics_path.unlink(missing_ok=True)
 
