@@ -18,7 +18,8 @@ import statistics
 import time
 
 from rewards import get_reward_funcs
-from rewards.data import countdown_reasoning, generate_countdown, generate_sudoku, sudoku_reasoning
+from rewards.tasks.countdown import countdown_reasoning, generate_countdown
+from rewards.tasks.sudoku import generate_sudoku, sudoku_reasoning
 
 
 def _wrap(rng: random.Random, reasoning: str, answer: str) -> str:

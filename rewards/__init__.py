@@ -1,5 +1,6 @@
 """Rule-based rewards, evaluation metrics, prompts and task data for Sudoku, Countdown, GSM8K, MATH-500: one
-`Task` per task (rewards/tasks/), looked up by name (`get_task`); `register_task` adds one.
+module per task (rewards/tasks/: rules, generator, loader, prompt and its `Task`), looked up by name
+(`get_task`); `register_task` adds one.
 
 Importable without torch, transformers or trl; `datasets` and `math_verify` are imported lazily.
 
@@ -9,23 +10,21 @@ Importable without torch, transformers or trl; `datasets` and `math_verify` are 
 """
 
 from rewards.columns import MissingColumnError
-from rewards.countdown import countdown_metric, countdown_reward
 from rewards.extract import answer_block, completion_text, final_answer, last_boxed, last_number
-from rewards.gsm8k import (
+from rewards.prompts import REASONING_PREFILL, SYSTEM_PROMPTS, task_messages, task_prompt, task_question
+from rewards.registry import TASKS, get_columns, get_metric, get_reward_funcs, get_task, register_task
+from rewards.tasks.countdown import COUNTDOWN_SYSTEM, countdown_metric, countdown_question, countdown_reward
+from rewards.tasks.gsm8k import (
+    GSM8K_SYSTEM,
     gsm8k_correctness_reward,
     gsm8k_format_reward,
     gsm8k_integer_reward,
     gsm8k_metric,
+    gsm8k_question,
 )
-from rewards.math_task import math_correctness_reward, math_format_reward, math_metric
-from rewards.prompts import REASONING_PREFILL, SYSTEM_PROMPTS, task_messages, task_prompt, task_question
-from rewards.registry import TASKS, get_columns, get_metric, get_reward_funcs, get_task, register_task
-from rewards.tasks.countdown import COUNTDOWN_SYSTEM, countdown_question
-from rewards.tasks.gsm8k import GSM8K_SYSTEM, gsm8k_question
-from rewards.tasks.math import MATH_SYSTEM, math_question
-from rewards.tasks.sudoku import SUDOKU_SYSTEM, sudoku_question
+from rewards.tasks.math import MATH_SYSTEM, math_correctness_reward, math_format_reward, math_metric, math_question
+from rewards.tasks.sudoku import SUDOKU_SYSTEM, sudoku_metric, sudoku_question, sudoku_reward
 from rewards.tasks.task import Task
-from rewards.sudoku import sudoku_metric, sudoku_reward
 
 __all__ = [
     "COUNTDOWN_SYSTEM",

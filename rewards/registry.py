@@ -1,4 +1,5 @@
-"""The task registry: a task name gives its `Task` (rewards/tasks/), the one place anything looks a task up."""
+"""The task registry: a task name gives its `Task` (one module per built-in task in rewards/tasks/), the one
+place anything looks a task up or lists the tasks."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from collections.abc import Callable
 from rewards.tasks import countdown, gsm8k, math, sudoku
 from rewards.tasks.task import RewardFunc, Task
 
-TASKS: dict[str, Task] = {t.name: t for t in (sudoku.TASK, countdown.TASK, gsm8k.TASK, math.TASK)}
+# The built-in tasks, in d1's table order (GSM8K, MATH-500, Countdown, Sudoku): every list of tasks reads this one
+# (help texts, the score table's rows), tasks registered later follow in their order.
+TASKS: dict[str, Task] = {t.name: t for t in (gsm8k.TASK, math.TASK, countdown.TASK, sudoku.TASK)}
 
 
 def register_task(task: Task, replace: bool = False) -> Task:

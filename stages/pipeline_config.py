@@ -33,7 +33,7 @@ class PipelineConfig:
     """`gift pipeline --config PATH`.
 
     output_dir: where every step writes; a rerun skips finished steps and resumes unfinished ones.
-    task: the task of stage two and of the evaluation (sudoku, countdown, gsm8k, math).
+    task: the task of stage two and of the evaluation (a registered task: `rewards.TASKS`).
     base_model: `embedded:PRESET` (written with `gift init-model`), a checkpoint, or a local/hub model.
     pretrain_steps: stage zero for the embedded base: masked-diffusion SFT on the task before the arms
         split (0: none). pretrain: ColdStartConfig overrides for it.

@@ -180,7 +180,7 @@ def test_data_sources(tmp_path):
         load_eval_rows("sudoku")
     with pytest.raises(EvalError, match="countdown: d1's test set is not on the hub"):
         load_eval_rows("countdown")
-    with pytest.raises(EvalError, match="--data synthetic exists only for sudoku, countdown"):
+    with pytest.raises(EvalError, match="--data synthetic exists only for countdown, sudoku"):
         load_eval_rows("gsm8k", "synthetic")
     with pytest.raises(EvalError, match="no such file"):
         load_eval_rows("gsm8k", str(tmp_path / "missing.jsonl"))

@@ -1,6 +1,6 @@
-"""What the real sets' loaders share: hub ids, reading a hub split or a local file, and d1's row selection.
+"""What the real sets' loaders share: reading a hub split or a local file, and d1's row selection.
 
-Each task's loader is in its module (`rewards/tasks/`, `Task.load`) and returns dicts holding `question`
+Each task's loader and hub id are in its module (`rewards/tasks/`, `Task.load`); a loader returns dicts holding `question`
 (d1's question text; `rewards.task_messages` turns a row into the prompt) and the task's ground-truth columns.
 
 d1's row selection: `d1_test_subset` (the seeded 256-row evaluation subset of the Sudoku and
@@ -18,7 +18,6 @@ from rewards.data.files import hub_rows, read_rows
 
 T = TypeVar("T")
 
-GSM8K_HUB = ("openai/gsm8k", "main")
 # d1's seed (eval/eval.py init_seed(42); diffu-grpo/slurm_scripts/train.yaml seed: 42), its evaluation
 # subset size for Countdown and Sudoku (eval/eval.py num_evals) and the rows its training leaves out
 # (diffu-grpo/diffu_grpo_train.py: the last 500 after the shuffle, Countdown and Sudoku only). Which
@@ -26,15 +25,6 @@ GSM8K_HUB = ("openai/gsm8k", "main")
 D1_SEED = 42
 D1_TEST_SUBSET = 256
 D1_HOLDOUT = 500
-D1_COUNTDOWN_NUMBERS = 3  # d1 trains Countdown on the 3-number problems (diffu-grpo/data_utils.py)
-# File names of the published Sudoku splits (neither is on the hub; pass their paths). SPG
-# (facebookresearch/SPG, dataset/) re-split d1's puzzles so that train and test share no solution grid.
-SUDOKU_SPLITS = {
-    "d1": {"train": "4x4_sudoku_unique_puzzles.csv", "test": "4x4_test_sudoku.csv"},
-    "spg": {"train": "train_sudoku_split_new.csv", "test": "test_sudoku_split_new.csv"},
-}
-MATH500_HUB = ("HuggingFaceH4/MATH-500", None)
-COUNTDOWN_HUB = ("Jiayi-Pan/Countdown-Tasks-3to4", None)
 
 
 def source_rows(

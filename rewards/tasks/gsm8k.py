@@ -1,14 +1,82 @@
-"""GSM8K (d1): grade-school word problems graded by the final number; the hub's test set."""
+"""GSM8K (d1): grade-school word problems graded by the final number; the hub's test set. The whole task in one
+module: numeric correctness (2.0) plus two d1-style format rewards (0.5 each), the metric, d1's prompt, the
+loader, and the `Task` the registry lists.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
-from rewards import gsm8k as rules
+from rewards.columns import accuracy, judge_answers, texts
 from rewards.data import loaders
 from rewards.data.files import field
-from rewards.extract import last_number
+from rewards.extract import final_answer, has_tags_in_order, is_integer_text, last_number
 from rewards.tasks.task import D1_BOXED_FORMAT, Row, Task, column
+
+
+# --- Rules: rewards and metric ---------------------------------------------------------------------------------------
+
+NAME = "gsm8k"  # the task name the column errors carry
+COLUMNS = ("answer",)
+CORRECT_REWARD = 2.0
+FORMAT_REWARD = 0.5
+
+
+def reference_number(answer: Any) -> Fraction:
+    """The reference as a number: "18", "1,234", 18, or a full GSM8K solution ending in "#### 18"."""
+    if isinstance(answer, (int, float)) and not isinstance(answer, bool):
+        return Fraction(answer)
+    text = str(answer)
+    if "####" in text:
+        text = text.rsplit("####", 1)[1]
+    value = last_number(text)
+    if value is None:
+        raise ValueError(f"gsm8k: reference answer {answer!r} holds no number")
+    return value
+
+
+def predicted_number(text: str) -> Fraction | None:
+    """The number in the last `\\boxed{}`, else the last number in the last answer block."""
+    answer = final_answer(text)
+    return None if answer is None else last_number(answer)
+
+
+def is_correct(text: str, answer: Any) -> bool:
+    """Numbers compared exactly: "18", "18.0", "$18", "18 eggs" all equal 18."""
+    predicted = predicted_number(text)
+    return predicted is not None and predicted == reference_number(answer)
+
+
+def gsm8k_correctness_reward(prompts: Any, completions: Sequence[Any], **columns: Any) -> list[float]:
+    """2.0 when the extracted final number equals the reference number, else 0.0. Range {0, 2}."""
+    return [CORRECT_REWARD if right else 0.0 for right in judge_answers(NAME, columns, completions, is_correct)]
+
+
+def gsm8k_format_reward(prompts: Any, completions: Sequence[Any], **columns: Any) -> list[float]:
+    """0.5 when `<reasoning>...</reasoning>` is followed by `<answer>...</answer>`. Range {0, 0.5}."""
+    return [FORMAT_REWARD if has_tags_in_order(text) else 0.0 for text in texts(completions)]
+
+
+def gsm8k_integer_reward(prompts: Any, completions: Sequence[Any], **columns: Any) -> list[float]:
+    """0.5 when the final answer is written as a bare integer ("18", "-3", "1,234"). Range {0, 0.5}."""
+    out = []
+    for text in texts(completions):
+        answer = final_answer(text)
+        out.append(FORMAT_REWARD if answer is not None and is_integer_text(answer) else 0.0)
+    return out
+
+
+def gsm8k_metric(completions: Sequence[Any], **columns: Any) -> dict[str, float]:
+    """Accuracy (boxed number, falling back to the answer block) and n."""
+    return accuracy(judge_answers(NAME, columns, completions, is_correct))
+
+
+# --- Data, prompt and the Task ---------------------------------------------------------------------------------------
+
+GSM8K_HUB = ("openai/gsm8k", "main")
 
 # d1 eval/gsm8k.py, GSM_SYSTEM_PROMPT, character for character (the space after `\\boxed{}. `).
 GSM8K_SYSTEM = (
@@ -24,7 +92,7 @@ def gsm8k_question(question: str) -> str:
 
 def load_gsm8k(split: str = "test", path: str | Path | None = None, limit: int | None = None) -> list[dict]:
     """GSM8K rows `{"question", "answer", "reasoning"}`; `answer` is the number after `####`."""
-    rows, source = loaders.source_rows(path, loaders.GSM8K_HUB, split)
+    rows, source = loaders.source_rows(path, GSM8K_HUB, split)
     out = []
     for i, row in loaders.take(rows, limit):
         question, solution = field(row, "question", source, i), str(field(row, "answer", source, i))
@@ -37,14 +105,14 @@ def load_gsm8k(split: str = "test", path: str | Path | None = None, limit: int |
 
 
 def check_ground_truth(row: Row) -> None:
-    rules.reference_number(row["answer"])
+    reference_number(row["answer"])
 
 
 TASK = Task(
     name="gsm8k",
-    reward_funcs=(rules.gsm8k_correctness_reward, rules.gsm8k_format_reward, rules.gsm8k_integer_reward),
-    columns=rules.COLUMNS,
-    metric=rules.gsm8k_metric,
+    reward_funcs=(gsm8k_correctness_reward, gsm8k_format_reward, gsm8k_integer_reward),
+    columns=COLUMNS,
+    metric=gsm8k_metric,
     max_reward=3.0,
     check_ground_truth=check_ground_truth,
     load=load_gsm8k,

@@ -39,8 +39,6 @@ from typing import Any
 from gift.files import atomic_write_text
 from rewards import TASKS, get_task
 
-# The order of d1's Table 1.
-TASK_ORDER = ("gsm8k", "math", "countdown", "sudoku")
 FILE_NAME = re.compile(r"(?P<task>[A-Za-z0-9]+)_(?P<gen_length>\d+)\.jsonl")
 FORMATS = ("jsonl", "d1")
 D1_FILE_NAME = re.compile(r"(?P<task>[A-Za-z0-9]+)_.+_(?P<gen_length>\d+)_(?P<steps>\d+)_(?P<rank>\d+)_generations\.json")
@@ -203,7 +201,9 @@ def read_d1_generations(path: str | Path, skip_bad: bool = False) -> tuple[list[
 
 
 def _task_key(task: str) -> tuple[int, str]:
-    return (TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER), task)
+    """The table's row order: the registry's (d1's table order for the built-in tasks)."""
+    order = list(TASKS)
+    return (order.index(task) if task in order else len(order), task)
 
 
 def score_files(

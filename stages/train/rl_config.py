@@ -14,6 +14,7 @@ from gift.model_options import model_type_field
 from gift.options import check_option
 from gift.sampler import SamplerConfig
 from gift.sampler_options import HELP, default
+from rewards import TASKS
 from stages.train.batching import apply_global_batch, global_batch, world_size
 from stages.train.lora import parse_target_modules
 from stages.train.rl_estimator import EstimatorOptions, resolve_estimator
@@ -74,7 +75,7 @@ class RLConfig(GRPOConfig, EstimatorOptions):
     model_type: str | None = model_type_field()
     torch_dtype: str = field(default="float32", metadata={"help": "auto | float32 | bfloat16 | float16"})
 
-    task: str = field(default="sudoku", metadata={"help": "sudoku | countdown | gsm8k | math"})
+    task: str = field(default="sudoku", metadata={"help": " | ".join(TASKS)})
     dataset: str = field(default="synthetic", metadata={"help": "synthetic | hub | a local data file"})
     dataset_split: str = field(default="train")
     max_prompts: int | None = field(default=None, metadata={"help": "use at most this many prompts"})

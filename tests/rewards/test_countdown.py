@@ -3,7 +3,7 @@
 import pytest
 
 from rewards import countdown_metric, countdown_reward, get_reward_funcs
-from rewards.countdown import clean_expression, evaluate, parse_numbers
+from rewards.tasks.countdown import clean_expression, evaluate, parse_numbers
 
 NUMBERS, TARGET = [3, 5, 7], 22  # 3 * 5 + 7
 

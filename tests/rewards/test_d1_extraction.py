@@ -6,7 +6,8 @@ Several cases are the disagreement classes with d1's own parser listed in docs/e
 
 import pytest
 
-from rewards import countdown, gsm8k, math_task, sudoku
+from rewards.tasks import countdown, gsm8k, sudoku
+from rewards.tasks import math as math_task
 from rewards.extract import final_answer
 
 R = "\nLet me think.\n</reasoning>\n"  # the rest of a prefilled reasoning block

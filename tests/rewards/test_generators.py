@@ -4,16 +4,8 @@
 import pytest
 
 from rewards import countdown_reward, sudoku_reward
-from rewards.countdown import evaluate
-from rewards.data import (
-    all_grids,
-    count_solutions,
-    countdown_reasoning,
-    generate_countdown,
-    generate_sudoku,
-    solve,
-    sudoku_reasoning,
-)
+from rewards.tasks.countdown import countdown_reasoning, evaluate, generate_countdown
+from rewards.tasks.sudoku import all_grids, count_solutions, generate_sudoku, solve, sudoku_reasoning
 
 
 def _valid(grid):

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from rewards import get_reward_funcs, math_correctness_reward, math_format_reward, math_metric
-from rewards import math_task
+from rewards.tasks import math as math_task
 
 
 def correct(text, answer):
