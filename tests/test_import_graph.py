@@ -102,6 +102,28 @@ def test_no_import_cycle():
     assert find_cycle(_without_package_inits(import_graph())) is None
 
 
+# The layers above the run folders (`stages/runs/`), which training, evaluation, the reports and the pipeline use.
+ABOVE_RUN_FOLDERS = ("stages.train", "stages.evaluation", "stages.reports", "stages.pipeline", "stages.pipeline_config")
+
+
+def arrows_into(graph: dict[str, set[str]], package: str, above: tuple[str, ...]) -> list[str]:
+    """`module -> target` for every import of a module of `package` into one of the `above` packages or modules."""
+    return sorted(f"{module} -> {target}" for module, targets in graph.items()
+                  if module == package or module.startswith(package + ".")
+                  for target in targets if any(target == a or target.startswith(a + ".") for a in above))
+
+
+def test_arrows_into_sees_an_arrow_back_up():
+    graph = {"stages.runs.guard": {"stages.train.lora", "gift.checkpoint"}, "stages.train.rl": {"stages.runs.guard"}}
+    assert arrows_into(graph, "stages.runs", ABOVE_RUN_FOLDERS) == ["stages.runs.guard -> stages.train.lora"]
+    assert arrows_into({"stages.runs.x": {"stages.pipeline_guard2"}}, "stages.runs", ("stages.pipeline",)) == []
+
+
+def test_run_folders_import_nothing_from_the_layers_above():
+    """stages/runs/ is the floor the commands stand on: they import it, it imports none of them."""
+    assert arrows_into(import_graph(), "stages.runs", ABOVE_RUN_FOLDERS) == []
+
+
 def long_functions(limit: int = MAX_FUNCTION_LINES) -> list[str]:
     """`path:line name (N lines)` of every function or method longer than `limit` lines."""
     out = []

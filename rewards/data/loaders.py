@@ -1,7 +1,8 @@
 """What the real sets' loaders share: reading a hub split or a local file, and d1's row selection.
 
-Each task's loader and hub id are in its module (`rewards/tasks/`, `Task.load`); a loader returns dicts holding `question`
-(d1's question text; `rewards.task_messages` turns a row into the prompt) and the task's ground-truth columns.
+Each task's loader and hub id are in its module (`rewards/tasks/`, `Task.load`); a loader returns dicts holding
+`question` (d1's question text; `rewards.task_messages` turns a row into the prompt) and the task's ground-truth
+columns.
 
 d1's row selection: `d1_test_subset` (the seeded 256-row evaluation subset of the Sudoku and
 Countdown test files) and `d1_train_rows` (the seeded shuffle and the 500 held-out rows of Countdown

@@ -378,7 +378,7 @@ def check_ground_truth(row: Row) -> None:
 
 
 TASK = Task(
-    name="countdown",
+    name=NAME,
     reward_funcs=(countdown_reward,),
     columns=COLUMNS,
     metric=countdown_metric,

@@ -109,7 +109,7 @@ def check_ground_truth(row: Row) -> None:
 
 
 TASK = Task(
-    name="gsm8k",
+    name=NAME,
     reward_funcs=(gsm8k_correctness_reward, gsm8k_format_reward, gsm8k_integer_reward),
     columns=COLUMNS,
     metric=gsm8k_metric,

@@ -222,7 +222,7 @@ def check_ground_truth(row: Row) -> None:
 
 
 TASK = Task(
-    name="math",
+    name=NAME,
     reward_funcs=(math_correctness_reward, math_format_reward),
     columns=COLUMNS,
     metric=math_metric,

@@ -357,7 +357,7 @@ def from_d1(truth: Any, question: str) -> dict[str, Any]:
 
 
 TASK = Task(
-    name="sudoku",
+    name=NAME,
     reward_funcs=(sudoku_reward,),
     columns=COLUMNS,
     metric=sudoku_metric,

@@ -5,6 +5,9 @@ same lock as the training stages (`gift_run.lock`, so two pipelines, or a pipeli
 write the same folder), then checks its config against the one the folder's run was started with. A
 rerun with a changed config is refused, naming every changed key: finished stages are never retrained
 and the report never names settings that did not run. Keys that change no result may differ.
+
+`config` is the pipeline's `stages.pipeline_config.PipelineConfig` (a dataclass with `output_dir`); it is not
+imported here, so that the run folders import nothing from the layers above them.
 """
 
 from __future__ import annotations
@@ -12,11 +15,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import yaml
 
-from stages.pipeline_config import PipelineConfig
 from stages.runs.drift import config_drift
 from stages.runs.folder import check_folder, check_writable_path, mark_folder
 from stages.runs.process_state import is_main_process
@@ -31,7 +33,7 @@ class PipelineConfigChanged(ValueError):
     """A rerun into a pipeline folder whose config differs from the one its run was started with."""
 
 
-def check_config_unchanged(out: Path, config: PipelineConfig) -> None:
+def check_config_unchanged(out: Path, config: Any) -> None:
     """Refuse a rerun whose config differs from the folder's `pipeline_config.yaml` (if it has one)."""
     path = out / CONFIG_FILE
     if not path.is_file():
@@ -45,7 +47,7 @@ def check_config_unchanged(out: Path, config: PipelineConfig) -> None:
 
 
 @contextmanager
-def hold_pipeline_folder(config: PipelineConfig) -> Iterator[Path]:
+def hold_pipeline_folder(config: Any) -> Iterator[Path]:
     """Check and lock the pipeline's folder, record its config, and keep the lock until the run ends.
 
     Every refusal comes before anything is written or deleted. Only the main process of a multi-process
