@@ -155,5 +155,5 @@ def test_unigrpo_scores_only_the_masked_tokens():
 
 
 def test_unknown_algorithm_is_an_error():
-    with pytest.raises(ValueError, match="unknown rl_algorithm 'ppo'; choose one of d1, gdpo, spg, unigrpo, wd1"):
+    with pytest.raises(ValueError, match="unknown rl_algorithm 'ppo'; choose one of coupled, d1, gdpo, spg, unigrpo, wd1"):
         build_estimator("ppo")

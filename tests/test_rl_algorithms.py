@@ -30,7 +30,8 @@ def _config(tmp_path, model, **overrides) -> RLConfig:
 
 
 @pytest.mark.parametrize("algorithm,extra", [("spg", {"num_t": 2}), ("unigrpo", {"num_t": 2, "beta": 0.04}),
-                                             ("wd1", {}), ("d1", {"loss_type": "grpo"}), ("gdpo", {})])
+                                             ("wd1", {}), ("d1", {"loss_type": "grpo"}), ("gdpo", {}),
+                                             ("coupled", {"beta": 0.01})])
 def test_every_algorithm_trains_and_records_itself(tmp_path, stage_one, algorithm, extra):
     before = load_model(str(stage_one)).model.state_dict()
     final = run_rl(_config(tmp_path, stage_one, rl_algorithm=algorithm, **extra))
@@ -44,7 +45,8 @@ def test_every_algorithm_trains_and_records_itself(tmp_path, stage_one, algorith
 
 def test_spg_masks_are_shared_within_an_iteration_and_new_across_iterations(tmp_path, stage_one):
     """SPG reads no old or reference policy: the only log-prob forwards are the current policy's, two draws
-    per completion, block-wise, one mask set per iteration."""
+    per completion, block-wise, one mask set per iteration; with one micro-batch per step and mu = 2 the
+    official schedule has update j read set (j + 1) mod 2 (its trainer's `_step % num_iterations`)."""
     config = _config(tmp_path, stage_one, rl_algorithm="spg", num_t=2, max_steps=2, save_strategy="no",
                      per_device_train_batch_size=4)
     seen, batches = [], []
@@ -71,9 +73,9 @@ def test_spg_masks_are_shared_within_an_iteration_and_new_across_iterations(tmp_
     assert len(logp_calls) == 2 and all(ids.shape[0] == 8 for ids in logp_calls)  # 4 rows x num_t 2
     mask_id = load_model(str(stage_one)).adapter.mask_token_id
     plen = batch["prompt_ids"].shape[1]
-    for it, ids in enumerate(logp_calls):
+    for update, ids in enumerate(logp_calls):
         observed = sorted(map(tuple, (ids[:, plen:] == mask_id).int().tolist()))
-        expected = sorted(map(tuple, noise[:, it, :, plen:].reshape(8, -1).int().tolist()))
+        expected = sorted(map(tuple, noise[:, (update + 1) % 2, :, plen:].reshape(8, -1).int().tolist()))
         assert observed == expected  # the current policy sees exactly the drawn masks of its iteration
 
 

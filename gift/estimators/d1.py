@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from gift.diffu_grpo import LOSS_TYPES, draw_prompt_masks
-from gift.estimators.base import NON_NEGATIVE, POSITIVE, PROBABILITY, Estimator, EstimatorLoss, clipped_ratio_loss, option
+from gift.estimators.base import mask_schedule_option, NON_NEGATIVE, POSITIVE, PROBABILITY, Estimator, EstimatorLoss, clipped_ratio_loss, option
 from gift.estimators.registry import register
 
 
@@ -24,6 +24,7 @@ class D1Settings:
                             choices=LOSS_TYPES, trainer=True)
     epsilon: float = option(0.5, "clip range of the ratio", POSITIVE, trainer=True)
     beta: float = option(0.04, "weight of the k3 KL", NON_NEGATIVE, trainer=True)
+    mask_schedule: str = mask_schedule_option("official")
 
 
 class D1(Estimator):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from gift.estimators.base import NON_NEGATIVE, POSITIVE, POSITIVE_INT, UNIT, Estimator, EstimatorLoss, option
+from gift.estimators.base import mask_schedule_option, NON_NEGATIVE, POSITIVE, POSITIVE_INT, UNIT, Estimator, EstimatorLoss, option
 from gift.estimators.registry import register
 
 
@@ -31,6 +31,7 @@ class UniGRPOSettings:
     epsilon: float = option(0.2, "clip range of the ratio", POSITIVE, trainer=True)
     beta: float = option(0.01, "weight of the k3 KL (summed over each draw's masked tokens)", NON_NEGATIVE,
                          trainer=True)
+    mask_schedule: str = mask_schedule_option("official")
 
 
 def z_scored(rewards: torch.Tensor, num_generations: int) -> torch.Tensor:
@@ -53,6 +54,11 @@ class UniGRPO(Estimator):
     def check_settings(cls, settings: UniGRPOSettings, gen_length: int) -> None:
         if settings.min_t > settings.max_t:
             raise ValueError(f"unigrpo_min_t ({settings.min_t}) must not exceed unigrpo_max_t ({settings.max_t})")
+
+    def official_schedule(self, micro_batch, steps_per_generation, num_iterations) -> int:
+        # dLLM-RL noises its batch once (the old log-probs with it) and makes every pass over it with those
+        # masks: all updates read one set.
+        return 0
 
     def advantages(self, rewards, num_generations, scale) -> torch.Tensor:
         return z_scored(rewards, num_generations)

@@ -142,8 +142,11 @@ class DiffuGRPOTrainer(GRPOTrainer):
         #    log-probs under the same masks.
         mask_rng = torch.Generator(device).manual_seed(_seed(args.seed, rank, generation, 2))
         noise = self.estimator.draw_noise(prompt_attention, completion_mask, self.num_iterations, mask_rng)
+        noise, rates = noise if isinstance(noise, tuple) else (noise, None)  # rates: (B, mu, K) masking rates
         batch = {"prompt_ids": prompt_ids, "prompt_attention": prompt_attention, "completion_ids": completion_ids,
                  "completion_mask": completion_mask, "advantages": advantages[rows], "noise": noise}
+        if rates is not None:
+            batch["noise_rates"] = rates
         with torch.no_grad():
             if self.num_iterations > 1 and self.estimator.uses_old_logps:  # mu = 1: the ratio is 1
                 batch["old_logps"] = self._all_iteration_logps(self.model, batch)
@@ -179,12 +182,17 @@ class DiffuGRPOTrainer(GRPOTrainer):
 
     # --- the policy-gradient step ------------------------------------------------------------------
     def _compute_loss(self, model, inputs: dict) -> torch.Tensor:
-        iteration = (self._step // self.args.steps_per_generation) % self.num_iterations
+        # trl's _step counts micro-batches; a generation batch serves steps_per_generation x mu of them.
+        per_generation = self.args.steps_per_generation * self.num_iterations
+        iteration = self.estimator.mask_set(self._step % per_generation, self.args.steps_per_generation,
+                                            self.num_iterations)
         logps = self._logps(model, inputs, iteration)
         old = inputs["old_logps"][:, iteration] if "old_logps" in inputs else None
         ref = inputs["ref_logps"][:, iteration] if "ref_logps" in inputs else None
         completion_noise = inputs["noise"][:, iteration, :, inputs["prompt_ids"].shape[1]:]
-        out = self.estimator.loss(logps, completion_noise, old, ref, inputs["advantages"], inputs["completion_mask"])
+        extra = {"rates": inputs["noise_rates"][:, iteration]} if "noise_rates" in inputs else {}
+        out = self.estimator.loss(logps, completion_noise, old, ref, inputs["advantages"], inputs["completion_mask"],
+                                  **extra)
         metrics = self._metrics["train" if self.model.training else "eval"]
         metrics["kl"].append(out.kl)
         metrics["clip_ratio"].append(out.clip_ratio)

@@ -1,0 +1,185 @@
+"""The points where an estimator follows (or, by option, leaves) its official trainer: coupled-GRPO against
+a transcription of DiffuCoder's `coupled_grpo.py`, the mask schedule against the official trainers' step
+counter, wd1's per-group sum against `rev_grpo_trainer.py`'s loss.
+
+The transcriptions are written from the official code's control flow (a `_step` counter bumped before the
+loss reads it, three noised versions per row combined with weights [1, 1/t, 1/(1-t)], a softmax over a
+micro-batch of one group) with plain loops; they share no code with `gift.estimators`.
+"""
+
+import math
+
+import pytest
+import torch
+
+from gift.estimators import (CoupledSettings, D1Settings, UniGRPOSettings, WD1Settings, build_estimator,
+                             leave_one_out, wd1_weights)
+
+G = torch.Generator
+
+
+# --- coupled-GRPO ------------------------------------------------------------------------------------------
+def coupled_reference(lp, old, ref, u, t, adv, cm, eps, beta):
+    """DiffuCoder's compute_loss on one micro-batch: lp/old/ref[v][i][j] per version v, u the random matrix,
+    t the rate of row i; the pair masks u < t and u > t; token mean over the completion mask."""
+    def combined(p, i, j):
+        first = u[i][j] < t[i]
+        paired = p[1][i][j] * (1 / t[i]) if first else p[2][i][j] * (1 / (1 - t[i]))
+        return (p[0][i][j] + paired) / 2
+
+    total, count = 0.0, 0
+    for i in range(len(adv)):
+        for j in range(len(cm[i])):
+            if not cm[i][j]:
+                continue
+            cur = combined(lp, i, j)
+            ratio = torch.exp(cur - combined(old, i, j))
+            clipped = torch.clamp(ratio, 1 - eps, 1 + eps)
+            term = -torch.min(ratio * adv[i], clipped * adv[i])
+            if beta:
+                d = combined(ref, i, j) - cur
+                term = term + beta * (torch.exp(d) - d - 1)
+            total, count = total + term, count + 1
+    return total / max(count, 1)
+
+
+def _coupled_inputs(seed, rows=3, width=7):
+    gen = G().manual_seed(seed)
+    draw = lambda: torch.log_softmax(torch.randn(rows, 3, width, 4, generator=gen), -1)[..., 0].double()  # noqa: E731
+    lp, old, ref = draw(), draw(), draw()
+    u = torch.rand(rows, width, generator=gen, dtype=torch.float64)
+    t = 0.2 + 0.6 * torch.rand(rows, generator=gen, dtype=torch.float64)
+    cm = torch.tensor([[1] * n + [0] * (width - n) for n in (width, 4, 2)][:rows])
+    adv = torch.tensor([0.9, -0.6, 0.3][:rows], dtype=torch.float64)
+    first = u < t[:, None]
+    noise = torch.stack([torch.ones_like(first), first, ~first], dim=1)
+    return lp, old, ref, u, t, adv, cm, noise, t[:, None].expand(-1, 3)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("beta", [0.0, 0.01])
+def test_coupled_loss_and_gradient_match_diffucoder(seed, beta):
+    lp, old, ref, u, t, adv, cm, noise, rates = _coupled_inputs(seed)
+    old = lp + 0.3 * (old - lp)  # ratios near 1, some clipped at eps 0.5
+    est = build_estimator("coupled", CoupledSettings(beta=beta))
+    x = lp.clone().requires_grad_(True)
+    ours = est.loss(x, noise, old, ref, adv, cm, rates=rates).loss
+    ours.backward()
+    y = lp.clone().requires_grad_(True)
+    theirs = coupled_reference(y.unbind(1), old.unbind(1), ref.unbind(1), u, t, adv, cm.tolist(), 0.5, beta)
+    theirs.backward()
+    assert ours.item() == pytest.approx(theirs.item(), rel=1e-12, abs=1e-14)
+    assert torch.allclose(x.grad, y.grad, atol=1e-14)
+
+
+def test_coupled_first_iteration_has_ratio_one_and_needs_rates():
+    lp, _, _, _, _, adv, cm, noise, rates = _coupled_inputs(3)
+    est = build_estimator("coupled", CoupledSettings(beta=0.0))
+    out = est.loss(lp, noise, None, None, adv, cm, rates=rates)
+    n = cm.sum(1).double()
+    assert out.loss.item() == pytest.approx(-(adv * n).sum().item() / n.sum().item())  # -A per token, mean
+    with pytest.raises(ValueError, match="masking rates"):
+        est.loss(lp, noise, None, None, adv, cm)
+
+
+def test_coupled_masks_cover_every_completion_token_exactly_once_per_pair():
+    attention = torch.ones(64, 3, dtype=torch.long)
+    completion = torch.tensor([[1] * 5 + [0] * 4] * 64)
+    noise, rates = build_estimator("coupled").draw_noise(attention, completion, 2, G().manual_seed(0))
+    assert noise.shape == (64, 2, 3, 12) and rates.shape == (64, 2, 3)
+    assert not noise[..., :3].any()  # the prompt is never masked
+    body = noise[..., 3:]
+    assert body[:, :, 0].all()  # copy 0: the whole completion
+    assert torch.equal(body[:, :, 1] ^ body[:, :, 2], torch.ones_like(body[:, :, 1]))  # exactly one of the pair
+    assert torch.equal(rates[..., 0], rates[..., 2]) and (rates >= 0.2).all() and (rates <= 0.8).all()
+    # Each position is in copy 1 with probability t: the masked fraction minus t averages to 0.
+    many, r = build_estimator("coupled").draw_noise(torch.ones(4000, 1, dtype=torch.long),
+                                                    torch.ones(4000, 16, dtype=torch.long), 1, G().manual_seed(1))
+    gap = many[:, 0, 1, 1:].float().mean(-1) - r[:, 0, 1]
+    assert abs(gap.mean().item()) < 0.005 and abs(r[:, 0, 1].mean().item() - 0.5) < 0.01
+    again, _ = build_estimator("coupled").draw_noise(attention, completion, 2, G().manual_seed(0))
+    assert torch.equal(noise, again)
+
+
+def test_coupled_advantages_are_leave_one_out():
+    rewards = torch.tensor([1.0, 0.0, 0.5, 0.25, 0.3, 0.3])
+    expected = []
+    for g in range(2):
+        group = rewards[3 * g:3 * g + 3].tolist()
+        expected += [r - (sum(group) - r) / 2 for r in group]  # DiffuCoder's baseline: the others' mean
+    assert leave_one_out(rewards, 3).tolist() == pytest.approx(expected)
+    scaled = leave_one_out(rewards, 3, scale=True)
+    assert scaled[:3].tolist() == pytest.approx([e / (rewards[:3].std().item() + 1e-4) for e in expected[:3]])
+    assert build_estimator("coupled").advantages(rewards, 3, False).tolist() == pytest.approx(expected)
+
+
+def test_coupled_defaults_are_diffucoders():
+    s = CoupledSettings()
+    assert (s.min_t, s.max_t, s.epsilon, s.beta, s.loss_type, s.mask_schedule) == (0.2, 0.8, 0.5, 0.01, "bnpo",
+                                                                                    "official")
+    with pytest.raises(ValueError, match="coupled_min_t"):
+        build_estimator("coupled").check_settings(CoupledSettings(min_t=0.0), 24)
+
+
+# --- mask schedule across inner updates --------------------------------------------------------------------
+def official_schedule(micro_batches_per_step, num_iterations):
+    """d1/SPG/wd1/DiffuCoder: `_prepare_inputs` bumps `_step` per micro-batch, then `compute_loss` reads
+    `mask_seeds[_step % num_iterations]`. Returns [update][slot] -> mask set, over one generation."""
+    step, table = 0, []
+    for _update in range(num_iterations):
+        row = []
+        for _slot in range(micro_batches_per_step):
+            step += 1
+            row.append(step % num_iterations)
+        table.append(row)
+    return table
+
+
+@pytest.mark.parametrize("g,mu,distinct", [(4, 4, 1), (2, 8, 4), (2, 12, 6), (1, 4, 4), (3, 4, 4)])
+@pytest.mark.parametrize("name", ["d1", "wd1", "spg", "coupled"])
+def test_official_mask_schedule_is_the_official_step_counter(name, g, mu, distinct):
+    est = build_estimator(name)
+    table = official_schedule(g, mu)
+    ours = [[est.mask_set(j * g + a, g, mu) for a in range(g)] for j in range(mu)]
+    assert ours == table
+    assert {len({row[a] for row in table}) for a in range(g)} == {distinct}  # sets each slot sees
+
+
+def test_per_update_schedule_gives_each_update_its_own_set():
+    est = build_estimator("d1", D1Settings(mask_schedule="per_update"))
+    assert [[est.mask_set(j * 2 + a, 2, 4) for a in range(2)] for j in range(4)] == [[0, 0], [1, 1], [2, 2], [3, 3]]
+
+
+def test_unigrpo_official_schedule_reuses_one_mask_set():
+    """dLLM-RL noises its data once and makes every pass over it with those masks."""
+    est = build_estimator("unigrpo", UniGRPOSettings(num_t=2))
+    assert {est.mask_set(m, 2, 4) for m in range(8)} == {0}
+    per_update = build_estimator("unigrpo", UniGRPOSettings(num_t=2, mask_schedule="per_update"))
+    assert [per_update.mask_set(m, 2, 4) for m in range(8)] == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+# --- wd1: the per-group sum -------------------------------------------------------------------------------
+def wd1_reference(seq_logp, advantages):
+    """rev_grpo_trainer.compute_loss on a micro-batch of one group: softmax over the micro-batch."""
+    pos = [math.exp(a) for a in advantages]
+    neg = [math.exp(-a) for a in advantages]
+    return sum(-s * p / sum(pos) + s * n / sum(neg) for s, p, n in zip(seq_logp, pos, neg))
+
+
+def test_wd1_group_sum_equals_the_official_loss_and_row_mean_is_g_times_smaller():
+    gen = G().manual_seed(5)
+    logps = torch.log_softmax(torch.randn(8, 1, 5, 3, generator=gen), -1)[..., 0].double()
+    cm = torch.tensor([[1, 1, 1, 0, 0], [1] * 5, [1, 1, 0, 0, 0], [1] * 5] * 2)
+    rewards = torch.tensor([1.0, 0.0, 0.5, 0.25, 0.0, 0.0, 1.0, 0.75], dtype=torch.float64)
+    seq = (logps[:, 0] * cm).sum(1).tolist()
+    centred = [r - sum(rewards[4 * g:4 * g + 4].tolist()) / 4 for g in range(2) for r in rewards[4 * g:4 * g + 4].tolist()]
+    per_group = [wd1_reference(seq[4 * g:4 * g + 4], centred[4 * g:4 * g + 4]) for g in range(2)]
+    est = build_estimator("wd1")
+    one_group = est.loss(logps[:4], None, None, None, est.advantages(rewards[:4], 4, False), cm[:4]).loss
+    assert one_group.item() == pytest.approx(per_group[0], rel=1e-12)  # a micro-batch of one group: wd1's loss
+    two_groups = est.loss(logps, None, None, None, est.advantages(rewards, 4, False), cm).loss
+    assert two_groups.item() == pytest.approx(sum(per_group) / 2, rel=1e-12)  # mean over the groups
+    mean = build_estimator("wd1", WD1Settings(reduction="row_mean"))
+    assert mean.advantages(rewards, 4, False).tolist() == pytest.approx(wd1_weights(rewards, 4).tolist())
+    assert mean.loss(logps, None, None, None, mean.advantages(rewards, 4, False), cm).loss.item() == pytest.approx(
+        sum(per_group) / 8, rel=1e-12)
