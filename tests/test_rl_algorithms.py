@@ -45,8 +45,8 @@ def test_every_algorithm_trains_and_records_itself(tmp_path, stage_one, algorith
 
 def test_spg_masks_are_shared_within_an_iteration_and_new_across_iterations(tmp_path, stage_one):
     """SPG reads no old or reference policy: the only log-prob forwards are the current policy's, two draws
-    per completion, block-wise, one mask set per iteration; with one micro-batch per step and mu = 2 the
-    official schedule has update j read set (j + 1) mod 2 (its trainer's `_step % num_iterations`)."""
+    per completion, block-wise, one mask set per iteration (one micro-batch per step: the official schedule
+    is per_update's)."""
     config = _config(tmp_path, stage_one, rl_algorithm="spg", num_t=2, max_steps=2, save_strategy="no",
                      per_device_train_batch_size=4)
     seen, batches = [], []
@@ -75,7 +75,7 @@ def test_spg_masks_are_shared_within_an_iteration_and_new_across_iterations(tmp_
     plen = batch["prompt_ids"].shape[1]
     for update, ids in enumerate(logp_calls):
         observed = sorted(map(tuple, (ids[:, plen:] == mask_id).int().tolist()))
-        expected = sorted(map(tuple, noise[:, (update + 1) % 2, :, plen:].reshape(8, -1).int().tolist()))
+        expected = sorted(map(tuple, noise[:, update, :, plen:].reshape(8, -1).int().tolist()))
         assert observed == expected  # the current policy sees exactly the drawn masks of its iteration
 
 
@@ -156,3 +156,27 @@ def test_rollout_min_commit_reaches_the_sampler(tmp_path, stage_one):
         _config(tmp_path, stage_one, sampler_min_commit="two")
     with pytest.raises(ValueError, match="sampler_lookahead=1 commits by sampler_threshold: set sampler_threshold"):
         _config(tmp_path, stage_one, sampler_lookahead=1)
+
+
+@pytest.mark.parametrize("schedule", ["official", "per_update"])
+def test_mask_schedule_reaches_the_trainer(tmp_path, stage_one, schedule):
+    """Two micro-batches per step, mu = 2: under `official` (d1's `_step % num_iterations`) each micro-batch
+    slot reads one mask set in both updates; under `per_update` each update reads its own."""
+    config = _config(tmp_path, stage_one, rl_algorithm="d1", p_mask_prompt=0.5, mask_schedule=schedule,
+                     per_device_train_batch_size=4, gradient_accumulation_steps=2, max_steps=2, save_strategy="no")
+    seen = []
+    original = DiffuGRPOTrainer._logps
+
+    def record(self, model, batch, iteration):
+        if torch.is_grad_enabled():
+            seen.append(batch["noise"][:, iteration].clone())
+        return original(self, model, batch, iteration)
+
+    DiffuGRPOTrainer._logps = record
+    try:
+        run_rl(config)
+    finally:
+        DiffuGRPOTrainer._logps = original
+    assert len(seen) == 4  # (update 0: slots 0, 1), (update 1: slots 0, 1)
+    assert torch.equal(seen[0], seen[2]) == (schedule == "official")
+    assert torch.equal(seen[1], seen[3]) == (schedule == "official")

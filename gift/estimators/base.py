@@ -58,10 +58,12 @@ def mask_schedule_option(default: str) -> Any:
 
 def official_mask_set(micro_batch: int, num_iterations: int) -> int:
     """The mask set d1's, SPG's, wd1's and DiffuCoder's trainers read for the `micro_batch`-th micro-batch
-    (0-based) since a generation: they add 1 to `_step` before `compute_loss` reads `_step % num_iterations`.
-    With g micro-batches per optimizer step, update j of micro-batch slot a reads (j g + a + 1) mod mu: mu /
-    gcd(g, mu) distinct sets (g = 4, mu = 4: one set for all four updates)."""
-    return (micro_batch + 1) % num_iterations
+    (0-based) since a generation, up to a relabelling of the iid sets. With g micro-batches per optimizer
+    step, update j of slot a reads (j g + a) mod mu, so updates j and j' share a set when (j - j') g is a
+    multiple of mu: mu / gcd(g, mu) distinct sets (g = 4, mu = 4: one set for all four updates). Their code
+    bumps `_step` before reading `_step % num_iterations` (labels shifted by one); the sharing is the same,
+    and without the shift one micro-batch per step (g = 1) gives exactly `per_update`'s sets."""
+    return micro_batch % num_iterations
 
 
 def flag_of(field: dataclasses.Field) -> str:
