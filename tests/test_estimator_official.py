@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from gift.estimators import (CoupledSettings, D1Settings, UniGRPOSettings, WD1Settings, build_estimator,
+from gift.estimators import (CoupledSettings, D1Settings, GDPOSettings, UniGRPOSettings, WD1Settings, build_estimator,
                              leave_one_out, wd1_weights)
 
 G = torch.Generator
@@ -193,3 +193,54 @@ def test_wd1_group_sum_equals_the_official_loss_and_row_mean_is_g_times_smaller(
     assert mean.advantages(rewards, 4, False).tolist() == pytest.approx(wd1_weights(rewards, 4).tolist())
     assert mean.loss(logps, None, None, None, mean.advantages(rewards, 4, False), cm).loss.item() == pytest.approx(
         sum(per_group) / 8, rel=1e-12)
+
+
+# --- GDPO: NumericalIntegrationEstimator (gdpo/likelihood_estimators.py) -------------------------------------
+GAUSS_2 = ([-(1 / 3**0.5), 1 / 3**0.5], [1.0, 1.0])  # its 'gauss-2' table on [-1, 1]
+
+
+def gdpo_canvas_reference(logps, old, masked, adv, eps):
+    """get_log_likelihood with mode gauss-2 and one Monte-Carlo sample: per node x, t = x/2 + 1/2, the loss
+    of the masked canvas positions divided by t, weighted, times 1/2; the ratio over the canvas width W."""
+    width = logps.shape[-1]
+    total = 0.0
+    for i in range(logps.shape[0]):
+        def likelihood(p):
+            value = 0.0
+            for k, (x, w) in enumerate(zip(*GAUSS_2)):
+                t = x * 0.5 + 0.5
+                value = value + w * sum(p[i, k, j] / t for j in range(width) if masked[i, k, j])
+            return 0.5 * value
+        ratio = torch.exp((likelihood(logps) - likelihood(old)) / width)
+        total = total + torch.min(ratio * adv[i], torch.clamp(ratio, 1 - eps, 1 + eps) * adv[i])
+    return -total / logps.shape[0]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_gdpo_canvas_loss_and_gradient_match_gdpos_estimator(seed):
+    gen = G().manual_seed(seed)
+    logps = torch.log_softmax(torch.randn(3, 2, 8, 4, generator=gen), -1)[..., 0].double()
+    old = logps + 0.3 * torch.randn(logps.shape, generator=gen, dtype=torch.float64)
+    masked = torch.rand(3, 2, 8, generator=gen) < 0.5
+    cm = torch.tensor([[1] * 8, [1] * 3 + [0] * 5, [1] * 5 + [0] * 3])  # the EOS fill is scored all the same
+    adv = torch.tensor([0.8, -0.5, 0.2], dtype=torch.float64)
+    est = build_estimator("gdpo", GDPOSettings(epsilon=0.2))
+    x, y = logps.clone().requires_grad_(True), logps.clone().requires_grad_(True)
+    ours = est.loss(x, masked, old, None, adv, cm).loss
+    ours.backward()
+    theirs = gdpo_canvas_reference(y, old, masked, adv, 0.2)
+    theirs.backward()
+    assert ours.item() == pytest.approx(theirs.item(), rel=1e-10)
+    assert torch.allclose(x.grad, y.grad, atol=1e-12)
+
+
+def test_gdpo_canvas_masks_int_t_w_of_the_canvas_and_never_the_prompt():
+    """forward_process: int(t * W) positions of the W completion positions, uniformly, the prompt kept."""
+    attention = torch.tensor([[0, 1, 1]] * 3)
+    completion = torch.tensor([[1] * n + [0] * (24 - n) for n in (24, 7, 1)])
+    noise = build_estimator("gdpo").draw_noise(attention, completion, 200, G().manual_seed(0))
+    assert not noise[..., :3].any()
+    expected = [int((x * 0.5 + 0.5) * 24) for x in GAUSS_2[0]]  # 5 and 18
+    assert (noise[..., 3:].sum(-1) == torch.tensor(expected)).all()
+    position_rate = noise[:, :, 0, 3:].float().mean((0, 1))  # every canvas position equally likely
+    assert (position_rate - 5 / 24).abs().max().item() < 0.06
