@@ -244,3 +244,40 @@ def test_gdpo_canvas_masks_int_t_w_of_the_canvas_and_never_the_prompt():
     assert (noise[..., 3:].sum(-1) == torch.tensor(expected)).all()
     position_rate = noise[:, :, 0, 3:].float().mean((0, 1))  # every canvas position equally likely
     assert (position_rate - 5 / 24).abs().max().item() < 0.06
+
+
+# --- UniGRPO: dLLM-RL's pad rule (post_num 0) and its near-max-length reward rule --------------------------
+def dllm_rl_random_masking(ids, pad_id, u, t):
+    """train/rl_llada.py, method random_masking, post_num 0, for one response: every pad-id token is masked
+    and never scored (tail_pad); the others are masked where u < t and scored (p_mask)."""
+    tail_pad = [tok == pad_id for tok in ids]
+    rand_mask = [(uj < t) and not pad for uj, pad in zip(u, tail_pad)]
+    noised = [m or pad for m, pad in zip(rand_mask, tail_pad)]
+    return noised, rand_mask
+
+
+def test_unigrpo_never_scores_pad_tokens_and_always_masks_them():
+    pad = 0
+    completion_ids = torch.tensor([[5, 6, 0, 0, 0, 0], [5, 6, 7, 8, 9, 4], [0, 0, 0, 0, 0, 0]])
+    completion_mask = torch.tensor([[1, 1, 1, 0, 0, 0], [1] * 6, [1, 0, 0, 0, 0, 0]])  # up to the first EOS (= pad)
+    est = build_estimator("unigrpo", UniGRPOSettings(num_t=3))
+    scored = est.scored(completion_ids, completion_mask, pad)
+    noise = est.draw_noise(torch.ones(3, 2, dtype=torch.long), scored, 1, G().manual_seed(0))[:, 0, :, 2:]
+    for i, ids in enumerate(completion_ids.tolist()):
+        for k in range(3):
+            u = [1.0 if noise[i, k, j] else 0.0 for j in range(6)]  # a u that reproduces this draw's mask
+            noised, scored_ref = dllm_rl_random_masking(ids, pad, [1 - x for x in u], 0.5)
+            assert noise[i, k].tolist() == noised
+            assert (noise[i, k] & scored[i].bool()).tolist() == scored_ref
+    kept = build_estimator("unigrpo", UniGRPOSettings(pad="scored")).scored(completion_ids, completion_mask, pad)
+    assert torch.equal(kept, completion_mask)  # the option: the first EOS scored, as the other estimators
+
+
+def test_unigrpo_length_margin_zeroes_near_max_length_rewards():
+    rewards = torch.tensor([1.0, 0.5, 0.25, 1.0])
+    lengths = torch.tensor([10, 19, 18, 24])
+    assert torch.equal(build_estimator("unigrpo").shape_rewards(rewards, lengths, 24), rewards)  # off by default
+    est = build_estimator("unigrpo", UniGRPOSettings(length_margin=5))
+    # dLLM-RL: lengths[j] >= max_gen_length - 5 -> incorrect
+    assert est.shape_rewards(rewards, lengths, 24).tolist() == [r if n < 24 - 5 else 0.0
+                                                                for r, n in zip(rewards.tolist(), lengths.tolist())]

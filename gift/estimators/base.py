@@ -106,6 +106,15 @@ class Estimator:
         """(N,) per-completion weights of the policy gradient; reward minus group mean by default."""
         return group_advantages(rewards, num_generations, scale=scale)[0]
 
+    def scored(self, completion_ids: torch.Tensor, completion_mask: torch.Tensor, pad_token_id: int) -> torch.Tensor:
+        """(B, L) the completion positions the estimator masks and scores (default: up to and including the
+        first EOS); the positions outside it are always masked and never scored."""
+        return completion_mask
+
+    def shape_rewards(self, rewards: torch.Tensor, lengths: torch.Tensor, gen_length: int) -> torch.Tensor:
+        """(N,) the rewards the advantages are taken from, given each completion's length (default: as is)."""
+        return rewards
+
     def mask_set(self, micro_batch: int, steps_per_generation: int, num_iterations: int) -> int:
         """Which of the mu mask sets the `micro_batch`-th micro-batch since its generation batch reads
         (`steps_per_generation` micro-batches per update). Follows the settings' `mask_schedule` (none:

@@ -23,6 +23,9 @@ from gift.estimators.base import mask_schedule_option, NON_NEGATIVE, POSITIVE, P
 from gift.estimators.registry import register
 
 
+PAD_RULES = ("unscored", "scored")
+
+
 @dataclass
 class UniGRPOSettings:
     num_t: int = option(35, "Monte-Carlo mask draws per completion", POSITIVE_INT)
@@ -32,6 +35,11 @@ class UniGRPOSettings:
     beta: float = option(0.01, "weight of the k3 KL (summed over each draw's masked tokens)", NON_NEGATIVE,
                          trainer=True)
     mask_schedule: str = mask_schedule_option("official")
+    pad: str = option("unscored", "unscored (dLLM-RL's post_num 0: every pad-id token of a completion, the first EOS "
+                      "too where EOS and pad share an id, is masked and never scored) | scored (up to and "
+                      "including the first EOS, as the other estimators)", choices=PAD_RULES, flag="unigrpo_pad")
+    length_margin: int | None = option(None, "completions at least gen_length minus this long get reward 0 "
+                                       "(dLLM-RL: 5); unset: off", NON_NEGATIVE, flag="unigrpo_length_margin")
 
 
 def z_scored(rewards: torch.Tensor, num_generations: int) -> torch.Tensor:
@@ -59,6 +67,18 @@ class UniGRPO(Estimator):
         # dLLM-RL noises its batch once (the old log-probs with it) and makes every pass over it with those
         # masks: all updates read one set.
         return 0
+
+    def scored(self, completion_ids, completion_mask, pad_token_id) -> torch.Tensor:
+        if self.settings.pad == "scored":
+            return completion_mask
+        return completion_mask * (completion_ids != pad_token_id).to(completion_mask.dtype)
+
+    def shape_rewards(self, rewards, lengths, gen_length) -> torch.Tensor:
+        # dLLM-RL marks a response that (nearly) ran out of room incorrect (reward/rl_reward.py).
+        margin = self.settings.length_margin
+        if margin is None:
+            return rewards
+        return torch.where(lengths.to(rewards.device) >= gen_length - margin, torch.zeros_like(rewards), rewards)
 
     def advantages(self, rewards, num_generations, scale) -> torch.Tensor:
         return z_scored(rewards, num_generations)

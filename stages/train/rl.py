@@ -126,11 +126,13 @@ class DiffuGRPOTrainer(GRPOTrainer):
         prompt_ids, prompt_attention = out.sequences[:, :plen], out.attention_mask[:, :plen]
         completion_ids = out.completion_ids
         completion_mask = completion_mask_until_eos(completion_ids, self.adapter.eos_token_id)
+        scored = self.estimator.scored(completion_ids, completion_mask, self.adapter.pad_token_id)
         texts = sampler.decode(out, self.processing_class)
 
         # 2. Rewards (trl calls the reward functions with the dataset columns and gathers over processes).
         rewards_per_func = self._calculate_rewards(inputs, prompts, texts, completion_ids.tolist())
         rewards = (rewards_per_func * self.reward_weights.to(device).unsqueeze(0)).nansum(dim=1)
+        rewards = self.estimator.shape_rewards(rewards, gather(completion_mask.sum(1)), completion_ids.shape[1])
 
         # 3. Advantages over each prompt's group of num_generations completions (wd1: its group weights),
         #    then this process's rows.
@@ -141,10 +143,10 @@ class DiffuGRPOTrainer(GRPOTrainer):
         # 4. The estimator's masks, one set per inner iteration (B, mu, K, P + L); old and reference
         #    log-probs under the same masks.
         mask_rng = torch.Generator(device).manual_seed(_seed(args.seed, rank, generation, 2))
-        noise = self.estimator.draw_noise(prompt_attention, completion_mask, self.num_iterations, mask_rng)
+        noise = self.estimator.draw_noise(prompt_attention, scored, self.num_iterations, mask_rng)
         noise, rates = noise if isinstance(noise, tuple) else (noise, None)  # rates: (B, mu, K) masking rates
         batch = {"prompt_ids": prompt_ids, "prompt_attention": prompt_attention, "completion_ids": completion_ids,
-                 "completion_mask": completion_mask, "advantages": advantages[rows], "noise": noise}
+                 "completion_mask": scored, "advantages": advantages[rows], "noise": noise}
         if rates is not None:
             batch["noise_rates"] = rates
         with torch.no_grad():
