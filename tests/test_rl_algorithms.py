@@ -180,3 +180,18 @@ def test_mask_schedule_reaches_the_trainer(tmp_path, stage_one, schedule):
     assert len(seen) == 4  # (update 0: slots 0, 1), (update 1: slots 0, 1)
     assert torch.equal(seen[0], seen[2]) == (schedule == "official")
     assert torch.equal(seen[1], seen[3]) == (schedule == "official")
+
+
+def test_coupled_and_the_new_options_reach_the_config(tmp_path, stage_one):
+    from stages.train.rl_estimator import estimator_settings
+
+    coupled = _config(tmp_path, stage_one, rl_algorithm="coupled", beta=None)
+    assert (coupled.beta, coupled.epsilon, coupled.loss_type, coupled.kl_reference) == (0.01, 0.5, "bnpo", "start")
+    assert estimator_settings(coupled).mask_schedule == "official"
+    assert estimator_settings(_config(tmp_path, stage_one, rl_algorithm="wd1", wd1_reduction="row_mean")).reduction == "row_mean"
+    with pytest.raises(ValueError, match="--mask_schedule is an option of .*not of rl_algorithm gdpo"):
+        _config(tmp_path, stage_one, rl_algorithm="gdpo", mask_schedule="official")
+    with pytest.raises(ValueError, match="unknown mask_schedule 'fresh'"):
+        _config(tmp_path, stage_one, rl_algorithm="d1", mask_schedule="fresh")
+    with pytest.raises(ValueError, match="coupled_min_t"):
+        _config(tmp_path, stage_one, rl_algorithm="coupled", coupled_min_t=0.9, coupled_max_t=0.5)

@@ -1,5 +1,5 @@
-"""Stage two: RL from a stage-one checkpoint (d1's diffu-GRPO, SPG, UniGRPO, wd1 or GDPO), as a subclass of trl's
-`GRPOTrainer`.
+"""Stage two: RL from a stage-one checkpoint (d1's diffu-GRPO, SPG, UniGRPO, wd1, GDPO or coupled-GRPO), as a
+subclass of trl's `GRPOTrainer`.
 
 Launch:
     gift rl --config configs/embedded/grpo_sudoku.yaml --model runs/gift --output_dir runs/gift-rl   # CPU
