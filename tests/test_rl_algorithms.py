@@ -195,3 +195,24 @@ def test_coupled_and_the_new_options_reach_the_config(tmp_path, stage_one):
         _config(tmp_path, stage_one, rl_algorithm="d1", mask_schedule="fresh")
     with pytest.raises(ValueError, match="coupled_min_t"):
         _config(tmp_path, stage_one, rl_algorithm="coupled", coupled_min_t=0.9, coupled_max_t=0.5)
+
+
+def test_unigrpo_length_rule_shapes_the_advantages_not_the_logged_rewards(tmp_path, stage_one):
+    """A margin of gen_length zeroes every reward UniGRPO learns from; metrics.jsonl keeps the task's rewards."""
+    config = _config(tmp_path, stage_one, rl_algorithm="unigrpo", num_t=2, unigrpo_length_margin=24, max_steps=2,
+                     save_strategy="no")
+    batches = []
+    original = DiffuGRPOTrainer._generate_and_score_completions
+
+    def record(self, inputs):
+        batches.append(original(self, inputs))
+        return batches[-1]
+
+    DiffuGRPOTrainer._generate_and_score_completions = record
+    try:
+        run_rl(config)
+    finally:
+        DiffuGRPOTrainer._generate_and_score_completions = original
+    assert all(not batch["advantages"].any() for batch in batches)
+    lines = [json.loads(line) for line in (tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()]
+    assert any(line["reward_mean"] > 0 for line in lines)  # the stage-one model earns partial credit

@@ -132,11 +132,13 @@ class DiffuGRPOTrainer(GRPOTrainer):
         # 2. Rewards (trl calls the reward functions with the dataset columns and gathers over processes).
         rewards_per_func = self._calculate_rewards(inputs, prompts, texts, completion_ids.tolist())
         rewards = (rewards_per_func * self.reward_weights.to(device).unsqueeze(0)).nansum(dim=1)
-        rewards = self.estimator.shape_rewards(rewards, gather(completion_mask.sum(1)), completion_ids.shape[1])
 
         # 3. Advantages over each prompt's group of num_generations completions (wd1: its group weights),
         #    then this process's rows.
-        advantages = self.estimator.advantages(rewards, self.num_generations, scale=args.scale_rewards != "none")
+        #    The estimator may reshape the rewards it learns from (UniGRPO's length rule); the logged rewards
+        #    stay the task's, comparable with a frozen control's.
+        shaped = self.estimator.shape_rewards(rewards, gather(completion_mask.sum(1)), completion_ids.shape[1])
+        advantages = self.estimator.advantages(shaped, self.num_generations, scale=args.scale_rewards != "none")
         group_std = group_advantages(rewards, self.num_generations)[1]
         rows = slice(rank * len(prompts), (rank + 1) * len(prompts))
 
