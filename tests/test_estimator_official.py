@@ -123,7 +123,7 @@ def test_coupled_defaults_are_diffucoders():
 
 # --- mask schedule across inner updates --------------------------------------------------------------------
 def official_schedule(micro_batches_per_step, num_iterations):
-    """d1/SPG/wd1/DiffuCoder: `_prepare_inputs` bumps `_step` per micro-batch, then `compute_loss` reads
+    """d1/SPG/wd1/DiffuCoder/GDPO: `_prepare_inputs` bumps `_step` per micro-batch, then `compute_loss` reads
     `mask_seeds[_step % num_iterations]`. Returns [update][slot] -> mask set, over one generation."""
     step, table = 0, []
     for _update in range(num_iterations):
@@ -136,7 +136,7 @@ def official_schedule(micro_batches_per_step, num_iterations):
 
 
 @pytest.mark.parametrize("g,mu,distinct", [(4, 4, 1), (2, 8, 4), (2, 12, 6), (1, 4, 4), (3, 4, 4)])
-@pytest.mark.parametrize("name", ["d1", "wd1", "spg", "coupled"])
+@pytest.mark.parametrize("name", ["d1", "wd1", "spg", "coupled", "gdpo"])
 def test_official_mask_schedule_is_the_official_step_counter(name, g, mu, distinct):
     est = build_estimator(name)
     table = official_schedule(g, mu)

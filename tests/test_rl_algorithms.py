@@ -189,8 +189,8 @@ def test_coupled_and_the_new_options_reach_the_config(tmp_path, stage_one):
     assert (coupled.beta, coupled.epsilon, coupled.loss_type, coupled.kl_reference) == (0.01, 0.5, "bnpo", "start")
     assert estimator_settings(coupled).mask_schedule == "official"
     assert estimator_settings(_config(tmp_path, stage_one, rl_algorithm="wd1", wd1_reduction="row_mean")).reduction == "row_mean"
-    with pytest.raises(ValueError, match="--mask_schedule is an option of .*not of rl_algorithm gdpo"):
-        _config(tmp_path, stage_one, rl_algorithm="gdpo", mask_schedule="official")
+    with pytest.raises(ValueError, match="--wd1_reduction is an option of wd1, not of rl_algorithm gdpo"):
+        _config(tmp_path, stage_one, rl_algorithm="gdpo", wd1_reduction="row_mean")
     with pytest.raises(ValueError, match="unknown mask_schedule 'fresh'"):
         _config(tmp_path, stage_one, rl_algorithm="d1", mask_schedule="fresh")
     with pytest.raises(ValueError, match="coupled_min_t"):

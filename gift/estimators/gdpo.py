@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gift.estimators.base import POSITIVE, POSITIVE_INT, PROBABILITY, Estimator, EstimatorLoss, option, random_subset
+from gift.estimators.base import (POSITIVE, POSITIVE_INT, PROBABILITY, Estimator, EstimatorLoss, mask_schedule_option,
+                                  option, random_subset)
 from gift.estimators.registry import register
 
 
@@ -39,6 +40,7 @@ class GDPOSettings:
     mask_area: str = option("canvas", "canvas (GDPO: int(t W) of the W completion positions, EOS fill scored, "
                             "ratio over W) | completion (round(t |y|) of y, ratio over |y|)", choices=MASK_AREAS,
                             flag="gdpo_mask_area")
+    mask_schedule: str = mask_schedule_option("official")
     epsilon: float = option(0.5, "clip range of the sequence ratio", POSITIVE, trainer=True)
 
 
