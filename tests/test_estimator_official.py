@@ -281,3 +281,31 @@ def test_unigrpo_length_margin_zeroes_near_max_length_rewards():
     # dLLM-RL: lengths[j] >= max_gen_length - 5 -> incorrect
     assert est.shape_rewards(rewards, lengths, 24).tolist() == [r if n < 24 - 5 else 0.0
                                                                 for r, n in zip(rewards.tolist(), lengths.tolist())]
+
+
+# --- d1/wd1: prompt padding ------------------------------------------------------------------------------
+def d1_forward_process(prompt_index, u, p_mask_prompt):
+    """diffu_grpo_trainer.forward_process over the prompt: every prompt position (padding included) masked
+    where u < p_mask_prompt; the model is then called without an attention mask."""
+    return [[bool(pi and uj < p_mask_prompt) for pi, uj in zip(prompt_index, row)] for row in u]
+
+
+@pytest.mark.parametrize("name", ["d1", "wd1"])
+def test_prompt_padding_official_masks_padding_and_attends_it(name):
+    attention = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
+    completion = torch.ones(2, 4, dtype=torch.long)
+    settings = {"d1": D1Settings, "wd1": WD1Settings}[name]
+    official = build_estimator(name, settings(p_mask_prompt=0.5, prompt_padding="official"))
+    noise = official.draw_noise(attention, completion, 3, G().manual_seed(0))[:, :, 0, :5]
+    u = torch.rand((2, 3, 5), generator=G().manual_seed(0))  # the draws d1's estimator takes, in order
+    for i in range(2):
+        assert noise[i].tolist() == d1_forward_process([True] * 5, u[i].tolist(), 0.5)
+    assert noise[0, :, :2].any()  # padding is masked at p_mask_prompt
+    assert torch.equal(official.attention(attention), torch.ones_like(attention))
+    excluded = build_estimator(name, settings(p_mask_prompt=0.5))
+    assert not excluded.draw_noise(attention, completion, 3, G().manual_seed(0))[0, :, 0, :2].any()
+    assert torch.equal(excluded.attention(attention), attention)
+    # without padding (one prompt per micro-batch, as d1 runs) the two are the same
+    same = torch.ones(2, 5, dtype=torch.long)
+    assert torch.equal(official.draw_noise(same, completion, 3, G().manual_seed(1)),
+                       excluded.draw_noise(same, completion, 3, G().manual_seed(1)))

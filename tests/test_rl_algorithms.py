@@ -30,7 +30,8 @@ def _config(tmp_path, model, **overrides) -> RLConfig:
 
 
 @pytest.mark.parametrize("algorithm,extra", [("spg", {"num_t": 2}), ("unigrpo", {"num_t": 2, "beta": 0.04}),
-                                             ("wd1", {}), ("d1", {"loss_type": "grpo"}), ("gdpo", {}),
+                                             ("wd1", {"prompt_padding": "official"}), ("d1", {"loss_type": "grpo"}),
+                                             ("gdpo", {}),
                                              ("coupled", {"beta": 0.01})])
 def test_every_algorithm_trains_and_records_itself(tmp_path, stage_one, algorithm, extra):
     before = load_model(str(stage_one)).model.state_dict()

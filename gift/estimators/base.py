@@ -111,6 +111,10 @@ class Estimator:
         first EOS); the positions outside it are always masked and never scored."""
         return completion_mask
 
+    def attention(self, prompt_attention: torch.Tensor) -> torch.Tensor:
+        """(B, P) the prompt's attention mask in the log-prob passes (default: the padding is not attended)."""
+        return prompt_attention
+
     def shape_rewards(self, rewards: torch.Tensor, lengths: torch.Tensor, gen_length: int) -> torch.Tensor:
         """(N,) the rewards the advantages are taken from, given each completion's length (default: as is)."""
         return rewards

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from gift.estimators.base import mask_schedule_option, POSITIVE, PROBABILITY, EstimatorLoss, option
-from gift.estimators.d1 import D1
+from gift.estimators.d1 import D1, PADDING_HELP, PROMPT_PADDING
 from gift.estimators.registry import register
 
 
@@ -29,6 +29,7 @@ class WD1Settings:
                                   PROBABILITY)
     psi: float = option(1.0, "advantage scale inside the softmax weights", POSITIVE, flag="wd1_psi")
     mask_schedule: str = mask_schedule_option("official")
+    prompt_padding: str = option("excluded", PADDING_HELP, choices=PROMPT_PADDING)
     reduction: str = option("group_sum", "group_sum (wd1: sum over a group, mean over groups) | row_mean (mean "
                             "over rows: G times smaller)", choices=WD1_REDUCTIONS, flag="wd1_reduction")
 

@@ -181,8 +181,8 @@ class DiffuGRPOTrainer(GRPOTrainer):
             return self._all_iteration_logps(self.model, batch)
 
     def _logps(self, model, batch: dict, iteration: int) -> torch.Tensor:
-        return masked_logps(model, self.adapter, batch["prompt_ids"], batch["prompt_attention"], batch["completion_ids"],
-                            batch["noise"][:, iteration], self.args.logps_chunk_size)
+        return masked_logps(model, self.adapter, batch["prompt_ids"], self.estimator.attention(batch["prompt_attention"]),
+                            batch["completion_ids"], batch["noise"][:, iteration], self.args.logps_chunk_size)
 
     # --- the policy-gradient step ------------------------------------------------------------------
     def _compute_loss(self, model, inputs: dict) -> torch.Tensor:
