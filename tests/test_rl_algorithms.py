@@ -1,6 +1,7 @@
 """Every stage-two algorithm runs on the one trainer (stages.train.rl) and draws its masks as documented."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -217,3 +218,24 @@ def test_unigrpo_length_rule_shapes_the_advantages_not_the_logged_rewards(tmp_pa
     assert all(not batch["advantages"].any() for batch in batches)
     lines = [json.loads(line) for line in (tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()]
     assert any(line["reward_mean"] > 0 for line in lines)  # the stage-one model earns partial credit
+
+
+def test_unigrpo_official_schedule_computes_the_old_policy_once(tmp_path, stage_one):
+    """dLLM-RL's schedule reads one mask set for all updates: only that set's old log-probs are computed."""
+    config = _config(tmp_path, stage_one, rl_algorithm="unigrpo", num_t=2, max_steps=2, save_strategy="no")
+    batches = []
+    original = DiffuGRPOTrainer._generate_and_score_completions
+
+    def record(self, inputs):
+        batches.append(original(self, inputs))
+        return batches[-1]
+
+    DiffuGRPOTrainer._generate_and_score_completions = record
+    try:
+        run_rl(config)
+    finally:
+        DiffuGRPOTrainer._generate_and_score_completions = original
+    old = batches[0]["old_logps"]  # (B, mu = 2, K, L)
+    assert torch.isfinite(old[:, 0]).all() and torch.isnan(old[:, 1]).all()
+    lines = [json.loads(line) for line in (tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(line["loss"]) for line in lines)
