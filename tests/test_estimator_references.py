@@ -203,7 +203,7 @@ def gdpo_reference(logps, old, masked, cm, adv, points, eps):
 def test_gdpo_loss_and_gradient_match_the_reference(seed):
     logps, masked, cm, adv = _inputs(seed, draws=2)
     old = logps + 0.5 * torch.randn(logps.shape, generator=G().manual_seed(seed + 5), dtype=torch.float64)
-    est = build_estimator("gdpo", GDPOSettings(epsilon=0.2))
+    est = build_estimator("gdpo", GDPOSettings(epsilon=0.2, mask_area="completion"))
     ours, g_ours = _grad(lambda x: est.loss(x, masked, old, None, adv, cm).loss, logps)
     ref, g_ref = _grad(lambda x: gdpo_reference(x, old, masked, cm, adv, 2, 0.2), logps)
     assert ours == pytest.approx(ref, rel=1e-10)
@@ -220,8 +220,8 @@ def test_gdpo_quadrature_is_gauss_legendre_on_the_unit_interval():
 
 def test_gdpo_masks_round_t_times_the_length_at_each_node():
     attention, completion = _frame([24, 7, 1], width=24, prompt=(0, 1, 1))
-    noise = build_estimator("gdpo", GDPOSettings(p_mask_prompt=0.5)).draw_noise(attention, completion, 50,
-                                                                                G().manual_seed(0))
+    noise = build_estimator("gdpo", GDPOSettings(p_mask_prompt=0.5, mask_area="completion")).draw_noise(
+        attention, completion, 50, G().manual_seed(0))
     scored = noise[..., 3:] & completion.bool()[:, None, None]
     t = [0.5 - 0.5 / math.sqrt(3), 0.5 + 0.5 / math.sqrt(3)]
     for row, n in enumerate([24, 7, 1]):

@@ -31,13 +31,15 @@ def test_one_step_estimators_mask_the_whole_completion(name):
 SMALL = {"spg": SPGSettings(block_length=4, num_t=2), "unigrpo": UniGRPOSettings(num_t=2)}
 
 
-@pytest.mark.parametrize("name", ["d1", "spg", "unigrpo", "wd1", "gdpo"])
+@pytest.mark.parametrize("name", ["d1", "spg", "unigrpo", "wd1", "gdpo", "coupled"])
 def test_masks_are_reproducible_from_the_generator(name):
     attention, completion = _frame([5, 9])
     est = build_estimator(name, SMALL.get(name))
-    a = est.draw_noise(attention, completion, 2, G().manual_seed(3))
-    assert torch.equal(a, est.draw_noise(attention, completion, 2, G().manual_seed(3)))
-    assert not torch.equal(a, est.draw_noise(attention, completion, 2, G().manual_seed(4)))
+    draw = lambda seed: est.draw_noise(attention, completion, 2, G().manual_seed(seed))  # noqa: E731
+    first = lambda out: out[0] if isinstance(out, tuple) else out  # noqa: E731  (coupled: noise, rates)
+    a = first(draw(3))
+    assert torch.equal(a, first(draw(3)))
+    assert not torch.equal(a, first(draw(4)))
 
 
 def test_masked_logps_with_d1_noise_equals_the_one_step_estimate(tiny):
@@ -155,5 +157,5 @@ def test_unigrpo_scores_only_the_masked_tokens():
 
 
 def test_unknown_algorithm_is_an_error():
-    with pytest.raises(ValueError, match="unknown rl_algorithm 'ppo'; choose one of d1, gdpo, spg, unigrpo, wd1"):
+    with pytest.raises(ValueError, match="unknown rl_algorithm 'ppo'; choose one of coupled, d1, gdpo, spg, unigrpo, wd1"):
         build_estimator("ppo")

@@ -29,7 +29,8 @@ STAGE_TWO = ["--dataset", "synthetic", "--gen_length", "16", "--block_length", "
 ESTIMATOR_FLAGS = {"d1": ["--config", "configs/llada/grpo_sudoku.yaml"],
                    "spg": ["--config", "configs/llada/spg_sudoku.yaml"],
                    "unigrpo": ["--config", "configs/llada/grpo_sudoku.yaml", "--rl_algorithm", "unigrpo", "--num_t", "2"],
-                   "wd1": ["--config", "configs/llada/grpo_sudoku.yaml", "--rl_algorithm", "wd1", "--beta", "0"]}
+                   "wd1": ["--config", "configs/llada/grpo_sudoku.yaml", "--rl_algorithm", "wd1", "--beta", "0"],
+                   "coupled": ["--config", "configs/llada/grpo_sudoku.yaml", "--rl_algorithm", "coupled"]}
 
 
 def stage_one_recipe(kind: str, lora: bool) -> str:

@@ -1,6 +1,7 @@
 """Every stage-two algorithm runs on the one trainer (stages.train.rl) and draws its masks as documented."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,9 @@ def _config(tmp_path, model, **overrides) -> RLConfig:
 
 
 @pytest.mark.parametrize("algorithm,extra", [("spg", {"num_t": 2}), ("unigrpo", {"num_t": 2, "beta": 0.04}),
-                                             ("wd1", {}), ("d1", {"loss_type": "grpo"}), ("gdpo", {})])
+                                             ("wd1", {"prompt_padding": "official"}), ("d1", {"loss_type": "grpo"}),
+                                             ("gdpo", {}),
+                                             ("coupled", {"beta": 0.01})])
 def test_every_algorithm_trains_and_records_itself(tmp_path, stage_one, algorithm, extra):
     before = load_model(str(stage_one)).model.state_dict()
     final = run_rl(_config(tmp_path, stage_one, rl_algorithm=algorithm, **extra))
@@ -44,7 +47,8 @@ def test_every_algorithm_trains_and_records_itself(tmp_path, stage_one, algorith
 
 def test_spg_masks_are_shared_within_an_iteration_and_new_across_iterations(tmp_path, stage_one):
     """SPG reads no old or reference policy: the only log-prob forwards are the current policy's, two draws
-    per completion, block-wise, one mask set per iteration."""
+    per completion, block-wise, one mask set per iteration (one micro-batch per step: the official schedule
+    is per_update's)."""
     config = _config(tmp_path, stage_one, rl_algorithm="spg", num_t=2, max_steps=2, save_strategy="no",
                      per_device_train_batch_size=4)
     seen, batches = [], []
@@ -71,9 +75,9 @@ def test_spg_masks_are_shared_within_an_iteration_and_new_across_iterations(tmp_
     assert len(logp_calls) == 2 and all(ids.shape[0] == 8 for ids in logp_calls)  # 4 rows x num_t 2
     mask_id = load_model(str(stage_one)).adapter.mask_token_id
     plen = batch["prompt_ids"].shape[1]
-    for it, ids in enumerate(logp_calls):
+    for update, ids in enumerate(logp_calls):
         observed = sorted(map(tuple, (ids[:, plen:] == mask_id).int().tolist()))
-        expected = sorted(map(tuple, noise[:, it, :, plen:].reshape(8, -1).int().tolist()))
+        expected = sorted(map(tuple, noise[:, update, :, plen:].reshape(8, -1).int().tolist()))
         assert observed == expected  # the current policy sees exactly the drawn masks of its iteration
 
 
@@ -154,3 +158,84 @@ def test_rollout_min_commit_reaches_the_sampler(tmp_path, stage_one):
         _config(tmp_path, stage_one, sampler_min_commit="two")
     with pytest.raises(ValueError, match="sampler_lookahead=1 commits by sampler_threshold: set sampler_threshold"):
         _config(tmp_path, stage_one, sampler_lookahead=1)
+
+
+@pytest.mark.parametrize("schedule", ["official", "per_update"])
+def test_mask_schedule_reaches_the_trainer(tmp_path, stage_one, schedule):
+    """Two micro-batches per step, mu = 2: under `official` (d1's `_step % num_iterations`) each micro-batch
+    slot reads one mask set in both updates; under `per_update` each update reads its own."""
+    config = _config(tmp_path, stage_one, rl_algorithm="d1", p_mask_prompt=0.5, mask_schedule=schedule,
+                     per_device_train_batch_size=4, gradient_accumulation_steps=2, max_steps=2, save_strategy="no")
+    seen = []
+    original = DiffuGRPOTrainer._logps
+
+    def record(self, model, batch, iteration):
+        if torch.is_grad_enabled():
+            seen.append(batch["noise"][:, iteration].clone())
+        return original(self, model, batch, iteration)
+
+    DiffuGRPOTrainer._logps = record
+    try:
+        run_rl(config)
+    finally:
+        DiffuGRPOTrainer._logps = original
+    assert len(seen) == 4  # (update 0: slots 0, 1), (update 1: slots 0, 1)
+    assert torch.equal(seen[0], seen[2]) == (schedule == "official")
+    assert torch.equal(seen[1], seen[3]) == (schedule == "official")
+
+
+def test_coupled_and_the_new_options_reach_the_config(tmp_path, stage_one):
+    from stages.train.rl_estimator import estimator_settings
+
+    coupled = _config(tmp_path, stage_one, rl_algorithm="coupled", beta=None)
+    assert (coupled.beta, coupled.epsilon, coupled.loss_type, coupled.kl_reference) == (0.01, 0.5, "bnpo", "start")
+    assert estimator_settings(coupled).mask_schedule == "official"
+    assert estimator_settings(_config(tmp_path, stage_one, rl_algorithm="wd1", wd1_reduction="row_mean")).reduction == "row_mean"
+    with pytest.raises(ValueError, match="--wd1_reduction is an option of wd1, not of rl_algorithm gdpo"):
+        _config(tmp_path, stage_one, rl_algorithm="gdpo", wd1_reduction="row_mean")
+    with pytest.raises(ValueError, match="unknown mask_schedule 'fresh'"):
+        _config(tmp_path, stage_one, rl_algorithm="d1", mask_schedule="fresh")
+    with pytest.raises(ValueError, match="coupled_min_t"):
+        _config(tmp_path, stage_one, rl_algorithm="coupled", coupled_min_t=0.9, coupled_max_t=0.5)
+
+
+def test_unigrpo_length_rule_shapes_the_advantages_not_the_logged_rewards(tmp_path, stage_one):
+    """A margin of gen_length zeroes every reward UniGRPO learns from; metrics.jsonl keeps the task's rewards."""
+    config = _config(tmp_path, stage_one, rl_algorithm="unigrpo", num_t=2, unigrpo_length_margin=24, max_steps=2,
+                     save_strategy="no")
+    batches = []
+    original = DiffuGRPOTrainer._generate_and_score_completions
+
+    def record(self, inputs):
+        batches.append(original(self, inputs))
+        return batches[-1]
+
+    DiffuGRPOTrainer._generate_and_score_completions = record
+    try:
+        run_rl(config)
+    finally:
+        DiffuGRPOTrainer._generate_and_score_completions = original
+    assert all(not batch["advantages"].any() for batch in batches)
+    lines = [json.loads(line) for line in (tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()]
+    assert any(line["reward_mean"] > 0 for line in lines)  # the stage-one model earns partial credit
+
+
+def test_unigrpo_official_schedule_computes_the_old_policy_once(tmp_path, stage_one):
+    """dLLM-RL's schedule reads one mask set for all updates: only that set's old log-probs are computed."""
+    config = _config(tmp_path, stage_one, rl_algorithm="unigrpo", num_t=2, max_steps=2, save_strategy="no")
+    batches = []
+    original = DiffuGRPOTrainer._generate_and_score_completions
+
+    def record(self, inputs):
+        batches.append(original(self, inputs))
+        return batches[-1]
+
+    DiffuGRPOTrainer._generate_and_score_completions = record
+    try:
+        run_rl(config)
+    finally:
+        DiffuGRPOTrainer._generate_and_score_completions = original
+    old = batches[0]["old_logps"]  # (B, mu = 2, K, L)
+    assert torch.isfinite(old[:, 0]).all() and torch.isnan(old[:, 1]).all()
+    lines = [json.loads(line) for line in (tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(line["loss"]) for line in lines)

@@ -32,6 +32,12 @@ UNIT: Rule = (lambda v: 0 <= v <= 1, "must lie in [0, 1]")
 NON_NEGATIVE: Rule = (lambda v: v >= 0, "must be >= 0")
 PROBABILITY: Rule = (lambda v: 0 <= v < 1, "must lie in [0, 1)")
 
+# Which inner update reads which of the mu mask sets drawn for a generation batch (docs/rl_algorithms.md,
+# "Masks across inner updates"): `per_update`, update j reads set j (new masks every update); `official`, the
+# set the estimator's official trainer reads (d1, SPG, wd1, coupled-GRPO: `_step % num_iterations` with
+# `_step` counting micro-batches, so the number of distinct sets depends on the micro-batch count).
+MASK_SCHEDULES = ("per_update", "official")
+
 
 def option(default: Any, help: str, rule: Rule | None = None, choices: tuple | None = None,
            flag: str | None = None, trainer: bool = False, default_from: str | None = None) -> Any:
@@ -42,6 +48,22 @@ def option(default: Any, help: str, rule: Rule | None = None, choices: tuple | N
     return dataclasses.field(default=default, metadata={"help": help, "rule": rule, "choices": choices,
                                                          "flag": flag, "trainer": trainer,
                                                          "default_from": default_from})
+
+
+def mask_schedule_option(default: str) -> Any:
+    """The `mask_schedule` field every estimator with mu mask sets declares (one flag, one type)."""
+    return option(default, "which inner update reads which mask set: per_update (update j: set j) | official "
+                  "(the official trainer's micro-batch indexing)", choices=MASK_SCHEDULES)
+
+
+def official_mask_set(micro_batch: int, num_iterations: int) -> int:
+    """The mask set d1's, SPG's, wd1's and DiffuCoder's trainers read for the `micro_batch`-th micro-batch
+    (0-based) since a generation, up to a relabelling of the iid sets. With g micro-batches per optimizer
+    step, update j of slot a reads (j g + a) mod mu, so updates j and j' share a set when (j - j') g is a
+    multiple of mu: mu / gcd(g, mu) distinct sets (g = 4, mu = 4: one set for all four updates). Their code
+    bumps `_step` before reading `_step % num_iterations` (labels shifted by one); the sharing is the same,
+    and without the shift one micro-batch per step (g = 1) gives exactly `per_update`'s sets."""
+    return micro_batch % num_iterations
 
 
 def flag_of(field: dataclasses.Field) -> str:
@@ -84,8 +106,35 @@ class Estimator:
         """(N,) per-completion weights of the policy gradient; reward minus group mean by default."""
         return group_advantages(rewards, num_generations, scale=scale)[0]
 
+    def scored(self, completion_ids: torch.Tensor, completion_mask: torch.Tensor, pad_token_id: int) -> torch.Tensor:
+        """(B, L) the completion positions the estimator masks and scores (default: up to and including the
+        first EOS); the positions outside it are always masked and never scored."""
+        return completion_mask
+
+    def attention(self, prompt_attention: torch.Tensor) -> torch.Tensor:
+        """(B, P) the prompt's attention mask in the log-prob passes (default: the padding is not attended)."""
+        return prompt_attention
+
+    def shape_rewards(self, rewards: torch.Tensor, lengths: torch.Tensor, gen_length: int) -> torch.Tensor:
+        """(N,) the rewards the advantages are taken from, given each completion's length (default: as is)."""
+        return rewards
+
+    def mask_set(self, micro_batch: int, steps_per_generation: int, num_iterations: int) -> int:
+        """Which of the mu mask sets the `micro_batch`-th micro-batch since its generation batch reads
+        (`steps_per_generation` micro-batches per update). Follows the settings' `mask_schedule` (none:
+        `per_update`); `official_schedule` says what `official` is for this estimator."""
+        if getattr(self.settings, "mask_schedule", "per_update") == "official":
+            return self.official_schedule(micro_batch, steps_per_generation, num_iterations)
+        return (micro_batch // steps_per_generation) % num_iterations
+
+    def official_schedule(self, micro_batch: int, steps_per_generation: int, num_iterations: int) -> int:
+        """`mask_schedule: official`: the official trainer's indexing (d1's by default: `official_mask_set`)."""
+        return official_mask_set(micro_batch, num_iterations)
+
     def draw_noise(self, prompt_attention: torch.Tensor, completion_mask: torch.Tensor, num_iterations: int,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+                   generator: torch.Generator | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """The masks (B, mu, K, P + L); or (masks, rates) where the loss also needs each copy's masking rate
+        (B, mu, K): the trainer then passes that iteration's rates to `loss` as `rates=`."""
         raise NotImplementedError
 
     def loss(self, logps: torch.Tensor, noise: torch.Tensor, old: torch.Tensor | None, ref: torch.Tensor | None,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from gift.estimators.base import (POSITIVE, POSITIVE_INT, PROBABILITY, UNIT, Estimator, EstimatorLoss, option,
+from gift.estimators.base import (mask_schedule_option, POSITIVE, POSITIVE_INT, PROBABILITY, UNIT, Estimator, EstimatorLoss, option,
                                   random_subset)
 from gift.estimators.registry import register
 
@@ -46,6 +46,7 @@ class SPGSettings:
     mix_weight: float = option(0.5, "weight of the EUBO in the mix", UNIT)
     p_mask_prompt: float = option(0.15, "masking probability of everything before the partly masked block",
                                   PROBABILITY)
+    mask_schedule: str = mask_schedule_option("official")
 
 
 def block_noise(completion_mask: torch.Tensor, draws: int, block_length: int, min_t: float, max_t: float,

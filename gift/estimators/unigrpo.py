@@ -19,8 +19,11 @@ from dataclasses import dataclass
 
 import torch
 
-from gift.estimators.base import NON_NEGATIVE, POSITIVE, POSITIVE_INT, UNIT, Estimator, EstimatorLoss, option
+from gift.estimators.base import mask_schedule_option, NON_NEGATIVE, POSITIVE, POSITIVE_INT, UNIT, Estimator, EstimatorLoss, option
 from gift.estimators.registry import register
+
+
+PAD_RULES = ("unscored", "scored")
 
 
 @dataclass
@@ -31,6 +34,12 @@ class UniGRPOSettings:
     epsilon: float = option(0.2, "clip range of the ratio", POSITIVE, trainer=True)
     beta: float = option(0.01, "weight of the k3 KL (summed over each draw's masked tokens)", NON_NEGATIVE,
                          trainer=True)
+    mask_schedule: str = mask_schedule_option("official")
+    pad: str = option("unscored", "unscored (dLLM-RL's post_num 0: every pad-id token of a completion, the first EOS "
+                      "too where EOS and pad share an id, is masked and never scored) | scored (up to and "
+                      "including the first EOS, as the other estimators)", choices=PAD_RULES, flag="unigrpo_pad")
+    length_margin: int | None = option(None, "completions at least gen_length minus this long get reward 0 "
+                                       "(dLLM-RL: 5); unset: off", NON_NEGATIVE, flag="unigrpo_length_margin")
 
 
 def z_scored(rewards: torch.Tensor, num_generations: int) -> torch.Tensor:
@@ -53,6 +62,23 @@ class UniGRPO(Estimator):
     def check_settings(cls, settings: UniGRPOSettings, gen_length: int) -> None:
         if settings.min_t > settings.max_t:
             raise ValueError(f"unigrpo_min_t ({settings.min_t}) must not exceed unigrpo_max_t ({settings.max_t})")
+
+    def official_schedule(self, micro_batch, steps_per_generation, num_iterations) -> int:
+        # dLLM-RL noises its batch once (the old log-probs with it) and makes every pass over it with those
+        # masks: all updates read one set.
+        return 0
+
+    def scored(self, completion_ids, completion_mask, pad_token_id) -> torch.Tensor:
+        if self.settings.pad == "scored":
+            return completion_mask
+        return completion_mask * (completion_ids != pad_token_id).to(completion_mask.dtype)
+
+    def shape_rewards(self, rewards, lengths, gen_length) -> torch.Tensor:
+        # dLLM-RL marks a response that (nearly) ran out of room incorrect (reward/rl_reward.py).
+        margin = self.settings.length_margin
+        if margin is None:
+            return rewards
+        return torch.where(lengths.to(rewards.device) >= gen_length - margin, torch.zeros_like(rewards), rewards)
 
     def advantages(self, rewards, num_generations, scale) -> torch.Tensor:
         return z_scored(rewards, num_generations)

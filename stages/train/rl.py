@@ -1,5 +1,5 @@
-"""Stage two: RL from a stage-one checkpoint (d1's diffu-GRPO, SPG, UniGRPO, wd1 or GDPO), as a subclass of trl's
-`GRPOTrainer`.
+"""Stage two: RL from a stage-one checkpoint (d1's diffu-GRPO, SPG, UniGRPO, wd1, GDPO or coupled-GRPO), as a
+subclass of trl's `GRPOTrainer`.
 
 Launch:
     gift rl --config configs/embedded/grpo_sudoku.yaml --model runs/gift --output_dir runs/gift-rl   # CPU
@@ -126,6 +126,7 @@ class DiffuGRPOTrainer(GRPOTrainer):
         prompt_ids, prompt_attention = out.sequences[:, :plen], out.attention_mask[:, :plen]
         completion_ids = out.completion_ids
         completion_mask = completion_mask_until_eos(completion_ids, self.adapter.eos_token_id)
+        scored = self.estimator.scored(completion_ids, completion_mask, self.adapter.pad_token_id)
         texts = sampler.decode(out, self.processing_class)
 
         # 2. Rewards (trl calls the reward functions with the dataset columns and gathers over processes).
@@ -134,16 +135,22 @@ class DiffuGRPOTrainer(GRPOTrainer):
 
         # 3. Advantages over each prompt's group of num_generations completions (wd1: its group weights),
         #    then this process's rows.
-        advantages = self.estimator.advantages(rewards, self.num_generations, scale=args.scale_rewards != "none")
+        #    The estimator may reshape the rewards it learns from (UniGRPO's length rule); the logged rewards
+        #    stay the task's, comparable with a frozen control's.
+        shaped = self.estimator.shape_rewards(rewards, gather(completion_mask.sum(1)), completion_ids.shape[1])
+        advantages = self.estimator.advantages(shaped, self.num_generations, scale=args.scale_rewards != "none")
         group_std = group_advantages(rewards, self.num_generations)[1]
         rows = slice(rank * len(prompts), (rank + 1) * len(prompts))
 
         # 4. The estimator's masks, one set per inner iteration (B, mu, K, P + L); old and reference
         #    log-probs under the same masks.
         mask_rng = torch.Generator(device).manual_seed(_seed(args.seed, rank, generation, 2))
-        noise = self.estimator.draw_noise(prompt_attention, completion_mask, self.num_iterations, mask_rng)
+        noise = self.estimator.draw_noise(prompt_attention, scored, self.num_iterations, mask_rng)
+        noise, rates = noise if isinstance(noise, tuple) else (noise, None)  # rates: (B, mu, K) masking rates
         batch = {"prompt_ids": prompt_ids, "prompt_attention": prompt_attention, "completion_ids": completion_ids,
-                 "completion_mask": completion_mask, "advantages": advantages[rows], "noise": noise}
+                 "completion_mask": scored, "advantages": advantages[rows], "noise": noise}
+        if rates is not None:
+            batch["noise_rates"] = rates
         with torch.no_grad():
             if self.num_iterations > 1 and self.estimator.uses_old_logps:  # mu = 1: the ratio is 1
                 batch["old_logps"] = self._all_iteration_logps(self.model, batch)
@@ -162,8 +169,12 @@ class DiffuGRPOTrainer(GRPOTrainer):
         return batch
 
     def _all_iteration_logps(self, model, batch: dict) -> torch.Tensor:
-        """(B, mu, K, L) log-probs under each iteration's masks."""
-        return torch.stack([self._logps(model, batch, k) for k in range(self.num_iterations)], dim=1)
+        """(B, mu, K, L) log-probs under each mask set some update reads (`mask_schedule`); NaN for the others."""
+        spg = self.args.steps_per_generation
+        read = {self.estimator.mask_set(m, spg, self.num_iterations) for m in range(spg * self.num_iterations)}
+        first = self._logps(model, batch, min(read))
+        return torch.stack([first if k == min(read) else self._logps(model, batch, k) if k in read
+                            else torch.full_like(first, float("nan")) for k in range(self.num_iterations)], dim=1)
 
     def _reference_logps(self, batch: dict) -> torch.Tensor:
         if self.args.kl_reference == "generation":  # the policy that generated the batch (mu > 1: checked)
@@ -174,17 +185,22 @@ class DiffuGRPOTrainer(GRPOTrainer):
             return self._all_iteration_logps(self.model, batch)
 
     def _logps(self, model, batch: dict, iteration: int) -> torch.Tensor:
-        return masked_logps(model, self.adapter, batch["prompt_ids"], batch["prompt_attention"], batch["completion_ids"],
-                            batch["noise"][:, iteration], self.args.logps_chunk_size)
+        return masked_logps(model, self.adapter, batch["prompt_ids"], self.estimator.attention(batch["prompt_attention"]),
+                            batch["completion_ids"], batch["noise"][:, iteration], self.args.logps_chunk_size)
 
     # --- the policy-gradient step ------------------------------------------------------------------
     def _compute_loss(self, model, inputs: dict) -> torch.Tensor:
-        iteration = (self._step // self.args.steps_per_generation) % self.num_iterations
+        # trl's _step counts micro-batches; a generation batch serves steps_per_generation x mu of them.
+        per_generation = self.args.steps_per_generation * self.num_iterations
+        iteration = self.estimator.mask_set(self._step % per_generation, self.args.steps_per_generation,
+                                            self.num_iterations)
         logps = self._logps(model, inputs, iteration)
         old = inputs["old_logps"][:, iteration] if "old_logps" in inputs else None
         ref = inputs["ref_logps"][:, iteration] if "ref_logps" in inputs else None
         completion_noise = inputs["noise"][:, iteration, :, inputs["prompt_ids"].shape[1]:]
-        out = self.estimator.loss(logps, completion_noise, old, ref, inputs["advantages"], inputs["completion_mask"])
+        extra = {"rates": inputs["noise_rates"][:, iteration]} if "noise_rates" in inputs else {}
+        out = self.estimator.loss(logps, completion_noise, old, ref, inputs["advantages"], inputs["completion_mask"],
+                                  **extra)
         metrics = self._metrics["train" if self.model.training else "eval"]
         metrics["kl"].append(out.kl)
         metrics["clip_ratio"].append(out.clip_ratio)

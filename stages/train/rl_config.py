@@ -56,9 +56,10 @@ class RLConfig(GRPOConfig, EstimatorOptions):
     Policy gradient (docs/rl_algorithms.md):
         rl_algorithm: a registered estimator (`gift.estimators`): `d1` (diffu-GRPO's one-step estimate,
             clipped ratio), `spg` (sandwiched policy gradient), `unigrpo` (MMaDA), `wd1` (ratio-free
-            weighted likelihood), `gdpo` (sequence-level ratio on a quadrature ELBO).
+            weighted likelihood), `gdpo` (sequence-level ratio on a quadrature ELBO), `coupled`
+            (DiffuCoder's coupled-GRPO: complementary mask pairs).
         The estimator's own options (`p_mask_prompt`, `num_t`, `spg_*`, `eubo_beta`, `mix_weight`,
-            `unigrpo_*`, `wd1_psi`, `gdpo_*`) come from its settings dataclass (`EstimatorOptions`); unset,
+            `unigrpo_*`, `wd1_*`, `gdpo_*`, `coupled_*`, `mask_schedule`) come from its settings dataclass (`EstimatorOptions`); unset,
             each is the estimator's published default, and one the estimator does not read is an error.
         beta, epsilon, loss_type, kl_reference: unset, the estimator's defaults (d1: 0.04, 0.5, bnpo,
             `start`). kl_reference: what beta's KL is taken to: `start` (the starting model) or
