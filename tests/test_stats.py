@@ -62,9 +62,9 @@ def test_sign_flip_p_of_the_spg_d1_differences():
 
 
 def test_sign_flip_p_counts_ties_and_every_pattern():
-    assert stats.sign_flip_p([1, 1])[0] == pytest.approx(1.0)  # sums 2, 0, 0, -2: |2| reached twice
+    assert stats.sign_flip_p([1, 1])[0] == pytest.approx(0.5)  # sums 2, 0, 0, -2: |2| reached twice
     assert stats.sign_flip_p([1, 1, 1])[0] == pytest.approx(2 / 8)
-    assert stats.sign_flip_p([3, -1, 1])[0] == pytest.approx(1.0)  # observed 3; |±3±1±1| >= 3 in all 8
+    assert stats.sign_flip_p([3, -1, 1])[0] == pytest.approx(6 / 8)  # observed 3; |3±1±1| is 5, 3, 3, 1: ties count
     assert stats.sign_flip_p([0, 0, 0])[0] == 1.0
 
 
