@@ -99,3 +99,9 @@ def test_verdict_reads_the_interval():
     mixed = stats.interval([0.001, 0.05, 0.002])
     assert stats.verdict(mixed, "GIFT", "SFT").startswith("no difference shown: +1.8 [-")
     assert stats.verdict(stats.interval([0.01]), "GIFT", "SFT") == "one seed, no interval: +1.0 (n = 1, no interval)"
+
+
+def test_a_family_claim_needs_holm():
+    clear = stats.interval([0.02, 0.03, 0.025, 0.028])
+    assert stats.verdict({**clear, "holm_p": 0.2}, "spg", "d1").startswith("spg ahead before Holm only: +2.6 [")
+    assert stats.verdict({**clear, "holm_p": 0.01}, "spg", "d1").startswith("spg ahead: +2.6 [")

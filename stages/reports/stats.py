@@ -168,9 +168,14 @@ def format_interval(stats: dict[str, Any], unit: float = 100.0, digits: int = 1)
 
 def verdict(stats: dict[str, Any] | None, first: str, second: str, unit: float = 100.0) -> str:
     """The reading of `first - second` from its interval: `first ahead: +x [lo, hi]`, `second ahead: ...`,
-    or `no difference shown: ...` (the interval holds 0; nothing is claimed either way)."""
+    or `no difference shown: ...` (the interval holds 0; nothing is claimed either way). In a family
+    (`holm_p` present) an interval clear of 0 whose Holm-adjusted p is 0.05 or more reads `... ahead before
+    Holm only`: the family-wise claim does not hold."""
     if stats is None:
         return "no shared seeds"
+    side = direction(stats)
     words = {1: f"{first} ahead", -1: f"{second} ahead", 0: "no difference shown",
-             None: "one seed, no interval"}[direction(stats)]
+             None: "one seed, no interval"}[side]
+    if side in (1, -1) and stats.get("holm_p") is not None and stats["holm_p"] >= 1 - stats.get("level", LEVEL):
+        words += " before Holm only"
     return f"{words}: {format_interval(stats, unit)}"
