@@ -87,6 +87,7 @@ def test_report_rows_and_results_json(tmp_path):
     assert wall["seconds_per_step"] == {"stage one": 0.25, "stage two": 2.5, "frozen control": None}
     assert (wall["cores"], wall["workers"]) == (4, 2)
     assert (results["schema"], results["seed_count"], results["reference_arm"]) == (2, 2, "sft")
+    assert results["config"] == cfg.config_path == QUICK
     assert results["gaps"]["stage1 cell_accuracy (gift - sft)"]["holm_p"] == 0.0
     assert results["machine"]["torch_cpu_capability"] and isinstance(results["machine"]["vector_extensions"], list)
 

@@ -53,7 +53,7 @@ def render_section(results: dict[str, Any], figure: str = str(FIGURE), report: s
     elapsed = wall.get("elapsed_s")
     seeds = results["seeds"]
     lines = [START, "",
-             f"`gift pipeline --config configs/embedded/pipeline.yaml`: {len(seeds)} seeds ({', '.join(map(str, seeds))}), "
+             f"`gift pipeline --config {results.get('config') or 'configs/embedded/pipeline.yaml'}`: {len(seeds)} seeds ({', '.join(map(str, seeds))}), "
              f"stage zero {results['pretrain_steps']} steps, stage one {results['stage_one_steps']} steps per arm, "
              f"stage two {results['stage_two_steps']} steps from stage-one step {results['rl_from_step']}; "
              f"{wall['total_s']:.0f} s of training and evaluation"

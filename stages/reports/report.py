@@ -170,7 +170,7 @@ def collect_results(cfg, record: RunRecord, state: dict[str, Any], entropy: dict
     reference = record.arms[0]
     stage_one_step = (step_time.get(reference) or next(iter(step_time.values()), {})).get("median_s")
     results = {
-        "schema": verdicts.SCHEMA, "task": cfg.task, "base_model": cfg.base_model, "pretrain_steps": cfg.pretrain_steps,
+        "schema": verdicts.SCHEMA, "config": cfg.config_path, "task": cfg.task, "base_model": cfg.base_model, "pretrain_steps": cfg.pretrain_steps,
         "seeds": list(cfg.seeds), "seed_count": len(cfg.seeds), "arms": list(record.arms), "reference_arm": reference,
         "arm_seeds": {a.name: cfg.arm_seeds(a) for a in cfg.arms}, "rl_labels": rl_labels(cfg),
         "rl_arms": {run.label: run.arm for run in record.stage_two},
