@@ -159,3 +159,14 @@ def test_render_section_gives_the_gain_over_the_frozen_control():
     # gains 2, 4, 6 (x100): mean 4, sd 2, t_2 * 2 / sqrt(3) = 4.97; held-out change 2, 3, 4: 3 +/- 2.48
     assert "| `gift` | +4.0 [-1.0, +9.0] | no change shown | +3.0 [+0.5, +5.5] | rises |" in text
     assert "gain over frozen control" not in render_section(_results())  # no control, no table
+
+
+def test_the_published_reports_state_the_verdicts_of_their_results_files():
+    from scripts.rerender_report import rerender
+
+    controls = ROOT / "configs" / "embedded" / "pipeline_controls.yaml"
+    for results, report in (("docs/results/embedded_controls.json", "docs/embedded_controls_report.md"),
+                            ("docs/results/embedded_main.json", "docs/embedded_pipeline_report.md")):
+        if json.loads((ROOT / results).read_text()).get("config") != "configs/embedded/pipeline_controls.yaml":
+            continue  # a report published by `gift render-readme --run` from a later run is the run's own
+        assert rerender(ROOT / results, ROOT / report, controls) == (ROOT / report).read_text(), report
