@@ -14,12 +14,12 @@ import statistics
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from stages.reports import stats  # noqa: E402
+
 DOC = Path(__file__).resolve().parent.parent / "docs" / "rl_comparison.md"
 START, END = "<!-- rl-comparison:start -->", "<!-- rl-comparison:end -->"
-
-
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
 def gains_by_algorithm(results: dict) -> dict[str, list[dict]]:
@@ -31,37 +31,98 @@ def gains_by_algorithm(results: dict) -> dict[str, list[dict]]:
     return table
 
 
-def _summary_lines(results: dict, metric: str) -> list[str]:
-    accuracy, table = results["accuracy"], gains_by_algorithm(results)
-    runs_each = len(next(iter(table.values())))
-    lines = [f"| estimator | gain over frozen control (x100), mean ± sd of {runs_each} runs "
-             f"| runs with gain > 0 | greedy {metric} after − RL start, sft / gift (points) |",
-             "|---|---|---|---|"]
+def _per_seed(values: dict[tuple[str, int], float]) -> dict[int, float]:
+    """Per seed, the mean over the arms started from it: the seed is the unit (the two arms of one seed share
+    its data order and its stage-zero base, so they are not independent draws)."""
+    seeds: dict[int, list[float]] = {}
+    for (_, seed), value in values.items():
+        seeds.setdefault(seed, []).append(value)
+    return {seed: statistics.mean(v) for seed, v in sorted(seeds.items())}
+
+
+def _accuracy_by_start(results: dict, stage: str, label: str, metric: str) -> dict[int, float]:
+    cell = results["accuracy"].get(stage, {}).get(label, {}).get(metric)
+    return dict(zip(cell["seeds"], cell["values"])) if cell else {}
+
+
+def measures(results: dict) -> dict[str, dict[str, dict[tuple[str, int], float]]]:
+    """Per estimator, per start (arm, seed): `gain` over the frozen control and held-out accuracy `change`
+    (greedy, stage two minus the RL-start checkpoint)."""
+    metric, table, out = results["metrics"][0], gains_by_algorithm(results), {}
     for algorithm, runs in table.items():
-        mean, sd = _mean_sd([r["gain"] for r in runs])
-        deltas = []
-        for arm in ("sft", "gift"):
-            after = accuracy["stage2"].get(f"{arm}:{algorithm}", {}).get(metric)
-            start = accuracy["rl_start"].get(arm, {}).get(metric)
-            deltas.append("-" if not after or not start else f"{(after['mean'] - start['mean']) * 100:+.1f}")
-        positive = sum(r["gain"] > 0 for r in runs)
-        lines.append(f"| {algorithm} | {mean * 100:+.1f} ± {sd * 100:.1f} | {positive}/{len(runs)} | {' / '.join(deltas)} |")
-    return lines
+        gain = {(r["arm"], r["seed"]): r["gain"] for r in runs if "gain" in r}
+        change = {}
+        for arm in sorted({r["arm"] for r in runs}):
+            after = _accuracy_by_start(results, "stage2", f"{arm}:{algorithm}", metric)
+            start = _accuracy_by_start(results, "rl_start", arm, metric)
+            change.update({(arm, s): after[s] - start[s] for s in after if s in start})
+        out[algorithm] = {"gain": gain, "change": change}
+    return out
+
+
+def comparisons(results: dict) -> dict[str, dict[str, dict]]:
+    """Per measure: each estimator's interval over seeds, and each estimator minus the first (the reference)
+    seed by seed with t and sign-flip p-values and Holm's correction over the estimators compared with it."""
+    table = measures(results)
+    reference, *others = table
+    out = {}
+    for measure in ("change", "gain"):
+        alone = {name: stats.interval(list(_per_seed(m[measure]).values())) for name, m in table.items()
+                 if m[measure]}
+        versus = {name: stats.paired(_per_seed(table[name][measure]), _per_seed(table[reference][measure]))
+                  for name in others}
+        versus = {name: g for name, g in versus.items() if g is not None}
+        stats.holm_family(versus)
+        out[measure] = {"alone": alone, "versus": versus, "reference": reference}
+    return out
+
+
+_TITLES = {"change": "held-out greedy {metric} after stage two minus at the RL start (points; the primary measure)",
+           "gain": "in-sample gain over the frozen control (last-20% reward minus the control's, x100)"}
+
+
+def _summary_lines(results: dict, metric: str) -> list[str]:
+    table = comparisons(results)
+    seeds = len(results["seeds"])
+    lines = [f"Unit: the seed ({seeds} seeds; per seed the mean over the arms started from it). Intervals are 95% t "
+             "intervals over seeds; p-values are two-sided (t test, and the exact sign-flip test over the seeds); "
+             f"Holm's correction covers the {len(table['change']['versus'])} estimators compared with "
+             f"{table['change']['reference']} on each measure. An estimator differs only where the whole interval "
+             "lies on one side of zero.", ""]
+    for measure, parts in table.items():
+        title = _TITLES[measure].format(metric=metric)
+        lines += [f"**{title[0].upper() + title[1:]}**", "",
+                  f"| estimator | mean [95% interval] | reading | minus {parts['reference']} [95% interval] | t p "
+                  "| sign-flip p | Holm p | reading |", "|---|---|---|---|---|---|---|---|"]
+        for name, alone in parts["alone"].items():
+            row = f"| {name} | {stats.format_interval(alone)} | {_MOVES[stats.direction(alone)]} |"
+            g = parts["versus"].get(name)
+            if g is None:
+                row += " (reference) | | | | |"
+            else:
+                row += (f" {stats.format_interval(g)} | {g['t_p']:.3f} | {g['sign_flip_p']:.3f} | {g['holm_p']:.3f} | "
+                        f"{stats.verdict(g, name, parts['reference']).split(':', 1)[0]} |")
+            lines.append(row)
+        lines.append("")
+    return lines[:-1]
+
+
+_MOVES = {1: "rises", -1: "falls", 0: "no change shown", None: "one seed"}
 
 
 def _paired_lines(results: dict) -> list[str]:
-    """Each estimator's gain minus the first estimator's on the same start (same prompts, same control)."""
+    """Each estimator's gain minus the first estimator's, start by start (for reading; not independent draws)."""
     table = gains_by_algorithm(results)
     baseline, *others = table
     by_start = {name: {(r["arm"], r["seed"]): r["gain"] for r in runs} for name, runs in table.items()}
     starts = [(r["arm"], r["seed"]) for r in table[baseline]]
     lines = [f"Per start ({', '.join(f'{arm} {seed}' for arm, seed in starts)}), each estimator's gain minus "
-             f"{baseline}'s on the same start, prompts and control (x100):", "",
-             f"| estimator | minus {baseline}, per start | mean | starts above {baseline} |", "|---|---|---|---|"]
+             f"{baseline}'s on the same start, prompts and control (x100; the two starts of one seed share its "
+             "data order and base, so the seed, not the start, is the unit above):", "",
+             f"| estimator | minus {baseline}, per start | mean |", "|---|---|---|"]
     for name in others:
         diffs = [(by_start[name][start] - by_start[baseline][start]) * 100 for start in starts if start in by_start[name]]
-        lines.append(f"| {name} | {', '.join(f'{d:+.1f}' for d in diffs)} | {statistics.mean(diffs):+.1f} | "
-                     f"{sum(d > 0 for d in diffs)}/{len(diffs)} |")
+        lines.append(f"| {name} | {', '.join(f'{d:+.1f}' for d in diffs)} | {statistics.mean(diffs):+.1f} |")
     return lines
 
 

@@ -260,8 +260,9 @@ class Pipeline:
                            str(self.rl_start(arm, seed)), settings.get("max_steps"),
                            settings.get("num_iterations", RLConfig.num_iterations), frozen)
 
-    def record(self, jobs: list[dict[str, Any]]) -> RunRecord:
-        """What ran, for the report: every job's runs, stage-two runs in config order (seeds in order)."""
+    def record(self, jobs: list[dict[str, Any]], evaluations: dict[str, dict] | None = None) -> RunRecord:
+        """What ran, for the report: every job's runs, stage-two runs in config order (seeds in order), and the
+        scores of every evaluated checkpoint."""
         cfg = self.cfg
         stage_two = sorted((run for job in jobs for run in job["stage_two"]), key=lambda run: (
             *self._rl_order(run.label), cfg.seeds.index(run.seed)))
@@ -270,7 +271,8 @@ class Pipeline:
                          stage_one=[run for job in jobs for run in job["stage_one"]], stage_two=stage_two,
                          stage_one_recipe=self._stage_one_settings(),
                          stage_two_recipes={cfg.rl_label(a.name, alg): self._stage_two_settings(alg)
-                                            for a in cfg.arms if a.rl for alg in cfg.algorithms()})
+                                            for a in cfg.arms if a.rl for alg in cfg.algorithms()},
+                         evaluations={key: {"cells": scores.get("cells", [])} for key, scores in (evaluations or {}).items()})
 
     def _figure_title(self) -> str:
         algorithms = [a or self._stage_two_settings(None).get("rl_algorithm", "d1") for a in self.cfg.algorithms()]
@@ -348,7 +350,7 @@ class Pipeline:
         jobs = self._run_jobs(base)
         for result in jobs:
             evaluations.update(result["evaluations"])
-        record = self.record(jobs)
+        record = self.record(jobs, evaluations)
         if not process_state().is_main_process:  # record, figure, entropy probe and report: once
             return self.out / "report.md"
         write_record(record, self.out)
@@ -364,7 +366,7 @@ class Pipeline:
         if self.state.data["steps"] != ran_before:  # wall clock of the last invocation that trained or evaluated
             self.state.data["elapsed_s"] = round(time.perf_counter() - started, 1)
             self.state.merge({})
-        report = write_report(self.out, cfg, evaluations, record, figure, self.state.data, entropy)
+        report = write_report(self.out, cfg, record, figure, self.state.data, entropy)
         self.log(f"report: {report}\nfigure: {figure}")
         return report
 

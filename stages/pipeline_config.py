@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,8 @@ class PipelineConfig:
     rl_algorithms: stage-two estimators to compare (`gift rl --rl_algorithm`), each run from the same
         stage-one checkpoints; curves and tables group by (arm, algorithm). None: the recipe's one. An
         entry is a name (`spg`) or a mapping with `name` and stage-two overrides for that algorithm only
-        (`{name: wd1, beta: 0}`).
+        (`{name: wd1, beta: 0}`); `label` names the entry instead of `name` where one estimator runs with
+        several settings, e.g. a learning-rate grid (`{name: d1, label: d1@3e-5, learning_rate: 3.0e-5}`).
     frozen_control: also run every stage-two run's frozen control: the same start, prompts and rollout
         noise without learning (learning rate 1e-12, beta 0, one step per generation batch). The report
         then gives each run's gain over its control, which the order of the prompts does not move.
@@ -130,13 +132,14 @@ class PipelineConfig:
         return [_algorithm(e, i)[0] for i, e in enumerate(self.rl_algorithms)] if self.rl_algorithms else [None]
 
     def algorithm_overrides(self, algorithm: str | None) -> dict[str, Any]:
-        """Stage-two settings of one algorithm: `rl_algorithm` plus the entry's own overrides."""
+        """Stage-two settings of one algorithm entry (by label): `rl_algorithm` plus the entry's own overrides."""
         if algorithm is None:
             return {}
         for i, entry in enumerate(self.rl_algorithms or []):
-            name, overrides = _algorithm(entry, i)
-            if name == algorithm:
-                return {**overrides, "rl_algorithm": name}
+            label, overrides = _algorithm(entry, i)
+            if label == algorithm:
+                return {**{k: v for k, v in overrides.items() if k != "label"},
+                        "rl_algorithm": entry if isinstance(entry, str) else entry["name"]}
         raise KeyError(algorithm)
 
     def rl_label(self, arm: str, algorithm: str | None) -> str:
@@ -150,11 +153,15 @@ def available_cores() -> int:
 
 
 def _algorithm(entry: Any, index: int) -> tuple[str, dict[str, Any]]:
-    """(name, overrides) of one `rl_algorithms` entry."""
+    """(label, overrides) of one `rl_algorithms` entry; the label is `label` when given, else `name`."""
     if isinstance(entry, str):
         return entry, {}
     if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-        return entry["name"], {k: v for k, v in entry.items() if k != "name"}
+        label = entry.get("label", entry["name"])
+        if not isinstance(label, str) or not re.fullmatch(r"[A-Za-z0-9_.@+-]+", label):
+            raise ValueError(f"pipeline: rl_algorithms[{index}]: label must be letters, digits and _.@+- "
+                             f"(it names folders and `arm:label`), got {label!r}")
+        return label, {k: v for k, v in entry.items() if k != "name"}
     raise ValueError(f"pipeline: rl_algorithms[{index}] must be a name or a mapping with a `name`, got {entry!r}")
 
 

@@ -1,7 +1,7 @@
 """What a pipeline run ran, as data: written by `gift pipeline` to `<output_dir>/run_record.json` and read by
 its report, so the report never rebuilds a run's folder from a naming convention or parses a seed out of a path.
 
-Each stage-one run names its arm, seed, folder and step count; each stage-two run its label, arm, algorithm,
+The first arm is the reference every other arm is compared with in the report. Each stage-one run names its arm, seed, folder and step count; each stage-two run its label, arm, algorithm,
 seed, folder, starting checkpoint, steps and `num_iterations` (updates per generation batch), and its frozen
 control's folder and steps per generation batch when the pipeline ran one. The recipes are stored as the runs
 used them: the `base:` chain merged and the pipeline's overrides applied.
@@ -61,6 +61,9 @@ class RunRecord:
     stage_two: list[StageTwoRun] = field(default_factory=list)
     stage_one_recipe: dict[str, Any] = field(default_factory=dict)  # shared by the arms, before arm overrides
     stage_two_recipes: dict[str, dict[str, Any]] = field(default_factory=dict)  # per stage-two label
+    # Scores of every evaluated checkpoint by key (`base`, `stage1/ARM/seedS`, `rl_start/ARM/seedS`,
+    # `stage2/LABEL/seedS`): the `cells` of `gift score` (one per task and generation length).
+    evaluations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def stage_one_runs(self, arm: str) -> list[StageOneRun]:
         return [run for run in self.stage_one if run.arm == arm]
@@ -85,7 +88,8 @@ class RunRecord:
                    workers=data["workers"], cores=data["cores"],
                    stage_one=[StageOneRun(**r) for r in data.get("stage_one", [])], stage_two=two,
                    stage_one_recipe=data.get("stage_one_recipe", {}),
-                   stage_two_recipes=data.get("stage_two_recipes", {}))
+                   stage_two_recipes=data.get("stage_two_recipes", {}),
+                   evaluations=data.get("evaluations", {}))
 
 
 def write_record(record: RunRecord, out: Path) -> Path:

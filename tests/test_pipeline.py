@@ -33,7 +33,7 @@ def test_quick_pipeline_end_to_end_then_rerun_skips_everything(tmp_path):
         assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4, 5, 6]
         assert all(0 <= json.loads(line)["reward_mean"] <= 1 for line in lines)
     assert not (out / "seed0" / "structural" / "stage2").exists()  # rl: false
-    assert "## Verdict" in text and "over 1 seed" in text and "| gift |" in text
+    assert "## Verdicts" in text and "one seed, no interval" in text and "| gift |" in text
     assert "## What the probe sees" in text and "| empty cell |" in text  # the base model's entropy by class
     image = matplotlib.image.imread(out / "reward_curves.png")
     assert image.shape[0] > 200 and image.shape[1] > 300
@@ -152,7 +152,7 @@ def test_worker_processes_and_algorithm_arms(tmp_path):
         assert manifest["config"]["rl_algorithm"] == algorithm
         assert manifest["config"]["model"].endswith(f"seed{seed}/sft/stage1/checkpoint-6")
     gap_names = set(results["gaps"])
-    assert {"stage1 cell_accuracy", "final reward (gift:d1 - sft:d1)"} <= gap_names
+    assert {"stage1 cell_accuracy (gift - sft)", "final reward (gift:d1 - sft:d1)"} <= gap_names
     with open(out / "reward_curves.csv") as handle:  # the figure: each run, its control and the gain, per batch
         rows = list(csv.DictReader(handle))
     assert sorted({(r["seed"], r["series"]) for r in rows if r["label"] == "sft:d1"}) == [

@@ -9,7 +9,7 @@ import pytest
 
 from stages.reports.readme_results import (END, RESULTS, START, current_section, load_results, main, render_section,
                                    replace_section)
-from stages.reports.report import frozen_gain, paired_gap, reward_rise
+from stages.reports.report import frozen_gain, reward_rise
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,7 +23,7 @@ def test_readme_numbers_match_the_committed_results_file():
 def _results(gift_cells=(0.9, 0.92, 0.91), sft_cells=(0.85, 0.86, 0.84)) -> dict:
     stats = lambda v: {"values": list(v), "mean": sum(v) / len(v), "sd": 0.01, "n": len(v), "seeds": [0, 1, 2]}  # noqa: E731
     return {
-        "metrics": ["cell_accuracy", "solved"], "seeds": [0, 1, 2], "pretrain_steps": 250, "stage_one_steps": 300,
+        "metrics": ["cell_accuracy", "solved"], "seeds": [0, 1, 2], "arms": ["sft", "gift"], "pretrain_steps": 250, "stage_one_steps": 300,
         "stage_two_steps": 60, "rl_from_step": 100, "workers": 2,
         "wall_time": {"steps": {}, "total_s": 1200.4, "elapsed_s": 640.0},
         "accuracy": {"base": {"cell_accuracy": 0.571, "solved": 0.05},
@@ -31,8 +31,7 @@ def _results(gift_cells=(0.9, 0.92, 0.91), sft_cells=(0.85, 0.86, 0.84)) -> dict
                                 "sft": {"cell_accuracy": stats(sft_cells), "solved": stats((0.4, 0.4, 0.4))}}},
         "step_time": {"gift": {"median_s": 0.26, "vs_sft": 1.3}, "sft": {"median_s": 0.2, "vs_sft": 1.0}},
         "rl": {"gift": [{"seed": s, "first10": 0.5, "last20": 0.6, "rise": 0.1, "steps": 60} for s in (0, 1, 2)]},
-        "gaps": {"stage1 cell_accuracy": paired_gap(dict(enumerate(gift_cells)), dict(enumerate(sft_cells)))},
-    }
+    }  # schema 1 (no intervals): render_section computes them from the per-seed values
 
 
 def test_render_section_holds_the_numbers_of_the_file():
@@ -41,10 +40,15 @@ def test_render_section_holds_the_numbers_of_the_file():
     assert "| base (stage zero) | - | 57.1 | 5.0 | |" in text
     assert "| stage one: `gift` | 3 | 91.0 ± 1.0 | 50.0 ± 1.0 | 1.30 |" in text
     assert "| `gift` | 3 | 50.0 ± 0.0 | 60.0 ± 0.0 | 10.0 ± 0.0 | +10.0 |" in text
-    assert "| stage1 cell_accuracy | +5.0, +6.0, +7.0 | +6.0 | 1.0 | 1.0 | yes |" in text
-    assert "stage1 cell_accuracy: GIFT ahead, beyond the seed noise" in text
-    changed = _results(gift_cells=(0.9, 0.84, 0.91))
-    assert "stage1 cell_accuracy: no difference beyond the seed noise" in render_section(changed)
+    # diffs 5, 6, 7: mean 6, sd 1, t_2 = 4.303 -> 6 +/- 2.48; p(t = 10.39, 2 df) = 0.0091; sign-flip 2/8
+    assert ("| stage1 cell_accuracy (gift - sft) | 3 | +5.0, +6.0, +7.0 | +6.0 [+3.5, +8.5] | 0.009 | 0.250 | 0.009 "
+            "| `gift` ahead |") in text
+    assert "stage1 cell_accuracy, gift ahead: +6.0 [+3.5, +8.5]" in text
+    changed = _results(gift_cells=(0.9, 0.84, 0.91))  # diffs 5, -2, 7: every seed no longer the same sign
+    assert "stage1 cell_accuracy, no difference shown: +3.3 [-8.4, +15.1]" in render_section(changed)
+    same_sign = _results(gift_cells=(0.851, 0.92, 0.842))  # all positive, but the interval holds 0: no claim
+    assert "stage1 cell_accuracy, no difference shown: +2.1 [-6.3, +10.5]" in render_section(same_sign)
+    assert "Machine: not recorded" in text
     assert "1200 s of training and evaluation, 640 s wall clock with 2 worker process(es)" in text
 
 
@@ -80,13 +84,7 @@ def test_a_file_that_is_not_a_results_file_is_named(tmp_path):
         load_results(tmp_path / "missing.json")
 
 
-def test_paired_gap_and_rise():
-    gap = paired_gap({0: 0.9, 1: 0.8, 2: 0.85}, {0: 0.8, 1: 0.82, 2: 0.8})
-    assert gap["diffs"] == pytest.approx([0.1, -0.02, 0.05]) and gap["exceeds_noise"] is False  # signs differ
-    gap = paired_gap({0: 0.9, 1: 0.91}, {0: 0.5, 1: 0.52})
-    assert gap["mean"] == pytest.approx(0.395) and gap["exceeds_noise"] is True
-    assert paired_gap({0: 0.9}, {0: 0.5})["exceeds_noise"] is None  # one seed: no noise estimate
-    assert paired_gap({0: 0.9}, {1: 0.5}) is None
+def test_reward_rise():
     rise = reward_rise([0.1] * 10 + [0.5] * 10)  # first 10% = 2 steps, last 20% = 4 steps
     assert rise == {"first10": 0.1, "last20": 0.5, "rise": pytest.approx(0.4), "steps": 20}
     assert reward_rise([]) is None
@@ -152,6 +150,23 @@ def test_render_section_gives_the_gain_over_the_frozen_control():
     results = _results()
     for run, gain in zip(results["rl"]["gift"], (0.02, 0.04, 0.06)):
         run.update({"frozen_first10": 0.5, "frozen_last20": 0.6 - gain, "frozen_rise": 0.1 - gain, "gain": gain})
+    def metric(values):
+        return {"values": values, "mean": sum(values) / 3, "sd": 0.1, "n": 3, "seeds": [0, 1, 2]}
+
+    results["accuracy"]["rl_start"] = {"gift": {"cell_accuracy": metric([0.5, 0.6, 0.7]), "solved": metric([0.1] * 3)}}
+    results["accuracy"]["stage2"] = {"gift": {"cell_accuracy": metric([0.52, 0.63, 0.74]), "solved": metric([0.1] * 3)}}
     text = render_section(results)
-    assert "| `gift` | 6.0 ± 2.0 | 4.0 ± 2.0 | +2.0 |" in text
-    assert "gain over control" not in render_section(_results())  # no control, no table
+    # gains 2, 4, 6 (x100): mean 4, sd 2, t_2 * 2 / sqrt(3) = 4.97; held-out change 2, 3, 4: 3 +/- 2.48
+    assert "| `gift` | +4.0 [-1.0, +9.0] | no change shown | +3.0 [+0.5, +5.5] | rises |" in text
+    assert "gain over frozen control" not in render_section(_results())  # no control, no table
+
+
+def test_the_published_reports_state_the_verdicts_of_their_results_files():
+    from scripts.rerender_report import rerender
+
+    controls = ROOT / "configs" / "embedded" / "pipeline_controls.yaml"
+    for results, report in (("docs/results/embedded_controls.json", "docs/embedded_controls_report.md"),
+                            ("docs/results/embedded_main.json", "docs/embedded_pipeline_report.md")):
+        if json.loads((ROOT / results).read_text()).get("config") != "configs/embedded/pipeline_controls.yaml":
+            continue  # a report published by `gift render-readme --run` from a later run is the run's own
+        assert rerender(ROOT / results, ROOT / report, controls) == (ROOT / report).read_text(), report

@@ -30,7 +30,8 @@ def _run(tmp_path: Path):
                    "stage1/structural/seed0": cell(0.5625), "stage2/sft/seed0": cell(0.5),
                    "stage2/sft/seed1": cell(0.75), "stage2/gift/seed0": cell(0.75), "stage2/gift/seed1": cell(1.0)}
     # Folders named unlike the pipeline's, so the report can only find them through the record.
-    record = RunRecord(task="sudoku", seeds=[0, 1], arms=["sft", "gift", "structural"], workers=2, cores=4)
+    record = RunRecord(task="sudoku", seeds=[0, 1], arms=["sft", "gift", "structural"], workers=2, cores=4,
+                       evaluations=evaluations)
     for seed in (0, 1):
         for arm, step_time in (("sft", 0.25), ("gift", 0.375)):
             _jsonl(out / f"{arm}-s{seed}" / "stage1", [{"step_time": step_time}] * 3)
@@ -44,20 +45,26 @@ def _run(tmp_path: Path):
                        "stage one: sft seed 0": {"seconds": 2.25, "stage": "stage one", "resumed": True},
                        "eval: base": {"seconds": 0.5, "stage": "evaluation"}}}
     entropy = {"classes": {"empty cell": {"count": 10, "mean_entropy": 1.5, "mean_beta": 1.25}}}
-    return out, cfg, evaluations, rl_runs, state, entropy
+    return out, cfg, rl_runs, state, entropy
 
 
 def test_report_rows_and_results_json(tmp_path):
-    out, cfg, evaluations, rl_runs, state, entropy = _run(tmp_path)
-    report = write_report(out, cfg, evaluations, rl_runs, out / "reward_curves.png", state, entropy)
+    out, cfg, rl_runs, state, entropy = _run(tmp_path)
+    report = write_report(out, cfg, rl_runs, out / "reward_curves.png", state, entropy)
     text = report.read_text()
     for row in ("| base | 25.0 | 12.5 |",
                 "| stage one: sft | 62.5 ± 17.7 | 31.2 ± 8.8 |",
                 "| stage one: structural (1 seed) | 56.2 | 28.1 |",
                 "| stage two: gift | 87.5 ± 17.7 | 43.8 ± 8.8 |",
                 "| sft | 0 | 6.2 | 59.4 | +53.1 |",  # rewards s/16: first 10% = step 1, last 20% = steps 9-10
-                "| stage1 cell_accuracy | +12.5, +12.5 | +12.5 | 0.0 | 17.7 | **no** |",
-                "| stage2 cell_accuracy (gift - sft) | +25.0, +25.0 | +25.0 | 0.0 | 17.7 | yes |",
+                # identical differences: sd 0, a zero-width interval; the exact sign-flip p of 2 seeds is 2/4
+                "| stage1 cell_accuracy (gift - sft) | 2 | +12.5, +12.5 | +12.5 [+12.5, +12.5] | 0.000 | 0.500 | 0.000 "
+                "| `gift` ahead |",
+                "| stage1 cell_accuracy (structural - sft) | 1 | +6.2 | +6.2 (n = 1, no interval) | - | - | - "
+                "| one seed, no interval |",
+                "| stage2 cell_accuracy (gift - sft) | 2 | +25.0, +25.0 | +25.0 [+25.0, +25.0] | 0.000 | 0.500 | 0.000 "
+                "| `gift` ahead |",
+
                 "| gift | 0.375 | 1.50 |",
                 "| stage one: sft seed 0 | 2.2 (resumed) |",
                 "| total | 4.2 |",
@@ -67,6 +74,7 @@ def test_report_rows_and_results_json(tmp_path):
                 "| empty cell | 10 | 1.500 | 1.250 |",
                 "![reward curves](reward_curves.png)"):
         assert row + "\n" in text, row
+    assert "What stage two learned" not in text  # no control and no RL-start evaluation: nothing to state
     assert text.endswith("```yaml\ntask: sudoku\n```\n")
     results = json.loads((out / "results.json").read_text())
     assert results["accuracy"]["stage1"]["structural"]["cell_accuracy"]["seeds"] == [0]
@@ -78,6 +86,10 @@ def test_report_rows_and_results_json(tmp_path):
                                   "evaluation": 0.5}
     assert wall["seconds_per_step"] == {"stage one": 0.25, "stage two": 2.5, "frozen control": None}
     assert (wall["cores"], wall["workers"]) == (4, 2)
+    assert (results["schema"], results["seed_count"], results["reference_arm"]) == (2, 2, "sft")
+    assert results["config"] == cfg.config_path == QUICK
+    assert results["gaps"]["stage1 cell_accuracy (gift - sft)"]["holm_p"] == 0.0
+    assert results["machine"]["torch_cpu_capability"] and isinstance(results["machine"]["vector_extensions"], list)
 
     # The markdown is formatted from the numbers of results.json alone (read back from disk), the runs' raw
     # final rewards, the state and the config: nothing else.

@@ -32,4 +32,33 @@ def test_each_estimator_is_paired_with_the_first_on_the_same_start():
                       "sft:spg": [{**run, "seed": 0, "gain": 0.01}, {**run, "seed": 1, "gain": 0.04}]}}
     lines = _paired_lines(results)
     assert lines[0].startswith("Per start (sft 0, sft 1), each estimator's gain minus d1's")
-    assert lines[-1] == "| spg | -2.0, +3.0 | +0.5 | 1/2 |"
+    assert lines[-1] == "| spg | -2.0, +3.0 | +0.5 |"
+
+
+def _results(changes: dict[str, list[float]], gains: dict[str, list[float]]) -> dict:
+    """Two arms x three seeds per estimator; both arms of a seed get the same numbers (so per-seed means are them)."""
+    metric = "cell_accuracy"
+    accuracy = {"rl_start": {arm: {metric: {"values": [0.5, 0.5, 0.5], "seeds": [0, 1, 2]}} for arm in ("sft", "gift")},
+                "stage2": {}}
+    rl = {}
+    for name, change in changes.items():
+        for arm in ("sft", "gift"):
+            accuracy["stage2"][f"{arm}:{name}"] = {metric: {"values": [0.5 + c for c in change], "seeds": [0, 1, 2]}}
+            rl[f"{arm}:{name}"] = [{"seed": s, "gain": g} for s, g in enumerate(gains[name])]
+    return {"metrics": [metric], "seeds": [0, 1, 2], "accuracy": accuracy, "rl": rl}
+
+
+def test_the_seed_is_the_unit_and_holm_covers_the_estimators_against_d1():
+    from scripts.render_rl_comparison import comparisons
+
+    results = _results({"d1": [0.03, 0.02, 0.025], "spg": [0.0, -0.01, 0.005], "wd1": [0.03, 0.02, 0.025]},
+                       {"d1": [0.03, 0.03, 0.03], "spg": [0.01, 0.02, 0.0], "wd1": [0.02, 0.04, 0.03]})
+    table = comparisons(results)
+    change = table["change"]
+    assert change["reference"] == "d1" and change["alone"]["d1"]["n"] == 3  # seeds, not 6 starts
+    spg = change["versus"]["spg"]
+    assert spg["diffs"] == pytest.approx([-0.03, -0.03, -0.02])
+    assert change["versus"]["wd1"]["diffs"] == pytest.approx([0, 0, 0])
+    # two estimators compared with d1: Holm doubles the smaller p (wd1's identical runs give p = 1)
+    assert spg["holm_p"] == pytest.approx(min(1.0, 2 * spg["t_p"]))
+    assert table["gain"]["versus"]["spg"]["mean"] == pytest.approx(-0.02)

@@ -1,4 +1,8 @@
-"""The markdown report of a pipeline run: accuracy table, reward curves, costs, verdict, config."""
+"""The markdown report of a pipeline run: accuracy table, reward curves, costs, verdicts, config.
+
+Everything comes from the run's typed record (`stages.run_record.RunRecord`: runs and evaluations); arm names
+are read from it (the first arm is the reference), and every verdict from a 95% interval over seeds
+(`stages.reports.verdicts`)."""
 
 from __future__ import annotations
 
@@ -8,16 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from rewards import get_task
-from stages.reports.wall_time import wall_time
+from stages.reports import verdicts
+from stages.reports.verdicts import mean_sd as _mean_sd, stage_titles
+from stages.reports.wall_time import machine, machine_line, wall_time
 from stages.run_record import RunRecord
-
-
-def _mean_sd(values: list[float]) -> str:
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{100 * values[0]:.1f}"
-    return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
 
 
 def _cell(scores: dict, key: str) -> float | None:
@@ -48,26 +46,6 @@ def _final_reward(rl_dir: Path, tail: float = 0.2) -> float | None:
     rewards = [r["reward_mean"] for r in map(json.loads, path.read_text().splitlines()) if "reward_mean" in r]
     last = rewards[-max(1, int(len(rewards) * tail)) :]
     return sum(last) / len(last) if last else None
-
-
-def _verdict(label: str, per_arm: dict[str, list[float]], unit: str) -> str:
-    ranked = sorted(((statistics.mean(v), k, v) for k, v in per_arm.items() if v), reverse=True)
-    if len(ranked) < 2:
-        return ""
-    (best, winner, values), (second, runner_up, _) = ranked[0], ranked[1]
-    seeds = len(values)
-    spread = max((statistics.stdev(v) for _, _, v in ranked if len(v) > 1), default=None)
-    line = (f"- **{label}**: `{winner}` is highest ({best * unit:.1f}), ahead of `{runner_up}` by "
-            f"{(best - second) * unit:.1f} over {seeds} seed{'s' if seeds > 1 else ''}")
-    if "sft" in per_arm and winner != "sft":
-        line += f"; vs `sft`: {(best - statistics.mean(per_arm['sft'])) * unit:+.1f}"
-    if spread is None:
-        line += ". One seed: no estimate of seed noise, treat the gap as indicative only."
-    elif best - second <= spread:
-        line += f". The gap is within the seed spread (largest sd {spread * unit:.1f}): not a clear win."
-    else:
-        line += f". Largest seed sd {spread * unit:.1f}."
-    return line
 
 
 def _entropy_section(entropy: dict | None) -> list[str]:
@@ -127,26 +105,6 @@ def frozen_gain(rewards: list[float], frozen: list[float], mu: int) -> dict[str,
             "gain": trained_last - statistics.mean(last_control)}
 
 
-def paired_gap(a: dict[int, float], b: dict[int, float]) -> dict[str, Any] | None:
-    """`a - b` per shared seed with its mean and sd, against the seed noise (largest sd of either arm).
-
-    The gap exceeds the noise when every seed's difference has the same sign and |mean gap| is larger
-    than both arms' seed sd; with one seed there is no noise estimate and the answer is None.
-    """
-    seeds = sorted(set(a) & set(b))
-    if not seeds:
-        return None
-    diffs = [a[s] - b[s] for s in seeds]
-    sds = [statistics.stdev([x[s] for s in seeds]) for x in (a, b)] if len(seeds) > 1 else []
-    noise = max(sds) if sds else None
-    exceeds = None
-    if noise is not None:
-        same_sign = all(d > 0 for d in diffs) or all(d < 0 for d in diffs)
-        exceeds = bool(same_sign and abs(statistics.mean(diffs)) > noise)
-    return {"seeds": seeds, "diffs": diffs, "mean": statistics.mean(diffs),
-            "sd": statistics.stdev(diffs) if len(diffs) > 1 else None, "noise": noise, "exceeds_noise": exceeds}
-
-
 def rl_labels(cfg) -> list[str]:
     """Stage-two arm labels in config order: `arm`, or `arm:algorithm` with `rl_algorithms`."""
     return [cfg.rl_label(a.name, alg) for a in cfg.arms if a.rl for alg in cfg.algorithms()]
@@ -158,10 +116,9 @@ def _stage_labels(cfg) -> dict[str, list[str]]:
     return {"stage1": arms, "rl_start": arms, "stage2": rl_labels(cfg)}
 
 
-def _accuracy(cfg, evaluations: dict[str, dict], metrics: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Accuracy of every checkpoint (stats per metric over seeds) and the first metric per seed, by stage and label."""
+def _accuracy(cfg, evaluations: dict[str, dict], metrics: list[str]) -> dict[str, Any]:
+    """Accuracy of every checkpoint (per metric: values and seeds, mean and sd over seeds), by stage and label."""
     accuracy: dict[str, Any] = {"base": {m: _cell(evaluations["base"], m) for m in metrics}}
-    per_seed: dict[str, dict[str, dict[int, float]]] = {}
     for prefix, labels in _stage_labels(cfg).items():
         for label in labels:
             runs = {s: evaluations[key] for s in cfg.seeds if (key := f"{prefix}/{label}/seed{s}") in evaluations}
@@ -169,8 +126,7 @@ def _accuracy(cfg, evaluations: dict[str, dict], metrics: list[str]) -> tuple[di
                 continue
             accuracy.setdefault(prefix, {})[label] = {
                 m: {**_stats([_cell(r, m) for r in runs.values()]), "seeds": list(runs)} for m in metrics}
-            per_seed.setdefault(prefix, {})[label] = {s: _cell(r, metrics[0]) for s, r in runs.items()}
-    return accuracy, per_seed
+    return accuracy
 
 
 def _reward_rises(record: RunRecord) -> dict[str, list[dict]]:
@@ -188,33 +144,14 @@ def _reward_rises(record: RunRecord) -> dict[str, list[dict]]:
     return rl
 
 
-def _gift_sft_gaps(cfg, per_seed: dict[str, Any], rl: dict[str, list[dict]], metric: str) -> dict[str, Any]:
-    """GIFT - SFT, seed by seed, at every stage (per stage-two algorithm); empty without both arms."""
-    gaps: dict[str, Any] = {}
-    if not {"gift", "sft"} <= {a.name for a in cfg.arms}:
-        return gaps
-    for prefix in ("stage1", "rl_start"):
-        table = per_seed.get(prefix, {})
-        if "gift" in table and "sft" in table:
-            gaps[f"{prefix} {metric}"] = paired_gap(table["gift"], table["sft"])
-    for algorithm in cfg.algorithms():
-        g, f = cfg.rl_label("gift", algorithm), cfg.rl_label("sft", algorithm)
-        table = per_seed.get("stage2", {})
-        if g in table and f in table:
-            gaps[f"stage2 {metric} ({g} - {f})"] = paired_gap(table[g], table[f])
-        if g in rl and f in rl:
-            gaps[f"final reward ({g} - {f})"] = paired_gap({r["seed"]: r["last20"] for r in rl[g]},
-                                                          {r["seed"]: r["last20"] for r in rl[f]})
-    return gaps
-
-
 def _arm_step_times(record: RunRecord, arm: str) -> list[float]:
     return [t for run in record.stage_one_runs(arm) if (t := _step_time(Path(run.run_dir))) is not None]
 
 
 def _step_time_table(record: RunRecord) -> dict[str, dict[str, float | None]]:
-    """Per arm with logs: its median stage-one step time (mean over seeds) and the ratio to `sft`'s."""
-    sft_time = _arm_step_times(record, "sft")
+    """Per arm with logs: its median stage-one step time (mean over seeds) and the ratio to the reference arm's
+    (the first arm; the README's column is named after it)."""
+    sft_time = _arm_step_times(record, record.arms[0])
     table = {}
     for arm in record.arms:
         times = _arm_step_times(record, arm)
@@ -224,49 +161,25 @@ def _step_time_table(record: RunRecord) -> dict[str, dict[str, float | None]]:
     return table
 
 
-def collect_results(cfg, evaluations: dict[str, dict], record: RunRecord, state: dict[str, Any],
-                    entropy: dict | None = None) -> dict[str, Any]:
-    """Every number of the report, machine-readable (`results.json`; the README is rendered from it)."""
+def collect_results(cfg, record: RunRecord, state: dict[str, Any], entropy: dict | None = None) -> dict[str, Any]:
+    """Every number of the report, machine-readable (`results.json`; the README is rendered from it): per-seed
+    values, the paired intervals read from them (`gaps`, `learning`), and the machine that produced them."""
     metrics = _metric_names(cfg.task)
-    accuracy, per_seed = _accuracy(cfg, evaluations, metrics)
-    rl = _reward_rises(record)
+    accuracy = _accuracy(cfg, record.evaluations, metrics)
     step_time = _step_time_table(record)
-    stage_one_step = (step_time.get("sft") or next(iter(step_time.values()), {})).get("median_s")
-    return {
-        "schema": 1, "task": cfg.task, "base_model": cfg.base_model, "pretrain_steps": cfg.pretrain_steps,
-        "seeds": list(cfg.seeds), "arms": [a.name for a in cfg.arms],
+    reference = record.arms[0]
+    stage_one_step = (step_time.get(reference) or next(iter(step_time.values()), {})).get("median_s")
+    results = {
+        "schema": verdicts.SCHEMA, "config": cfg.config_path, "task": cfg.task, "base_model": cfg.base_model, "pretrain_steps": cfg.pretrain_steps,
+        "seeds": list(cfg.seeds), "seed_count": len(cfg.seeds), "arms": list(record.arms), "reference_arm": reference,
         "arm_seeds": {a.name: cfg.arm_seeds(a) for a in cfg.arms}, "rl_labels": rl_labels(cfg),
+        "rl_arms": {run.label: run.arm for run in record.stage_two},
         "rl_from_step": cfg.rl_from_step, **record.steps(), "workers": record.workers,
-        "metrics": metrics, "accuracy": accuracy, "rl": rl, "gaps": _gift_sft_gaps(cfg, per_seed, rl, metrics[0]),
+        "metrics": metrics, "accuracy": accuracy, "rl": _reward_rises(record),
         "step_time": step_time, "wall_time": wall_time(state, record, stage_one_step, record.workers),
-        "entropy_classes": (entropy or {}).get("classes"),
+        "machine": machine(), "entropy_classes": (entropy or {}).get("classes"),
     }
-
-
-def _signed(value: float | None, unit: float) -> str:
-    return "-" if value is None else f"{value * unit:+.1f}"
-
-
-def _plain(value: float | None, unit: float) -> str:
-    return "-" if value is None else f"{value * unit:.1f}"
-
-
-def _gap_lines(gaps: dict[str, Any], unit: float = 100) -> list[str]:
-    lines = ["| GIFT - SFT | per seed | mean | sd | seed noise (largest arm sd) | exceeds the noise? |",
-             "|---|---|---|---|---|---|"]
-    for name, g in gaps.items():
-        if g is None:
-            continue
-        verdict = {True: "yes", False: "**no**", None: "one seed: unknown"}[g["exceeds_noise"]]
-        per_seed = ", ".join(_signed(d, unit) for d in g["diffs"])
-        lines.append(f"| {name} | {per_seed} | {_signed(g['mean'], unit)} | {_plain(g['sd'], unit)} | "
-                     f"{_plain(g['noise'], unit)} | {verdict} |")
-    return lines
-
-
-def stage_titles(rl_from_step: int | None) -> dict[str, str]:
-    """How the report and the README name each stage's checkpoints."""
-    return {"stage1": "stage one", "rl_start": f"stage one @ step {rl_from_step} (RL start)", "stage2": "stage two"}
+    return {**results, "gaps": verdicts.gaps(results), "learning": verdicts.learning(results)}
 
 
 def _final_rewards(record: RunRecord) -> dict[str, list[float]]:
@@ -321,19 +234,20 @@ def _reward_lines(results: dict[str, Any], rewards: dict[str, list[float]], figu
     return lines
 
 
-def _verdict_lines(results: dict[str, Any], rewards: dict[str, list[float]], has_control: bool) -> list[str]:
-    metric = results["metrics"][0]
-    lines = ["", "## Verdict", ""]
-    for prefix, label in (("stage1", f"stage one, {metric}"), ("stage2", f"after stage two, {metric}")):
-        if prefix in results["accuracy"]:
-            per_arm = {arm: by_metric[metric]["values"] for arm, by_metric in results["accuracy"][prefix].items()}
-            lines.append(_verdict(label, per_arm, 100))
-    if rewards:
-        lines.append(_verdict("stage-two final reward (x100)", rewards, 100))
+def _verdict_lines(results: dict[str, Any], has_control: bool) -> list[str]:
+    reference = results.get("reference_arm", results["arms"][0])
+    lines = ["", "## Verdicts", ""]
     if results["gaps"]:
-        lines += ["", "GIFT minus SFT seed by seed (same base, data order and seed; percentage points). It exceeds the "
-                  "seed noise when every seed's difference has the same sign and the mean gap is larger than both "
-                  "arms' seed sd:", ""] + _gap_lines(results["gaps"])
+        lines += [f"Each arm minus `{reference}`, seed by seed (same base, data order and seed; percentage points, "
+                  "x100 for rewards): mean with its 95% t interval over seeds, the t test's and the exact sign-flip "
+                  "test's two-sided p, and Holm's correction over the arms compared at that row. An arm is ahead only "
+                  "when the whole interval lies on its side of zero.", ""] + verdicts.gap_lines(results["gaps"])
+        lines += ["", verdicts.plain_verdict(results["gaps"])]
+    if any(results.get("learning", {}).values()):
+        lines += ["", "What stage two learned, per arm (mean over seeds with its 95% interval): the gain over the "
+                  "frozen control (last-20% reward minus the control's over the same batches, x100), and the "
+                  "held-out greedy accuracy after stage two minus at its RL start (points):", ""]
+        lines += verdicts.learning_lines(results["learning"], results["metrics"][0])
     if has_control:
         lines += ["", "Control arms set beta by token class without any entropy. Where a control comes close to "
                   "`gift`, most of GIFT's gain on this task is structural (which tokens are hard), not something only "
@@ -342,7 +256,8 @@ def _verdict_lines(results: dict[str, Any], rewards: dict[str, list[float]], has
 
 
 def _cost_lines(step_time: dict[str, dict], state: dict[str, Any], wall: dict[str, Any] | None = None) -> list[str]:
-    lines = ["", "## Cost", "", "| arm | stage-one step time (median s) | vs sft |", "|---|---|---|"]
+    reference = next(iter(step_time), "sft")  # the reference arm runs first
+    lines = ["", "## Cost", "", f"| arm | stage-one step time (median s) | vs {reference} |", "|---|---|---|"]
     for arm, t in step_time.items():
         ratio = "-" if t["vs_sft"] is None else f"{t['vs_sft']:.2f}"
         lines.append(f"| {arm} | {t['median_s']:.3f} | {ratio} |")
@@ -375,17 +290,18 @@ def format_report(results: dict[str, Any], cfg, rewards: dict[str, list[float]],
     lines = [f"# Pipeline report: {cfg.task}", "", header, ""] + _accuracy_lines(results, cfg.seeds)
     if figure is not None:
         lines += _reward_lines(results, rewards, figure.name, cfg.smoothing)
-    lines += _verdict_lines(results, rewards, any(a.control for a in cfg.arms))
+    lines += _verdict_lines(results, any(a.control for a in cfg.arms))
     lines += _entropy_section(entropy)
     lines += _cost_lines(results["step_time"], state, results.get("wall_time"))
+    lines += ["", machine_line(results.get("machine"))]
     lines += ["", "## Config", "", "```yaml", config_yaml.rstrip(), "```", ""]
     return "\n".join(lines)
 
 
-def write_report(out: Path, cfg, evaluations: dict[str, dict], record: RunRecord, figure: Path | None,
-                 state: dict[str, Any], entropy: dict | None = None) -> Path:
+def write_report(out: Path, cfg, record: RunRecord, figure: Path | None, state: dict[str, Any],
+                 entropy: dict | None = None) -> Path:
     """Write `out/report.md` and `out/results.json` (the same numbers, machine-readable); return the report's path."""
-    results = collect_results(cfg, evaluations, record, state, entropy)
+    results = collect_results(cfg, record, state, entropy)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     text = format_report(results, cfg, _final_rewards(record), figure, state, entropy,
                          (out / "pipeline_config.yaml").read_text())

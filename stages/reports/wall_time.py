@@ -39,3 +39,32 @@ def wall_time(state: dict[str, Any], record: RunRecord, stage_one_step_s: float 
     return {"steps": {k: v["seconds"] for k, v in steps.items()},
             "total_s": sum(v["seconds"] for v in steps.values()), "elapsed_s": state.get("elapsed_s"),
             "by_stage_s": by_stage, "cores": record.cores, "workers": workers, "seconds_per_step": per_step}
+
+
+VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "amx_bf16", "amx_int8", "amx_tile")
+
+
+def machine(cpuinfo: str | None = None) -> dict[str, Any]:
+    """The CPU's vector extensions and the kernels torch chose, which decide the float results of a run (two
+    CPUs with different extensions give different last bits, in effect another draw of the seeds)."""
+    import platform
+
+    import torch
+
+    if cpuinfo is None:
+        path = Path("/proc/cpuinfo")
+        cpuinfo = path.read_text() if path.is_file() else ""
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
+    vector = sorted(f for f in set(flags) if f in VECTOR_FLAGS or f.startswith("avx512"))
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), None)
+    return {"cpu": model or platform.processor() or None, "vector_extensions": vector,
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__}
+
+
+def machine_line(info: dict[str, Any] | None) -> str:
+    """One sentence naming the CPU, its vector extensions and torch's kernel choice (or that none was recorded)."""
+    if not info:
+        return "Machine: not recorded (results written before the machine was)."
+    extensions = ", ".join(info.get("vector_extensions") or []) or "none listed"
+    return (f"Machine: {info.get('cpu') or 'CPU unnamed'}; vector extensions {extensions}; torch {info.get('torch')} "
+            f"CPU kernels `{info.get('torch_cpu_capability')}`.")
