@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedTokenizerBase
 
+# What an example longer than max_length does: an error naming its row, or it is dropped.
+TOO_LONG = ("error", "drop")
 REASONING_FORMAT = "<reasoning>\n{reasoning}\n</reasoning>\n<answer>\n{answer}\n</answer>"
 # s1K (simplescaling/s1K) and s1K-1.1 name their trace and final attempt differently.
 S1K_FIELDS = {
@@ -158,7 +160,7 @@ def tokenize_examples(
     An example longer than `max_length` is an error naming its row (`too_long="error"`), or dropped
     (`too_long="drop"`): a silently truncated answer would teach the model to stop mid-answer.
     """
-    if too_long not in ("error", "drop"):
+    if too_long not in TOO_LONG:
         raise ValueError(f"unknown too_long {too_long!r}; choose 'error' or 'drop'")
     out = []
     for i, ex in enumerate(examples):

@@ -26,7 +26,7 @@ from stages.pipeline_config import PipelineConfig, available_cores, load_pipelin
 from stages.runs.pipeline_guard import check_finished_stage, hold_pipeline_folder
 from stages.runs.folder import is_run_dir
 from stages.run_record import FrozenControl, RunRecord, StageOneRun, StageTwoRun, write_record
-from stages.train.recipes import load_recipe
+from stages.recipes import load_recipe
 from stages.runs.process_state import process_state
 
 STATE_FILE = "pipeline_state.json"

@@ -31,7 +31,7 @@ def stage_one(tmp_path_factory, base_dir) -> Path:
 
 
 def _rl_config(tmp_path, model, **overrides) -> RLConfig:
-    return tiny_rl_config(tmp_path / "rl", model, **{"max_prompts": 64, "diffusion_steps": 12,
+    return tiny_rl_config(tmp_path / "rl", model, **{"max_prompts": 64, "steps": 12,
                                                      "per_device_train_batch_size": 8, "beta": 0.04, **overrides})
 
 
@@ -165,7 +165,7 @@ def test_same_mask_for_old_ref_current_and_new_mask_per_iteration(tmp_path, stag
     finally:
         DiffuGRPOTrainer._generate_and_score_completions = original
     # rollout forwards (12 steps) then old x2, ref x2 (no grad), then current x2 (with grad)
-    rollout, logp_calls = recorder.calls[:12], recorder.calls[12:]  # diffusion_steps = 12 sampler forwards first
+    rollout, logp_calls = recorder.calls[:12], recorder.calls[12:]  # steps = 12 sampler forwards first
     assert not any(grad for _, _, grad in rollout)
     assert len(logp_calls) == 6 and all((c[1][:, -24:] == 1).all() for c in logp_calls)  # completion fully masked
     old0, old1, ref0, ref1, cur0, cur1 = logp_calls

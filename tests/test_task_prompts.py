@@ -18,7 +18,7 @@ from gift.sampler import encode_chat_prompts
 from rewards import REASONING_PREFILL, task_prompt
 from rewards.data import generate_countdown, generate_sudoku
 from stages.evaluation.evaluate import build_prompts, compact_prompt, load_eval_rows
-from stages.train.recipes import load_recipe
+from stages.recipes import load_recipe
 from stages.train.rl_data import rl_rows
 from rewards.data.synthetic import synthetic_rows
 

@@ -37,7 +37,7 @@ from rewards import get_task
 from stages.config_args import config_parser, parse_config
 from stages.train.lora import lora_config
 from stages.runs.metrics_file import lines_up_to
-from stages.train.rl_config import RLConfig
+from stages.train.rl_config import RLConfig, rl_config_class
 from stages.train.rl_data import rl_rows
 from stages.train.rl_estimator import estimator_settings
 from stages.train.rl_start import check_rollouts_fit
@@ -244,7 +244,8 @@ def run_rl(config: RLConfig, callbacks=None, trainer_class: type | None = None) 
 
 
 def make_parser():
-    return config_parser(RLConfig)
+    """`gift rl`'s parser, with a flag for every option of the estimators registered now."""
+    return config_parser(rl_config_class())
 
 
 def main(argv: list[str] | None = None) -> Path:
