@@ -8,14 +8,13 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-import stages.train.rl as rl
 from gift.checkpoint import load_model, read_manifest
 from gift.diffu_grpo import (completion_logps, completion_mask_until_eos, diffu_grpo_loss, draw_prompt_masks,
                              group_advantages, selective_log_softmax)
 from helpers import tiny_rl_config, write_jsonl
 from stages.train.cold_start import run_cold_start
 from stages.train.cold_start_config import ColdStartConfig
-from stages.train.rl import DiffuGRPOTrainer, check_trl_hooks, run_rl
+from stages.train.rl import DiffuGRPOTrainer, run_rl
 from stages.train.rl_config import RLConfig
 from stages.train.rl_data import rl_rows
 
@@ -120,13 +119,6 @@ def test_mu_one_ratio_is_one_with_gradient():
 
 
 # --- the trainer --------------------------------------------------------------------------------------
-def test_trl_hook_check_names_a_missing_method(monkeypatch):
-    check_trl_hooks()
-    monkeypatch.setattr(rl, "TRL_HOOKS", (*rl.TRL_HOOKS, "_a_method_trl_removed"))
-    with pytest.raises(RuntimeError, match="GRPOTrainer has no _a_method_trl_removed"):
-        check_trl_hooks()
-
-
 class _Recorder:
     """Records (prompt part of the input, grad enabled, which model) of every forward."""
 
