@@ -36,7 +36,7 @@ import torch
 
 from gift.adapters import KINDS, ModelLoadError
 from gift.checkpoint import LoadedModel, load_model
-from gift.data import TOO_LONG, DataError, DiffusionCollator, build_examples, tokenize_examples
+from gift.data import DATASET_FORMATS, TOO_LONG, DataError, DiffusionCollator, build_examples, tokenize_examples
 from gift.model_options import add_model_arguments
 from gift.probe import probe_signal
 from rewards import TASKS, get_task
@@ -445,7 +445,7 @@ def load_examples(data: str, max_examples: int | None = 512, prompt_field: str =
                   answer_field: str = "answer", dataset_format: str = "prompt_answer", split: str = "train",
                   subset: str | None = None, synthetic_seed: int = 0) -> list[dict]:
     """Prompt/answer examples from any source stage one accepts (jsonl/json, hub id, `synthetic:TASK`)."""
-    if dataset_format not in ("prompt_answer", "s1k"):
+    if dataset_format not in DATASET_FORMATS:
         raise EntropyReportError(f"unknown dataset_format {dataset_format!r}; choose prompt_answer or s1k")
     try:
         examples = build_examples(data, split=split, subset=subset, dataset_format=dataset_format,
@@ -473,7 +473,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", required=True, help="jsonl/json file, hub dataset id, or synthetic:sudoku / synthetic:countdown")
     parser.add_argument("--prompt_field", default="prompt")
     parser.add_argument("--answer_field", default="answer")
-    parser.add_argument("--dataset_format", default="prompt_answer", help="prompt_answer | s1k")
+    parser.add_argument("--dataset_format", default="prompt_answer", help=" | ".join(DATASET_FORMATS))
     parser.add_argument("--split", default="train", help="hub dataset split")
     parser.add_argument("--subset", default=None, help="hub dataset config name")
     parser.add_argument("--synthetic_seed", type=int, default=0)

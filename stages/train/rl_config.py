@@ -18,13 +18,12 @@ from gift.adapters import DTYPE_NAMES
 from gift.estimators import ESTIMATORS
 from gift.estimators.registry import estimator_rules
 from gift.model_options import model_type_field, torch_dtype_field
-from gift.options import check_option
 from gift.sampler import SamplerConfig
 from gift.sampler_options import sampler_field, sampler_options
 from stages.train.batching import accumulation_field, apply_global_batch, global_batch, global_batch_field, world_size
 from stages.train.lora import lora_field, parse_target_modules
 from stages.train.rl_estimator import estimator_fields, estimator_keys, resolve_estimator
-from stages.train.validation import check_numbers
+from stages.train.validation import check_config
 
 
 KL_REFERENCES = ("start", "generation")
@@ -135,23 +134,20 @@ class RLConfig(GRPOConfig):
     def __reduce__(self):  # pickled (trl saves training_args.bin) as its values, rebuilt the same way
         return _rebuild, (self.__dict__.copy(),)
 
+    # The named choices of its string options, checked by `check_config` (None: unset); the sampler's and the
+    # estimators' are checked by the sampler and the registry.
+    CHOICES = {"torch_dtype": DTYPE_NAMES, "kl_reference": KL_REFERENCES}
+
     def __post_init__(self):
-        if not self.output_dir:
-            raise ValueError("output_dir is required (--output_dir DIR)")
-        check_option("torch_dtype", self.torch_dtype, DTYPE_NAMES)
+        check_config(self, estimator_rules())  # before anything is loaded: choices, steps, rates, sizes, lengths
         self.lora_target_modules = parse_target_modules(self.lora_target_modules)
-        if self.kl_reference is not None:
-            check_option("kl_reference", self.kl_reference, KL_REFERENCES)
+        # The checks across fields.
         if self.top_p != 1.0:  # trl's field; the diffusion sampler draws from the whole distribution
             raise ValueError(f"top_p {self.top_p}: rollouts sample from the full distribution (no nucleus "
                              "filtering); leave top_p at 1.0")
-        # Ranges are check_numbers'; these are the checks across fields.
-        if self.num_iterations < 1:
-            raise ValueError(f"num_iterations must be >= 1, got {self.num_iterations}")
         if self.save_steps >= 1 and int(self.save_steps) % self.num_iterations:
             raise ValueError(f"save_steps ({int(self.save_steps)}) must be a multiple of num_iterations "
                              f"({self.num_iterations}) so a resumed run restarts at a generation boundary")
-        check_numbers(self, estimator_rules())  # before anything is loaded: steps, rates, sizes, lengths
         resolve_estimator(self)  # its defaults for beta/epsilon/..., options and capabilities
         self.sampler_config()  # the rollout sampler's own checks (same option names)
         apply_global_batch(self)
@@ -183,6 +179,7 @@ def _config_class(estimators: tuple) -> type:
         "help": f"{' | '.join(ESTIMATORS)} (gift.estimators)"}))
     cls = dataclasses.make_dataclass("RLConfig", [algorithm, *estimator_fields()], bases=(RLConfig,))
     cls.__module__, cls.__doc__ = __name__, RLConfig.__doc__
+    cls.CHOICES = {**RLConfig.CHOICES, "rl_algorithm": tuple(name for name, _ in estimators)}
     return cls
 
 

@@ -19,7 +19,6 @@ from trl import GRPOConfig
 from gift.estimators import ESTIMATORS, settings_from_options
 from gift.estimators.base import TRAINER_FIELDS
 from gift.estimators.registry import estimator_options
-from gift.options import check_option
 
 # The config fields only the policy update reads besides the estimators' options (a frozen control drops them).
 ESTIMATOR_FIELDS = ("rl_algorithm", "kl_reference")
@@ -59,8 +58,7 @@ def estimator_settings(config: Any) -> Any:
 def resolve_estimator(config: Any) -> None:
     """Fill the unset trainer fields from the estimator (else trl's defaults), then check the estimator's
     options and capabilities. Raises ValueError naming the option."""
-    check_option("rl_algorithm", config.rl_algorithm, tuple(ESTIMATORS))
-    cls = ESTIMATORS[config.rl_algorithm]
+    cls = ESTIMATORS[config.rl_algorithm]  # a registered name: `check_config` checked it
     defaults = cls.settings_type()
     for name in TRAINER_FIELDS:
         if getattr(config, name) is None:

@@ -1,8 +1,13 @@
-"""Numeric option checks shared by the stage configs, run in their `__post_init__` (before anything loads).
+"""The one validation boundary of the stage configs: `check_config(self)`, first thing in their `__post_init__`
+(before anything loads), then only the checks across fields that need the config's own logic.
 
-One table: option -> rule (the rules themselves are written once, in `gift.options`). A config without an
-option skips it, so both stages (and fields added later) use the same call, `check_numbers(self)`. A failed rule is one `ValueError` naming the option, its value
-and the accepted range, e.g. `--max_steps -5: must be a positive integer, or -1 to train num_train_epochs`.
+`check_config` checks, in this order: `output_dir` is set; every string option with named choices (the
+config class's `CHOICES`: option -> allowed values, next to its fields; None = unset) is one of them; every
+numeric option is in range (one table for both stages, `RULES`, plus `rules` the config discovers when it is
+built: the estimators'); and the semi-autoregressive split. The rules themselves are written once, in
+`gift.options`. A config without an option skips it, so both stages (and fields added later) use the same
+call. A failed rule is one `ValueError` naming the option, its value and what is accepted, e.g.
+`--max_steps -5: must be a positive integer, or -1 to train num_train_epochs`.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import math
 from typing import Any
 
 from gift.options import (NON_NEGATIVE, OPEN_UNIT, POSITIVE, POSITIVE_INT, PROBABILITY, STEPS_OR_RATIO, UNIT, Rule,
-                          check_block_split)
+                          check_block_split, check_option)
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +77,16 @@ def _by_steps(config: Any, strategy: str) -> bool:
 
 # Checked only when the matching strategy counts in steps (`save_strategy: "no"` may keep save_steps 0).
 BY_STRATEGY = {"save_steps": "save_strategy", "logging_steps": "logging_strategy"}
+
+
+def check_config(config: Any, rules: dict[str, Rule] | None = None) -> None:
+    """Raise `ValueError` for the first option of `config` that breaks its rule (see the module docstring)."""
+    if not config.output_dir:
+        raise ValueError("output_dir is required (--output_dir DIR)")
+    for name, allowed in getattr(config, "CHOICES", {}).items():
+        if getattr(config, name) is not None:
+            check_option(name, getattr(config, name), allowed)
+    check_numbers(config, rules)
 
 
 def check_numbers(config: Any, extra: dict[str, Rule] | None = None) -> None:
