@@ -167,7 +167,6 @@ class RLConfig(GRPOConfig):
                 self.bf16 = False
         super().__post_init__()
 
-
     def sampler_config(self) -> SamplerConfig:
         """The rollout sampler's settings; a bad value is the sampler's `ValueError` (same option names)."""
         return SamplerConfig(**{name: getattr(self, name) for name in sampler_options()})
@@ -175,11 +174,12 @@ class RLConfig(GRPOConfig):
 
 @lru_cache(maxsize=None)
 def _config_class(estimators: tuple) -> type:
+    names = tuple(name for name, _ in estimators)
     algorithm = ("rl_algorithm", str, field(default=RLConfig.rl_algorithm, metadata={
-        "help": f"{' | '.join(ESTIMATORS)} (gift.estimators)"}))
+        "help": f"{' | '.join(names)} (gift.estimators)"}))
     cls = dataclasses.make_dataclass("RLConfig", [algorithm, *estimator_fields()], bases=(RLConfig,))
     cls.__module__, cls.__doc__ = __name__, RLConfig.__doc__
-    cls.CHOICES = {**RLConfig.CHOICES, "rl_algorithm": tuple(name for name, _ in estimators)}
+    cls.CHOICES = {**RLConfig.CHOICES, "rl_algorithm": names}
     return cls
 
 
