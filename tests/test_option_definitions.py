@@ -80,3 +80,11 @@ def test_an_estimator_option_that_claims_to_be_a_trainer_field_is_refused():
     with pytest.raises(TypeError, match="declared trainer=True, but the trainer's own fields are beta, epsilon"):
         register(Bad)
     assert "bad_trainer_claim" not in ESTIMATORS
+
+
+def test_reading_a_config_does_not_import_the_training_package():
+    from tests.test_import_graph import import_graph
+
+    graph = import_graph()
+    assert not {m for m in graph["stages.config_args"] if m.startswith("stages.train")}  # recipes: stages.recipes
+    assert not {m for m in graph["stages.recipes"] if m.startswith("stages.train")}
