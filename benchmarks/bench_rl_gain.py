@@ -21,7 +21,7 @@ from pathlib import Path
 RECIPE = "configs/embedded/grpo_sudoku.yaml"
 # Settings that change what a frozen control draws; the others only change the update.
 ROLLOUT_KEYS = ("temperature", "per_device_train_batch_size", "num_generations", "gen_length", "block_length",
-                "diffusion_steps", "sampler_threshold", "sampler_min_commit", "sampler_eos_stop", "kv_cache",
+                "steps", "threshold", "min_commit", "eos_stop", "kv_cache",
                 "max_prompts", "seed", "num_iterations", "max_steps")
 
 
@@ -56,7 +56,7 @@ def _run(settings: dict, out: Path, frozen: bool) -> None:
 def main(argv: list[str] | None = None) -> None:
     from stages.reports.report import frozen_gain, reward_rise
     from stages.reports.wall_time import seconds_per_step
-    from stages.train.recipes import load_recipe
+    from stages.recipes import load_recipe
     from stages.train.rl_config import RLConfig
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

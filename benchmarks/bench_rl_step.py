@@ -1,7 +1,7 @@
 """One diffu-GRPO step's time split on the embedded model: rollout / old+ref log-probs / policy update.
 
     .venv/bin/python benchmarks/bench_rl_step.py                     # the embedded Sudoku recipe's shapes
-    .venv/bin/python benchmarks/bench_rl_step.py --gen_length 64 --block_length 16 --diffusion_steps 32
+    .venv/bin/python benchmarks/bench_rl_step.py --gen_length 64 --block_length 16 --steps 32
     .venv/bin/python benchmarks/bench_rl_step.py --model runs/sft --variants fixed thr0.9 thr0.9+dual
 
 Times the three phases of `stages.train.rl.DiffuGRPOTrainer` directly (same functions the trainer calls),
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=24, help="completions per generation batch")
     parser.add_argument("--gen_length", type=int, default=24)
     parser.add_argument("--block_length", type=int, default=8)
-    parser.add_argument("--diffusion_steps", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--num_iterations", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--model", default=None, help="checkpoint to start from (default: random-init tiny)")
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     prompts = [r["prompt"] for r in synthetic_rows("sudoku", "train", args.batch)]
     samplers = {name: DiffusionSampler(model, adapter, SamplerConfig(
-        gen_length=args.gen_length, block_length=args.block_length, steps=args.diffusion_steps, temperature=0.9,
+        gen_length=args.gen_length, block_length=args.block_length, steps=args.steps, temperature=0.9,
         **variant_options(name))) for name in args.variants}
     results = {name: {"rollout": [], "old+ref log-probs": [], "policy update": [], "calls": []} for name in args.variants}
     g = torch.Generator().manual_seed(0)
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
                 optimizer.step()
             phases["policy update"].append(time.perf_counter() - started)
     print(f"diffu-GRPO generation batch: {args.batch} completions x {args.gen_length} tokens, block "
-          f"{args.block_length}, {args.diffusion_steps} fixed sampler steps, temperature 0.9, mu = {args.num_iterations}, "
+          f"{args.block_length}, {args.steps} fixed sampler steps, temperature 0.9, mu = {args.num_iterations}, "
           f"model {args.model or 'random-init tiny'}, {args.repeats} generation batches interleaved over the variants")
     print("| rollout variant | model calls / seq | rollout s | old+ref log-probs s | policy update s | total s | "
           "rollout share |\n|---|---|---|---|---|---|---|")

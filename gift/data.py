@@ -14,6 +14,10 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedTokenizerBase
 
+# What an example longer than max_length does: an error naming its row, or it is dropped.
+TOO_LONG = ("error", "drop")
+DATASET_FORMATS = ("prompt_answer", "s1k")  # columns prompt/answer, or the s1K reasoning sets
+PAD_TO = ("max_length", "longest")  # the collator's width: max_length, or the batch's longest example
 REASONING_FORMAT = "<reasoning>\n{reasoning}\n</reasoning>\n<answer>\n{answer}\n</answer>"
 # s1K (simplescaling/s1K) and s1K-1.1 name their trace and final attempt differently.
 S1K_FIELDS = {
@@ -158,7 +162,7 @@ def tokenize_examples(
     An example longer than `max_length` is an error naming its row (`too_long="error"`), or dropped
     (`too_long="drop"`): a silently truncated answer would teach the model to stop mid-answer.
     """
-    if too_long not in ("error", "drop"):
+    if too_long not in TOO_LONG:
         raise ValueError(f"unknown too_long {too_long!r}; choose 'error' or 'drop'")
     out = []
     for i, ex in enumerate(examples):
@@ -195,7 +199,7 @@ class DiffusionCollator:
     train_on_pad_tail: bool = True
 
     def __post_init__(self):
-        if self.pad_to not in ("longest", "max_length"):
+        if self.pad_to not in PAD_TO:
             raise ValueError(f"unknown pad_to {self.pad_to!r}; choose 'longest' or 'max_length'")
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:

@@ -51,3 +51,10 @@ def model_type_field() -> Any:
 def trust_remote_code_field() -> Any:
     """The `trust_remote_code` field of a stage config."""
     return field(default=False, metadata={"help": TRUST_REMOTE_CODE_HELP})
+
+
+def torch_dtype_field() -> Any:
+    """The `torch_dtype` field of a stage config: the weights' dtype by name."""
+    from gift.adapters import DTYPE_NAMES
+
+    return field(default="float32", metadata={"help": f"{' | '.join(DTYPE_NAMES)} (weights dtype)"})

@@ -1,8 +1,30 @@
-"""Checks of named choices (`--objective sft|gift`, `--remasking ...`), shared by the core and the stage configs."""
+"""Checks of user options, shared by the core and the stage configs: named choices (`--objective sft|gift`,
+`--remasking ...`), the range rules of numeric options, and the semi-autoregressive split."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, Callable
+
+# A numeric option's range: (accepts the value, what the error says). Each rule is written once, here; the
+# stage configs' table (stages.train.validation) and the estimators' `option(rule=...)` take them from here.
+Rule = tuple[Callable[[Any], bool], str]
+
+
+def _positive_int(v) -> bool:
+    return float(v).is_integer() and v >= 1
+
+
+POSITIVE: Rule = (lambda v: v > 0, "must be > 0")
+POSITIVE_INT: Rule = (_positive_int, "must be a positive integer")
+NON_NEGATIVE: Rule = (lambda v: v >= 0, "must be >= 0")
+OPEN_UNIT: Rule = (lambda v: 0 < v < 1, "must lie in (0, 1)")
+PROBABILITY: Rule = (lambda v: 0 <= v < 1, "must lie in [0, 1)")
+UNIT: Rule = (lambda v: 0 <= v <= 1, "must lie in [0, 1]")
+UNIT_LEFT_OPEN: Rule = (lambda v: 0 < v <= 1, "must lie in (0, 1]")
+# HF's steps options: an integer >= 1, or a fraction of the run in (0, 1).
+STEPS_OR_RATIO: Rule = (lambda v: 0 < v < 1 or _positive_int(v),
+                        "must be a positive integer (steps) or a fraction in (0, 1) of the run")
 
 
 def check_option(option: str, value, allowed: Iterable) -> None:
@@ -12,14 +34,12 @@ def check_option(option: str, value, allowed: Iterable) -> None:
         raise ValueError(f"unknown {option} {value!r}; choose one of {', '.join(map(str, allowed))}")
 
 
-def check_block_split(gen_length: int, block_length: int, steps: int | None = None, *, prefix: str = "",
-                      steps_name: str = "steps") -> None:
+def check_block_split(gen_length: int, block_length: int, steps: int | None = None, *, prefix: str = "") -> None:
     """The semi-autoregressive split's rule, for every command: gen_length is a whole number of blocks and
-    the steps split evenly over them. `prefix` and `steps_name` spell the options as the caller's user
-    writes them (`--`, `diffusion_steps`)."""
+    the steps split evenly over them. `prefix` spells the options as the caller's user writes them (`--`)."""
     if gen_length % block_length:
         raise ValueError(f"{prefix}gen_length {gen_length} is not divisible by {prefix}block_length {block_length}")
     blocks = gen_length // block_length
     if steps is not None and steps % blocks:
-        raise ValueError(f"{prefix}{steps_name} {steps} is not divisible by the number of blocks "
+        raise ValueError(f"{prefix}steps {steps} is not divisible by the number of blocks "
                          f"(gen_length {gen_length} / block_length {block_length} = {blocks})")

@@ -1,13 +1,14 @@
 """The sampler's user options, defined once: `SamplerConfig`'s fields, with their command-line help.
 
 `gift eval` adds them to its parser from here, the pipeline's `eval` block accepts the same names, and
-stage two maps its `sampler_*` recipe fields onto them (`stages.train.rl_config.ROLLOUT_OPTIONS`).
+stage two declares its rollout fields with `sampler_field` under the same names (`gift rl --steps`).
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, field, fields
+from typing import Any
 
 from gift.sampler import KV_CACHE_MODES, MIN_COMMITS, REMASKING, SamplerConfig
 
@@ -38,6 +39,17 @@ def default(name: str):
     """`SamplerConfig`'s default of one option."""
     (found,) = (f for f in fields(SamplerConfig) if f.name == name)
     return found.default if found.default is not MISSING else found.default_factory()
+
+
+_SAMPLER_DEFAULT = object()
+
+
+def sampler_field(name: str, value: Any = _SAMPLER_DEFAULT, use: str = "") -> Any:
+    """The dataclass field of sampler option `name` for a config that exposes it under the same name: its
+    help (after `use`, what the config decodes with it) and `SamplerConfig`'s default unless the command
+    publishes another (d1's rollouts: gen_length 256, steps 128)."""
+    value = default(name) if value is _SAMPLER_DEFAULT else value
+    return field(default=value, metadata={"help": use + HELP[name]})
 
 
 def add_sampler_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:

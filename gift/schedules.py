@@ -18,6 +18,7 @@ from gift.probe import SIGNALS, probe_betas
 BetaFn = Callable[[dict], torch.Tensor]  # batch -> (B, L) per-token beta, for control arms
 BETA_SOURCES = ("live", "cached", "custom")
 PAD_TAIL_SCHEDULES = ("sft", "gift")
+BETA_REFS = ("sequence", "batch")  # beta_ref: mean beta over the sequence's answer tokens, or the batch's
 
 
 class UniformSchedule:
@@ -65,7 +66,7 @@ class GiftSchedule(UniformSchedule):
     ):
         check_option("beta_source", beta_source, BETA_SOURCES)
         check_option("beta_from", beta_from, SIGNALS)
-        check_option("beta_ref", beta_ref, ("sequence", "batch"))
+        check_option("beta_ref", beta_ref, BETA_REFS)
         check_option("pad_tail_schedule", pad_tail, PAD_TAIL_SCHEDULES)
         if beta_source == "custom" and beta_fn is None:
             raise ValueError("beta_source='custom' needs a beta_fn (batch -> per-token beta)")

@@ -79,8 +79,8 @@ def check_config_file(argv: list[str]) -> None:
 
 
 def merge_recipe_base(argv: list[str]) -> list[str]:
-    """A `--config` recipe that names a `base` recipe is handed to the parser merged (stages.train.recipes)."""
-    from stages.train.recipes import materialize
+    """A `--config` recipe that names a `base` recipe is handed to the parser merged (stages.recipes)."""
+    from stages.recipes import materialize
 
     out = list(argv)
     for i, arg in enumerate(out):

@@ -26,7 +26,7 @@ from stages.pipeline_config import PipelineConfig, available_cores, load_pipelin
 from stages.runs.pipeline_guard import check_finished_stage, hold_pipeline_folder
 from stages.runs.folder import is_run_dir
 from stages.run_record import FrozenControl, RunRecord, StageOneRun, StageTwoRun, write_record
-from stages.train.recipes import load_recipe
+from stages.recipes import load_recipe
 from stages.runs.process_state import process_state
 
 STATE_FILE = "pipeline_state.json"
@@ -321,13 +321,17 @@ class Pipeline:
         for arm in self.cfg.arms:
             try:
                 ColdStartConfig(**{**self._stage_one_settings(), **arm.overrides, "output_dir": placeholder})
-                for algorithm in self.cfg.algorithms() if arm.rl else []:
-                    settings = {**self._stage_two_settings(algorithm), "output_dir": placeholder, "task": self.cfg.task}
-                    RLConfig(**settings)
-                    if self.cfg.frozen_control:
-                        RLConfig(**frozen_settings(settings))
             except (TypeError, ValueError) as err:
                 raise ValueError(f"pipeline arm {arm.name!r}: {err}") from err
+        # Stage two's settings do not depend on the arm: one config per algorithm (and its control) is enough.
+        for algorithm in self.cfg.algorithms() if any(arm.rl for arm in self.cfg.arms) else []:
+            try:
+                settings = {**self._stage_two_settings(algorithm), "output_dir": placeholder, "task": self.cfg.task}
+                RLConfig(**settings)
+                if self.cfg.frozen_control:
+                    RLConfig(**frozen_settings(settings))
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"pipeline stage two{'' if algorithm is None else f' {algorithm}'}: {err}") from err
         from stages.evaluation.evaluate import check_eval_settings
 
         try:

@@ -77,11 +77,11 @@ def test_an_explicit_accumulation_must_match_the_global_batch(command, tmp_path,
     """On one process both commands derive accumulation 16; an equal explicit value stands, another is refused."""
     from stages.config_args import UsageError, config_parser, parse_config
     from stages.train.cold_start_config import ColdStartConfig
-    from stages.train.rl_config import RLConfig
+    from stages.train.rl_config import rl_config_class
 
     monkeypatch.setenv("WORLD_SIZE", "1")
     argv = [a.format(tmp=tmp_path) for a in command[1:]]
-    config_class = ColdStartConfig if command[0] == "cold-start" else RLConfig
+    config_class = ColdStartConfig if command[0] == "cold-start" else rl_config_class()
     def parse(args):
         return parse_config(config_parser(config_class), args)
 

@@ -62,7 +62,7 @@ CASES = [
     (CS + ["--output_dir", "{mine}"], 1, r"--output_dir .*mine: not empty \(README.md\) and not a run directory"),
     (CS + ["--resume", "true"], 1, r"--resume: no complete checkpoint-N in .*run \(no run there\); drop --resume"),
     # rl
-    (RL + ["--num_iterations", "0"], 2, r"num_iterations must be >= 1, got 0"),
+    (RL + ["--num_iterations", "0"], 2, r"--num_iterations 0: must be a positive integer"),
     (RL + ["--p_mask_prompt", "-0.5"], 2, r"--p_mask_prompt -0.5: must lie in \[0, 1\)"),
     (RL + ["--model", "{tmp}/no_model"], 1, r"no_model: no such model directory or checkpoint"),
     (RL + ["--output_dir", "{mine}"], 1, r"not a run directory of this tool"),

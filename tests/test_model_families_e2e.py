@@ -23,7 +23,7 @@ CPU = ["--torch_dtype", "float32", "--bf16", "false", "--disable_tqdm", "true", 
 STAGE_ONE = ["--dataset", "synthetic:sudoku", "--synthetic_examples", "8", "--max_length", "512", "--pad_to", "longest",
              "--per_device_train_batch_size", "2", "--global_batch_size", "2", "--max_steps", "2", "--save_steps", "1",
              "--logging_steps", "1", "--lora_r", "4", "--lora_alpha", "8", *CPU]
-STAGE_TWO = ["--dataset", "synthetic", "--gen_length", "16", "--block_length", "8", "--diffusion_steps", "8",
+STAGE_TWO = ["--dataset", "synthetic", "--gen_length", "16", "--block_length", "8", "--steps", "8",
              "--num_generations", "2", "--per_device_train_batch_size", "2", "--global_batch_size", "2",
              "--num_iterations", "1", "--max_steps", "1", "--save_steps", "1", "--lora_r", "4", "--lora_alpha", "8", *CPU]
 ESTIMATOR_FLAGS = {"d1": ["--config", "configs/llada/grpo_sudoku.yaml"],

@@ -55,7 +55,7 @@ def test_eval_score_and_rl_run_on_a_registered_toy_task(parity, base_dir, tmp_pa
 
     run = tmp_path / "rl"
     assert gift(["rl", "--model", str(base_dir), "--task", "parity", "--dataset", "synthetic", "--output_dir", str(run),
-                 "--gen_length", "8", "--block_length", "8", "--diffusion_steps", "4", "--num_generations", "4",
+                 "--gen_length", "8", "--block_length", "8", "--steps", "4", "--num_generations", "4",
                  "--per_device_train_batch_size", "4", "--num_iterations", "1", "--max_steps", "2", "--save_steps", "2",
                  "--max_prompts", "8", "--use_lora", "false", "--report_to", "none", "--disable_tqdm", "true"]) == 0
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

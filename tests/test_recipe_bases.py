@@ -1,9 +1,9 @@
-"""Recipes that name a `base` recipe (stages.train.recipes)."""
+"""Recipes that name a `base` recipe (stages.recipes)."""
 
 import pytest
 import yaml
 
-from stages.train.recipes import load_recipe, materialize
+from stages.recipes import load_recipe, materialize
 
 
 def _write(path, text):

@@ -24,7 +24,7 @@ import yaml
 from rewards.prompts import resolve_system_prompt
 from stages.train.batching import global_batch, resolve_batch
 from stages.train.cold_start_config import ColdStartConfig
-from stages.train.recipes import load_recipe, materialize
+from stages.recipes import load_recipe, materialize
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -33,7 +33,7 @@ RECIPES = sorted(p for p in CONFIGS.rglob("*.yaml") if ACCELERATE not in p.paren
 SCALE_RECIPES = [p for p in RECIPES if p.parent.name in ("llada", "dream") and p.stem.startswith("s1k_")]
 ACCELERATE_CONFIGS = sorted(ACCELERATE.glob("*.yaml"))
 PIPELINE_KEYS = {"pipeline", "arms"}
-GRPO_KEYS = {"num_generations", "num_iterations", "p_mask_prompt", "reward_funcs", "diffusion_steps", "gen_length"}
+GRPO_KEYS = {"num_generations", "num_iterations", "p_mask_prompt", "reward_funcs", "steps", "gen_length"}
 GLOBAL_BATCH = 16
 
 

@@ -41,7 +41,7 @@ def _config(run_dir: Path, base_dir: Path, data: Path, **overrides) -> ColdStart
 
 
 def _rl_config(run_dir: Path, model: Path, **overrides) -> RLConfig:
-    return tiny_rl_config(run_dir, model, **{"max_prompts": 16, "diffusion_steps": 6, "per_device_train_batch_size": 4,
+    return tiny_rl_config(run_dir, model, **{"max_prompts": 16, "steps": 6, "per_device_train_batch_size": 4,
                                              "beta": 0.04, **overrides})
 
 
@@ -304,7 +304,7 @@ def test_numeric_options_are_validated_before_anything_loads(tmp_path, option, v
     ("gen_length", 0, r"--gen_length 0"), ("temperature", -1.0, r"--temperature -1.0: must be >= 0"),
     ("num_generations", 1, r"--num_generations 1: must be an integer >= 2"), ("beta", -0.1, r"--beta -0.1"),
     ("gen_length", 20, r"--gen_length 20 is not divisible by --block_length 32"),
-    ("diffusion_steps", 100, r"--diffusion_steps 100 is not divisible by the number of blocks \(gen_length 256 / "
+    ("steps", 100, r"--steps 100 is not divisible by the number of blocks \(gen_length 256 / "
                              r"block_length 32 = 8\)"),
 ])
 def test_rl_numeric_options_are_validated(tmp_path, option, value, message):

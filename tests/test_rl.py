@@ -8,14 +8,13 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-import stages.train.rl as rl
 from gift.checkpoint import load_model, read_manifest
 from gift.diffu_grpo import (completion_logps, completion_mask_until_eos, diffu_grpo_loss, draw_prompt_masks,
                              group_advantages, selective_log_softmax)
 from helpers import tiny_rl_config, write_jsonl
 from stages.train.cold_start import run_cold_start
 from stages.train.cold_start_config import ColdStartConfig
-from stages.train.rl import DiffuGRPOTrainer, check_trl_hooks, run_rl
+from stages.train.rl import DiffuGRPOTrainer, run_rl
 from stages.train.rl_config import RLConfig
 from stages.train.rl_data import rl_rows
 
@@ -31,7 +30,7 @@ def stage_one(tmp_path_factory, base_dir) -> Path:
 
 
 def _rl_config(tmp_path, model, **overrides) -> RLConfig:
-    return tiny_rl_config(tmp_path / "rl", model, **{"max_prompts": 64, "diffusion_steps": 12,
+    return tiny_rl_config(tmp_path / "rl", model, **{"max_prompts": 64, "steps": 12,
                                                      "per_device_train_batch_size": 8, "beta": 0.04, **overrides})
 
 
@@ -120,13 +119,6 @@ def test_mu_one_ratio_is_one_with_gradient():
 
 
 # --- the trainer --------------------------------------------------------------------------------------
-def test_trl_hook_check_names_a_missing_method(monkeypatch):
-    check_trl_hooks()
-    monkeypatch.setattr(rl, "TRL_HOOKS", (*rl.TRL_HOOKS, "_a_method_trl_removed"))
-    with pytest.raises(RuntimeError, match="GRPOTrainer has no _a_method_trl_removed"):
-        check_trl_hooks()
-
-
 class _Recorder:
     """Records (prompt part of the input, grad enabled, which model) of every forward."""
 
@@ -165,7 +157,7 @@ def test_same_mask_for_old_ref_current_and_new_mask_per_iteration(tmp_path, stag
     finally:
         DiffuGRPOTrainer._generate_and_score_completions = original
     # rollout forwards (12 steps) then old x2, ref x2 (no grad), then current x2 (with grad)
-    rollout, logp_calls = recorder.calls[:12], recorder.calls[12:]  # diffusion_steps = 12 sampler forwards first
+    rollout, logp_calls = recorder.calls[:12], recorder.calls[12:]  # steps = 12 sampler forwards first
     assert not any(grad for _, _, grad in rollout)
     assert len(logp_calls) == 6 and all((c[1][:, -24:] == 1).all() for c in logp_calls)  # completion fully masked
     old0, old1, ref0, ref1, cur0, cur1 = logp_calls

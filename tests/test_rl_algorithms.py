@@ -25,7 +25,7 @@ def stage_one(tmp_path_factory, base_dir) -> Path:
 
 
 def _config(tmp_path, model, **overrides) -> RLConfig:
-    return tiny_rl_config(tmp_path / "rl", model, **{"max_prompts": 32, "diffusion_steps": 12,
+    return tiny_rl_config(tmp_path / "rl", model, **{"max_prompts": 32, "steps": 12,
                                                      "per_device_train_batch_size": 8, "beta": 0.0, "max_steps": 2,
                                                      **overrides})
 
@@ -139,8 +139,8 @@ def test_a_toy_estimator_registered_from_one_module_trains(tmp_path, stage_one):
 
 
 def test_rollout_min_commit_reaches_the_sampler(tmp_path, stage_one):
-    config = _config(tmp_path, stage_one, sampler_threshold=0.9, sampler_min_commit="schedule", sampler_eos_stop=True,
-                     sampler_lookahead=1)
+    config = _config(tmp_path, stage_one, threshold=0.9, min_commit="schedule", eos_stop=True,
+                     lookahead=1)
     from gift.checkpoint import load_model as load
 
     loaded = load(str(stage_one))
@@ -154,10 +154,10 @@ def test_rollout_min_commit_reaches_the_sampler(tmp_path, stage_one):
                                processing_class=loaded.tokenizer)
     assert trainer.sampler_config.min_commit == "schedule" and trainer.sampler_config.threshold == 0.9
     assert trainer.sampler_config.eos_stop and trainer.sampler_config.lookahead == 1
-    with pytest.raises(ValueError, match="unknown sampler_min_commit 'two'"):
-        _config(tmp_path, stage_one, sampler_min_commit="two")
-    with pytest.raises(ValueError, match="sampler_lookahead=1 commits by sampler_threshold: set sampler_threshold"):
-        _config(tmp_path, stage_one, sampler_lookahead=1)
+    with pytest.raises(ValueError, match="unknown min_commit 'two'"):
+        _config(tmp_path, stage_one, min_commit="two")
+    with pytest.raises(ValueError, match="lookahead=1 commits by threshold: set threshold"):
+        _config(tmp_path, stage_one, lookahead=1)
 
 
 @pytest.mark.parametrize("schedule", ["official", "per_update"])

@@ -29,7 +29,7 @@ def test_reference_runs_the_starting_weights_while_the_policy_moves(tmp_path, ba
         return real(self, batch)
 
     monkeypatch.setattr(rl.DiffuGRPOTrainer, "_reference_logps", record)
-    rl.run_rl(tiny_rl_config(tmp_path / "rl", base_dir, max_prompts=32, diffusion_steps=12, per_device_train_batch_size=8, beta=0.04,
+    rl.run_rl(tiny_rl_config(tmp_path / "rl", base_dir, max_prompts=32, steps=12, per_device_train_batch_size=8, beta=0.04,
                              learning_rate=1e-2, max_steps=6, save_steps=6))
     metrics = [line for line in (tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()]
     assert len(seen) == 3  # one reference pass per generation batch (6 steps, mu 2)
@@ -46,7 +46,7 @@ def _logged(run_dir, key):
 def test_the_frozen_control_sees_every_batch_of_its_run(tmp_path, base_dir):
     # A run that cannot learn (rate 1e-12) with 2 steps per generation batch, and its frozen control with
     # one: the same prompts and rollout noise, so the same completions (lengths, rewards) for every batch.
-    values = {"max_prompts": 64, "diffusion_steps": 12, "per_device_train_batch_size": 8, "beta": 0.0,
+    values = {"max_prompts": 64, "steps": 12, "per_device_train_batch_size": 8, "beta": 0.0,
               "learning_rate": 1e-12, "temperature": 0.9, "num_iterations": 2, "max_steps": 8, "save_steps": 8}
     run = tiny_rl_config(tmp_path / "run", base_dir, **values)
     control = RLConfig(**frozen_settings({**TINY_RL, **values, "model": str(base_dir),
@@ -85,7 +85,7 @@ def test_a_generation_reference_is_the_policy_that_drew_the_batch(tmp_path, base
         return ref
 
     monkeypatch.setattr(rl.DiffuGRPOTrainer, "_reference_logps", record)
-    rl.run_rl(tiny_rl_config(tmp_path / "rl", base_dir, max_prompts=32, diffusion_steps=12, per_device_train_batch_size=8,
+    rl.run_rl(tiny_rl_config(tmp_path / "rl", base_dir, max_prompts=32, steps=12, per_device_train_batch_size=8,
                              beta=0.04, kl_reference="generation", learning_rate=1e-2, max_steps=6, save_steps=6))
     kls = _logged(tmp_path / "rl", "kl")
     assert seen == [(True, True)] * 3
@@ -94,7 +94,7 @@ def test_a_generation_reference_is_the_policy_that_drew_the_batch(tmp_path, base
         tiny_rl_config(tmp_path / "x", base_dir, kl_reference="old")
     with pytest.raises(ValueError, match="kl_reference generation is the policy being trained when num_iterations is 1"):
         tiny_rl_config(tmp_path / "x", base_dir, beta=0.04, kl_reference="generation", num_iterations=1,
-                       diffusion_steps=12)
+                       steps=12)
 
 
 def test_a_rollout_only_control_draws_the_completions_of_the_trained_control(tmp_path, base_dir, monkeypatch):
@@ -111,7 +111,7 @@ def test_a_rollout_only_control_draws_the_completions_of_the_trained_control(tmp
         return batch
 
     monkeypatch.setattr(rl.DiffuGRPOTrainer, "_generate_and_score_completions", record)
-    values = {**TINY_RL, "max_prompts": 64, "diffusion_steps": 12, "per_device_train_batch_size": 8, "beta": 0.04,
+    values = {**TINY_RL, "max_prompts": 64, "steps": 12, "per_device_train_batch_size": 8, "beta": 0.04,
               "learning_rate": 1e-2, "temperature": 0.9, "num_iterations": 2, "max_steps": 8, "model": str(base_dir)}
     rl.run_rl(RLConfig(**frozen_settings({**values, "output_dir": str(tmp_path / "trained")})))
 

@@ -49,7 +49,7 @@ def _s1(run_dir: Path, model: Path | str, data: Path, **overrides) -> ColdStartC
 
 
 def _rl(run_dir: Path, model: Path | str, **overrides):
-    return tiny_rl_config(run_dir, model, **{"max_prompts": 16, "diffusion_steps": 6,
+    return tiny_rl_config(run_dir, model, **{"max_prompts": 16, "steps": 6,
                                              "per_device_train_batch_size": 4, **overrides})
 
 
@@ -258,7 +258,7 @@ def test_gen_length_beyond_the_models_positions_is_refused_before_running(tmp_pa
     assert _eval(str(base_dir), tmp_path / "e", too_long) == 1
     assert f"gift eval: error: --gen_length {too_long}: with the longest prompt" in capsys.readouterr().err
     with pytest.raises(ValueError, match=rf"--gen_length {too_long}: with the longest prompt .* max_position_embeddings {limit}"):
-        run_rl(_rl(tmp_path / "rl", base_dir, gen_length=too_long, block_length=8, diffusion_steps=too_long // 8))
+        run_rl(_rl(tmp_path / "rl", base_dir, gen_length=too_long, block_length=8, steps=too_long // 8))
     assert not (tmp_path / "rl").exists()
 
 

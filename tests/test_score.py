@@ -178,7 +178,7 @@ def write_d1(path, items, gen_length=256):
     """A file in the schema of d1's eval/eval.py output (hand-written rows, not d1's generations)."""
     path.write_text(json.dumps({"generations": items, "metrics": {"wall_time": 1.0, "total_processed": len(items)},
                                 "model_path": "LLaDA-8B-Instruct", "checkpoint_path": "", "gen_length": gen_length,
-                                "diffusion_steps": gen_length // 2, "block_length": 32}))
+                                "steps": gen_length // 2, "block_length": 32}))
     return path
 
 

@@ -19,7 +19,7 @@ from rewards import REASONING_PREFILL, task_prompt
 from rewards.tasks.countdown import generate_countdown
 from rewards.tasks.sudoku import generate_sudoku
 from stages.evaluation.evaluate import build_prompts, compact_prompt, load_eval_rows
-from stages.train.recipes import load_recipe
+from stages.recipes import load_recipe
 from stages.train.rl_data import rl_rows
 from rewards.data.synthetic import synthetic_rows
 

@@ -18,19 +18,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import torch
 
 from gift.diffu_grpo import GRPOLossOutput, diffu_grpo_loss, group_advantages
+from gift.options import NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROBABILITY, UNIT, Rule  # noqa: F401 (estimators' rules)
 
-Rule = tuple[Callable[[Any], bool], str]
 
-POSITIVE_INT: Rule = (lambda v: float(v).is_integer() and v >= 1, "must be a positive integer")
-POSITIVE: Rule = (lambda v: v > 0, "must be > 0")
-UNIT: Rule = (lambda v: 0 <= v <= 1, "must lie in [0, 1]")
-NON_NEGATIVE: Rule = (lambda v: v >= 0, "must be >= 0")
-PROBABILITY: Rule = (lambda v: 0 <= v < 1, "must lie in [0, 1)")
+
+# The trainer's own fields (trl's `GRPOConfig`) an estimator may give its defaults for: a settings field of one
+# of these names is that field (`gift rl --beta` sets the estimator's `beta`), unset = the estimator's default.
+TRAINER_FIELDS = ("beta", "epsilon", "loss_type")
 
 # Which inner update reads which of the mu mask sets drawn for a generation batch (docs/rl_algorithms.md,
 # "Masks across inner updates"): `per_update`, update j reads set j (new masks every update); `official`, the
@@ -40,11 +39,11 @@ MASK_SCHEDULES = ("per_update", "official")
 
 
 def option(default: Any, help: str, rule: Rule | None = None, choices: tuple | None = None,
-           flag: str | None = None, trainer: bool = False, default_from: str | None = None) -> Any:
+           flag: str | None = None, trainer: bool | None = None, default_from: str | None = None) -> Any:
     """A settings field. `flag`: its flat `gift rl` option name when it differs from the field name.
-    `trainer`: the value is the trainer's own field of that name (`beta`, `epsilon`, `loss_type`), whose
-    default, when the user leaves it unset, is this estimator's. `default_from`: a default of None means
-    the stage-two config's field of that name (SPG's blocks are the sampler's)."""
+    `trainer`: optional, and must agree with `TRAINER_FIELDS` (whether the flag is one of the trainer's own
+    fields is read from there). `default_from`: a default of None means the stage-two config's field of
+    that name (SPG's blocks are the sampler's)."""
     return dataclasses.field(default=default, metadata={"help": help, "rule": rule, "choices": choices,
                                                          "flag": flag, "trainer": trainer,
                                                          "default_from": default_from})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, get_type_hints
 
-from gift.estimators.base import Estimator, Rule, flag_of
+from gift.estimators.base import TRAINER_FIELDS, Estimator, Rule, flag_of
 
 ESTIMATORS: dict[str, type[Estimator]] = {}
 
@@ -41,6 +41,10 @@ def _option_fields() -> dict[str, list[tuple[str, dataclasses.Field, Any]]]:
     for name, cls in ESTIMATORS.items():
         hints = get_type_hints(cls.settings_type)
         for field in dataclasses.fields(cls.settings_type):
+            declared = field.metadata.get("trainer")
+            if declared is not None and bool(declared) != (flag_of(field) in TRAINER_FIELDS):
+                raise TypeError(f"{name}: option {flag_of(field)!r} is declared trainer={declared}, but the trainer's "
+                                f"own fields are {', '.join(TRAINER_FIELDS)}")
             table.setdefault(flag_of(field), []).append((name, field, hints[field.name]))
     return table
 
@@ -51,11 +55,11 @@ def estimator_options() -> dict[str, dict[str, Any]]:
     for flag, uses in _option_fields().items():
         _, first, kind = uses[0]
         for name, field, other in uses[1:]:
-            if other != kind or field.metadata.get("trainer") != first.metadata.get("trainer"):
+            if other != kind:
                 raise TypeError(f"option {flag!r}: {name} declares it as {other}, {uses[0][0]} as {kind}")
         helps = "; ".join(f"{name}: {field.metadata['help']} (default {field.default})" for name, field, _ in uses)
         options[flag] = {"type": kind, "help": helps, "rule": first.metadata.get("rule"),
-                         "choices": first.metadata.get("choices"), "trainer": first.metadata.get("trainer", False),
+                         "choices": first.metadata.get("choices"), "trainer": flag in TRAINER_FIELDS,
                          "estimators": tuple(name for name, _, _ in uses)}
     return options
 

@@ -56,7 +56,6 @@ if TYPE_CHECKING:  # annotations only: the functions below import the sampler wh
     from gift.sampler import SamplerConfig
 
 D1_GEN_LENGTHS = (128, 256, 512)
-D1_BLOCK_LENGTH = 32
 PROMPT_STYLES = ("auto", "d1", "compact")
 SYNTHETIC = "synthetic"
 CONFIG_NAME = "eval_config.json"
@@ -85,18 +84,19 @@ def check_task(task: str) -> str:
     return task
 
 
-def resolve_decoding(gen_lengths: Sequence[int], block_length: int = D1_BLOCK_LENGTH, steps: int | None = None,
+def resolve_decoding(gen_lengths: Sequence[int], block_length: int | None = None, steps: int | None = None,
                      **options: Any) -> list[SamplerConfig]:
-    """One validated sampler config per gen_length; `steps=None` means d1's `gen_length / 2`. `options` are
-    the other sampler options (`gift.sampler_options`).
+    """One validated sampler config per gen_length; `steps=None` means d1's `gen_length / 2`, `block_length=None`
+    the sampler's (d1's 32). `options` are the other sampler options (`gift.sampler_options`).
 
     Raises `EvalError` before anything is loaded or generated, e.g. for a gen_length that is not a
     multiple of block_length.
     """
     from gift.options import check_block_split
     from gift.sampler import SamplerConfig
-    from gift.sampler_options import sampler_options
+    from gift.sampler_options import default, sampler_options
 
+    block_length = default("block_length") if block_length is None else block_length
     unknown = sorted(set(options) - set(sampler_options()))
     if unknown:
         raise EvalError(f"unknown sampler option(s) {unknown}; known: {', '.join(sampler_options())}")
@@ -415,8 +415,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--gen_length", type=int, nargs="+", default=list(D1_GEN_LENGTHS))
     parser.add_argument("--steps", type=int, default=None, help="denoising steps for every gen_length (default gen_length/2)")
-    add_sampler_arguments(parser, skip=("gen_length", "steps"))
-    parser.set_defaults(block_length=D1_BLOCK_LENGTH)
+    add_sampler_arguments(parser, skip=("gen_length", "steps"))  # block_length: the sampler's default, d1's 32
     parser.add_argument("--batch_size", type=int, default=8, help="prompts per forward batch, per process")
     parser.add_argument("--limit", type=int, default=None, help="first N test examples only")
     parser.add_argument("--data", default=None,

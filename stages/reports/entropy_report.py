@@ -36,7 +36,7 @@ import torch
 
 from gift.adapters import KINDS, ModelLoadError
 from gift.checkpoint import LoadedModel, load_model
-from gift.data import DataError, DiffusionCollator, build_examples, tokenize_examples
+from gift.data import DATASET_FORMATS, TOO_LONG, DataError, DiffusionCollator, build_examples, tokenize_examples
 from gift.model_options import add_model_arguments
 from gift.probe import probe_signal
 from rewards import TASKS, get_task
@@ -178,7 +178,7 @@ class ReportOptions:
         if self.top < 1 or self.batch_size < 1 or self.min_count < 1:
             raise EntropyReportError(f"top ({self.top}), batch_size ({self.batch_size}) and min_count "
                                      f"({self.min_count}) must be >= 1")
-        if self.too_long not in ("error", "drop"):
+        if self.too_long not in TOO_LONG:
             raise EntropyReportError(f"unknown too_long {self.too_long!r}; choose 'error' or 'drop'")
 
 
@@ -445,7 +445,7 @@ def load_examples(data: str, max_examples: int | None = 512, prompt_field: str =
                   answer_field: str = "answer", dataset_format: str = "prompt_answer", split: str = "train",
                   subset: str | None = None, synthetic_seed: int = 0) -> list[dict]:
     """Prompt/answer examples from any source stage one accepts (jsonl/json, hub id, `synthetic:TASK`)."""
-    if dataset_format not in ("prompt_answer", "s1k"):
+    if dataset_format not in DATASET_FORMATS:
         raise EntropyReportError(f"unknown dataset_format {dataset_format!r}; choose prompt_answer or s1k")
     try:
         examples = build_examples(data, split=split, subset=subset, dataset_format=dataset_format,
@@ -473,7 +473,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", required=True, help="jsonl/json file, hub dataset id, or synthetic:sudoku / synthetic:countdown")
     parser.add_argument("--prompt_field", default="prompt")
     parser.add_argument("--answer_field", default="answer")
-    parser.add_argument("--dataset_format", default="prompt_answer", help="prompt_answer | s1k")
+    parser.add_argument("--dataset_format", default="prompt_answer", help=" | ".join(DATASET_FORMATS))
     parser.add_argument("--split", default="train", help="hub dataset split")
     parser.add_argument("--subset", default=None, help="hub dataset config name")
     parser.add_argument("--synthetic_seed", type=int, default=0)
@@ -482,7 +482,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max_examples", type=int, default=512, help="probe at most this many examples (512)")
     parser.add_argument("--max_length", type=int, default=None,
                         help="probe width incl. the EOS tail; use stage one's max_length (default: longest example)")
-    parser.add_argument("--too_long", default="error", choices=("error", "drop"))
+    parser.add_argument("--too_long", default="error", choices=TOO_LONG)
     parser.add_argument("--no_pad_tail", action="store_true", help="do not mask/probe the EOS padding tail")
     parser.add_argument("--top", type=int, default=20, help="tokens per table (20)")
     parser.add_argument("--min_count", type=int, default=5, help="occurrences a token needs to enter the tables (5)")

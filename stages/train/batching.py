@@ -108,3 +108,20 @@ def apply_global_batch(config) -> None:
             "--gradient_accumulation_steps, or change --global_batch_size or --per_device_train_batch_size"
         )
     config.per_device_train_batch_size, config.gradient_accumulation_steps = per_device, derived
+
+
+def global_batch_field(unit: str):
+    """A stage config's `global_batch_size` field; `unit`: what one item of its batch is (examples, completions)."""
+    from dataclasses import field
+
+    return field(default=None, metadata={
+        "help": f"{unit} per optimizer step over all processes; derives gradient_accumulation_steps"})
+
+
+def accumulation_field():
+    """A stage config's `gradient_accumulation_steps`: None = unset (HF's 1, or derived from global_batch_size);
+    a value given on purpose must match the derived one (`apply_global_batch`)."""
+    from dataclasses import field
+
+    return field(default=None, metadata={
+        "help": "default 1; with global_batch_size derived, and a different value is an error"})

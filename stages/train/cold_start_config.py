@@ -7,15 +7,15 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from gift.adapters import DTYPE_NAMES
-from gift.model_options import model_type_field, trust_remote_code_field
+from gift.data import DATASET_FORMATS, PAD_TO, TOO_LONG
+from gift.model_options import model_type_field, torch_dtype_field, trust_remote_code_field
 from gift.objective import LOSS_NORMALISERS
 from gift.probe import SIGNALS
-from gift.options import check_option
-from gift.schedules import BETA_SOURCES, PAD_TAIL_SCHEDULES
+from gift.schedules import BETA_REFS, BETA_SOURCES, PAD_TAIL_SCHEDULES
 from rewards.prompts import resolve_system_prompt
-from stages.train.batching import apply_global_batch
-from stages.train.lora import parse_target_modules
-from stages.train.validation import check_numbers
+from stages.train.batching import accumulation_field, apply_global_batch, global_batch_field
+from stages.train.lora import lora_field, parse_target_modules
+from stages.train.validation import check_config
 
 OBJECTIVES = ("sft", "gift")
 
@@ -59,49 +59,46 @@ class ColdStartConfig(TrainingArguments):
     model_name_or_path: str = field(default="embedded:tiny", metadata={"help": "model source"})
     model_type: str | None = model_type_field()
     trust_remote_code: bool = trust_remote_code_field()
-    torch_dtype: str = field(default="float32", metadata={"help": "auto | float32 | bfloat16 | float16 (weights dtype)"})
+    torch_dtype: str = torch_dtype_field()
 
     dataset: str = field(default="synthetic:sudoku", metadata={"help": "jsonl/json path, hub id or synthetic:TASK"})
     dataset_subset: str | None = field(default=None, metadata={"help": "hub dataset config name"})
     dataset_split: str = field(default="train", metadata={"help": "hub dataset split"})
-    dataset_format: str = field(default="prompt_answer", metadata={"help": "prompt_answer | s1k"})
+    dataset_format: str = field(default="prompt_answer", metadata={"help": " | ".join(DATASET_FORMATS)})
     prompt_field: str = field(default="prompt", metadata={"help": "prompt column"})
     answer_field: str = field(default="answer", metadata={"help": "answer column"})
     system_prompt: str | None = field(
         default=None, metadata={"help": "system message added to every prompt: its text, or a name (format)"})
     max_length: int = field(default=64, metadata={"help": "max tokens of prompt + answer"})
-    pad_to: str = field(default="max_length", metadata={"help": "max_length | longest"})
+    pad_to: str = field(default="max_length", metadata={"help": " | ".join(PAD_TO)})
     train_on_pad_tail: bool = field(default=True, metadata={"help": "noise and train the EOS padding tail (d1)"})
-    too_long: str = field(default="error", metadata={"help": "error | drop"})
+    too_long: str = field(default="error", metadata={"help": " | ".join(TOO_LONG)})
     max_examples: int | None = field(default=None, metadata={"help": "use at most this many examples"})
     synthetic_examples: int = field(default=20000, metadata={"help": "examples generated for synthetic:TASK"})
     synthetic_seed: int = field(default=0, metadata={"help": "seed of the synthetic task generator"})
 
-    objective: str = field(default="gift", metadata={"help": "sft | gift"})
-    normaliser: str | None = field(default=None, metadata={"help": "answer_tokens | answer_length | masked_tokens"})
+    objective: str = field(default="gift", metadata={"help": " | ".join(OBJECTIVES)})
+    normaliser: str | None = field(default=None, metadata={"help": " | ".join(LOSS_NORMALISERS)})
     eps: float = field(default=1e-3, metadata={"help": "t = (1-eps) u + eps"})
     min_rate: float = field(default=1e-3, metadata={"help": "lower clamp of t_i"})
     resample_empty: bool = field(default=True, metadata={"help": "redraw a sequence's mask when nothing got masked"})
     beta_source: str = field(default="live", metadata={"help": "live | cached"})
     beta_refresh_steps: int = field(default=1, metadata={"help": "live beta: probe every k steps, reuse each example's last beta in between"})
-    beta_from: str = field(default="entropy", metadata={"help": "entropy | nll"})
-    beta_ref: str = field(default="sequence", metadata={"help": "sequence | batch"})
+    beta_from: str = field(default="entropy", metadata={"help": " | ".join(SIGNALS)})
+    beta_ref: str = field(default="sequence", metadata={"help": " | ".join(BETA_REFS)})
     beta_ref_floor: float = field(default=1e-3, metadata={"help": "beta_ref below this: plain SFT schedule"})
-    pad_tail_schedule: str = field(default="sft", metadata={"help": "sft | gift"})
+    pad_tail_schedule: str = field(default="sft", metadata={"help": " | ".join(PAD_TAIL_SCHEDULES)})
     probe_chunk_size: int = field(default=256, metadata={"help": "positions per fp32 entropy chunk (256: 5x less than unchunked at 4k, docs/scaling.md)"})
 
-    use_lora: bool = field(default=False, metadata={"help": "train a LoRA adapter instead of all weights"})
-    lora_r: int = field(default=8)
-    lora_alpha: int = field(default=16)
-    lora_dropout: float = field(default=0.0)
-    lora_target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj"])
+    use_lora: bool = lora_field("use_lora", False)
+    lora_r: int = lora_field("lora_r", 8)
+    lora_alpha: int = lora_field("lora_alpha", 16)
+    lora_dropout: float = lora_field("lora_dropout", 0.0)
+    lora_target_modules: list[str] = lora_field("lora_target_modules", ["q_proj", "k_proj", "v_proj"])
 
     resume: bool = field(default=False, metadata={"help": "continue from the last complete checkpoint"})
-    global_batch_size: int | None = field(
-        default=None, metadata={"help": "examples per optimizer step over all processes; derives gradient_accumulation_steps"})
-    # None = unset (HF's 1, or derived from global_batch_size); a value given on purpose must match the derived one.
-    gradient_accumulation_steps: int | None = field(
-        default=None, metadata={"help": "default 1; with global_batch_size derived, and a different value is an error"})
+    global_batch_size: int | None = global_batch_field("examples")
+    gradient_accumulation_steps: int | None = accumulation_field()
 
     # HF defaults that suit this project.
     output_dir: str | None = field(default=None, metadata={"help": "run directory"})
@@ -111,29 +108,20 @@ class ColdStartConfig(TrainingArguments):
     remove_unused_columns: bool = field(default=False)
     dataloader_drop_last: bool = field(default=True)
 
+    # The named choices of its string options, checked by `check_config` (None: unset).
+    CHOICES = {"objective": OBJECTIVES, "normaliser": LOSS_NORMALISERS, "dataset_format": DATASET_FORMATS,
+               "beta_source": tuple(s for s in BETA_SOURCES if s != "custom"), "beta_from": SIGNALS,
+               "beta_ref": BETA_REFS, "pad_tail_schedule": PAD_TAIL_SCHEDULES, "pad_to": PAD_TO,
+               "too_long": TOO_LONG, "torch_dtype": DTYPE_NAMES}
+
     def __post_init__(self):
-        check_option("objective", self.objective, OBJECTIVES)
-        if self.normaliser is not None:
-            check_option("normaliser", self.normaliser, LOSS_NORMALISERS)
-        check_option("dataset_format", self.dataset_format, ("prompt_answer", "s1k"))
-        check_option("beta_source", self.beta_source, tuple(s for s in BETA_SOURCES if s != "custom"))
-        check_option("beta_from", self.beta_from, SIGNALS)
-        check_option("beta_ref", self.beta_ref, ("sequence", "batch"))
-        check_option("pad_tail_schedule", self.pad_tail_schedule, PAD_TAIL_SCHEDULES)
-        check_option("pad_to", self.pad_to, ("max_length", "longest"))
-        check_option("too_long", self.too_long, ("error", "drop"))
-        check_option("torch_dtype", self.torch_dtype, DTYPE_NAMES)
-        if not self.output_dir:
-            raise ValueError("output_dir is required (--output_dir DIR)")
+        check_config(self)  # before anything is loaded: choices, steps, rates, sizes, lengths
         self.system_prompt = resolve_system_prompt(self.system_prompt)
         self.lora_target_modules = parse_target_modules(self.lora_target_modules)
-        if not 0 < self.eps < 1 or not 0 < self.min_rate < 1:
-            raise ValueError(f"eps ({self.eps}) and min_rate ({self.min_rate}) must lie in (0, 1)")
         import torch
 
         if not torch.cuda.is_available():
             self.use_cpu = True  # trl/transformers would otherwise pick bf16/GPU paths
-        check_numbers(self)  # before anything is loaded: steps, rates, sizes, lengths
         apply_global_batch(self)
         super().__post_init__()
 

@@ -14,6 +14,7 @@ import torch
 
 from stages.train.rl import DiffuGRPOTrainer, run_rl
 from stages.train.rl_config import RLConfig
+from stages.train.trl_private import advance_micro_step, step_metrics
 
 
 class FrozenControlTrainer(DiffuGRPOTrainer):
@@ -22,10 +23,10 @@ class FrozenControlTrainer(DiffuGRPOTrainer):
     def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
         model.train()  # as HF's step does: trl logs the train-mode metrics, and rollouts run in this mode
         self._prepare_inputs(inputs)  # generates and scores the batch; sets the rollout metrics
-        metrics = self._metrics["train"]
+        metrics = step_metrics(self, training=True)
         for key, value in self._rollout_metrics.items():
             metrics[key].append(value)
-        self._step += 1
+        advance_micro_step(self)
         return torch.zeros((), device=self.accelerator.device)
 
     def _all_iteration_logps(self, model, batch: dict) -> torch.Tensor:

@@ -37,10 +37,11 @@ from stages.config_args import config_parser, parse_config
 from stages.train.lora import lora_config
 from stages.runs.discovery import checkpoint_step
 from stages.runs.metrics_file import rewind as rewind_metrics
-from stages.train.rl_config import RLConfig
+from stages.train.rl_config import RLConfig, rl_config_class
 from stages.train.rl_data import rl_rows
 from stages.train.rl_estimator import estimator_settings
 from stages.train.rl_start import check_rollouts_fit
+from stages.train.trl_private import check_trl, micro_step, reference_built_by_us, step_metrics
 from stages.runs.guard import guard_run
 from stages.runs.manifest import CheckpointManifestCallback, manifest_maker, save_final
 
@@ -49,20 +50,8 @@ from stages.runs.manifest import CheckpointManifestCallback, manifest_maker, sav
 warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*deprecated", category=FutureWarning)
 
 METRICS_FILE = "metrics.jsonl"
-# trl internals this subclass overrides or calls; `check_trl_hooks` fails loudly if one disappears.
-TRL_HOOKS = ("_generate_and_score_completions", "_compute_loss", "_calculate_rewards", "_prepare_inputs", "log")
 METRIC_KEYS = ("loss", "reward_mean", "reward_std", "frac_reward_zero_std", "kl", "clip_ratio",
                "completion_length", "learning_rate", "grad_norm")
-
-
-def check_trl_hooks() -> None:
-    """Raise naming every GRPOTrainer method this trainer relies on that the installed trl lacks."""
-    import trl
-
-    missing = [name for name in TRL_HOOKS if not callable(getattr(GRPOTrainer, name, None))]
-    if missing:
-        raise RuntimeError(f"trl {trl.__version__}: GRPOTrainer has no {', '.join(missing)}; DiffuGRPOTrainer "
-                           "overrides or calls it. Install the tested trl (see pyproject.toml).")
 
 
 def _seed(*parts: int) -> int:
@@ -81,18 +70,14 @@ class DiffuGRPOTrainer(GRPOTrainer):
 
     def __init__(self, model, adapter: ModelAdapter, args: RLConfig, metrics_path: Path, wall_offset: float = 0.0,
                  **kwargs):
-        check_trl_hooks()
-        beta, args.beta = args.beta, 0.0
+        check_trl()
+        beta = args.beta
         # The reference is copied before trl's __init__: trl replaces `model.forward` with a closure over the
         # model's own bound forward, so a copy taken afterwards would run the *trained* weights.
         reference = (copy.deepcopy(model).eval().requires_grad_(False)
                      if beta != 0.0 and args.kl_reference == "start" and not is_peft_model(model) else None)
-        try:
-            # trl would rebuild a full-weight reference from config._name_or_path, which is wrong for a
-            # stage-one adapter merged in memory: we keep our own copy.
+        with reference_built_by_us(args):
             super().__init__(model=model, args=args, **kwargs)
-        finally:
-            args.beta = beta
         self.beta = beta
         self.adapter = adapter
         self.estimator = build_estimator(args.rl_algorithm, estimator_settings(args))
@@ -192,7 +177,7 @@ class DiffuGRPOTrainer(GRPOTrainer):
     def _compute_loss(self, model, inputs: dict) -> torch.Tensor:
         # trl's _step counts micro-batches; a generation batch serves steps_per_generation x mu of them.
         per_generation = self.args.steps_per_generation * self.num_iterations
-        iteration = self.estimator.mask_set(self._step % per_generation, self.args.steps_per_generation,
+        iteration = self.estimator.mask_set(micro_step(self) % per_generation, self.args.steps_per_generation,
                                             self.num_iterations)
         logps = self._logps(model, inputs, iteration)
         old = inputs["old_logps"][:, iteration] if "old_logps" in inputs else None
@@ -201,7 +186,7 @@ class DiffuGRPOTrainer(GRPOTrainer):
         extra = {"rates": inputs["noise_rates"][:, iteration]} if "noise_rates" in inputs else {}
         out = self.estimator.loss(logps, completion_noise, old, ref, inputs["advantages"], inputs["completion_mask"],
                                   **extra)
-        metrics = self._metrics["train" if self.model.training else "eval"]
+        metrics = step_metrics(self, self.model.training)
         metrics["kl"].append(out.kl)
         metrics["clip_ratio"].append(out.clip_ratio)
         for key, value in self._rollout_metrics.items():
@@ -252,7 +237,8 @@ def run_rl(config: RLConfig, callbacks=None, trainer_class: type | None = None, 
 
 
 def make_parser():
-    return config_parser(RLConfig)
+    """`gift rl`'s parser, with a flag for every option of the estimators registered now."""
+    return config_parser(rl_config_class())
 
 
 def main(argv: list[str] | None = None) -> Path:

@@ -1,41 +1,43 @@
-"""Configuration of stage two (`gift rl`): trl's `GRPOConfig` plus the diffusion-specific fields."""
+"""Configuration of stage two (`gift rl`): trl's `GRPOConfig` plus the diffusion-specific fields.
+
+Every field says what it means once: trl's fields keep trl's help (`trl_field` changes only the default
+to d1's), the rollout sampler's options keep the sampler's names and help (`gift.sampler_options`), and
+the estimators' options are read from the registry when a config is built (`rl_config_class`).
+"""
 
 from __future__ import annotations
 
-import re
+import dataclasses
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from trl import GRPOConfig
 
 from gift.adapters import DTYPE_NAMES
 from gift.estimators import ESTIMATORS
-from gift.model_options import model_type_field
-from gift.options import check_option
+from gift.estimators.registry import estimator_rules
+from gift.model_options import model_type_field, torch_dtype_field
 from gift.sampler import SamplerConfig
-from gift.sampler_options import HELP, default
+from gift.sampler_options import sampler_field, sampler_options
 from rewards import TASKS
-from stages.train.batching import apply_global_batch, global_batch, world_size
-from stages.train.lora import parse_target_modules
-from stages.train.rl_estimator import EstimatorOptions, resolve_estimator
-from stages.train.validation import check_numbers
+from stages.train.batching import accumulation_field, apply_global_batch, global_batch, global_batch_field, world_size
+from stages.train.lora import lora_field, parse_target_modules
+from stages.train.rl_estimator import estimator_fields, estimator_keys, resolve_estimator
+from stages.train.validation import check_config
 
 
 KL_REFERENCES = ("start", "generation")
-# The rollout sampler's options (`gift.sampler_options`) -> the fields that set them in a stage-two recipe.
-ROLLOUT_OPTIONS = {"gen_length": "gen_length", "block_length": "block_length", "steps": "diffusion_steps",
-                   "temperature": "temperature", "remasking": "remasking", "threshold": "sampler_threshold",
-                   "factor": "sampler_factor", "kv_cache": "kv_cache", "min_commit": "sampler_min_commit",
-                   "lookahead": "sampler_lookahead", "eos_stop": "sampler_eos_stop"}
-# What only the policy update reads: a frozen control (rollouts and rewards) ignores them.
-ESTIMATOR_KEYS = frozenset({"rl_algorithm", "beta", "epsilon", "loss_type", "kl_reference",
-                            *EstimatorOptions.__dataclass_fields__})
-# trl's own defaults, for the trainer fields an estimator does not read (it has no ratio or no KL).
-TRL_DEFAULTS = {name: GRPOConfig.__dataclass_fields__[name].default for name in ("beta", "epsilon", "loss_type")}
+ROLLOUTS = "rollouts: "
+
+
+def trl_field(name: str, default: Any) -> Any:
+    """trl's `GRPOConfig` field `name` with its help, and this project's default (d1's where they differ)."""
+    return field(default=default, metadata=dict(GRPOConfig.__dataclass_fields__[name].metadata))
 
 
 @dataclass
-class RLConfig(GRPOConfig, EstimatorOptions):
+class RLConfig(GRPOConfig):
     """diffu-GRPO (d1) from a stage-one checkpoint.
 
     Model:
@@ -48,19 +50,21 @@ class RLConfig(GRPOConfig, EstimatorOptions):
         dataset: `synthetic` (the embedded compact format), a local file for the task's loader, or `hub`
             (the task's hub set). dataset_split, max_prompts, prefill (appended after the generation prompt).
     Rollouts (the project's sampler, `gift.sampler`):
-        gen_length, block_length, diffusion_steps, remasking; `temperature` is trl's field (d1: 0.9).
-        sampler_threshold (parallel decoding by confidence; None = d1's fixed schedule), sampler_factor,
-        sampler_min_commit (`one` or `schedule`: the floor of a parallel step), sampler_eos_stop,
-        sampler_lookahead and kv_cache (`none`, `prefix`, `dual`): `gift eval`'s sampler options under these
-        names (`ROLLOUT_OPTIONS`; docs/sampler.md). `top_p` (trl's) must stay 1.0: no nucleus filtering.
+        gen_length, block_length, steps, remasking; `temperature` is trl's field (d1: 0.9).
+        threshold (parallel decoding by confidence; None = d1's fixed schedule), factor, min_commit (`one`
+        or `schedule`: the floor of a parallel step), eos_stop, lookahead and kv_cache (`none`, `prefix`,
+        `dual`): `gift eval`'s sampler options, same names (docs/sampler.md). `top_p` (trl's) must stay 1.0:
+        no nucleus filtering.
     Policy gradient (docs/rl_algorithms.md):
         rl_algorithm: a registered estimator (`gift.estimators`): `d1` (diffu-GRPO's one-step estimate,
             clipped ratio), `spg` (sandwiched policy gradient), `unigrpo` (MMaDA), `wd1` (ratio-free
             weighted likelihood), `gdpo` (sequence-level ratio on a quadrature ELBO), `coupled`
             (DiffuCoder's coupled-GRPO: complementary mask pairs).
         The estimator's own options (`p_mask_prompt`, `num_t`, `spg_*`, `eubo_beta`, `mix_weight`,
-            `unigrpo_*`, `wd1_*`, `gdpo_*`, `coupled_*`, `mask_schedule`) come from its settings dataclass (`EstimatorOptions`); unset,
-            each is the estimator's published default, and one the estimator does not read is an error.
+            `unigrpo_*`, `wd1_*`, `gdpo_*`, `coupled_*`, `mask_schedule`,
+            `prompt_padding`) come from its settings dataclass, read from the registry when
+            the config class is built (`rl_config_class`); unset, each is the estimator's published default,
+            and one the estimator does not read is an error.
         beta, epsilon, loss_type, kl_reference: unset, the estimator's defaults (d1: 0.04, 0.5, bnpo,
             `start`). kl_reference: what beta's KL is taken to: `start` (the starting model) or
             `generation` (the policy that generated the batch). num_iterations (mu) and scale_rewards
@@ -74,84 +78,81 @@ class RLConfig(GRPOConfig, EstimatorOptions):
 
     model: str = field(default="embedded:tiny", metadata={"help": "stage-one checkpoint or model source"})
     model_type: str | None = model_type_field()
-    torch_dtype: str = field(default="float32", metadata={"help": "auto | float32 | bfloat16 | float16"})
+    torch_dtype: str = torch_dtype_field()
 
     task: str = field(default="sudoku", metadata={"help": " | ".join(TASKS)})
     dataset: str = field(default="synthetic", metadata={"help": "synthetic | hub | a local data file"})
-    dataset_split: str = field(default="train")
+    dataset_split: str = field(default="train", metadata={"help": "split of the task's data (hub or local)"})
     max_prompts: int | None = field(default=None, metadata={"help": "use at most this many prompts"})
-    synthetic_seed: int = field(default=0)
+    synthetic_seed: int = field(default=0, metadata={"help": "seed of the synthetic task generator"})
     prefill: str | None = field(default=None, metadata={"help": "text appended after the generation prompt"})
 
-    gen_length: int = field(default=256)
-    block_length: int = field(default=32)
-    diffusion_steps: int = field(default=128)
-    remasking: str = field(default="low_confidence")
-    sampler_threshold: float | None = field(default=default("threshold"), metadata={"help": "rollouts: " + HELP["threshold"]})
-    sampler_factor: float | None = field(default=default("factor"), metadata={"help": "rollouts: " + HELP["factor"]})
-    kv_cache: str = field(default=default("kv_cache"), metadata={"help": "rollouts: " + HELP["kv_cache"]})
-    sampler_min_commit: str = field(default=default("min_commit"), metadata={"help": "rollouts: " + HELP["min_commit"]})
-    sampler_eos_stop: bool = field(default=default("eos_stop"), metadata={"help": "rollouts: " + HELP["eos_stop"]})
-    sampler_lookahead: int = field(default=default("lookahead"), metadata={"help": "rollouts: " + HELP["lookahead"]})
-    rl_algorithm: str = field(default="d1", metadata={"help": f"{' | '.join(ESTIMATORS)} (gift.estimators)"})
-    loss_type: str | None = field(default=None, metadata={"help": "d1: bnpo (token mean over the micro-batch) | grpo"})
+    gen_length: int = sampler_field("gen_length", 256, ROLLOUTS)
+    block_length: int = sampler_field("block_length", use=ROLLOUTS)
+    steps: int = sampler_field("steps", 128, ROLLOUTS)
+    remasking: str = sampler_field("remasking", use=ROLLOUTS)
+    threshold: float | None = sampler_field("threshold", use=ROLLOUTS)
+    factor: float | None = sampler_field("factor", use=ROLLOUTS)
+    kv_cache: str = sampler_field("kv_cache", use=ROLLOUTS)
+    min_commit: str = sampler_field("min_commit", use=ROLLOUTS)
+    eos_stop: bool = sampler_field("eos_stop", use=ROLLOUTS)
+    lookahead: int = sampler_field("lookahead", use=ROLLOUTS)
+    rl_algorithm: str = field(default="d1", metadata={"help": "a registered estimator (gift.estimators)"})
     logps_chunk_size: int = field(default=1024, metadata={"help": "rows per fp32 log-softmax chunk"})
 
-    use_lora: bool = field(default=True)
-    lora_r: int = field(default=128)
-    lora_alpha: int = field(default=64)
-    lora_dropout: float = field(default=0.05)
-    lora_target_modules: list[str] = field(
-        default_factory=lambda: ["all-linear"], metadata={"help": "module names, or all-linear; a comma string on the CLI"})
+    use_lora: bool = lora_field("use_lora", True)
+    lora_r: int = lora_field("lora_r", 128)
+    lora_alpha: int = lora_field("lora_alpha", 64)
+    lora_dropout: float = lora_field("lora_dropout", 0.05)
+    lora_target_modules: list[str] = lora_field("lora_target_modules", ["all-linear"])
 
-    resume: bool = field(default=False)
-    global_batch_size: int | None = field(
-        default=None, metadata={"help": "completions per optimizer step over all processes; derives accumulation"})
-    # None = unset (HF's 1, or derived from global_batch_size); a value given on purpose must match the derived one.
-    gradient_accumulation_steps: int | None = field(
-        default=None, metadata={"help": "default 1; with global_batch_size derived, and a different value is an error"})
+    resume: bool = field(default=False, metadata={"help": "continue from the last complete checkpoint"})
+    global_batch_size: int | None = global_batch_field("completions")
+    gradient_accumulation_steps: int | None = accumulation_field()
 
     # trl turns gradient checkpointing on by default; it only re-runs forwards for small models and LLaDA's
     # hub code has no HF hook for it. Recipes that need it set `activation_checkpointing: true`.
-    gradient_checkpointing: bool | None = field(default=None)
+    gradient_checkpointing: bool | None = trl_field("gradient_checkpointing", None)
     # d1's defaults where they differ from trl's.
-    learning_rate: float = field(default=3e-6)
-    lr_scheduler_type: str = field(default="constant")
-    max_grad_norm: float = field(default=0.2)
-    adam_beta2: float = field(default=0.99)
-    weight_decay: float = field(default=0.1)
-    beta: float | None = field(default=None, metadata={"help": "KL weight; unset: the estimator's (d1 0.04)"})
+    learning_rate: float = trl_field("learning_rate", 3e-6)
+    lr_scheduler_type: str = trl_field("lr_scheduler_type", "constant")
+    max_grad_norm: float = trl_field("max_grad_norm", 0.2)
+    adam_beta2: float = trl_field("adam_beta2", 0.99)
+    weight_decay: float = trl_field("weight_decay", 0.1)
     kl_reference: str | None = field(
         default=None, metadata={"help": "KL to: start (d1) or generation (proximal); unset: the estimator's"})
-    epsilon: float | None = field(default=None, metadata={"help": "clip range; unset: the estimator's (d1 0.5)"})
-    num_generations: int = field(default=6)
-    per_device_train_batch_size: int = field(default=6)
-    num_iterations: int = field(default=12)
-    temperature: float = field(default=0.9)
-    scale_rewards: str = field(default="none")
-    logging_steps: float = field(default=1)
-    save_steps: float = field(default=96)
-    output_dir: str | None = field(default=None)
+    num_generations: int = trl_field("num_generations", 6)
+    per_device_train_batch_size: int = trl_field("per_device_train_batch_size", 6)
+    num_iterations: int = trl_field("num_iterations", 12)
+    temperature: float = trl_field("temperature", 0.9)
+    scale_rewards: str = trl_field("scale_rewards", "none")
+    logging_steps: float = trl_field("logging_steps", 1)
+    save_steps: float = trl_field("save_steps", 96)
+    output_dir: str | None = trl_field("output_dir", None)
+
+    def __new__(cls, *args: Any, **kwargs: Any):
+        # `RLConfig(...)` builds the class that holds the registered estimators' options (`rl_config_class`).
+        return super().__new__(rl_config_class() if cls is RLConfig else cls)
+
+    def __reduce__(self):  # pickled (trl saves training_args.bin) as its values, rebuilt the same way
+        return _rebuild, (self.__dict__.copy(),)
+
+    # The named choices of its string options, checked by `check_config` (None: unset); the sampler's and the
+    # estimators' are checked by the sampler and the registry.
+    CHOICES = {"torch_dtype": DTYPE_NAMES, "kl_reference": KL_REFERENCES}
 
     def __post_init__(self):
-        if not self.output_dir:
-            raise ValueError("output_dir is required (--output_dir DIR)")
-        check_option("torch_dtype", self.torch_dtype, DTYPE_NAMES)
+        check_config(self, estimator_rules())  # before anything is loaded: choices, steps, rates, sizes, lengths
         self.lora_target_modules = parse_target_modules(self.lora_target_modules)
-        if self.kl_reference is not None:
-            check_option("kl_reference", self.kl_reference, KL_REFERENCES)
+        # The checks across fields.
         if self.top_p != 1.0:  # trl's field; the diffusion sampler draws from the whole distribution
             raise ValueError(f"top_p {self.top_p}: rollouts sample from the full distribution (no nucleus "
                              "filtering); leave top_p at 1.0")
-        # Ranges are check_numbers'; these are the checks across fields.
-        if self.num_iterations < 1:
-            raise ValueError(f"num_iterations must be >= 1, got {self.num_iterations}")
         if self.save_steps >= 1 and int(self.save_steps) % self.num_iterations:
             raise ValueError(f"save_steps ({int(self.save_steps)}) must be a multiple of num_iterations "
                              f"({self.num_iterations}) so a resumed run restarts at a generation boundary")
-        check_numbers(self)  # before anything is loaded: steps, rates, sizes, lengths
-        resolve_estimator(self, TRL_DEFAULTS)  # its defaults for beta/epsilon/..., options and capabilities
-        self.sampler_config()  # the rollout sampler's own checks, in this config's option names
+        resolve_estimator(self)  # its defaults for beta/epsilon/..., options and capabilities
+        self.sampler_config()  # the rollout sampler's own checks (same option names)
         apply_global_batch(self)
         processes = world_size()
         completions = global_batch(self.per_device_train_batch_size, self.gradient_accumulation_steps, processes)
@@ -169,17 +170,31 @@ class RLConfig(GRPOConfig, EstimatorOptions):
                 self.bf16 = False
         super().__post_init__()
 
-
     def sampler_config(self) -> SamplerConfig:
-        """The rollout sampler's settings; a bad value is a `ValueError` naming this config's option."""
-        values = {option: getattr(self, name) for option, name in ROLLOUT_OPTIONS.items()}
-        try:
-            return SamplerConfig(**values)
-        except ValueError as err:
-            message = str(err)
-            for option, name in ROLLOUT_OPTIONS.items():
-                message = re.sub(rf"(?<![\w-]){option}(?!\w)", name, message)
-            raise ValueError(message) from None
+        """The rollout sampler's settings; a bad value is the sampler's `ValueError` (same option names)."""
+        return SamplerConfig(**{name: getattr(self, name) for name in sampler_options()})
+
+
+@lru_cache(maxsize=None)
+def _config_class(estimators: tuple) -> type:
+    names = tuple(name for name, _ in estimators)
+    algorithm = ("rl_algorithm", str, field(default=RLConfig.rl_algorithm, metadata={
+        "help": f"{' | '.join(names)} (gift.estimators)"}))
+    cls = dataclasses.make_dataclass("RLConfig", [algorithm, *estimator_fields()], bases=(RLConfig,))
+    cls.__module__, cls.__doc__ = __name__, RLConfig.__doc__
+    cls.CHOICES = {**RLConfig.CHOICES, "rl_algorithm": names}
+    return cls
+
+
+def rl_config_class() -> type:
+    """`RLConfig` with a field per option of the estimators registered now (one class per registry state)."""
+    return _config_class(tuple(ESTIMATORS.items()))
+
+
+def _rebuild(values: dict[str, Any]) -> RLConfig:
+    config = object.__new__(rl_config_class())
+    config.__dict__.update(values)
+    return config
 
 
 def frozen_settings(settings: dict[str, Any]) -> dict[str, Any]:
@@ -194,6 +209,7 @@ def frozen_settings(settings: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(steps, int) or steps < 1 or steps % mu:
         raise ValueError(f"a frozen control needs max_steps (got {steps}) to be a positive multiple of "
                          f"num_iterations ({mu})")
-    kept = {key: value for key, value in settings.items() if key not in ESTIMATOR_KEYS}
+    dropped = estimator_keys()
+    kept = {key: value for key, value in settings.items() if key not in dropped}
     return {**kept, "learning_rate": 1e-12, "beta": 0.0, "num_iterations": 1, "max_steps": steps // mu,
             "save_steps": steps // mu}

@@ -1,9 +1,12 @@
-"""The estimator part of the stage-two config, read from the registry (`gift.estimators.registry`).
+"""The estimator part of the stage-two config, read from the registry (`gift.estimators.registry`) each time
+a config class is built, so an estimator registered after this module was imported still gets its options.
 
-`EstimatorOptions` is the dataclass of the flat `gift rl` options every registered estimator declares
-(`num_t`, `spg_negative`, `wd1_psi`, ...), each None unless set; `resolve_estimator` fills the trainer
-fields an estimator gives defaults for (`beta`, `epsilon`, `loss_type`, `kl_reference`), refuses options
-the chosen estimator does not read, and checks its capabilities against the rest of the config.
+`estimator_fields` are the flat `gift rl` options every registered estimator declares (`num_t`,
+`spg_negative`, `wd1_psi`, ...), each None unless set, with the estimators' help; the trainer's own fields
+they give defaults for (`gift.estimators.base.TRAINER_FIELDS`: beta, epsilon, loss_type) keep trl's help and
+become None (unset) too. `resolve_estimator` fills the unset trainer fields (`beta`, `epsilon`, `loss_type`,
+`kl_reference`), refuses options the chosen estimator does not read, and checks its capabilities against
+the rest of the config.
 """
 
 from __future__ import annotations
@@ -11,21 +14,34 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Optional
 
+from trl import GRPOConfig
+
 from gift.estimators import ESTIMATORS, settings_from_options
+from gift.estimators.base import TRAINER_FIELDS
 from gift.estimators.registry import estimator_options
-from gift.options import check_option
+
+# The config fields only the policy update reads besides the estimators' options (a frozen control drops them).
+ESTIMATOR_FIELDS = ("rl_algorithm", "kl_reference")
+_TRL_FIELDS = {f.name: f for f in dataclasses.fields(GRPOConfig)}
 
 
-def _options_dataclass() -> type:
-    fields = [(flag, Optional[spec["type"]], dataclasses.field(default=None, metadata={"help": spec["help"]}))
-              for flag, spec in estimator_options().items() if not spec["trainer"]]
-    options = dataclasses.make_dataclass("EstimatorOptions", fields)
-    options.__module__ = __name__
-    return options
+def estimator_fields() -> list[tuple[str, Any, dataclasses.Field]]:
+    """`(name, type, field)` of every registered estimator's option, for `dataclasses.make_dataclass`."""
+    options = estimator_options()
+    trainer = {name: {"type": _TRL_FIELDS[name].type, "help": "no estimator sets it: trl's default"}
+               for name in TRAINER_FIELDS if name not in options}
+    out = []
+    for flag, spec in {**options, **trainer}.items():
+        help = spec["help"]
+        if flag in TRAINER_FIELDS:  # trl's field: its own help, then each estimator's default
+            help = f"{_TRL_FIELDS[flag].metadata.get('help', '')} Unset: the estimator's ({help})"
+        out.append((flag, Optional[spec["type"]], dataclasses.field(default=None, metadata={"help": help})))
+    return out
 
 
-EstimatorOptions = _options_dataclass()
-TRAINER_FIELDS = ("beta", "epsilon", "loss_type")
+def estimator_keys() -> frozenset[str]:
+    """Every config key that only the policy update reads: a frozen control (rollouts and rewards) drops them."""
+    return frozenset({*ESTIMATOR_FIELDS, *TRAINER_FIELDS, *estimator_options()})
 
 
 def option_values(config: Any) -> dict[str, Any]:
@@ -39,15 +55,14 @@ def estimator_settings(config: Any) -> Any:
                                  context={"block_length": getattr(config, "block_length", None)})
 
 
-def resolve_estimator(config: Any, trainer_defaults: dict[str, Any]) -> None:
-    """Fill the unset trainer fields from the estimator (else `trainer_defaults`), then check the estimator's
+def resolve_estimator(config: Any) -> None:
+    """Fill the unset trainer fields from the estimator (else trl's defaults), then check the estimator's
     options and capabilities. Raises ValueError naming the option."""
-    check_option("rl_algorithm", config.rl_algorithm, tuple(ESTIMATORS))
-    cls = ESTIMATORS[config.rl_algorithm]
+    cls = ESTIMATORS[config.rl_algorithm]  # a registered name: `check_config` checked it
     defaults = cls.settings_type()
     for name in TRAINER_FIELDS:
         if getattr(config, name) is None:
-            setattr(config, name, getattr(defaults, name, trainer_defaults[name]))
+            setattr(config, name, getattr(defaults, name, _TRL_FIELDS[name].default))
     if config.kl_reference is None:
         config.kl_reference = cls.default_kl_reference
     settings = estimator_settings(config)

@@ -1,65 +1,32 @@
-"""Numeric option checks shared by the stage configs, run in their `__post_init__` (before anything loads).
+"""The one validation boundary of the stage configs: `check_config(self)`, first thing in their `__post_init__`
+(before anything loads), then only the checks across fields that need the config's own logic.
 
-One table: option -> rule. A config without an option skips it, so both stages (and fields added later)
-use the same call, `check_numbers(self)`. A failed rule is one `ValueError` naming the option, its value
-and the accepted range, e.g. `--max_steps -5: must be a positive integer, or -1 to train num_train_epochs`.
+`check_config` checks, in this order: `output_dir` is set; every string option with named choices (the
+config class's `CHOICES`: option -> allowed values, next to its fields; None = unset) is one of them; every
+numeric option is in range (one table for both stages, `RULES`, plus `rules` the config discovers when it is
+built: the estimators'); and the semi-autoregressive split. The rules themselves are written once, in
+`gift.options`. A config without an option skips it, so both stages (and fields added later) use the same
+call. A failed rule is one `ValueError` naming the option, its value and what is accepted, e.g.
+`--max_steps -5: must be a positive integer, or -1 to train num_train_epochs`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Callable
+from typing import Any
 
-from gift.options import check_block_split
-from gift.estimators import estimator_rules
+from gift.options import (NON_NEGATIVE, OPEN_UNIT, POSITIVE, POSITIVE_INT, PROBABILITY, STEPS_OR_RATIO, UNIT, Rule,
+                          check_block_split, check_option)
 
 logger = logging.getLogger(__name__)
 
 
-def _positive(v) -> bool:
-    return v > 0
+_positive_int = POSITIVE_INT[0]
 
-
-def _positive_int(v) -> bool:
-    return float(v).is_integer() and v >= 1
-
-
-def _non_negative(v) -> bool:
-    return v >= 0
-
-
-def _open_unit(v) -> bool:  # (0, 1)
-    return 0 < v < 1
-
-
-def _unit_right_open(v) -> bool:  # [0, 1)
-    return 0 <= v < 1
-
-
-def _unit(v) -> bool:  # [0, 1]
-    return 0 <= v <= 1
-
-
-def _unit_left_open(v) -> bool:  # (0, 1]
-    return 0 < v <= 1
-
-
-def _steps_or_ratio(v) -> bool:  # HF: an integer >= 1, or a fraction of the run in (0, 1)
-    return 0 < v < 1 or _positive_int(v)
-
-
-POSITIVE = (_positive, "must be > 0")
-POSITIVE_INT = (_positive_int, "must be a positive integer")
-NON_NEGATIVE = (_non_negative, "must be >= 0")
-OPEN_UNIT = (_open_unit, "must lie in (0, 1)")
-PROBABILITY = (_unit_right_open, "must lie in [0, 1)")
-UNIT = (_unit, "must lie in [0, 1]")
-UNIT_LEFT_OPEN = (_unit_left_open, "must lie in (0, 1]")
-STEPS_OR_RATIO = (_steps_or_ratio, "must be a positive integer (steps) or a fraction in (0, 1) of the run")
 
 # None means "not set" for the optional ones (max_examples, global_batch_size...): not checked.
-RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+RULES: dict[str, Rule] = {
     "max_steps": (lambda v: v == -1 or _positive_int(v), "must be a positive integer, or -1 to train num_train_epochs"),
     "num_train_epochs": POSITIVE,
     "learning_rate": POSITIVE,
@@ -86,7 +53,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "logps_chunk_size": POSITIVE_INT,
     "gen_length": POSITIVE_INT,
     "block_length": POSITIVE_INT,
-    "diffusion_steps": POSITIVE_INT,
+    "steps": POSITIVE_INT,
     "num_generations": (lambda v: _positive_int(v) and v >= 2, "must be an integer >= 2 (GRPO compares a group)"),
     "num_iterations": POSITIVE_INT,
     "lora_r": POSITIVE_INT,
@@ -99,7 +66,6 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "temperature": NON_NEGATIVE,
     "beta": NON_NEGATIVE,
     "epsilon": POSITIVE,
-    **estimator_rules(),  # each estimator declares its options' ranges (gift.estimators)
 }
 
 
@@ -113,18 +79,29 @@ def _by_steps(config: Any, strategy: str) -> bool:
 BY_STRATEGY = {"save_steps": "save_strategy", "logging_steps": "logging_strategy"}
 
 
-def check_numbers(config: Any) -> None:
-    """Raise `ValueError` for the first numeric option of `config` outside its range (see RULES)."""
-    for name, (ok, rule) in RULES.items():
+def check_config(config: Any, rules: dict[str, Rule] | None = None) -> None:
+    """Raise `ValueError` for the first option of `config` that breaks its rule (see the module docstring)."""
+    if not config.output_dir:
+        raise ValueError("output_dir is required (--output_dir DIR)")
+    for name, allowed in getattr(config, "CHOICES", {}).items():
+        if getattr(config, name) is not None:
+            check_option(name, getattr(config, name), allowed)
+    check_numbers(config, rules)
+
+
+def check_numbers(config: Any, extra: dict[str, Rule] | None = None) -> None:
+    """Raise `ValueError` for the first numeric option of `config` outside its range (see RULES; `extra`: the
+    rules of options discovered when the config is built, the estimators')."""
+    for name, (ok, rule) in {**RULES, **(extra or {})}.items():
         value = getattr(config, name, None)
         if value is None or isinstance(value, str) or (name in BY_STRATEGY and not _by_steps(config, BY_STRATEGY[name])):
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value) \
                 or not ok(value):
             raise ValueError(f"--{name} {value}: {rule}")
-    gen, block, steps = (getattr(config, k, None) for k in ("gen_length", "block_length", "diffusion_steps"))
+    gen, block, steps = (getattr(config, k, None) for k in ("gen_length", "block_length", "steps"))
     if gen and block:
-        check_block_split(gen, block, steps or None, prefix="--", steps_name="diffusion_steps")
+        check_block_split(gen, block, steps or None, prefix="--")
     save_steps, max_steps = getattr(config, "save_steps", None), getattr(config, "max_steps", None)
     if _by_steps(config, "save_strategy") and save_steps and max_steps and 1 <= max_steps < save_steps:
         # Legal (the recipes of short runs do it), but a killed run then restarts from step 0.
