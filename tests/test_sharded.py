@@ -1,12 +1,19 @@
 """Sharded training through `accelerate launch` with the project's configs, 2 CPU processes (gloo).
 
 DeepSpeed ZeRO-3 (`configs/accelerate/zero3.yaml`, `DS_ACCELERATOR=cpu`: DeepSpeed's CPU accelerator, gloo
-without oneCCL) and FSDP2 (`configs/accelerate/fsdp.yaml`) run unchanged except `--num_processes 2
---mixed_precision no` (fp32 parity). Tiny LLaDA / Dream in the official hub layout (tests/official_layout.py).
+without oneCCL) runs unchanged except `--num_processes 2 --mixed_precision no` (fp32 parity). Tiny LLaDA /
+Dream in the official hub layout (tests/official_layout.py).
 
-Matrix (every path once): ZeRO-3 x LLaDA full, both stages (GIFT probe, rollouts with gathered parameters,
-KL reference, `--resume` from the sharded checkpoint), parity against DDP with the same global batch;
-FSDP2 x Dream LoRA, both stages, `gift merge` of the sharded LoRA, then `gift eval`.
+FSDP: accelerate 1.15 turns its FSDP plugin on only for GPU-type launches (accelerate/state.py: FSDP is
+selected inside the MULTI_GPU / NPU / XPU / ... branch), so `accelerate launch` with `configs/accelerate/fsdp.yaml`
+on CPU trains plain data parallel (MULTI_CPU). What CPU can check is checked: FSDP2 itself (`fully_shard` per
+decoder layer and root, gloo) on the native LLaDA and Dream through the project's GIFT step (live probe on the
+sharded model, loss, AdamW) equals the unsharded steps (tests/dist_scripts/fsdp2_gift_steps.py); and the
+fsdp.yaml launch of both stages, `gift merge`, `gift eval` runs (as data parallel).
+
+Matrix: ZeRO-3 x LLaDA full, both stages (GIFT probe, rollouts with gathered parameters, KL reference,
+`--resume` from the sharded checkpoint), parity against DDP with the same global batch; FSDP2 x LLaDA and
+Dream full, GIFT steps, parity; fsdp.yaml x Dream LoRA, both stages, merge, eval.
 
 Parity is against DDP (torchrun, 2 processes): the masking noise is drawn per process from the run seed,
 so a 1-process run with the same global batch draws other noise for the second example; DDP over 2
@@ -58,11 +65,11 @@ def _port() -> str:
         return str(s.getsockname()[1])
 
 
-def launch(config: str | None, module: str, args: list[str], timeout: int = 300) -> None:
-    """`accelerate launch --config_file configs/accelerate/CONFIG` (None: plain DDP through torchrun), 2 processes."""
+def launch(config: str | None, module: str, args: list[str], timeout: int = 300, script: list[str] | None = None) -> None:
+    """`accelerate launch --config_file configs/accelerate/CONFIG` (None: torchrun: DDP, or `script`), 2 processes."""
     if config is None:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-               "--master_port", _port(), "-m", module, *args]
+               "--master_port", _port(), *(script or ["-m", module, *args])]
     else:
         cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", f"configs/accelerate/{config}.yaml",
                "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", _port(), "-m", module, *args]
@@ -120,7 +127,20 @@ def test_zero3_llada_full_both_stages(tmp_path):
 
 
 @pytest.mark.slow
-def test_fsdp_dream_lora_both_stages_merge_and_eval(tmp_path):
+@pytest.mark.parametrize("writer", [layout.write_official_llada, layout.write_official_dream], ids=["llada", "dream"])
+def test_fsdp2_gift_steps_equal_the_unsharded_steps(tmp_path, writer):
+    base = writer(tmp_path / "base", seed=7)
+    out = tmp_path / "fsdp2.json"
+    launch(None, "", [], script=[str(ROOT / "tests" / "dist_scripts" / "fsdp2_gift_steps.py"), str(base), str(out)])
+    ranks = [json.loads(Path(f"{out}.rank{r}").read_text()) for r in range(2)]
+    for record in ranks:
+        assert record["sharded"]  # each rank held only its shard of some weights
+        assert all(sharded == pytest.approx(plain, rel=LOSS_RTOL) for sharded, plain in record["losses"])
+        assert record["max_weight_diff"] <= WEIGHT_TOL and record["max_change"] > 100 * WEIGHT_TOL
+
+
+@pytest.mark.slow
+def test_fsdp_config_dream_lora_both_stages_merge_and_eval(tmp_path):
     base = layout.write_official_dream(tmp_path / "base", seed=7)
     run = tmp_path / "fsdp"
     launch("fsdp", "stages.train.cold_start", ["--config", "configs/dream/s1k_lora.yaml", "--model_name_or_path", str(base),
@@ -128,6 +148,9 @@ def test_fsdp_dream_lora_both_stages_merge_and_eval(tmp_path):
                                                "--output_dir", str(run)])
     manifest = read_manifest(run)
     assert manifest.adapter and manifest.metrics["global_step"] == 2 and len(losses(run)) == 2
+    # On CPU accelerate runs this config as data parallel (see the module docstring); on GPUs it is FSDP2.
+    launched = torch.load(run / "checkpoint-2" / "training_args.bin", weights_only=False)
+    assert launched.distributed_state.distributed_type.value == "MULTI_CPU"
     loaded = load_model(str(run))
     assert hasattr(loaded.model, "peft_config")
     lora = {k: v for k, v in loaded.model.state_dict().items() if "lora_B" in k}
