@@ -61,13 +61,15 @@ class ModelFamily:
     default_mask_id: int | None = None
     default_eos_id: int | None = None
     tokenizer_class: str | None = None  # read the tokenizer with this class when the official one is hub code
+    prepare: Callable[[PreTrainedModel], None] | None = None  # run on every loaded model (official or native form)
 
 
 FAMILIES: dict[str, ModelFamily] = {
     "embedded": ModelFamily("embedded", native_model_type="llama"),
     "llada": ModelFamily("llada", native_model_type="llama", official_model_type=llada.OFFICIAL_MODEL_TYPE,
                          native_config=llada.native_config, load_official=llada.load_official, mask_id_in_config=True,
-                         default_mask_id=llada.MASK_ID, default_eos_id=llada.EOS_ID),
+                         default_mask_id=llada.MASK_ID, default_eos_id=llada.EOS_ID,
+                         prepare=llada.prepare_native),
     "dream": ModelFamily("dream", native_model_type="qwen2", official_model_type=dream.OFFICIAL_MODEL_TYPE,
                          native_config=dream.native_config, load_official=dream.load_official, shift_logits=True,
                          tokenizer_class=dream.TOKENIZER_CLASS),
@@ -180,7 +182,8 @@ def adapter_for(kind: str, tokenizer: PreTrainedTokenizerBase | None, config=Non
     if fam.mask_id_in_config:
         eos = _setting(config, "eos_token_id", fam.default_eos_id)
         return ModelAdapter(kind, int(_setting(config, "mask_token_id", fam.default_mask_id)), eos,
-                            _setting(config, "pad_token_id", eos), shift_logits=fam.shift_logits,
+                            _setting(config, "sequence_pad_token_id", _setting(config, "pad_token_id", eos)),
+                            shift_logits=fam.shift_logits,
                             honour_attention_mask=honour, decodable_vocab=decodable)
     if tokenizer.mask_token_id is None:
         raise ModelLoadError(
@@ -301,4 +304,6 @@ def load_pretrained(
         raise ModelLoadError(f"{name_or_path}: a {kind} model must be a bidirectional {fam.native_model_type} "
                              f"(is_causal=false); config.json has model_type {model.config.model_type!r}, "
                              f"is_causal {getattr(model.config, 'is_causal', True)}")
+    if fam.prepare is not None:
+        fam.prepare(model)
     return model, tokenizer, adapter

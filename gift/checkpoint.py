@@ -264,7 +264,7 @@ def load_checkpoint(
             f"{directory}: manifest (mask id {manifest.mask_token_id}, shift {manifest.shift_logits}) is inconsistent "
             f"with its tokenizer/model type (mask id {adapter.mask_token_id}, shift {adapter.shift_logits})"
         )
-    vocab = model.get_input_embeddings().weight.shape[0]
+    vocab = model.get_input_embeddings().num_embeddings  # not weight.shape: empty while ZeRO-3 partitions it
     if len(tokenizer) > vocab:
         raise CheckpointError(f"{directory}: tokenizer has {len(tokenizer)} tokens but the model's vocabulary is {vocab}")
     return LoadedModel(model, tokenizer, adapter, manifest, directory)

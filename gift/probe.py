@@ -31,8 +31,10 @@ def probe_signal(
         raise ValueError(f"unknown beta_from {signal!r}; choose one of {', '.join(SIGNALS)}")
     was_training = model.training
     model.eval()
+    # FSDP2 keeps its all-gather buffers across forwards: made under inference_mode they could not be reused.
+    no_autograd = torch.no_grad if _fsdp2_sharded(next(model.parameters())) else torch.inference_mode
     try:
-        with torch.inference_mode():
+        with no_autograd():
             # masked_fill writes into the one copy of the ids; no full-size mask tensor is built.
             probe_ids = input_ids.masked_fill(answer_mask, adapter.mask_token_id)
             split = split_head(model, adapter)
@@ -61,7 +63,16 @@ def split_head(model: torch.nn.Module, adapter: ModelAdapter) -> tuple[torch.nn.
     if base is None:
         return None
     body, head = getattr(base, "model", None), base.get_output_embeddings()
-    return None if body is None or head is None else (body, head)
+    if body is None or head is None or _fsdp2_sharded(head.weight):
+        return None  # FSDP2 gathers the root's own weights (embeddings, head) only inside the whole model's forward
+    return body, head
+
+
+def _fsdp2_sharded(weight: torch.Tensor) -> bool:
+    """Whether FSDP2 (`fully_shard`) holds this weight as a DTensor shard between forwards."""
+    from torch.distributed.tensor import DTensor
+
+    return isinstance(weight, DTensor)
 
 
 def probe_betas(model, adapter, batch: dict, signal: str = "entropy", chunk_size: int = 256) -> torch.Tensor:

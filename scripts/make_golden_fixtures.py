@@ -78,6 +78,25 @@ def inputs(vocab: int, avoid: set[int]) -> tuple[torch.Tensor, torch.Tensor]:
     return ids, mask
 
 
+def bf16_logits(model, vocab: int, avoid: set[int], **kwargs) -> dict[str, torch.Tensor]:
+    """The same model cast to bf16 on 2 x 48 unpadded ids (LLaDA-8B's `rope_full_precision: true` is the config's):
+    the official bf16 forward that the native one must match within 1e-3 of max|logit|. Rotary `inv_freq` buffers
+    stay fp32, as `from_pretrained(torch_dtype=torch.bfloat16)` leaves them (their init casts with `.float()`)."""
+    g = torch.Generator().manual_seed(SEED + 1)
+    ids = torch.randint(0, vocab, (2, 48), generator=g)
+    for bad in avoid:
+        ids[ids == bad] = (bad + 1) % vocab
+    fp32_buffers = {name: b.clone() for name, b in model.named_buffers() if name.endswith("inv_freq")}
+    model.to(torch.bfloat16)
+    for name, value in fp32_buffers.items():
+        owner, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(owner), attr, value)
+    with torch.no_grad():
+        logits = model(input_ids=ids, return_dict=True, **kwargs).logits
+    model.to(torch.float32)
+    return {"bf16_input_ids": ids, "logits_bf16": logits}
+
+
 def llada_golden() -> dict[str, torch.Tensor]:
     configuration = importlib.import_module("official_models.configuration_llada")
     modeling = importlib.import_module("official_models.modeling_llada")
@@ -89,7 +108,8 @@ def llada_golden() -> dict[str, torch.Tensor]:
     with torch.no_grad():
         padded = model(input_ids=ids, attention_mask=mask, use_cache=False, return_dict=True).logits
         alone = model(input_ids=ids[1:, 3:], use_cache=False, return_dict=True).logits
-    return {"input_ids": ids, "attention_mask": mask, "logits_mask_ignored": padded, "logits_row1_alone": alone}
+    return {"input_ids": ids, "attention_mask": mask, "logits_mask_ignored": padded, "logits_row1_alone": alone,
+            **bf16_logits(model, 64, {63}, use_cache=False)}
 
 
 def dream_golden() -> dict[str, torch.Tensor]:
@@ -105,7 +125,7 @@ def dream_golden() -> dict[str, torch.Tensor]:
     with torch.no_grad():  # how Dream's own generation loop feeds a padded batch: 4-D bool mask, shifted positions
         logits = model(input_ids=ids, attention_mask=keep[:, None, :, None] & keep[:, None, None, :],
                        position_ids=(mask.cumsum(-1) - 1).clamp(min=0), return_dict=True).logits
-    return {"input_ids": ids, "attention_mask": mask, "logits": logits}
+    return {"input_ids": ids, "attention_mask": mask, "logits": logits, **bf16_logits(model, 64, {63})}
 
 
 def main() -> None:
@@ -120,7 +140,7 @@ def main() -> None:
         for name, build, dims in (("llada", llada_golden, LLADA_DIMS), ("dream", dream_golden, DREAM_DIMS)):
             tensors = {k: v.contiguous() for k, v in build().items()}
             meta = {"dims": json.dumps(dims), "seed": str(SEED), "mask_id": "63",
-                    "generated_with": "scripts/make_golden_fixtures.py (official modeling code, fp32, CPU)"}
+                    "generated_with": "scripts/make_golden_fixtures.py (official modeling code, fp32 and bf16, CPU)"}
             save_file(tensors, args.output_dir / f"golden_{name}.safetensors", metadata=meta)
             print(f"golden_{name}: " + ", ".join(f"{k} {tuple(v.shape)}" for k, v in tensors.items()))
 

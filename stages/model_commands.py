@@ -11,6 +11,7 @@ from pathlib import Path
 from gift.adapters import KINDS, load_pretrained
 from gift.checkpoint import explain_disk_full, merge_checkpoint
 from gift.embedded_model import PRESETS, init_model
+from gift.models import stored_dtype
 from stages.runs.folder import check_writable_path
 
 
@@ -64,7 +65,9 @@ def convert_main(argv: list[str] | None = None) -> None:
                         help="reproduce official LLaDA (padding visible to attention); default: mask honoured")
     args = parser.parse_args(argv)
     check_new_output(args.output_dir)
-    model, tokenizer, adapter = load_pretrained(args.model, args.model_type, dtype=args.dtype)
+    # Without --dtype the weights keep the dtype they are stored in (the loaders would otherwise give fp32).
+    dtype = args.dtype or (stored_dtype(args.model) if Path(args.model).is_dir() else None)
+    model, tokenizer, adapter = load_pretrained(args.model, args.model_type, dtype=dtype)
     model.config.honour_attention_mask = not args.ignore_attention_mask
     with explain_disk_full(args.output_dir):
         model.save_pretrained(args.output_dir, safe_serialization=True)

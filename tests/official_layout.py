@@ -4,7 +4,10 @@ Official `config.json` keys (with `auto_map`, as on the hub), official weight na
 tokenizer as the hub ships it (LLaDA: a fast tokenizer without a mask token; Dream: Qwen2's byte-level
 BPE files under the hub's `DreamTokenizer` class). The weights are seeded normal draws in sorted-name
 order, so a checkpoint is a function of (family, dims, seed). Both output layers have more rows than the
-tokenizer has tokens, as the real ones do.
+tokenizer has tokens, as the real ones do. Each directory also carries the family's published
+`generation_config.json` (LLaDA-8B-Instruct's, Dream-v0-Instruct-7B's: greedy `temperature: 0.0`, the
+diffusion keys `alg`, `steps`, `eps`), with the tiny ids. Weights are stored in fp32 unless `dtype` says
+otherwise (the hub stores bf16; `torch_dtype` in Dream's config follows what is stored).
 """
 
 from __future__ import annotations
@@ -49,12 +52,13 @@ def llada_config(mask_id: int, eos_id: int, **dims) -> dict:
             "mlp_hidden_size": d["mlp_hidden_size"], "mlp_ratio": 4, "model_type": "llada", "multi_query_attention": None,
             "n_heads": d["n_heads"], "n_kv_heads": d["n_kv_heads"], "n_layers": d["n_layers"], "pad_token_id": eos_id,
             "precision": "amp_bf16", "residual_dropout": 0.0, "rms_norm_eps": 1e-05, "rope": True,
-            "rope_full_precision": True, "rope_theta": 500000.0, "scale_logits": False, "use_cache": False,
-            "vocab_size": d["vocab_size"], "weight_tying": False}
+            "rope_full_precision": True, "rope_theta": 500000.0, "scale_logits": False,
+            "transformers_version": "4.46.3", "use_cache": False, "vocab_size": d["vocab_size"], "weight_tying": False}
 
 
 def llada_shapes(config: dict) -> dict[str, tuple[int, ...]]:
-    d, ff, vocab = config["d_model"], config["mlp_hidden_size"], config["embedding_size"]
+    d, vocab = config["d_model"], config["embedding_size"]
+    ff = config["mlp_hidden_size"] if config["mlp_hidden_size"] is not None else config["mlp_ratio"] * d  # as official
     kv = config["n_kv_heads"] * d // config["n_heads"]
     shapes = {"model.transformer.wte.weight": (vocab, d), "model.transformer.ln_f.weight": (d,),
               "model.transformer.ff_out.weight": (vocab, d)}
@@ -67,10 +71,23 @@ def llada_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def dream_config(mask_id: int, eos_id: int, bos_id: int, **dims) -> dict:
+def llada_generation_config(eos_id: int, bos_id: int) -> dict:
+    """LLaDA-8B-Instruct's published generation_config.json with the tiny ids."""
+    return {"_from_model_config": True, "bos_token_id": bos_id, "eos_token_id": eos_id, "transformers_version": "4.38.2"}
+
+
+def dream_generation_config(eos_id: int, bos_id: int) -> dict:
+    """Dream-v0-Instruct-7B's published generation_config.json (greedy: temperature 0.0) with the tiny ids."""
+    return {"_from_model_config": True, "alg": "origin", "alg_temp": None, "bos_token_id": bos_id,
+            "eos_token_id": eos_id, "eps": 0.001, "mask_token_id": None, "output_history": False,
+            "pad_token_id": eos_id, "steps": 512, "temperature": 0.0, "top_k": None, "top_p": None,
+            "transformers_version": "4.46.2"}
+
+
+def dream_config(mask_id: int, eos_id: int, bos_id: int, torch_dtype: str = "float32", **dims) -> dict:
     """An official Dream config.json (the v0-Instruct-7B keys) with tiny dimensions."""
     d = {**DREAM_DIMS, **dims}
-    return {"architectures": ["DreamModel"], "attention_dropout": 0.0,
+    return {"_name_or_path": "Dream-org/Dream-v0-Instruct-7B", "architectures": ["DreamModel"], "attention_dropout": 0.0,
             "auto_map": {"AutoConfig": "configuration_dream.DreamConfig", "AutoModel": "modeling_dream.DreamModel"},
             "bos_token_id": bos_id, "eos_token_id": eos_id, "hidden_act": "silu", "hidden_size": d["hidden_size"],
             "initializer_range": 0.02, "intermediate_size": d["intermediate_size"], "mask_token_id": mask_id,
@@ -78,7 +95,7 @@ def dream_config(mask_id: int, eos_id: int, bos_id: int, **dims) -> dict:
             "num_attention_heads": d["num_attention_heads"], "num_hidden_layers": d["num_hidden_layers"],
             "num_key_value_heads": d["num_key_value_heads"], "pad_token_id": eos_id, "rms_norm_eps": 1e-06,
             "rope_scaling": None, "rope_theta": 1000000.0, "sliding_window": None, "tie_word_embeddings": False,
-            "torch_dtype": "float32", "transformers_version": "4.46.2", "use_cache": True, "use_mrope": False,
+            "torch_dtype": torch_dtype, "transformers_version": "4.46.2", "use_cache": True, "use_mrope": False,
             "use_sliding_window": False, "vocab_size": d["vocab_size"]}
 
 
@@ -129,21 +146,34 @@ def write_dream_tokenizer(directory: Path) -> dict[str, int]:
     return ids
 
 
-def write_official_llada(directory: Path, seed: int = 0, **dims) -> Path:
-    """A tiny LLaDA checkpoint in the official layout."""
+def write_weights(directory: Path, shapes: dict, seed: int, dtype: torch.dtype) -> None:
+    weights = {k: v.to(dtype) for k, v in seeded_weights(shapes, seed).items()}
+    save_file(weights, directory / "model.safetensors", metadata={"format": "pt"})
+
+
+def write_official_llada(directory: Path, seed: int = 0, dtype: torch.dtype = torch.float32, config_overrides: dict | None = None,
+                         **dims) -> Path:
+    """A tiny LLaDA checkpoint in the official layout (config.json, generation_config.json, tokenizer, weights)."""
     directory.mkdir(parents=True, exist_ok=True)
     mask_id, eos_id = write_llada_tokenizer(directory)
-    config = llada_config(mask_id, eos_id, **dims)
+    config = {**llada_config(mask_id, eos_id, **dims), **(config_overrides or {})}
     (directory / "config.json").write_text(json.dumps(config, indent=2))
-    save_file(seeded_weights(llada_shapes(config), seed), directory / "model.safetensors", metadata={"format": "pt"})
+    # The embedded tokenizer has no BOS: the published file's BOS (126080, one below EOS) is stood for by EOS - 1.
+    (directory / "generation_config.json").write_text(json.dumps(llada_generation_config(eos_id, eos_id - 1), indent=4))
+    write_weights(directory, llada_shapes(config), seed, dtype)
     return directory
 
 
-def write_official_dream(directory: Path, seed: int = 0, **dims) -> Path:
-    """A tiny Dream checkpoint in the official layout."""
+def write_official_dream(directory: Path, seed: int = 0, dtype: torch.dtype = torch.float32, config_overrides: dict | None = None,
+                         **dims) -> Path:
+    """A tiny Dream checkpoint in the official layout (config.json, generation_config.json, tokenizer, weights)."""
     directory.mkdir(parents=True, exist_ok=True)
     ids = write_dream_tokenizer(directory)
-    config = dream_config(ids["<|mask|>"], ids["<|endoftext|>"], ids["<|beginoftext|>"], **dims)
+    eos = ids["<|endoftext|>"]
+    # Published: bos_token_id = eos_token_id (151643) in both files, while the tokenizer's BOS is <|beginoftext|>.
+    config = {**dream_config(ids["<|mask|>"], eos, eos, torch_dtype=str(dtype).removeprefix("torch."), **dims),
+              **(config_overrides or {})}
     (directory / "config.json").write_text(json.dumps(config, indent=2))
-    save_file(seeded_weights(dream_shapes(config), seed), directory / "model.safetensors", metadata={"format": "pt"})
+    (directory / "generation_config.json").write_text(json.dumps(dream_generation_config(eos, eos), indent=2))
+    write_weights(directory, dream_shapes(config), seed, dtype)
     return directory

@@ -9,6 +9,11 @@ serves which family.
 
 from __future__ import annotations
 
+import json
+import struct
+from collections import Counter
+from pathlib import Path
+
 import torch
 
 # The key a native config carries to say which diffusion family it is (a native LLaDA is a Llama).
@@ -46,4 +51,36 @@ def checked_load(model_class, directory, config, dtype, **kwargs):
     # transformers would rename the weights back to the official names at save_pretrained; every save of
     # this project (checkpoints, `gift convert`) writes the native form, which loads with plain transformers.
     model._weight_conversions = None
+    greedy_generation_config(model)
     return model
+
+
+def greedy_generation_config(model) -> None:
+    """Drop sampling flags a greedy `generation_config.json` carries (Dream's published one: `temperature: 0.0`).
+
+    The official generation code reads 0.0 as greedy; transformers reads it as a sampling flag without
+    `do_sample` and refuses to save the config once anything in it changed (the Trainer aligns
+    `bos_token_id` with the tokenizer's), so a full fine-tuning run failed at its first checkpoint. This
+    project samples with its own diffusion sampler; the flags are unused, and greedy stays greedy.
+    """
+    config = getattr(model, "generation_config", None)
+    if config is None or getattr(config, "do_sample", False):
+        return
+    for flag in ("temperature", "top_p", "top_k"):
+        if getattr(config, flag, None) is not None:
+            setattr(config, flag, None)
+
+
+_SAFETENSORS_DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16, "F64": torch.float64}
+
+
+def stored_dtype(directory: str | Path) -> torch.dtype | None:
+    """The floating dtype most weights of a directory's `*.safetensors` files are stored in (read from the
+    headers only); None when there are none."""
+    counts: Counter = Counter()
+    for path in sorted(Path(directory).glob("*.safetensors")):
+        with open(path, "rb") as handle:
+            header = json.loads(handle.read(struct.unpack("<Q", handle.read(8))[0]))
+        counts.update(_SAFETENSORS_DTYPES[entry["dtype"]] for name, entry in header.items()
+                      if name != "__metadata__" and entry["dtype"] in _SAFETENSORS_DTYPES)
+    return counts.most_common(1)[0][0] if counts else None

@@ -62,6 +62,14 @@ def _seed(*parts: int) -> int:
     return value
 
 
+def _frozen_copy(model, args: RLConfig):
+    """A copy of the starting policy; under ZeRO-3 (parameters partitioned at load, nothing to deep-copy) the
+    same source loaded again, which DeepSpeed then partitions as it did the policy."""
+    if not any(hasattr(p, "ds_id") for p in model.parameters()):
+        return copy.deepcopy(model)
+    return load_model(args.model, args.model_type, args.trust_remote_code, args.torch_dtype, merge_adapter=True).model
+
+
 class DiffuGRPOTrainer(GRPOTrainer):
     """GRPO with a masked-diffusion sampler; the log-probability estimate and surrogate come from
     `args.rl_algorithm` (a registered estimator: `gift.estimators`)."""
@@ -74,7 +82,7 @@ class DiffuGRPOTrainer(GRPOTrainer):
         beta = args.beta
         # The reference is copied before trl's __init__: trl replaces `model.forward` with a closure over the
         # model's own bound forward, so a copy taken afterwards would run the *trained* weights.
-        reference = (copy.deepcopy(model).eval().requires_grad_(False)
+        reference = (_frozen_copy(model, args).eval().requires_grad_(False)
                      if beta != 0.0 and args.kl_reference == "start" and not is_peft_model(model) else None)
         with reference_built_by_us(args):
             super().__init__(model=model, args=args, **kwargs)
