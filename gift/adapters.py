@@ -295,10 +295,15 @@ def load_pretrained(
         except UnsupportedConfigError as err:
             raise ModelLoadError(str(err)) from err
     else:
+        from gift.weights_check import load_checked
+
         kwargs = {"dtype": dtype} if dtype is not None else {}
-        model = AutoModelForCausalLM.from_pretrained(directory, use_safetensors=True, **kwargs)
+        model = load_checked(AutoModelForCausalLM, directory, **kwargs)
     if model.config.model_type != fam.native_model_type or getattr(model.config, "is_causal", True):
         raise ModelLoadError(f"{name_or_path}: a {kind} model must be a bidirectional {fam.native_model_type} "
                              f"(is_causal=false); config.json has model_type {model.config.model_type!r}, "
                              f"is_causal {getattr(model.config, 'is_causal', True)}")
+    from gift.weights_check import refuse_nonfinite
+
+    refuse_nonfinite(directory, model)
     return model, tokenizer, adapter

@@ -35,7 +35,9 @@ from gift.files import atomic_write_text
 from gift.sampler import DiffusionSampler, encode_chat_prompts
 from rewards import get_task
 from stages.config_args import config_parser, parse_config
+from stages.train.divergence import DivergenceStop
 from stages.train.lora import lora_config
+from stages.train.resume_check import CheckedResume
 from stages.runs.metrics_file import lines_up_to
 from stages.train.rl_config import RLConfig
 from stages.train.rl_data import rl_rows
@@ -73,7 +75,7 @@ def _seed(*parts: int) -> int:
     return value
 
 
-class DiffuGRPOTrainer(GRPOTrainer):
+class DiffuGRPOTrainer(DivergenceStop, CheckedResume, GRPOTrainer):
     """GRPO with a masked-diffusion sampler; the log-probability estimate and surrogate come from
     `args.rl_algorithm` (a registered estimator: `gift.estimators`)."""
 
