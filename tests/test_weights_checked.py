@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import TrainerCallback
 
-from gift.checkpoint import FINAL_DIR, load_model
+from gift.checkpoint import FINAL_DIR, CheckpointError, load_model
 from gift.weights_check import ALLOW_NONFINITE_ENV, WeightsError
 from helpers import copy_task_rows, tiny_rl_config, write_jsonl
 from stages.train.cold_start import run_cold_start
@@ -137,3 +137,12 @@ def test_resume_checks_the_checkpoint_weights_and_prints_no_tied_key_line(tmp_pa
     save_file(tensors, str(ckpt / "model.safetensors"), metadata={"format": "pt"})
     with pytest.raises(WeightsError, match=f"^{ckpt / 'model.safetensors'}: tensor {KEY} holds 1 non-finite"):
         run_cold_start(_config(tmp_path / "run2", base_dir, data, resume=True))
+
+
+@pytest.mark.parametrize("name", ["optimizer.pt", "rng_state.pth", "trainer_state.json"])
+def test_a_truncated_training_state_file_is_named_on_resume(tmp_path, base_dir, data, name):
+    ckpt = _killed_after_checkpoint_2(tmp_path / "run", base_dir, data)
+    path = ckpt / name
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=f"^{path}: unreadable .*truncated or corrupt"):
+        run_cold_start(_config(tmp_path / "run", base_dir, data, resume=True))
