@@ -47,3 +47,23 @@ def test_curves_refuses_a_users_file_and_replaces_its_own(tmp_path, capsys, name
     assert (out / name).read_bytes() == b"label,x\nmine\n"
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != name} == \
         {k: v for k, v in before.items() if k != name}
+
+
+def test_a_failed_convert_leaves_nothing_and_the_rerun_works(tmp_path, base_dir, monkeypatch, capsys):
+    import errno
+
+    from transformers import PreTrainedTokenizerBase
+
+    out = tmp_path / "native"
+    real = PreTrainedTokenizerBase.save_pretrained
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(PreTrainedTokenizerBase, "save_pretrained", full)
+    assert gift(["convert", "--model", str(base_dir), "--output_dir", str(out)]) == 1
+    assert "no space left on device" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no config.json, no staging folder
+    monkeypatch.setattr(PreTrainedTokenizerBase, "save_pretrained", real)
+    assert gift(["convert", "--model", str(base_dir), "--output_dir", str(out)]) == 0
+    assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
