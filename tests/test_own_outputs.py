@@ -4,12 +4,15 @@ is refused, unchanged, before anything is written; their own earlier outputs are
 from __future__ import annotations
 
 import json
+import os
+import socket
 from pathlib import Path
 
 import pytest
 
 from helpers import write_jsonl
 from stages.cli import main as gift
+from stages.runs.folder import RunDirError
 
 SUDOKU = [{"task": "sudoku", "gen_length": 24, "puzzle": "0" * 16, "solution": "1234341221434321",
            "completion": "<answer>1234341221434321</answer>"}]
@@ -67,3 +70,26 @@ def test_a_failed_convert_leaves_nothing_and_the_rerun_works(tmp_path, base_dir,
     monkeypatch.setattr(PreTrainedTokenizerBase, "save_pretrained", real)
     assert gift(["convert", "--model", str(base_dir), "--output_dir", str(out)]) == 0
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+
+
+def test_render_readme_names_the_runs_config_and_refuses_a_running_folder(tmp_path):
+    from test_readme_results import _results
+
+    from stages.reports.readme_results import RESULTS, load_results, publish_run, render_section
+    from stages.runs.folder import LOCK_NAME, mark_folder
+
+    run = tmp_path / "run"
+    mark_folder(run, "pipeline")
+    (run / "results.json").write_text(json.dumps(_results()))
+    (run / "report.md").write_text("# Pipeline report\n")
+    (run / "pipeline_config.yaml").write_text("config_path: configs/embedded/pipeline_quick.yaml\n")
+    publish_run(run, tmp_path)
+    section = render_section(load_results(tmp_path / RESULTS))
+    assert "`gift pipeline --config configs/embedded/pipeline_quick.yaml`" in section
+    assert "configs/embedded/pipeline.yaml" not in section
+    published = (tmp_path / RESULTS).read_bytes()
+    (run / LOCK_NAME).write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname(), "started": "now"}))
+    (run / "results.json").write_text(json.dumps({**_results(), "seeds": [7]}))
+    with pytest.raises(RunDirError, match="is in use by another run"):
+        publish_run(run, tmp_path)
+    assert (tmp_path / RESULTS).read_bytes() == published
