@@ -81,6 +81,8 @@ def convert_main(argv: list[str] | None = None) -> None:
                         help="reproduce official LLaDA (padding visible to attention); default: mask honoured")
     args = parser.parse_args(argv)
     check_new_output(args.output_dir)
+    if not Path(args.model).exists() and (args.model.startswith(("/", ".", "~")) or args.model.count("/") > 1):
+        raise FileNotFoundError(f"--model {args.model}: no such model directory (and not a hub id)")
     model, tokenizer, adapter = load_pretrained(args.model, args.model_type, dtype=args.dtype)
     model.config.honour_attention_mask = not args.ignore_attention_mask
     _write_published(Path(args.output_dir), lambda staged: (model.save_pretrained(staged, safe_serialization=True),
