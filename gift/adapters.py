@@ -245,6 +245,10 @@ def _local_dir(name_or_path: str) -> str:
     return snapshot_download(name_or_path, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"])
 
 
+# A tokenizer's vocabulary lives in one of these (fast tokenizers, sentencepiece, BPE/WordPiece, tiktoken).
+_VOCAB_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model", "*.tiktoken")
+
+
 def load_tokenizer(directory: str, kind: str | None = None) -> PreTrainedTokenizerBase:
     """The tokenizer of a model directory, never through hub code.
 
@@ -257,6 +261,11 @@ def load_tokenizer(directory: str, kind: str | None = None) -> PreTrainedTokeniz
     if kind is None and (Path(directory) / "config.json").is_file():
         kind = kind_of_config(read_config(directory), directory)
 
+    local = Path(directory)
+    if local.is_dir() and not any(any(local.glob(pattern)) for pattern in _VOCAB_FILES):
+        # transformers would blame a missing sentencepiece / tiktoken install instead
+        raise ModelLoadError(f"{directory}: no tokenizer files ({', '.join(_VOCAB_FILES[:3])}...): copy the model's "
+                             "tokenizer files into it")
     settings = Path(directory) / "tokenizer_config.json"
     named = json.loads(settings.read_text()).get("tokenizer_class") if settings.is_file() else None
     cls = getattr(transformers, named, None) if named else None

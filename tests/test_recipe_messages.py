@@ -4,6 +4,7 @@ of a missing local path (docs/reliability.md)."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -49,3 +50,13 @@ def test_the_merged_copy_of_a_base_recipe_is_not_left_in_the_temp_folder(tmp_pat
 def test_convert_of_a_missing_local_path_names_it(tmp_path, capsys):
     assert gift(["convert", "--model", "./nothere/x", "--output_dir", str(tmp_path / "o")]) == 1
     assert "gift convert: error: --model ./nothere/x: no such model directory (and not a hub id)" in capsys.readouterr().err
+
+
+def test_missing_tokenizer_files_are_named(tmp_path, base_dir, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(base_dir, model)
+    (model / "tokenizer.json").unlink()
+    assert gift(["eval", "--model", str(model), "--task", "sudoku", "--data", "synthetic", "--limit", "2",
+                 "--gen_length", "16", "--block_length", "8", "--output_dir", str(tmp_path / "ev")]) == 1
+    assert f"gift eval: error: {model}: no tokenizer files (tokenizer.json, tokenizer.model, vocab.json...)" \
+        in capsys.readouterr().err
