@@ -117,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.parse_args(argv[:1] or ["--help"])
         return 2
     command = argv[0]
+    try:
+        os.getcwd()
+    except FileNotFoundError:  # torch's libraries fail to load from a deleted folder with an MKL message
+        print(f"gift {command}: error: the working directory no longer exists (deleted or moved); cd into an "
+              "existing folder and rerun", file=sys.stderr)
+        return 1
     debug = "--debug" in argv[1:] or os.environ.get("GIFT_DEBUG", "") not in ("", "0")
     args = join_negative_values([a for a in argv[1:] if a != "--debug"])
     module, _, func = COMMANDS[command][0].partition(":")

@@ -60,3 +60,19 @@ def test_missing_tokenizer_files_are_named(tmp_path, base_dir, capsys):
                  "--gen_length", "16", "--block_length", "8", "--output_dir", str(tmp_path / "ev")]) == 1
     assert f"gift eval: error: {model}: no tokenizer files (tokenizer.json, tokenizer.model, vocab.json...)" \
         in capsys.readouterr().err
+
+
+def test_a_deleted_working_directory_is_named(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    code = (f"import os, sys; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); from stages.cli import main; "
+            "sys.exit(main(['score', 'x.jsonl']))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("gift score: error: the working directory no longer exists (deleted or moved); "
+                                     "cd into an existing folder and rerun")
