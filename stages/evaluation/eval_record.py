@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-# Per-run measurements, not settings; `files`, `decoding` and these are merged per file.
-_PER_FILE = ("seconds", "model_calls_per_sequence", "files", "decoding", "num_processes")
+# Per-run measurements, not settings; `files`, `decoding` and these are merged per file. The model is one per
+# folder already (`eval_folder.claim_eval_folder`, which compares it resolved).
+_PER_FILE = ("seconds", "model_calls_per_sequence", "files", "decoding", "num_processes", "model")
 # Decoding fields that differ between gen_lengths of one run by design.
 _PER_LENGTH = ("gen_length", "steps")
 

@@ -312,8 +312,8 @@ def evaluate(
     entry = _record_entry(model, loaded, task, data, rows, limit, style, prompt_style, prefill, settings,
                           batch_size, seed, state.num_processes)
     if state.is_main_process:  # one model's generations per folder, or `gift score` mixes models
-        merged_record(out_dir / CONFIG_NAME, task, entry)  # other settings beside these files: refused now
         claim_eval_folder(output_dir, model_identity(model, loaded))
+        merged_record(out_dir / CONFIG_NAME, task, entry)  # other settings beside these files: refused now
 
     paths, timings, mean_calls = [], {}, {}
     for decode in settings:
