@@ -295,6 +295,9 @@ def load_pretrained(
     except UnsupportedConfigError as err:
         raise ModelLoadError(str(err)) from err
     directory = _local_dir(name_or_path)
+    from gift.weights_check import refuse_pickle_only
+
+    refuse_pickle_only(directory)
     tokenizer = load_tokenizer(directory, kind)
     adapter = adapter_for(kind, tokenizer, config)  # fails early on a tokenizer without a mask token
     dtype = resolve_dtype(dtype)

@@ -86,6 +86,20 @@ def refuse_nonfinite(directory: str | Path, model: torch.nn.Module) -> None:
                            f"(or set {ALLOW_NONFINITE_ENV}=1 to load it anyway)")
 
 
+def refuse_pickle_only(directory: str | Path) -> None:
+    """A model folder whose weights exist only as PyTorch pickles (`pytorch_model.bin`, ...) is refused naming the
+    file: a pickle can run code when loaded, and this project reads safetensors only."""
+    directory = Path(directory)
+    if not directory.is_dir() or any(directory.glob("*.safetensors")):
+        return
+    pickles = sorted(p for pattern in ("*.bin", "*.pt", "*.pth") for p in directory.glob(pattern)
+                     if p.name != "training_args.bin")
+    if pickles:
+        raise WeightsError(f"{pickles[0]}: weights in PyTorch's pickle format are not loaded (a pickle can run code); "
+                           "save them as safetensors (model.save_pretrained(DIR, safe_serialization=True) where you "
+                           "trust the file)")
+
+
 @contextmanager
 def quiet_load_report():
     """transformers prints a multi-line LOAD REPORT for key gaps; the refusal above says it in one line."""

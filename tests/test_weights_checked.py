@@ -146,3 +146,13 @@ def test_a_truncated_training_state_file_is_named_on_resume(tmp_path, base_dir, 
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CheckpointError, match=f"^{path}: unreadable .*truncated or corrupt"):
         run_cold_start(_config(tmp_path / "run", base_dir, data, resume=True))
+
+
+def test_pickled_weights_are_refused_naming_the_file(tmp_path, base_dir):
+    model = tmp_path / "pickled"
+    shutil.copytree(base_dir, model)
+    torch.save(load_file(model / "model.safetensors"), model / "pytorch_model.bin")
+    (model / "model.safetensors").unlink()
+    with pytest.raises(WeightsError, match=rf"^{model / 'pytorch_model.bin'}: weights in PyTorch's pickle format are "
+                                           "not loaded"):
+        load_model(str(model))
