@@ -248,6 +248,10 @@ def _local_dir(name_or_path: str) -> str:
     return snapshot_download(name_or_path, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"])
 
 
+# A tokenizer's vocabulary lives in one of these (fast tokenizers, sentencepiece, BPE/WordPiece, tiktoken).
+_VOCAB_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model", "*.tiktoken")
+
+
 def load_tokenizer(directory: str, kind: str | None = None) -> PreTrainedTokenizerBase:
     """The tokenizer of a model directory, never through hub code.
 
@@ -260,6 +264,11 @@ def load_tokenizer(directory: str, kind: str | None = None) -> PreTrainedTokeniz
     if kind is None and (Path(directory) / "config.json").is_file():
         kind = kind_of_config(read_config(directory), directory)
 
+    local = Path(directory)
+    if local.is_dir() and not any(any(local.glob(pattern)) for pattern in _VOCAB_FILES):
+        # transformers would blame a missing sentencepiece / tiktoken install instead
+        raise ModelLoadError(f"{directory}: no tokenizer files ({', '.join(_VOCAB_FILES[:3])}...): copy the model's "
+                             "tokenizer files into it")
     settings = Path(directory) / "tokenizer_config.json"
     named = json.loads(settings.read_text()).get("tokenizer_class") if settings.is_file() else None
     cls = getattr(transformers, named, None) if named else None
@@ -289,6 +298,9 @@ def load_pretrained(
     except UnsupportedConfigError as err:
         raise ModelLoadError(str(err)) from err
     directory = _local_dir(name_or_path)
+    from gift.weights_check import refuse_pickle_only
+
+    refuse_pickle_only(directory)
     tokenizer = load_tokenizer(directory, kind)
     adapter = adapter_for(kind, tokenizer, config)  # fails early on a tokenizer without a mask token
     dtype = resolve_dtype(dtype)
@@ -298,12 +310,17 @@ def load_pretrained(
         except UnsupportedConfigError as err:
             raise ModelLoadError(str(err)) from err
     else:
+        from gift.weights_check import load_checked
+
         kwargs = {"dtype": dtype} if dtype is not None else {}
-        model = AutoModelForCausalLM.from_pretrained(directory, use_safetensors=True, **kwargs)
+        model = load_checked(AutoModelForCausalLM, directory, **kwargs)
     if model.config.model_type != fam.native_model_type or getattr(model.config, "is_causal", True):
         raise ModelLoadError(f"{name_or_path}: a {kind} model must be a bidirectional {fam.native_model_type} "
                              f"(is_causal=false); config.json has model_type {model.config.model_type!r}, "
                              f"is_causal {getattr(model.config, 'is_causal', True)}")
     if fam.prepare is not None:
         fam.prepare(model)
+    from gift.weights_check import refuse_nonfinite
+
+    refuse_nonfinite(directory, model)
     return model, tokenizer, adapter

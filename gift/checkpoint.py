@@ -25,6 +25,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from gift.adapters import ModelAdapter, ModelLoadError, adapter_for, family, load_pretrained, load_tokenizer
 from gift.files import atomic_write_text
+from gift.weights_check import WeightsError, refuse_nonfinite
 
 MANIFEST_NAME = "gift_manifest.json"
 FORMAT_VERSION = 1
@@ -254,6 +255,7 @@ def load_checkpoint(
             model = PeftModel.from_pretrained(base.model, directory, is_trainable=is_trainable and not merge_adapter)
         if merge_adapter:  # plain weights, trainable like any loaded model (peft froze the base's)
             model = model.merge_and_unload().requires_grad_(True)
+        refuse_nonfinite(directory, model)
     else:
         with explain_unreadable_weights(directory):
             model, tokenizer, _ = load_pretrained(str(directory), manifest.model_type, trust_remote_code, dtype)
@@ -304,7 +306,7 @@ def explain_unreadable_weights(directory: str | Path):
     """A truncated or corrupt weights file fails inside safetensors without its path: name it."""
     try:
         yield
-    except ModelLoadError:
+    except (ModelLoadError, WeightsError):
         raise
     except Exception as err:
         text = f"{type(err).__name__} {err}"

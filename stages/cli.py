@@ -18,10 +18,13 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from stages.config_args import UsageError, check_config_file, join_negative_values, non_utf8_message
+from stages.runs.stop_signals import Terminated, raise_on_termination
 
 # name -> (module with main(argv), one-line help)
 COMMANDS = {
@@ -87,7 +90,26 @@ def _setup_logging(level: int = logging.INFO) -> list[tuple[logging.Logger, logg
     return added
 
 
+def _on_termination_raise() -> dict:
+    """SIGTERM / SIGHUP raise `Terminated` for the command's duration; returns the handlers to restore."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    before = {getattr(signal, n): signal.getsignal(getattr(signal, n)) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)}
+    raise_on_termination()
+    return before
+
+
+def _end_now(code: int) -> None:
+    """End a stopped command at once: its locks are released and its files closed by now, and the interpreter's
+    teardown of torch and friends takes seconds on a busy machine (a stopped pipeline must be gone within 5 s)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
+    as_program = argv is None  # `gift ...` itself, not a call from Python: a stop may end the process
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         parser = argparse.ArgumentParser(prog="gift", description="GIFT / diffu-GRPO training stack for diffusion LMs")
@@ -95,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.parse_args(argv[:1] or ["--help"])
         return 2
     command = argv[0]
+    try:
+        os.getcwd()
+    except FileNotFoundError:  # torch's libraries fail to load from a deleted folder with an MKL message
+        print(f"gift {command}: error: the working directory no longer exists (deleted or moved); cd into an "
+              "existing folder and rerun", file=sys.stderr)
+        return 1
     debug = "--debug" in argv[1:] or os.environ.get("GIFT_DEBUG", "") not in ("", "0")
     args = join_negative_values([a for a in argv[1:] if a != "--debug"])
     module, _, func = COMMANDS[command][0].partition(":")
@@ -103,14 +131,22 @@ def main(argv: list[str] | None = None) -> int:
     original_error = argparse.ArgumentParser.error
     if not debug:
         argparse.ArgumentParser.error = _raise_usage
+    handlers_before = _on_termination_raise()
     try:
         check_config_file(args)  # every subcommand's --config: exists, UTF-8, a YAML mapping
         getattr(importlib.import_module(module), func)(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         if debug:
             raise
-        print(f"gift {command}: interrupted", file=sys.stderr)
-        return 130
+        if isinstance(stop, Terminated):  # SIGTERM / SIGHUP: stopped like Ctrl-C (locks released), said so
+            print(f"gift {command}: stopped by {stop.signal_name}; a training run resumes with --resume, "
+                  "a pipeline by running it again", file=sys.stderr)
+        else:
+            print(f"gift {command}: interrupted", file=sys.stderr)
+        code = stop.exit_code if isinstance(stop, Terminated) else 130
+        if as_program:
+            _end_now(code)
+        return code
     except SystemExit as exit_:  # help (0), or a subcommand's own one-line error (a string, code 1)
         if isinstance(exit_.code, str):
             named = _name_non_utf8_argument(args) if "can't decode byte" in exit_.code else None
@@ -125,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gift {command}: error: {describe_error(err)}", file=sys.stderr)
         return 2 if isinstance(err, UsageError) else 1
     finally:
+        for signum, handler in handlers_before.items():
+            signal.signal(signum, handler)
         argparse.ArgumentParser.error = original_error
         for log, handler, level in handlers:
             log.removeHandler(handler)

@@ -83,12 +83,30 @@ def merge_recipe_base(argv: list[str]) -> list[str]:
     from stages.recipes import materialize
 
     out = list(argv)
-    for i, arg in enumerate(out):
-        if arg == "--config" and i + 1 < len(out):
-            out[i + 1] = materialize(out[i + 1])
-        elif arg.startswith("--config="):
-            out[i] = "--config=" + materialize(arg.partition("=")[2])
+    try:
+        for i, arg in enumerate(out):
+            if arg == "--config" and i + 1 < len(out):
+                out[i + 1] = materialize(out[i + 1])
+            elif arg.startswith("--config="):
+                out[i] = "--config=" + materialize(arg.partition("=")[2])
+    except (ValueError, OSError) as err:  # a recipe mistake (its base missing, unreadable, a cycle): usage, exit 2
+        raise UsageError(str(err)) from err
     return out
+
+
+def _config_value(argv: list[str]) -> str:
+    """The `--config` path in `argv` ("" if none)."""
+    return next((a.partition("=")[2] or b for a, b in zip(argv, argv[1:] + [""]) if a.split("=")[0] == "--config"), "")
+
+
+def _name_the_config(err: UsageError, argv: list[str], config: str) -> UsageError:
+    """argparse's "argument --max_steps/--max-steps: invalid int value: 'lots'" for a value that came from the
+    config file (not the command line): the file is named."""
+    found = re.match(r"argument --(\w+)[^:]*: (invalid .*)", str(err))
+    given = found and any(a.split("=")[0] in (f"--{found.group(1)}", f"--{found.group(1).replace('_', '-')}") for a in argv)
+    if not found or given or not config:
+        return err
+    return UsageError(f"{config}: {found.group(1)}: {found.group(2)}")
 
 
 def config_parser(config_class: type):
@@ -103,11 +121,12 @@ def parse_config(parser, argv: list[str] | None):
     missing/unreadable config file) are `UsageError`s."""
     argv = join_negative_values(list(sys.argv[1:] if argv is None else argv))
     check_config_file(argv)
-    argv = merge_recipe_base(argv)
+    given = _config_value(argv)
+    merged = merge_recipe_base(argv)
     try:
-        (config,) = parser.parse_args_and_config(argv)
-    except UsageError:
-        raise
+        (config,) = parser.parse_args_and_config(merged)
+    except UsageError as err:
+        raise _name_the_config(err, argv, given) from err
     except (ValueError, TypeError, OSError) as err:
         unused = re.match(r"Some specified arguments are not used by the HfArgumentParser: (.*)", str(err))
         from_file = re.match(r"Unknown arguments from config file: \[(.*)\]\.", str(err))
@@ -118,4 +137,7 @@ def parse_config(parser, argv: list[str] | None):
         if unused:  # HF's wording for an unknown option
             raise UsageError(f"unknown option(s) {unused.group(1)}; --help lists the options") from err
         raise UsageError(str(err)) from err
+    finally:
+        if _config_value(merged) != given:  # the merged copy of a recipe with `base:`: not left in the temp folder
+            Path(_config_value(merged)).unlink(missing_ok=True)
     return config

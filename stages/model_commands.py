@@ -6,6 +6,8 @@ Both write a new directory and refuse an existing non-empty one (nothing of the 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 from pathlib import Path
 
 from gift.adapters import KINDS, load_pretrained
@@ -21,6 +23,21 @@ def check_new_output(output_dir: str) -> None:
     if out.is_dir() and any(out.iterdir()):
         raise FileExistsError(f"--output_dir {out}: already exists and is not empty; nothing was written: "
                               "choose a new or empty --output_dir")
+
+
+def _write_published(out: Path, write) -> None:
+    """`write(folder)` into a staging folder beside `out`, renamed to `out` once complete: a failed write (a full
+    disk) leaves nothing behind, and the rerun is not refused as "not empty"."""
+    staged = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(staged, ignore_errors=True)
+    try:
+        with explain_disk_full(out):
+            staged.mkdir(parents=True)
+            write(staged)
+        os.rename(staged, out)  # onto a missing or empty folder
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
 
 
 def init_model_main(argv: list[str] | None = None) -> None:
@@ -65,11 +82,12 @@ def convert_main(argv: list[str] | None = None) -> None:
                         help="reproduce official LLaDA (padding visible to attention); default: mask honoured")
     args = parser.parse_args(argv)
     check_new_output(args.output_dir)
+    if not Path(args.model).exists() and (args.model.startswith(("/", ".", "~")) or args.model.count("/") > 1):
+        raise FileNotFoundError(f"--model {args.model}: no such model directory (and not a hub id)")
     # Without --dtype the weights keep the dtype they are stored in (the loaders would otherwise give fp32).
     dtype = args.dtype or (stored_dtype(args.model) if Path(args.model).is_dir() else None)
     model, tokenizer, adapter = load_pretrained(args.model, args.model_type, dtype=dtype)
     model.config.honour_attention_mask = not args.ignore_attention_mask
-    with explain_disk_full(args.output_dir):
-        model.save_pretrained(args.output_dir, safe_serialization=True)
-        tokenizer.save_pretrained(args.output_dir)
+    _write_published(Path(args.output_dir), lambda staged: (model.save_pretrained(staged, safe_serialization=True),
+                                                            tokenizer.save_pretrained(staged)))
     print(f"converted: {args.output_dir} ({adapter.kind}, native {model.config.model_type})")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -28,6 +29,7 @@ from stages.runs.folder import is_run_dir
 from stages.run_record import FrozenControl, RunRecord, StageOneRun, StageTwoRun, write_record
 from stages.recipes import load_recipe
 from stages.runs.process_state import process_state
+from stages.runs.stop_signals import stop_workers, worker_init
 
 STATE_FILE = "pipeline_state.json"
 
@@ -301,12 +303,21 @@ class Pipeline:
         order = sorted(range(len(jobs)), key=lambda i: not jobs[i][0].rl)
         results: list[dict[str, Any] | None] = [None] * len(jobs)
         self.workers = workers
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=worker_init,
+                                   initargs=(os.getpid(),))
+        try:
             futures = {pool.submit(_worker_job, self.cfg, base, jobs[i][0].name, jobs[i][1]): i for i in order}
             for future in futures:
                 result = future.result()
                 self.state.merge(result.pop("steps"))
                 results[futures[future]] = result
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: no queued job starts, the running ones stop now
+            stop_workers(pool)
+            raise
+        except BaseException:  # a failed job: no queued job starts, the running ones finish
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
         return results  # type: ignore[return-value]
 
     # --- the whole run --------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ def load_recipe(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any
     if resolved in _seen:
         chain = " -> ".join(str(p) for p in (*_seen, resolved))
         raise ValueError(f"{path}: recipe bases form a cycle ({chain})")
-    data = load_yaml(path.read_text(encoding="utf-8"), path) or {}
+    data = load_yaml(_read_text(path), path) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a YAML mapping of option: value, got {type(data).__name__}")
     base = data.pop(BASE_KEY, None)
@@ -41,6 +41,16 @@ def load_recipe(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any
     if not base_path.is_file():
         raise ValueError(f"{path}: base recipe {base} not found (looked for {base_path})")
     return {**load_recipe(base_path, (*_seen, resolved)), **data}
+
+
+def _read_text(path: Path) -> str:
+    """A recipe's text; a file that is not UTF-8 is named (the decoder's error names none)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{path.read_bytes()[err.start]:02x}); "
+                         "a recipe is a YAML file") from None
 
 
 def materialize(path: str | Path) -> str:

@@ -49,6 +49,7 @@ from gift.files import atomic_write_text
 from gift.positions import check_fits_positions
 from rewards.data import d1_test_subset
 from rewards import REASONING_PREFILL, TASKS, get_task, task_prompt
+from stages.evaluation.eval_record import merged_record
 from stages.evaluation.eval_folder import check_eval_folder, claim_eval_folder, model_identity
 from stages.runs.process_state import process_state
 
@@ -307,10 +308,14 @@ def evaluate(
     prompts = build_prompts(task, rows, style)
     mine, prompt_ids = _encode_my_prompts(state, loaded.tokenizer, prompts, prefill)
     _check_fits(loaded, prompt_ids, settings)
+    out_dir = Path(output_dir)
+    entry = _record_entry(model, loaded, task, data, rows, limit, style, prompt_style, prefill, settings,
+                          batch_size, seed, state.num_processes)
     if state.is_main_process:  # one model's generations per folder, or `gift score` mixes models
         claim_eval_folder(output_dir, model_identity(model, loaded))
+        merged_record(out_dir / CONFIG_NAME, task, entry)  # other settings beside these files: refused now
 
-    out_dir, paths, timings, mean_calls = Path(output_dir), [], {}, {}
+    paths, timings, mean_calls = [], {}, {}
     for decode in settings:
         started = time.perf_counter()
         texts, calls = _generate(loaded, prompt_ids, decode, batch_size, seed, mine, log) if mine else ([], [])
@@ -321,17 +326,25 @@ def evaluate(
         paths.append(_write_generations(state, path, records, timings[decode.gen_length], log))
 
     if state.is_main_process:
-        _update_config(out_dir, task, {
-            "model": loaded.source or str(model if isinstance(model, (str, os.PathLike)) else "in-memory"),
-            "model_type": loaded.adapter.kind, "task": task, "data": data or get_task(task).hub_test_set,
-            "n": len(rows), "protocol_size": get_task(task).protocol_size, "limit": limit, "prompt_style": style,
-            "prompt_style_requested": prompt_style, "prefill": prefill,
-            "decoding": [decode_record(d) for d in settings],
-            "batch_size": batch_size, "seed": seed, "num_processes": state.num_processes, "seconds": timings,
-            "model_calls_per_sequence": mean_calls, "files": [p.name for p in paths],
-        })
+        entry = {**entry, "seconds": timings, "model_calls_per_sequence": mean_calls, "files": [p.name for p in paths]}
+        _update_config(out_dir, task, merged_record(out_dir / CONFIG_NAME, task, entry))
     state.wait_for_everyone()
     return paths
+
+
+def _record_entry(model, loaded, task: str, data: str | None, rows, limit: int | None, style: str,
+                  prompt_style: str, prefill: str | None, settings, batch_size: int, seed: int,
+                  num_processes: int) -> dict[str, Any]:
+    """The task's `eval_config.json` record of this run, before its timings."""
+    return {
+        "model": loaded.source or str(model if isinstance(model, (str, os.PathLike)) else "in-memory"),
+        "model_type": loaded.adapter.kind, "task": task, "data": data or get_task(task).hub_test_set,
+        "n": len(rows), "protocol_size": get_task(task).protocol_size, "limit": limit, "prompt_style": style,
+        "prompt_style_requested": prompt_style, "prefill": prefill,
+        "decoding": [decode_record(d) for d in settings],
+        "batch_size": batch_size, "seed": seed, "num_processes": num_processes,
+        "files": [f"{task}_{d.gen_length}.jsonl" for d in settings],
+    }
 
 
 def _write_generations(state, path: Path, records: Sequence[dict[str, Any]], seconds: float, log) -> Path:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from gift.files import atomic_write_text
+from stages.runs.own_outputs import json_with_keys, refuse_foreign_outputs, text_containing
 from rewards import TASKS, get_task
 
 FILE_NAME = re.compile(r"(?P<task>[A-Za-z0-9]+)_(?P<gen_length>\d+)\.jsonl")
@@ -295,6 +296,9 @@ def write_scores(scores: dict[str, Any], prefix: str | Path) -> tuple[Path, Path
     prefix = Path(prefix)
     if prefix.suffix in (".json", ".md"):
         prefix = prefix.with_suffix("")
+    refuse_foreign_outputs({prefix.with_name(prefix.name + ".json"): json_with_keys("cells", "table", "mean"),
+                            prefix.with_name(prefix.name + ".md"): text_containing("| task |", "Accuracy in %")},
+                           "gift score", "--output")
     prefix.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for suffix, text in ((".json", json.dumps(scores, indent=2) + "\n"), (".md", format_markdown(scores))):

@@ -41,6 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
+from stages.runs.own_outputs import first_line_is, refuse_foreign_outputs, text_containing
+
+CURVE_HEADER = ["label", "run", "step", "raw", "smoothed"]
+AGGREGATE_HEADER = ["label", "n_runs", "step", "mean", "low", "high", "band"]
 METRICS_FILE = "metrics.jsonl"  # what stage two (stages/train/rl.py) writes in its run directory
 BANDS = ("minmax", "std")
 BAND_TEXT = {"minmax": "band: min-max over seeds", "std": "band: mean ± 1 sd over seeds"}
@@ -314,10 +318,13 @@ def plot_reward_curves(
     curves = load_curves(runs, metric, smoothing, skip_bad, warn)
     arms = aggregate_arms(curves, band)
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     csv_path = output.with_suffix(".csv")
-    _write_csv(csv_path, ["label", "run", "step", "raw", "smoothed"], curve_rows(curves))
-    _write_csv(aggregate_csv_path(output), ["label", "n_runs", "step", "mean", "low", "high", "band"],
+    refuse_foreign_outputs({output: text_containing("Matplotlib"), csv_path: first_line_is(",".join(CURVE_HEADER)),
+                            aggregate_csv_path(output): first_line_is(",".join(AGGREGATE_HEADER))},
+                           "gift curves", "--output")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _write_csv(csv_path, CURVE_HEADER, curve_rows(curves))
+    _write_csv(aggregate_csv_path(output), AGGREGATE_HEADER,
                aggregate_rows(arms, band))
     draw_curves(arms, output, metric, smoothing, band, title)
     return output, csv_path

@@ -26,6 +26,7 @@ from stages.runs.process_state import is_main_process
 from stages.runs.discovery import last_complete_checkpoint, publish_final_from, reached_max_steps
 from stages.runs.lock import RunDirError, acquire_lock, check_not_locked, release_lock
 from stages.runs.manifest import check_config_drift, resolve_source_paths
+from stages.runs.resume_state import check_resume_state
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +144,8 @@ def guard_run(stage: str) -> Callable:
                     return held.finished
                 # A resumed checkpoint's weights are read by HF's trainer: name the file if they are broken.
                 resumed = held.resume_from
+                if resumed is not None:
+                    check_resume_state(resumed)
                 with explain_disk_full(held.out), explain_unreadable_weights(resumed) if resumed else nullcontext():
                     try:
                         return run(config, *args, resume_from=resumed, **kwargs)

@@ -103,3 +103,9 @@ def release_lock(lock: Path) -> None:
             lock.unlink()
     except (OSError, ValueError):
         pass
+
+
+def release_held_locks() -> None:
+    """Release every lock this process holds (a process ending at once, on a signal, without unwinding)."""
+    for lock in list(_HELD):
+        release_lock(lock)

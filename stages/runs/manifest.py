@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -59,8 +60,29 @@ def canonical_spelling(key: str, value: Any) -> Any:
     return value
 
 
+def moved_sources(saved: dict[str, Any], config) -> dict[str, Any]:
+    """`saved` with each model or data path that lies in the run's own folder tree (a pipeline folder's `base/`,
+    a stage-one `final/`) taken as the current one when it sits at the same place in that tree: a run, or a
+    whole pipeline folder, moved or copied elsewhere finishes and reruns. The tree is the deepest folder holding
+    both the current `output_dir` and the current path."""
+    out = getattr(config, "output_dir", None)
+    if not isinstance(out, str):
+        return saved
+    moved = dict(saved)
+    for key in SOURCE_KEYS:
+        before, now = saved.get(key), getattr(config, key, None)
+        if not (isinstance(before, str) and isinstance(now, str) and before != now and Path(now).is_absolute()):
+            continue
+        tree = Path(os.path.commonpath([Path(out).resolve(), Path(now)]))
+        inside = Path(now).relative_to(tree).parts
+        if len(tree.parts) > 2 and inside and Path(before).parts[-len(inside):] == inside:
+            moved[key] = now
+    return moved
+
+
 def check_config_drift(checkpoint: Path, config) -> None:
-    diffs = config_drift(read_manifest(checkpoint).config, config, HARMLESS_KEYS, canonical_spelling)
+    diffs = config_drift(moved_sources(read_manifest(checkpoint).config, config), config, HARMLESS_KEYS,
+                         canonical_spelling)
     if diffs:
         raise ConfigDriftError(
             f"--resume: the config differs from the run's ({checkpoint / MANIFEST_NAME}) in keys that alter "

@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 import yaml
 
+from gift.files import atomic_write_text
 from stages.runs.drift import config_drift
 from stages.runs.folder import check_folder, check_writable_path, mark_folder
 from stages.runs.process_state import is_main_process
@@ -67,8 +68,13 @@ def hold_pipeline_folder(config: Any) -> Iterator[Path]:
         check_folder(out, "pipeline")  # again, now that no other writer can change it
         check_config_unchanged(out, config)
         mark_folder(out, "pipeline")
-        (out / CONFIG_FILE).write_text(yaml.safe_dump(asdict(config), sort_keys=False))
+        recorded = yaml.safe_dump(asdict(config), sort_keys=False)
+        if not (out / CONFIG_FILE).is_file():
+            atomic_write_text(out / CONFIG_FILE, recorded)
         yield out
+        # A rerun records its harmless changes (workers, output_dir after a move) only once it ran through:
+        # a stage refused on the way leaves the file as it was.
+        atomic_write_text(out / CONFIG_FILE, recorded)
     finally:
         release_lock(lock)
 

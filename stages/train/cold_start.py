@@ -33,7 +33,9 @@ from gift.probe import probe_betas
 from gift.schedules import GiftSchedule, UniformSchedule
 from stages.config_args import config_parser, parse_config
 from stages.train.cold_start_config import ColdStartConfig
+from stages.train.divergence import DivergenceStop
 from stages.train.lora import lora_config
+from stages.train.resume_check import CheckedResume
 from stages.runs.guard import guard_run
 from stages.runs.manifest import CheckpointManifestCallback, manifest_maker, save_final
 
@@ -41,7 +43,7 @@ logger = logging.getLogger(__name__)
 BETA_CACHE_NAME = "beta_cache.safetensors"
 
 
-class ColdStartTrainer(Trainer):
+class ColdStartTrainer(DivergenceStop, CheckedResume, Trainer):
     """`transformers.Trainer` with the masked-diffusion loss; the training loop is HF's own."""
 
     def __init__(self, *args, adapter, schedule: UniformSchedule, config: ColdStartConfig, **kwargs):

@@ -34,7 +34,9 @@ from gift.estimators import build_estimator, masked_logps
 from gift.sampler import DiffusionSampler, encode_chat_prompts
 from rewards import get_task
 from stages.config_args import config_parser, parse_config
+from stages.train.divergence import DivergenceStop
 from stages.train.lora import lora_config
+from stages.train.resume_check import CheckedResume
 from stages.runs.discovery import checkpoint_step
 from stages.runs.metrics_file import rewind as rewind_metrics
 from stages.train.rl_config import RLConfig, rl_config_class
@@ -70,7 +72,7 @@ def _frozen_copy(model, args: RLConfig):
     return load_model(args.model, args.model_type, args.trust_remote_code, args.torch_dtype, merge_adapter=True).model
 
 
-class DiffuGRPOTrainer(GRPOTrainer):
+class DiffuGRPOTrainer(DivergenceStop, CheckedResume, GRPOTrainer):
     """GRPO with a masked-diffusion sampler; the log-probability estimate and surrogate come from
     `args.rl_algorithm` (a registered estimator: `gift.estimators`)."""
 
