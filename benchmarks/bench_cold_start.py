@@ -68,9 +68,13 @@ def _child(preset: str, objective: str, steps: int, warmup: int) -> dict:
     g = torch.Generator().manual_seed(0)
 
     def batch():
-        return {"input_ids": torch.randint(2, vocab, (batch_size, length), generator=g),
-                "attention_mask": torch.ones(batch_size, length, dtype=torch.long), "answer_mask": answer,
-                "pad_tail_mask": tail, "index": torch.arange(batch_size)}
+        return {
+            "input_ids": torch.randint(2, vocab, (batch_size, length), generator=g),
+            "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
+            "answer_mask": answer,
+            "pad_tail_mask": tail,
+            "index": torch.arange(batch_size),
+        }
 
     cache_seconds = None
     if objective == "sft":
@@ -95,8 +99,14 @@ def _child(preset: str, objective: str, steps: int, warmup: int) -> dict:
         optimizer.step()
         if step >= warmup:
             times.append(time.perf_counter() - started)
-    return {"preset": preset, "objective": objective, "params": params, "median_s": statistics.median(times),
-            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cache_probe_s_per_batch": cache_seconds}
+    return {
+        "preset": preset,
+        "objective": objective,
+        "params": params,
+        "median_s": statistics.median(times),
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "cache_probe_s_per_batch": cache_seconds,
+    }
 
 
 REFRESH = (1, 2, 4, 8)
@@ -115,9 +125,16 @@ def interleaved(preset: str, steps: int, warmup: int, pool: int = 4, refresh: tu
     base, adapter, vocab, batch_size, length, answer, tail = _setup(preset)
     g = torch.Generator().manual_seed(0)
     # A pool of batches cycled over the steps, so examples come back and k > 1 reuses their betas.
-    batches = [{"input_ids": torch.randint(2, vocab, (batch_size, length), generator=g),
-                "attention_mask": torch.ones(batch_size, length, dtype=torch.long), "answer_mask": answer,
-                "pad_tail_mask": tail, "index": torch.arange(i * batch_size, (i + 1) * batch_size)} for i in range(pool)]
+    batches = [
+        {
+            "input_ids": torch.randint(2, vocab, (batch_size, length), generator=g),
+            "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
+            "answer_mask": answer,
+            "pad_tail_mask": tail,
+            "index": torch.arange(i * batch_size, (i + 1) * batch_size),
+        }
+        for i in range(pool)
+    ]
     started = time.perf_counter()
     store = torch.zeros(pool * batch_size, length)
     for b in batches:  # the one-off probe of every example (cached; k > 1 starts from it)
@@ -152,7 +169,7 @@ def interleaved(preset: str, steps: int, warmup: int, pool: int = 4, refresh: tu
     for step in range(warmup + steps):
         batch = batches[step % pool]
         round_times: dict[str, float] = {}
-        for name in names[step % len(names):] + names[: step % len(names)]:
+        for name in names[step % len(names) :] + names[: step % len(names)]:
             schedule, model, optimizer = variants[name], models[name], optimizers[name]
             schedule.step = step
             probes_before = len(probe_times)
@@ -164,14 +181,23 @@ def interleaved(preset: str, steps: int, warmup: int, pool: int = 4, refresh: tu
             seconds = time.perf_counter() - t0
             round_times[name] = seconds
             if step >= warmup:
-                refreshed = name.startswith("gift k=") and schedule.beta_refresh_steps > 1 and step % schedule.beta_refresh_steps == 0
+                refreshed = (
+                    name.startswith("gift k=")
+                    and schedule.beta_refresh_steps > 1
+                    and step % schedule.beta_refresh_steps == 0
+                )
                 (refresh_times if refreshed else times)[name].append(seconds)
                 if len(probe_times) > probes_before:
                     probe_share.append(probe_times[-1] / seconds)
         if step >= warmup:
             for name in names:
-                refreshed = name.startswith("gift k=") and variants[name].beta_refresh_steps > 1 and step % variants[name].beta_refresh_steps == 0
+                refreshed = (
+                    name.startswith("gift k=")
+                    and variants[name].beta_refresh_steps > 1
+                    and step % variants[name].beta_refresh_steps == 0
+                )
                 (refresh_ratios if refreshed else ratios)[name].append(round_times[name] / round_times["sft"])
+
     def amortised(name: str) -> float:
         # k > 1 alternates one probing step with k - 1 reusing ones: a plain median would pick one kind.
         if not refresh_times[name]:
@@ -185,10 +211,17 @@ def interleaved(preset: str, steps: int, warmup: int, pool: int = 4, refresh: tu
         k = variants[name].beta_refresh_steps
         return (statistics.median(refresh_ratios[name]) + (k - 1) * statistics.median(ratios[name])) / k
 
-    rows = [{"preset": preset, "variant": name, "median_s": amortised(name), "ratio": amortised_ratio(name)}
-            for name in names]
-    rows.append({"preset": preset, "probe_share_of_live_step": statistics.median(probe_share),
-                 "one_off_probe_s_per_example": one_off / (pool * batch_size)})
+    rows = [
+        {"preset": preset, "variant": name, "median_s": amortised(name), "ratio": amortised_ratio(name)}
+        for name in names
+    ]
+    rows.append(
+        {
+            "preset": preset,
+            "probe_share_of_live_step": statistics.median(probe_share),
+            "one_off_probe_s_per_example": one_off / (pool * batch_size),
+        }
+    )
     return rows
 
 
@@ -210,9 +243,13 @@ def probe_parts(preset: str, repeats: int) -> dict[str, float]:
 
     model, adapter, vocab, batch_size, length, answer, tail = _setup(preset)
     g = torch.Generator().manual_seed(0)
-    batch = {"input_ids": torch.randint(2, vocab, (batch_size, length), generator=g),
-             "attention_mask": torch.ones(batch_size, length, dtype=torch.long), "answer_mask": answer,
-             "pad_tail_mask": tail, "index": torch.arange(batch_size)}
+    batch = {
+        "input_ids": torch.randint(2, vocab, (batch_size, length), generator=g),
+        "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
+        "answer_mask": answer,
+        "pad_tail_mask": tail,
+        "index": torch.arange(batch_size),
+    }
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     probe_ids = batch["input_ids"].masked_fill(answer, adapter.mask_token_id)
     inputs = adapter.model_inputs(probe_ids, batch["attention_mask"])
@@ -229,14 +266,18 @@ def probe_parts(preset: str, repeats: int) -> dict[str, float]:
             model.eval()
             with torch.inference_mode():
                 fn()
+
         return run
 
-    parts = {"sft step": sft_step,
-             "probe": lambda: probe_signal(model, adapter, batch["input_ids"], batch["attention_mask"], answer),
-             "probe, full logits": lambda: probe_signal(model, dataclasses.replace(adapter, kind="llada"),
-                                                        batch["input_ids"], batch["attention_mask"], answer),
-             "body": no_grad_eval(lambda: model.model(**inputs)),
-             "full forward": no_grad_eval(lambda: model(**inputs))}
+    parts = {
+        "sft step": sft_step,
+        "probe": lambda: probe_signal(model, adapter, batch["input_ids"], batch["attention_mask"], answer),
+        "probe, full logits": lambda: probe_signal(
+            model, dataclasses.replace(adapter, kind="llada"), batch["input_ids"], batch["attention_mask"], answer
+        ),
+        "body": no_grad_eval(lambda: model.model(**inputs)),
+        "full forward": no_grad_eval(lambda: model(**inputs)),
+    }
     times: dict[str, list[float]] = {name: [] for name in parts}
     for repeat in range(repeats + 1):  # the first round warms up
         for name, fn in parts.items():
@@ -256,10 +297,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--interleaved", action="store_true", help="beta_refresh_steps k = 1, 2, 4, 8 in one process")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (--interleaved)")
-    parser.add_argument("--probe_parts", action="store_true",
-                        help="time an SFT step and the probe's parts (body, full forward, probe) instead")
-    parser.add_argument("--ks", type=int, nargs="+", default=list(REFRESH),
-                        help="beta_refresh_steps values to time (--interleaved; k = 1 always runs)")
+    parser.add_argument(
+        "--probe_parts",
+        action="store_true",
+        help="time an SFT step and the probe's parts (body, full forward, probe) instead",
+    )
+    parser.add_argument(
+        "--ks",
+        type=int,
+        nargs="+",
+        default=list(REFRESH),
+        help="beta_refresh_steps values to time (--interleaved; k = 1 always runs)",
+    )
     args = parser.parse_args(argv)
     if args.probe_parts:
         import torch
@@ -267,29 +316,41 @@ def main(argv: list[str] | None = None) -> None:
         if args.threads:
             torch.set_num_threads(args.threads)
         print(f"threads={torch.get_num_threads()}, {args.steps} interleaved repeats, median time over the SFT step's")
-        print("| model | sft step s | probe | probe, full logits | body only | full forward |\n|---|---|---|---|---|---|")
+        print(
+            "| model | sft step s | probe | probe, full logits | body only | full forward |\n|---|---|---|---|---|---|"
+        )
         for preset in args.models:
             r = probe_parts(preset, args.steps)
-            print(f"| {preset} | {r['sft_s']:.4f} | {r['probe']:.3f} | {r['probe, full logits']:.3f} | {r['body']:.3f} | "
-                  f"{r['full forward']:.3f} |",
-                  flush=True)
+            print(
+                f"| {preset} | {r['sft_s']:.4f} | {r['probe']:.3f} | {r['probe, full logits']:.3f} | {r['body']:.3f} | "
+                f"{r['full forward']:.3f} |",
+                flush=True,
+            )
         return
     if args.interleaved:
         import torch
 
         if args.threads:
             torch.set_num_threads(args.threads)
-        print(f"threads={torch.get_num_threads()}, {args.steps} timed steps after {args.warmup} warm-up, variants "
-              "interleaved step by step in one process, median step time, vs SFT = median per-round ratio")
+        print(
+            f"threads={torch.get_num_threads()}, {args.steps} timed steps after {args.warmup} warm-up, variants "
+            "interleaved step by step in one process, median step time, vs SFT = median per-round ratio"
+        )
         print("| model | batch x length | variant | step (median s) | vs SFT |\n|---|---|---|---|---|")
         for preset in args.models:
             rows = interleaved(preset, args.steps, args.warmup, refresh=tuple(args.ks))
             b, length, _ = SHAPES[preset]
             for r in rows[:-1]:
-                print(f"| {preset} | {b} x {length} | {r['variant']} | {r['median_s']:.4f} | {r['ratio']:.2f} |", flush=True)
+                print(
+                    f"| {preset} | {b} x {length} | {r['variant']} | {r['median_s']:.4f} | {r['ratio']:.2f} |",
+                    flush=True,
+                )
             extra = rows[-1]
-            print(f"probe share of a live (k = 1) step, {preset}: {extra['probe_share_of_live_step']:.0%}; one-off probe "
-                  f"{1000 * extra['one_off_probe_s_per_example']:.2f} ms per example", flush=True)
+            print(
+                f"probe share of a live (k = 1) step, {preset}: {extra['probe_share_of_live_step']:.0%}; one-off probe "
+                f"{1000 * extra['one_off_probe_s_per_example']:.2f} ms per example",
+                flush=True,
+            )
         return
     if args.child:
         print(json.dumps(_child(*args.child, args.steps, args.warmup)))
@@ -299,14 +360,26 @@ def main(argv: list[str] | None = None) -> None:
     for preset in args.models:
         results = {}
         for objective in OBJECTIVES:
-            cmd = [sys.executable, __file__, "--child", preset, objective, "--steps", str(args.steps),
-                   "--warmup", str(args.warmup)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                preset,
+                objective,
+                "--steps",
+                str(args.steps),
+                "--warmup",
+                str(args.warmup),
+            ]
             results[objective] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
         sft = results["sft"]["median_s"]
         b, length, _ = SHAPES[preset]
         for objective, r in results.items():
-            print(f"| {preset} | {r['params'] / 1e6:.1f}M | {b} x {length} | {objective} | {r['median_s']:.4f} | "
-                  f"{r['median_s'] / sft:.2f} | {r['peak_mb']:.0f} |", flush=True)
+            print(
+                f"| {preset} | {r['params'] / 1e6:.1f}M | {b} x {length} | {objective} | {r['median_s']:.4f} | "
+                f"{r['median_s'] / sft:.2f} | {r['peak_mb']:.0f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

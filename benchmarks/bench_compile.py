@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def main(argv: list[str] | None = None) -> dict:
     import torch
-
     from bench_cold_start import _setup
+
     from gift.loss import diffusion_loss
     from gift.schedules import UniformSchedule
 
@@ -36,16 +36,22 @@ def main(argv: list[str] | None = None) -> dict:
     model, adapter, vocab, batch_size, length, answer, tail = _setup("tiny")
     compiled_model = copy.deepcopy(model)
     compiled = torch.compile(compiled_model)
-    runs = {"eager": (model, torch.optim.AdamW(model.parameters(), lr=1e-3)),
-            "compiled": (compiled, torch.optim.AdamW(compiled_model.parameters(), lr=1e-3))}
+    runs = {
+        "eager": (model, torch.optim.AdamW(model.parameters(), lr=1e-3)),
+        "compiled": (compiled, torch.optim.AdamW(compiled_model.parameters(), lr=1e-3)),
+    }
     times = {name: [] for name in runs}
     losses = {name: [] for name in runs}
     first_compiled = None
     for step in range(args.warmup + args.steps):
         g = torch.Generator().manual_seed(step)
-        batch = {"input_ids": torch.randint(2, vocab, (batch_size, length), generator=g),
-                 "attention_mask": torch.ones(batch_size, length, dtype=torch.long), "answer_mask": answer,
-                 "pad_tail_mask": tail, "index": torch.arange(batch_size)}
+        batch = {
+            "input_ids": torch.randint(2, vocab, (batch_size, length), generator=g),
+            "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
+            "answer_mask": answer,
+            "pad_tail_mask": tail,
+            "index": torch.arange(batch_size),
+        }
         for name, (net, optimizer) in runs.items():
             torch.manual_seed(1000 + step)  # the same masks for both
             started = time.perf_counter()
@@ -60,12 +66,16 @@ def main(argv: list[str] | None = None) -> dict:
             if step >= args.warmup:
                 times[name].append(seconds)
     drift = max((a - b).abs().max().item() for a, b in zip(model.parameters(), compiled_model.parameters()))
-    result = {"eager_median_s": statistics.median(times["eager"]),
-              "compiled_median_s": statistics.median(times["compiled"]),
-              "speedup": statistics.median(times["eager"]) / statistics.median(times["compiled"]),
-              "first_compiled_step_s": first_compiled,
-              "max_loss_difference": max(abs(a - b) for a, b in zip(losses["eager"], losses["compiled"])),
-              "max_weight_difference": drift, "steps": args.steps, "torch": torch.__version__}
+    result = {
+        "eager_median_s": statistics.median(times["eager"]),
+        "compiled_median_s": statistics.median(times["compiled"]),
+        "speedup": statistics.median(times["eager"]) / statistics.median(times["compiled"]),
+        "first_compiled_step_s": first_compiled,
+        "max_loss_difference": max(abs(a - b) for a, b in zip(losses["eager"], losses["compiled"])),
+        "max_weight_difference": drift,
+        "steps": args.steps,
+        "torch": torch.__version__,
+    }
     print(json.dumps(result))
     return result
 

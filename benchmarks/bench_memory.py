@@ -77,23 +77,36 @@ def _run_entropy(args) -> dict:
     else:
         out = chunked_entropy(logits, positions, int(args.variant.rsplit("-", 1)[1]))
     seconds = time.perf_counter() - start
-    return {"peak_mb": (_peak_kb(method) - baseline) / 1024, "seconds": seconds, "method": method,
-            "inputs_mb": logits.numel() * logits.element_size() / 2**20, "checksum": float(out.sum())}
+    return {
+        "peak_mb": (_peak_kb(method) - baseline) / 1024,
+        "seconds": seconds,
+        "method": method,
+        "inputs_mb": logits.numel() * logits.element_size() / 2**20,
+        "checksum": float(out.sum()),
+    }
 
 
 def _run_step(args) -> dict:
     import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     import gift.probe
     from gift.adapters import ModelAdapter
     from gift.loss import diffusion_loss
     from gift.schedules import GiftSchedule
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=args.vocab, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=4, intermediate_size=128, max_position_embeddings=args.seq,
-                         tie_word_embeddings=True, is_causal=False)
+    config = LlamaConfig(
+        vocab_size=args.vocab,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=args.seq,
+        tie_word_embeddings=True,
+        is_causal=False,
+    )
     model = LlamaForCausalLM(config)
     mask_id = args.vocab - 1
     adapter = ModelAdapter("embedded", mask_token_id=mask_id, eos_token_id=0, pad_token_id=0)
@@ -101,8 +114,13 @@ def _run_step(args) -> dict:
     input_ids = torch.randint(1, args.vocab - 1, (1, args.seq), generator=g)
     answer = torch.zeros(1, args.seq, dtype=torch.bool)
     answer[:, args.seq // 8 :] = True
-    batch = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "answer_mask": answer,
-             "pad_tail_mask": torch.zeros_like(answer), "index": torch.zeros(1, dtype=torch.long)}
+    batch = {
+        "input_ids": input_ids,
+        "attention_mask": torch.ones_like(input_ids),
+        "answer_mask": answer,
+        "pad_tail_mask": torch.zeros_like(answer),
+        "index": torch.zeros(1, dtype=torch.long),
+    }
     chunk = 0 if args.variant == "step-unchunked" else int(args.variant.rsplit("-", 1)[1])
     if chunk == 0:
         gift.probe.chunked_entropy = _unchunked_entropy  # the probe's entropy, computed in one piece
@@ -114,8 +132,13 @@ def _run_step(args) -> dict:
     out.loss.backward()
     seconds = time.perf_counter() - start
     params = sum(p.numel() for p in model.parameters())
-    return {"peak_mb": (_peak_kb(method) - baseline) / 1024, "seconds": seconds, "method": method,
-            "inputs_mb": params * 4 / 2**20, "checksum": float(out.loss)}
+    return {
+        "peak_mb": (_peak_kb(method) - baseline) / 1024,
+        "seconds": seconds,
+        "method": method,
+        "inputs_mb": params * 4 / 2**20,
+        "checksum": float(out.loss),
+    }
 
 
 def _child(args) -> None:
@@ -127,10 +150,25 @@ def _child(args) -> None:
 
 
 def _spawn(variant: str, args) -> dict:
-    cmd = [sys.executable, __file__, "--child", "--variant", variant, "--vocab", str(args.vocab), "--seq",
-           str(args.seq), "--dtype", args.dtype]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
-           "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--variant",
+        variant,
+        "--vocab",
+        str(args.vocab),
+        "--seq",
+        str(args.seq),
+        "--dtype",
+        args.dtype,
+    ]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     if proc.returncode != 0:
         raise RuntimeError(f"{variant} failed:\n{proc.stderr[-3000:]}")
@@ -159,16 +197,29 @@ def main(argv: list[str] | None = None) -> None:
         return _child(args)
 
     entropy = [_spawn("entropy-unchunked", args)] + [_spawn(f"entropy-chunked-{c}", args) for c in args.chunks]
-    print(f"vocab {args.vocab:,}, {args.seq:,} positions ({args.seq - args.seq // 8:,} answer), batch 1, "
-          f"CPU, 1 thread; peak measured with {entropy[0]['method']}")
+    print(
+        f"vocab {args.vocab:,}, {args.seq:,} positions ({args.seq - args.seq // 8:,} answer), batch 1, "
+        f"CPU, 1 thread; peak measured with {entropy[0]['method']}"
+    )
     print()
-    print(_table(f"Probe entropy alone ({args.dtype} logits of {entropy[0]['inputs_mb']:.0f} MB as input):",
-                 entropy, entropy[0]))
+    print(
+        _table(
+            f"Probe entropy alone ({args.dtype} logits of {entropy[0]['inputs_mb']:.0f} MB as input):",
+            entropy,
+            entropy[0],
+        )
+    )
     if not args.no_step:
         steps = [_spawn("step-unchunked", args)] + [_spawn(f"step-chunked-{c}", args) for c in args.chunks]
         print()
-        print(_table(f"One GIFT step (probe + forward + backward), tiny fp32 model, hidden 64, 2 layers "
-                     f"({steps[0]['inputs_mb']:.0f} MB of weights):", steps, steps[0]))
+        print(
+            _table(
+                f"One GIFT step (probe + forward + backward), tiny fp32 model, hidden 64, 2 layers "
+                f"({steps[0]['inputs_mb']:.0f} MB of weights):",
+                steps,
+                steps[0],
+            )
+        )
 
 
 if __name__ == "__main__":

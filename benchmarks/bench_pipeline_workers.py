@@ -27,10 +27,24 @@ def _job(base: str, out: str, seed: int, steps: int, threads: int) -> float:
     torch.set_num_threads(threads)
     hf_logging.set_verbosity_error()
     started = time.perf_counter()
-    run_cold_start(ColdStartConfig(model_name_or_path=base, output_dir=out, objective="sft", max_steps=steps,
-                                   save_steps=10_000, seed=seed, max_length=48, pad_to="longest",
-                                   train_on_pad_tail=False, per_device_train_batch_size=64, learning_rate=1e-3,
-                                   disable_tqdm=True, report_to=[], synthetic_examples=4096))
+    run_cold_start(
+        ColdStartConfig(
+            model_name_or_path=base,
+            output_dir=out,
+            objective="sft",
+            max_steps=steps,
+            save_steps=10_000,
+            seed=seed,
+            max_length=48,
+            pad_to="longest",
+            train_on_pad_tail=False,
+            per_device_train_batch_size=64,
+            learning_rate=1e-3,
+            disable_tqdm=True,
+            report_to=[],
+            synthetic_examples=4096,
+        )
+    )
     return time.perf_counter() - started
 
 
@@ -60,8 +74,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         futures = [pool.submit(_job, base, fresh(f"parallel{seed}"), seed, args.steps, 1) for seed in (0, 1)]
         [f.result() for f in futures]
     two_processes = time.perf_counter() - started
-    result = {"one_process_two_threads_s": round(one_process, 1), "two_processes_one_thread_s": round(two_processes, 1),
-              "speedup": round(one_process / two_processes, 2)}
+    result = {
+        "one_process_two_threads_s": round(one_process, 1),
+        "two_processes_one_thread_s": round(two_processes, 1),
+        "speedup": round(one_process / two_processes, 2),
+    }
     print(result)
     return result
 

@@ -71,9 +71,15 @@ def gsm8k_cases(rng: random.Random, n: int) -> list[tuple[str, dict]]:
 
 
 _MATH_PAIRS = [
-    ("\\frac{1}{2}", "0.5"), ("\\frac{14}{3}", "\\dfrac{14}{3}"), ("3\\sqrt{2}", "\\sqrt{18}"),
-    ("x^2+2x+1", "(x+1)^2"), ("(3, \\frac{\\pi}{2})", "\\left(3, \\frac{\\pi}{2}\\right)"),
-    ("10", "11"), ("\\text{Evelyn}", "\\text{Evelyn}"), ("-2", "-2"), ("\\pi", "3.14"),
+    ("\\frac{1}{2}", "0.5"),
+    ("\\frac{14}{3}", "\\dfrac{14}{3}"),
+    ("3\\sqrt{2}", "\\sqrt{18}"),
+    ("x^2+2x+1", "(x+1)^2"),
+    ("(3, \\frac{\\pi}{2})", "\\left(3, \\frac{\\pi}{2}\\right)"),
+    ("10", "11"),
+    ("\\text{Evelyn}", "\\text{Evelyn}"),
+    ("-2", "-2"),
+    ("\\pi", "3.14"),
 ]
 
 

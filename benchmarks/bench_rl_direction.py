@@ -44,19 +44,27 @@ def couple_groups(noise: torch.Tensor, completion_mask: torch.Tensor, plen: int,
 
 
 def rollouts(model, adapter, tokenizer, rows, seed, temperature):
-    sampler = DiffusionSampler(model, adapter, SamplerConfig(gen_length=24, block_length=8, steps=12,
-                                                             temperature=temperature))
+    sampler = DiffusionSampler(
+        model, adapter, SamplerConfig(gen_length=24, block_length=8, steps=12, temperature=temperature)
+    )
     with torch.no_grad():
-        out = sampler.generate(encode_chat_prompts(tokenizer, [r["prompt"] for r in rows]),
-                               generator=torch.Generator().manual_seed(seed))
+        out = sampler.generate(
+            encode_chat_prompts(tokenizer, [r["prompt"] for r in rows]), generator=torch.Generator().manual_seed(seed)
+        )
     task = get_task("sudoku")
     columns = {c: [r[c] for r in rows] for c in task.columns}
     rewards = task.reward_funcs[0]([r["prompt"] for r in rows], sampler.decode(out, tokenizer), **columns)
     return out, torch.tensor(rewards)
 
 
-def direction_study(model_path: str, variants: list[str], eps: list[float], prompts: int = 64,
-                    generations: int = 6, temperature: float = 0.9) -> list[dict]:
+def direction_study(
+    model_path: str,
+    variants: list[str],
+    eps: list[float],
+    prompts: int = 64,
+    generations: int = 6,
+    temperature: float = 0.9,
+) -> list[dict]:
     """Rows `{"variant", "eps", "in_sample", "other"}`; the first row is the unmoved model (variant "none")."""
     loaded = load_model(model_path)
     model, adapter, tokenizer = loaded.model, loaded.adapter, loaded.tokenizer
@@ -65,8 +73,9 @@ def direction_study(model_path: str, variants: list[str], eps: list[float], prom
     out_sample = rows[1000:1384]
 
     def score(m) -> tuple[float, float]:
-        inside = sum(rollouts(m, adapter, tokenizer, in_sample, 100 + k, temperature)[1].mean().item()
-                     for k in range(2)) / 2
+        inside = (
+            sum(rollouts(m, adapter, tokenizer, in_sample, 100 + k, temperature)[1].mean().item() for k in range(2)) / 2
+        )
         return inside, rollouts(m, adapter, tokenizer, out_sample, 200, temperature)[1].mean().item()
 
     out, rewards = rollouts(model, adapter, tokenizer, in_sample, 7, temperature)
@@ -90,15 +99,19 @@ def direction_study(model_path: str, variants: list[str], eps: list[float], prom
         noise = noise[:, 0]
         model.zero_grad()
         for rows_ in torch.arange(len(in_sample)).split(96):
-            logps = masked_logps(model, adapter, prompt_ids[rows_], prompt_attention[rows_], completion_ids[rows_],
-                                 noise[rows_])
-            loss = estimator.loss(logps, noise[rows_][..., plen:], None, None, advantages[rows_],
-                                  completion_mask[rows_]).loss
+            logps = masked_logps(
+                model, adapter, prompt_ids[rows_], prompt_attention[rows_], completion_ids[rows_], noise[rows_]
+            )
+            loss = estimator.loss(
+                logps, noise[rows_][..., plen:], None, None, advantages[rows_], completion_mask[rows_]
+            ).loss
             (loss * len(rows_) / len(in_sample)).backward()
         return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
     base = score(model)
-    results = [{"variant": "none", "eps": 0.0, "in_sample": base[0], "other": base[1], "batch_reward": rewards.mean().item()}]
+    results = [
+        {"variant": "none", "eps": 0.0, "in_sample": base[0], "other": base[1], "batch_reward": rewards.mean().item()}
+    ]
     for name in variants:
         grads = gradient(name)
         for step in eps:
@@ -119,21 +132,29 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=6)
     parser.add_argument("--temperature", type=float, default=0.9)
     parser.add_argument("--eps", type=float, nargs="+", default=[3e-4, 1e-3])
-    parser.add_argument("--variants", nargs="+", default=[*VARIANTS, "random"],
-                        help=f"names from {list(VARIANTS)} or 'random'; append '{COUPLED}' to share a group's masks")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=[*VARIANTS, "random"],
+        help=f"names from {list(VARIANTS)} or 'random'; append '{COUPLED}' to share a group's masks",
+    )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = direction_study(args.model, args.variants, args.eps, args.prompts, args.generations, args.temperature)
     base = rows[0]
-    print(f"batch: {args.prompts} prompts x {args.generations}, temperature {args.temperature}, "
-          f"reward {base['batch_reward']:.3f}")
+    print(
+        f"batch: {args.prompts} prompts x {args.generations}, temperature {args.temperature}, "
+        f"reward {base['batch_reward']:.3f}"
+    )
     print("| update direction | step (per parameter) | in-sample reward | other prompts |")
     print("|---|---|---|---|")
     for row in rows:
         gain_in, gain_out = row["in_sample"] - base["in_sample"], row["other"] - base["other"]
-        print(f"| {row['variant']} | {row['eps']:g} | {row['in_sample']:.3f} ({gain_in:+.3f}) | "
-              f"{row['other']:.3f} ({gain_out:+.3f}) |")
+        print(
+            f"| {row['variant']} | {row['eps']:g} | {row['in_sample']:.3f} ({gain_in:+.3f}) | "
+            f"{row['other']:.3f} ({gain_out:+.3f}) |"
+        )
 
 
 if __name__ == "__main__":

@@ -20,9 +20,22 @@ from pathlib import Path
 
 RECIPE = "configs/embedded/grpo_sudoku.yaml"
 # Settings that change what a frozen control draws; the others only change the update.
-ROLLOUT_KEYS = ("temperature", "per_device_train_batch_size", "num_generations", "gen_length", "block_length",
-                "steps", "threshold", "min_commit", "eos_stop", "kv_cache",
-                "max_prompts", "seed", "num_iterations", "max_steps")
+ROLLOUT_KEYS = (
+    "temperature",
+    "per_device_train_batch_size",
+    "num_generations",
+    "gen_length",
+    "block_length",
+    "steps",
+    "threshold",
+    "min_commit",
+    "eos_stop",
+    "kv_cache",
+    "max_prompts",
+    "seed",
+    "num_iterations",
+    "max_steps",
+)
 
 
 def _value(text: str):
@@ -54,9 +67,9 @@ def _run(settings: dict, out: Path, frozen: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from stages.recipes import load_recipe
     from stages.reports.report import frozen_gain, reward_rise
     from stages.reports.wall_time import seconds_per_step
-    from stages.recipes import load_recipe
     from stages.train.rl_config import RLConfig
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -67,8 +80,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output_dir", default="runs/rl_gain")
     args = parser.parse_args(argv)
     out = Path(args.output_dir)
-    base = {**load_recipe(RECIPE), "model": args.model, "seed": args.seed, "max_steps": args.max_steps,
-            "save_steps": args.max_steps}
+    base = {
+        **load_recipe(RECIPE),
+        "model": args.model,
+        "seed": args.seed,
+        "max_steps": args.max_steps,
+        "save_steps": args.max_steps,
+    }
     print("| variant | overrides | rise | control rise | gain over control | s/step | control s/batch |")
     print("|---|---|---|---|---|---|---|")
     for name, overrides in map(parse_variant, args.variant):
@@ -81,9 +99,11 @@ def main(argv: list[str] | None = None) -> None:
         mu = settings.get("num_iterations", RLConfig.num_iterations)
         rewards = _rewards(run)
         rise, gain = reward_rise(rewards), frozen_gain(rewards, _rewards(control), mu)
-        print(f"| {name or 'recipe'} | {overrides or '-'} | {rise['rise']:+.3f} | {gain['frozen_rise']:+.3f} | "
-              f"**{gain['gain']:+.3f}** | {seconds_per_step(run):.2f} | {seconds_per_step(control):.2f} |",
-              flush=True)
+        print(
+            f"| {name or 'recipe'} | {overrides or '-'} | {rise['rise']:+.3f} | {gain['frozen_rise']:+.3f} | "
+            f"**{gain['gain']:+.3f}** | {seconds_per_step(run):.2f} | {seconds_per_step(control):.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

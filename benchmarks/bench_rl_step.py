@@ -56,13 +56,26 @@ def main(argv: list[str] | None = None) -> None:
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     prompts = [r["prompt"] for r in synthetic_rows("sudoku", "train", args.batch)]
-    samplers = {name: DiffusionSampler(model, adapter, SamplerConfig(
-        gen_length=args.gen_length, block_length=args.block_length, steps=args.steps, temperature=0.9,
-        **variant_options(name))) for name in args.variants}
-    results = {name: {"rollout": [], "old+ref log-probs": [], "policy update": [], "calls": []} for name in args.variants}
+    samplers = {
+        name: DiffusionSampler(
+            model,
+            adapter,
+            SamplerConfig(
+                gen_length=args.gen_length,
+                block_length=args.block_length,
+                steps=args.steps,
+                temperature=0.9,
+                **variant_options(name),
+            ),
+        )
+        for name in args.variants
+    }
+    results = {
+        name: {"rollout": [], "old+ref log-probs": [], "policy update": [], "calls": []} for name in args.variants
+    }
     g = torch.Generator().manual_seed(0)
     for repeat in range(args.repeats):
-        for name in args.variants[repeat % len(args.variants):] + args.variants[:repeat % len(args.variants)]:
+        for name in args.variants[repeat % len(args.variants) :] + args.variants[: repeat % len(args.variants)]:
             phases = results[name]
             started = time.perf_counter()
             out = samplers[name].generate(encode_chat_prompts(tokenizer, prompts), generator=g)
@@ -73,8 +86,14 @@ def main(argv: list[str] | None = None) -> None:
             masks = draw_prompt_masks(p_attn, 0.15, args.num_iterations, g)
             started = time.perf_counter()
             with torch.no_grad():
-                old = [completion_logps(model, adapter, p_ids, p_attn, c_ids, masks[:, k]) for k in range(args.num_iterations)]
-                ref = [completion_logps(reference, adapter, p_ids, p_attn, c_ids, masks[:, k]) for k in range(args.num_iterations)]
+                old = [
+                    completion_logps(model, adapter, p_ids, p_attn, c_ids, masks[:, k])
+                    for k in range(args.num_iterations)
+                ]
+                ref = [
+                    completion_logps(reference, adapter, p_ids, p_attn, c_ids, masks[:, k])
+                    for k in range(args.num_iterations)
+                ]
             phases["old+ref log-probs"].append(time.perf_counter() - started)
             advantages = torch.randn(args.batch)
             c_mask = completion_mask_until_eos(c_ids, adapter.eos_token_id)
@@ -86,16 +105,22 @@ def main(argv: list[str] | None = None) -> None:
                 loss.backward()
                 optimizer.step()
             phases["policy update"].append(time.perf_counter() - started)
-    print(f"diffu-GRPO generation batch: {args.batch} completions x {args.gen_length} tokens, block "
-          f"{args.block_length}, {args.steps} fixed sampler steps, temperature 0.9, mu = {args.num_iterations}, "
-          f"model {args.model or 'random-init tiny'}, {args.repeats} generation batches interleaved over the variants")
-    print("| rollout variant | model calls / seq | rollout s | old+ref log-probs s | policy update s | total s | "
-          "rollout share |\n|---|---|---|---|---|---|---|")
+    print(
+        f"diffu-GRPO generation batch: {args.batch} completions x {args.gen_length} tokens, block "
+        f"{args.block_length}, {args.steps} fixed sampler steps, temperature 0.9, mu = {args.num_iterations}, "
+        f"model {args.model or 'random-init tiny'}, {args.repeats} generation batches interleaved over the variants"
+    )
+    print(
+        "| rollout variant | model calls / seq | rollout s | old+ref log-probs s | policy update s | total s | "
+        "rollout share |\n|---|---|---|---|---|---|---|"
+    )
     for name, phases in results.items():
         med = {k: statistics.median(v) for k, v in phases.items()}
         total = med["rollout"] + med["old+ref log-probs"] + med["policy update"]
-        print(f"| {name} | {med['calls']:.2f} | {med['rollout']:.3f} | {med['old+ref log-probs']:.3f} | "
-              f"{med['policy update']:.3f} | {total:.3f} | {med['rollout'] / total:.0%} |")
+        print(
+            f"| {name} | {med['calls']:.2f} | {med['rollout']:.3f} | {med['old+ref log-probs']:.3f} | "
+            f"{med['policy update']:.3f} | {total:.3f} | {med['rollout'] / total:.0%} |"
+        )
 
 
 def variant_options(name: str) -> dict:

@@ -11,8 +11,9 @@
 With `--checkpoint`, it evaluates a trained checkpoint on the task's synthetic test prompts instead:
 today's fixed schedule and threshold decoding (0.7, 0.8, 0.9, and 0.9 with `min_commit=schedule`, `eos_stop`
 and `lookahead`; `--decoders` picks some of `EVAL_DECODERS`), each
-without a cache and with the prefix and dual caches, interleaved in one process (see `eval_variants`), and prints accuracy, model calls per
-sequence, tokens/s, and the share of completions identical to the fixed schedule without a cache.
+without a cache and with the prefix and dual caches, interleaved in one process (see `eval_variants`), and prints
+accuracy, model calls per sequence, tokens/s, and the share of completions identical to the fixed schedule without a
+cache.
 
 For each gen_length (steps = gen_length / 2, block_length 32) and batch size it times
 `DiffusionSampler.generate` on the whole batch and `reference_generate` (below: the same greedy
@@ -56,8 +57,9 @@ QUESTIONS = [
 
 
 @torch.no_grad()
-def reference_generate(model, adapter, prompt: list[int], gen_length: int, block_length: int, steps: int,
-                       history: list | None = None):
+def reference_generate(
+    model, adapter, prompt: list[int], gen_length: int, block_length: int, steps: int, history: list | None = None
+):
     """The same algorithm written plainly for one prompt (greedy, low-confidence remasking): full-sequence
     logits, per-step top-k, no batching. `history`: a list that receives the completion after every step
     (the sampler's exactness test compares it with `return_history`)."""
@@ -84,8 +86,8 @@ def reference_generate(model, adapter, prompt: list[int], gen_length: int, block
             chosen = torch.topk(confidence, k).indices
             x[0, chosen] = x0[chosen]
             if history is not None:
-                history.append(x[0, len(prompt):].clone())
-    return x[0, len(prompt):]
+                history.append(x[0, len(prompt) :].clone())
+    return x[0, len(prompt) :]
 
 
 def timed(fn):
@@ -106,14 +108,15 @@ def forward_ceiling(model, adapter, prompts: list[list[int]], gen_length: int, r
     ids = torch.full((len(prompts), width), adapter.pad_token_id)
     attention = torch.zeros_like(ids)
     for i, p in enumerate(prompts):
-        ids[i, width - len(p) - gen_length:] = torch.tensor(p + [mask_id] * gen_length)
-        attention[i, width - len(p) - gen_length:] = 1
+        ids[i, width - len(p) - gen_length :] = torch.tensor(p + [mask_id] * gen_length)
+        attention[i, width - len(p) - gen_length :] = 1
     device = next(model.parameters()).device
     ids, attention = ids.to(device), attention.to(device)
-    singles = [ids[i: i + 1, attention[i].argmax():] for i in range(len(prompts))]
+    singles = [ids[i : i + 1, attention[i].argmax() :] for i in range(len(prompts))]
     adapter.logits(model, ids, attention)  # warm-up
-    single = min(timed(lambda: [adapter.logits(model, s, torch.ones_like(s)) for s in singles])[1]
-                 for _ in range(repeats))
+    single = min(
+        timed(lambda: [adapter.logits(model, s, torch.ones_like(s)) for s in singles])[1] for _ in range(repeats)
+    )
     batched = min(timed(lambda: adapter.logits(model, ids, attention))[1] for _ in range(repeats))
     return single / batched
 
@@ -135,8 +138,18 @@ EVAL_DECODERS = {  # name -> SamplerConfig options on top of the task's lengths
 EVAL_CACHES = ("none", "prefix", "dual")
 
 
-def eval_variants(checkpoint: str, task: str, gen_length: int, block_length: int, steps: int, limit: int,
-                  batch: int, repeats: int, caches: list[str], decoders: list[str]) -> list[dict]:
+def eval_variants(
+    checkpoint: str,
+    task: str,
+    gen_length: int,
+    block_length: int,
+    steps: int,
+    limit: int,
+    batch: int,
+    repeats: int,
+    caches: list[str],
+    decoders: list[str],
+) -> list[dict]:
     """Accuracy, model calls per sequence and tokens/s of every decoder x cache on a task's test prompts.
 
     All variants run in this one process, interleaved batch by batch (variant order rotated every batch),
@@ -152,14 +165,21 @@ def eval_variants(checkpoint: str, task: str, gen_length: int, block_length: int
     rows = synthetic_rows(task, "test", limit)
     prompts = encode_chat_prompts(tokenizer, [r["prompt"] for r in rows], "<reasoning>")
     variants = [(d, c) for d in ["fixed"] + [d for d in decoders if d != "fixed"] for c in caches]
-    samplers = {(d, c): DiffusionSampler(model, adapter, SamplerConfig(
-        gen_length=gen_length, block_length=block_length, steps=steps, kv_cache=c, **EVAL_DECODERS[d]))
-        for d, c in variants}
+    samplers = {
+        (d, c): DiffusionSampler(
+            model,
+            adapter,
+            SamplerConfig(
+                gen_length=gen_length, block_length=block_length, steps=steps, kv_cache=c, **EVAL_DECODERS[d]
+            ),
+        )
+        for d, c in variants
+    }
     texts = {v: [] for v in variants}
     calls = {v: [] for v in variants}
     times = {v: [] for v in variants}
     samplers[variants[0]].generate(prompts[:2])  # warm-up
-    chunks = [prompts[i:i + batch] for i in range(0, len(prompts), batch)]
+    chunks = [prompts[i : i + batch] for i in range(0, len(prompts), batch)]
     for repeat in range(repeats):
         for c, chunk in enumerate(chunks):
             shift = (repeat * len(chunks) + c) % len(variants)
@@ -176,15 +196,24 @@ def eval_variants(checkpoint: str, task: str, gen_length: int, block_length: int
         metric = spec.metric(texts[v], **columns)
         rewards = spec.reward_funcs[0](None, texts[v], **columns) if task == "countdown" else None
         same = sum(a == b for a, b in zip(texts[v], texts[variants[0]])) / len(rows)
-        results.append({"decoder": v[0], "cache": v[1], "accuracy": metric["accuracy"],
-                        "solved": metric.get("solved"), "mean_reward": None if rewards is None else sum(rewards) / len(rewards),
-                        "calls": sum(calls[v]) / len(calls[v]), "tokens_per_s": gen_length / statistics.median(times[v]),
-                        "same_text": same})
+        results.append(
+            {
+                "decoder": v[0],
+                "cache": v[1],
+                "accuracy": metric["accuracy"],
+                "solved": metric.get("solved"),
+                "mean_reward": None if rewards is None else sum(rewards) / len(rewards),
+                "calls": sum(calls[v]) / len(calls[v]),
+                "tokens_per_s": gen_length / statistics.median(times[v]),
+                "same_text": same,
+            }
+        )
     return results
 
 
-def calls_per_block(checkpoint: str, task: str, gen_length: int, block_length: int, steps: int, limit: int,
-                    decoders: list[str]) -> None:
+def calls_per_block(
+    checkpoint: str, task: str, gen_length: int, block_length: int, steps: int, limit: int, decoders: list[str]
+) -> None:
     """Where the model calls go: mean calls spent in each block, per decoder (one prompt at a time, no cache).
 
     With one prompt per `generate` every pass decodes this row, so block b's calls are the passes after
@@ -200,8 +229,17 @@ def calls_per_block(checkpoint: str, task: str, gen_length: int, block_length: i
     blocks = gen_length // block_length
     print(f"| decoder | calls / seq | {' | '.join(f'block {b}' for b in range(blocks))} |\n|---|---|{'---|' * blocks}")
     for name in decoders:
-        sampler = DiffusionSampler(model, adapter, SamplerConfig(gen_length=gen_length, block_length=block_length,
-                                                                 steps=steps, return_history=True, **EVAL_DECODERS[name]))
+        sampler = DiffusionSampler(
+            model,
+            adapter,
+            SamplerConfig(
+                gen_length=gen_length,
+                block_length=block_length,
+                steps=steps,
+                return_history=True,
+                **EVAL_DECODERS[name],
+            ),
+        )
         per_block = torch.zeros(blocks)
         for prompt in prompts:
             out = sampler.generate([prompt])
@@ -215,15 +253,20 @@ def calls_per_block(checkpoint: str, task: str, gen_length: int, block_length: i
 
 def print_eval(task: str, results: list[dict]) -> None:
     base = results[0]
-    print("| task | decoder | cache | accuracy % | solved % | mean reward | calls / seq | calls vs fixed | "
-          "tokens/s | speed vs fixed | same text as fixed % |")
+    print(
+        "| task | decoder | cache | accuracy % | solved % | mean reward | calls / seq | calls vs fixed | "
+        "tokens/s | speed vs fixed | same text as fixed % |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         solved = "" if r["solved"] is None else f"{100 * r['solved']:.1f}"
         reward = "" if r["mean_reward"] is None else f"{r['mean_reward']:.3f}"
-        print(f"| {task} | {r['decoder']} | {r['cache']} | {100 * r['accuracy']:.1f} | {solved} | {reward} | "
-              f"{r['calls']:.2f} | {base['calls'] / r['calls']:.2f}x | {r['tokens_per_s']:.0f} | "
-              f"{r['tokens_per_s'] / base['tokens_per_s']:.2f}x | {100 * r['same_text']:.1f} |", flush=True)
+        print(
+            f"| {task} | {r['decoder']} | {r['cache']} | {100 * r['accuracy']:.1f} | {solved} | {reward} | "
+            f"{r['calls']:.2f} | {base['calls'] / r['calls']:.2f}x | {r['tokens_per_s']:.0f} | "
+            f"{r['tokens_per_s'] / base['tokens_per_s']:.2f}x | {100 * r['same_text']:.1f} |",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -242,8 +285,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="timing passes over the prompts (--checkpoint)")
     parser.add_argument("--caches", nargs="+", default=list(EVAL_CACHES), choices=EVAL_CACHES)
     parser.add_argument("--per_block", action="store_true", help="mean calls per block, per decoder (--checkpoint)")
-    parser.add_argument("--decoders", nargs="+", default=list(EVAL_DECODERS), choices=list(EVAL_DECODERS),
-                        help="decoders to compare (--checkpoint; `fixed` always runs first, the baseline)")
+    parser.add_argument(
+        "--decoders",
+        nargs="+",
+        default=list(EVAL_DECODERS),
+        choices=list(EVAL_DECODERS),
+        help="decoders to compare (--checkpoint; `fixed` always runs first, the baseline)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -253,11 +301,26 @@ def main() -> None:
         if args.per_block:
             calls_per_block(args.checkpoint, args.task, gen_length, args.block_length, steps, args.limit, args.decoders)
             return
-        print(f"checkpoint={args.checkpoint} task={args.task} threads={torch.get_num_threads()} gen_length={gen_length} "
-              f"block_length={args.block_length} steps={steps} (fixed) limit={args.limit} batch={args.eval_batch} "
-              f"repeats={args.repeats}, greedy low_confidence, variants interleaved, median batch time")
-        print_eval(args.task, eval_variants(args.checkpoint, args.task, gen_length, args.block_length, steps,
-                                            args.limit, args.eval_batch, args.repeats, args.caches, args.decoders))
+        print(
+            f"checkpoint={args.checkpoint} task={args.task} threads={torch.get_num_threads()} gen_length={gen_length} "
+            f"block_length={args.block_length} steps={steps} (fixed) limit={args.limit} batch={args.eval_batch} "
+            f"repeats={args.repeats}, greedy low_confidence, variants interleaved, median batch time"
+        )
+        print_eval(
+            args.task,
+            eval_variants(
+                args.checkpoint,
+                args.task,
+                gen_length,
+                args.block_length,
+                steps,
+                args.limit,
+                args.eval_batch,
+                args.repeats,
+                args.caches,
+                args.decoders,
+            ),
+        )
         return
 
     model, tokenizer = build_embedded_model(args.preset, seed=0)
@@ -267,25 +330,34 @@ def main() -> None:
     # warm-up (allocator, kernels)
     DiffusionSampler(model, adapter, SamplerConfig(gen_length=32, block_length=32, steps=4)).generate(prompts[:2])
 
-    print(f"device={args.device} threads={torch.get_num_threads()} preset={args.preset} "
-          f"block_length={args.block_length} steps=gen_length/2, greedy low_confidence")
-    print(f"{'gen_len':>7} {'batch':>5} {'sampler tok/s':>14} {'reference tok/s':>16} {'speedup':>8} "
-          f"{'same tokens':>11} {'forward ceiling':>15}")
+    print(
+        f"device={args.device} threads={torch.get_num_threads()} preset={args.preset} "
+        f"block_length={args.block_length} steps=gen_length/2, greedy low_confidence"
+    )
+    print(
+        f"{'gen_len':>7} {'batch':>5} {'sampler tok/s':>14} {'reference tok/s':>16} {'speedup':>8} "
+        f"{'same tokens':>11} {'forward ceiling':>15}"
+    )
     for gen_length in args.gen_lengths:
         config = SamplerConfig(gen_length=gen_length, block_length=args.block_length, steps=gen_length // 2)
         sampler = DiffusionSampler(model, adapter, config)
         for batch in args.batches:
             batch_prompts = prompts[:batch]
             out, t_sampler = timed(lambda: sampler.generate(batch_prompts))
-            refs, t_ref = timed(lambda: [
-                reference_generate(model, adapter, p, gen_length, args.block_length, config.steps)
-                for p in batch_prompts
-            ])
+            refs, t_ref = timed(
+                lambda: [
+                    reference_generate(model, adapter, p, gen_length, args.block_length, config.steps)
+                    for p in batch_prompts
+                ]
+            )
             same = all(torch.equal(out.completion_ids[i], r) for i, r in enumerate(refs))
             tokens = batch * gen_length
             ceiling = forward_ceiling(model, adapter, batch_prompts, gen_length)
-            print(f"{gen_length:>7} {batch:>5} {tokens / t_sampler:>14.1f} {tokens / t_ref:>16.1f} "
-                  f"{t_ref / t_sampler:>7.2f}x {str(same):>11} {ceiling:>14.2f}x", flush=True)
+            print(
+                f"{gen_length:>7} {batch:>5} {tokens / t_sampler:>14.1f} {tokens / t_ref:>16.1f} "
+                f"{t_ref / t_sampler:>7.2f}x {str(same):>11} {ceiling:>14.2f}x",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -64,9 +64,12 @@ def main(argv: list[str] | None = None) -> None:
         from stages.pipeline import run_pipeline
         from stages.pipeline_config import load_pipeline_config
 
-        cProfile.runctx("run_pipeline(load_pipeline_config(config, {'output_dir': output}))",
-                        {"run_pipeline": run_pipeline, "load_pipeline_config": load_pipeline_config},
-                        {"config": args.config, "output": str(out)}, str(profile))
+        cProfile.runctx(
+            "run_pipeline(load_pipeline_config(config, {'output_dir': output}))",
+            {"run_pipeline": run_pipeline, "load_pipeline_config": load_pipeline_config},
+            {"config": args.config, "output": str(out)},
+            str(profile),
+        )
     state = profile.parent / "pipeline_state.json"
     if state.is_file():
         print("| stage | wall time (s) |\n|---|---|")

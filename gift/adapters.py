@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
@@ -32,7 +32,7 @@ LLADA_MASK_ID = llada.MASK_ID
 DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
 
 
-def resolve_dtype(dtype: "torch.dtype | str | None") -> "torch.dtype | None":
+def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
     """A torch dtype from its name; `auto` is bfloat16 on CUDA and float32 otherwise; None keeps the saved one."""
     if dtype is None or isinstance(dtype, torch.dtype):
         return dtype
@@ -55,7 +55,7 @@ class ModelFamily:
     native_model_type: str  # transformers model_type of the native form
     official_model_type: str | None = None  # config.json model_type of the official hub layout (lower case)
     native_config: Callable[[dict, str], PretrainedConfig] | None = None  # official config.json -> native config
-    load_official: Callable[[str | Path, PretrainedConfig, "torch.dtype | None"], PreTrainedModel] | None = None
+    load_official: Callable[[str | Path, PretrainedConfig, torch.dtype | None], PreTrainedModel] | None = None
     shift_logits: bool = False  # position i scores token i + 1
     mask_id_in_config: bool = False  # the tokenizer has no mask token; config.json says it (with this default)
     default_mask_id: int | None = None
@@ -66,13 +66,26 @@ class ModelFamily:
 
 FAMILIES: dict[str, ModelFamily] = {
     "embedded": ModelFamily("embedded", native_model_type="llama"),
-    "llada": ModelFamily("llada", native_model_type="llama", official_model_type=llada.OFFICIAL_MODEL_TYPE,
-                         native_config=llada.native_config, load_official=llada.load_official, mask_id_in_config=True,
-                         default_mask_id=llada.MASK_ID, default_eos_id=llada.EOS_ID,
-                         prepare=llada.prepare_native),
-    "dream": ModelFamily("dream", native_model_type="qwen2", official_model_type=dream.OFFICIAL_MODEL_TYPE,
-                         native_config=dream.native_config, load_official=dream.load_official, shift_logits=True,
-                         tokenizer_class=dream.TOKENIZER_CLASS),
+    "llada": ModelFamily(
+        "llada",
+        native_model_type="llama",
+        official_model_type=llada.OFFICIAL_MODEL_TYPE,
+        native_config=llada.native_config,
+        load_official=llada.load_official,
+        mask_id_in_config=True,
+        default_mask_id=llada.MASK_ID,
+        default_eos_id=llada.EOS_ID,
+        prepare=llada.prepare_native,
+    ),
+    "dream": ModelFamily(
+        "dream",
+        native_model_type="qwen2",
+        official_model_type=dream.OFFICIAL_MODEL_TYPE,
+        native_config=dream.native_config,
+        load_official=dream.load_official,
+        shift_logits=True,
+        tokenizer_class=dream.TOKENIZER_CLASS,
+    ),
 }
 KINDS = tuple(FAMILIES)
 
@@ -181,10 +194,15 @@ def adapter_for(kind: str, tokenizer: PreTrainedTokenizerBase | None, config=Non
     honour = bool(_setting(config, "honour_attention_mask", True))
     if fam.mask_id_in_config:
         eos = _setting(config, "eos_token_id", fam.default_eos_id)
-        return ModelAdapter(kind, int(_setting(config, "mask_token_id", fam.default_mask_id)), eos,
-                            _setting(config, "sequence_pad_token_id", _setting(config, "pad_token_id", eos)),
-                            shift_logits=fam.shift_logits,
-                            honour_attention_mask=honour, decodable_vocab=decodable)
+        return ModelAdapter(
+            kind,
+            int(_setting(config, "mask_token_id", fam.default_mask_id)),
+            eos,
+            _setting(config, "sequence_pad_token_id", _setting(config, "pad_token_id", eos)),
+            shift_logits=fam.shift_logits,
+            honour_attention_mask=honour,
+            decodable_vocab=decodable,
+        )
     if tokenizer.mask_token_id is None:
         raise ModelLoadError(
             f"the tokenizer ({type(tokenizer).__name__}, {getattr(tokenizer, 'name_or_path', '?')}) has no mask "
@@ -194,8 +212,15 @@ def adapter_for(kind: str, tokenizer: PreTrainedTokenizerBase | None, config=Non
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
     if eos is None:
         raise ModelLoadError("the tokenizer has no EOS token; the answer tail is filled with EOS")
-    return ModelAdapter(kind, tokenizer.mask_token_id, eos, pad, shift_logits=fam.shift_logits,
-                        honour_attention_mask=honour, decodable_vocab=decodable)
+    return ModelAdapter(
+        kind,
+        tokenizer.mask_token_id,
+        eos,
+        pad,
+        shift_logits=fam.shift_logits,
+        honour_attention_mask=honour,
+        decodable_vocab=decodable,
+    )
 
 
 def read_config(name_or_path: str) -> dict:
@@ -224,10 +249,16 @@ def kind_of_config(config: dict, source: str) -> str:
             return name
     if model_type == FAMILIES["embedded"].native_model_type and not config.get("is_causal", True):
         return "embedded"
-    known = ", ".join(["bidirectional llama with is_causal=false",
-                       *(f.official_model_type for f in FAMILIES.values() if f.official_model_type)])
-    raise ModelLoadError(f"{source}: model_type {config.get('model_type')!r} is not a known masked-diffusion model "
-                         f"(known: {known}). Pass --model_type to override.")
+    known = ", ".join(
+        [
+            "bidirectional llama with is_causal=false",
+            *(f.official_model_type for f in FAMILIES.values() if f.official_model_type),
+        ]
+    )
+    raise ModelLoadError(
+        f"{source}: model_type {config.get('model_type')!r} is not a known masked-diffusion model "
+        f"(known: {known}). Pass --model_type to override."
+    )
 
 
 def read_model_type(name_or_path: str, trust_remote_code: bool = False) -> str:
@@ -267,8 +298,10 @@ def load_tokenizer(directory: str, kind: str | None = None) -> PreTrainedTokeniz
     local = Path(directory)
     if local.is_dir() and not any(any(local.glob(pattern)) for pattern in _VOCAB_FILES):
         # transformers would blame a missing sentencepiece / tiktoken install instead
-        raise ModelLoadError(f"{directory}: no tokenizer files ({', '.join(_VOCAB_FILES[:3])}...): copy the model's "
-                             "tokenizer files into it")
+        raise ModelLoadError(
+            f"{directory}: no tokenizer files ({', '.join(_VOCAB_FILES[:3])}...): copy the model's "
+            "tokenizer files into it"
+        )
     settings = Path(directory) / "tokenizer_config.json"
     named = json.loads(settings.read_text()).get("tokenizer_class") if settings.is_file() else None
     cls = getattr(transformers, named, None) if named else None
@@ -291,8 +324,10 @@ def load_pretrained(
     fam = family(kind)
     official = _is_official(fam, config)
     if official and trust_remote_code:
-        raise ModelLoadError(f"{name_or_path}: the hub code of {kind} does not run on the pinned transformers; this "
-                             f"project loads it natively (gift.models.{kind}): drop trust_remote_code")
+        raise ModelLoadError(
+            f"{name_or_path}: the hub code of {kind} does not run on the pinned transformers; this "
+            f"project loads it natively (gift.models.{kind}): drop trust_remote_code"
+        )
     try:
         native = fam.native_config(config, name_or_path) if official else None
     except UnsupportedConfigError as err:
@@ -315,9 +350,11 @@ def load_pretrained(
         kwargs = {"dtype": dtype} if dtype is not None else {}
         model = load_checked(AutoModelForCausalLM, directory, **kwargs)
     if model.config.model_type != fam.native_model_type or getattr(model.config, "is_causal", True):
-        raise ModelLoadError(f"{name_or_path}: a {kind} model must be a bidirectional {fam.native_model_type} "
-                             f"(is_causal=false); config.json has model_type {model.config.model_type!r}, "
-                             f"is_causal {getattr(model.config, 'is_causal', True)}")
+        raise ModelLoadError(
+            f"{name_or_path}: a {kind} model must be a bidirectional {fam.native_model_type} "
+            f"(is_causal=false); config.json has model_type {model.config.model_type!r}, "
+            f"is_causal {getattr(model.config, 'is_causal', True)}"
+        )
     if fam.prepare is not None:
         fam.prepare(model)
     from gift.weights_check import refuse_nonfinite

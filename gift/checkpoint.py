@@ -66,8 +66,16 @@ def is_disk_full(err: BaseException) -> bool:
     if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     text = str(err)
-    return any(sign in text for sign in ("No space left on device", "os error 28", "Disk quota exceeded",
-                                         "basic_ios::clear: iostream error", "unexpected pos"))
+    return any(
+        sign in text
+        for sign in (
+            "No space left on device",
+            "os error 28",
+            "Disk quota exceeded",
+            "basic_ios::clear: iostream error",
+            "unexpected pos",
+        )
+    )
 
 
 @contextmanager
@@ -82,11 +90,18 @@ def explain_disk_full(path: str | Path):
             raise
         where = getattr(err, "filename", None) or path
         # torch.save reports ENOSPC only as a C++ stream error; say what it most often means
-        what = ("write failed (iostream error: a full disk?)" if "iostream" in str(err) else
-                "write failed (torch's archive writer stopped short: a full disk?)" if "unexpected pos" in str(err)
-                else "no space left on device")
-        raise DiskFullError(errno.ENOSPC, f"{where}: {what}, {free_space(where)} free on that filesystem; nothing "
-                            "incomplete was published: free some space and rerun (a training run: with --resume)") from err
+        what = (
+            "write failed (iostream error: a full disk?)"
+            if "iostream" in str(err)
+            else "write failed (torch's archive writer stopped short: a full disk?)"
+            if "unexpected pos" in str(err)
+            else "no space left on device"
+        )
+        raise DiskFullError(
+            errno.ENOSPC,
+            f"{where}: {what}, {free_space(where)} free on that filesystem; nothing "
+            "incomplete was published: free some space and rerun (a training run: with --resume)",
+        ) from err
 
 
 def incomplete_reason(path: str | Path) -> str | None:
@@ -100,13 +115,23 @@ def incomplete_reason(path: str | Path) -> str | None:
     in_our_run = (path.parent / RUN_MARKER).is_file() or any(path.parent.glob(f"checkpoint-*/{MANIFEST_NAME}"))
     # An HF trainer checkpoint (its run layout name and trainer state) or a checkpoint slot of one of our runs;
     # a model directory that merely ships a trainer_state.json (some hub repos do) stays a plain model.
-    if re.fullmatch(r"checkpoint-\d+|final|\.final\.tmp", path.name) and ((path / TRAINER_STATE).is_file() or in_our_run):
-        return (f"{path} looks like a checkpoint of this project but has no {MANIFEST_NAME}: it is incomplete "
-                "(the run was killed while saving it); use the run's last complete checkpoint or resume the run")
-    completes = sorted((p for p in path.glob("checkpoint-*") if (p / MANIFEST_NAME).is_file()),
-                       key=lambda p: int(p.name.split("-")[1]) if p.name.split("-")[1].isdigit() else -1)
+    if re.fullmatch(r"checkpoint-\d+|final|\.final\.tmp", path.name) and (
+        (path / TRAINER_STATE).is_file() or in_our_run
+    ):
+        return (
+            f"{path} looks like a checkpoint of this project but has no {MANIFEST_NAME}: it is incomplete "
+            "(the run was killed while saving it); use the run's last complete checkpoint or resume the run"
+        )
+    completes = sorted(
+        (p for p in path.glob("checkpoint-*") if (p / MANIFEST_NAME).is_file()),
+        key=lambda p: int(p.name.split("-")[1]) if p.name.split("-")[1].isdigit() else -1,
+    )
     if (path / RUN_MARKER).is_file() or completes or any(path.glob("checkpoint-*")):
-        hint = f"pass one of its complete checkpoints (latest: {completes[-1]})" if completes else "it has no complete checkpoint yet"
+        hint = (
+            f"pass one of its complete checkpoints (latest: {completes[-1]})"
+            if completes
+            else "it has no complete checkpoint yet"
+        )
         return f"{path} is a run directory without a complete {FINAL_DIR}/ (unfinished run): resume the run, or {hint}"
     return None
 
@@ -149,7 +174,10 @@ def staging_dir(directory: str | Path) -> Path:
 
 
 def publish_checkpoint(
-    staged: Path, directory: str | Path, tokenizer: PreTrainedTokenizerBase | None, manifest: Manifest,
+    staged: Path,
+    directory: str | Path,
+    tokenizer: PreTrainedTokenizerBase | None,
+    manifest: Manifest,
     extra_files: dict[str, Path] | None = None,
 ) -> Path:
     """Complete a staged directory holding the weights (tokenizer, extra files, manifest last), then rename
@@ -208,7 +236,8 @@ def read_manifest(path: str | Path) -> Manifest:
     version = data.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(
-            f"{directory / MANIFEST_NAME}: format_version {version!r} is unknown to this version (reads {FORMAT_VERSION})"
+            f"{directory / MANIFEST_NAME}: format_version {version!r} is unknown to this version "
+            f"(reads {FORMAT_VERSION})"
         )
     known = Manifest.__dataclass_fields__
     unknown = sorted(set(data) - set(known))
@@ -268,7 +297,9 @@ def load_checkpoint(
         )
     vocab = model.get_input_embeddings().num_embeddings  # not weight.shape: empty while ZeRO-3 partitions it
     if len(tokenizer) > vocab:
-        raise CheckpointError(f"{directory}: tokenizer has {len(tokenizer)} tokens but the model's vocabulary is {vocab}")
+        raise CheckpointError(
+            f"{directory}: tokenizer has {len(tokenizer)} tokens but the model's vocabulary is {vocab}"
+        )
     return LoadedModel(model, tokenizer, adapter, manifest, directory)
 
 
@@ -296,8 +327,12 @@ def load_model(
     with explain_unreadable_weights(source):
         model, tokenizer, adapter = load_pretrained(source, model_type, trust_remote_code, dtype)
     if Path(source).exists():
-        logger.info("%s: no %s: loaded as a plain %s base model (not a checkpoint of this project)",
-                    source, MANIFEST_NAME, adapter.kind)
+        logger.info(
+            "%s: no %s: loaded as a plain %s base model (not a checkpoint of this project)",
+            source,
+            MANIFEST_NAME,
+            adapter.kind,
+        )
     return LoadedModel(model, tokenizer, adapter, None, Path(source) if Path(source).exists() else None)
 
 
@@ -314,8 +349,10 @@ def explain_unreadable_weights(directory: str | Path):
             raise
         files = sorted(Path(directory).glob("*.safetensors")) if Path(directory).is_dir() else []
         where = ", ".join(str(f) for f in files) or str(directory)
-        raise CheckpointError(f"{where}: unreadable weights ({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
-                              "the file is truncated or corrupt: copy or save it again") from err
+        raise CheckpointError(
+            f"{where}: unreadable weights ({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
+            "the file is truncated or corrupt: copy or save it again"
+        ) from err
 
 
 def merge_checkpoint(source: str | Path, output_dir: str | Path, trust_remote_code: bool = False) -> Path:
@@ -324,13 +361,27 @@ def merge_checkpoint(source: str | Path, output_dir: str | Path, trust_remote_co
     if not loaded.manifest.adapter:
         raise CheckpointError(f"{loaded.path}: holds full weights already (no adapter to merge)")
     merged = loaded.model.merge_and_unload()
-    manifest = Manifest(**{**asdict(loaded.manifest), "adapter": False, "merged": True,
-                           "parent": str(Path(loaded.path).resolve()), "package_version": "", "created": ""})
+    manifest = Manifest(
+        **{
+            **asdict(loaded.manifest),
+            "adapter": False,
+            "merged": True,
+            "parent": str(Path(loaded.path).resolve()),
+            "package_version": "",
+            "created": "",
+        }
+    )
     return save_checkpoint(output_dir, merged, loaded.tokenizer, manifest)
 
 
 def manifest_for(
-    loaded: LoadedModel, stage: str, base_model: str, objective: str | None, adapter: bool, config: dict, metrics: dict | None = None
+    loaded: LoadedModel,
+    stage: str,
+    base_model: str,
+    objective: str | None,
+    adapter: bool,
+    config: dict,
+    metrics: dict | None = None,
 ) -> Manifest:
     """A new manifest for a model trained from `loaded`."""
     return Manifest(

@@ -84,7 +84,9 @@ def s1k_examples(rows: list[dict], source: str = "s1K", variant: str | None = No
     return examples
 
 
-def prompt_answer_examples(rows: list[dict], prompt_field: str = "prompt", answer_field: str = "answer", source: str = "data") -> list[dict]:
+def prompt_answer_examples(
+    rows: list[dict], prompt_field: str = "prompt", answer_field: str = "answer", source: str = "data"
+) -> list[dict]:
     """Validated `{"prompt", "answer"}` examples from rows holding those two fields."""
     examples = []
     for i, row in enumerate(rows):
@@ -174,7 +176,8 @@ def tokenize_examples(
                 continue
             raise DataError(
                 f"{source}: row {i}: prompt ({len(prompt_ids)} tokens) + answer ({len(answer_ids)} tokens incl. EOS) "
-                f"= {total} > max_length {max_length}; the answer would be truncated away. Raise max_length or set too_long: drop"
+                f"= {total} > max_length {max_length}; the answer would be truncated away. "
+                "Raise max_length or set too_long: drop"
             )
         out.append({"prompt_ids": prompt_ids, "answer_ids": answer_ids, "index": len(out)})
     if not examples:

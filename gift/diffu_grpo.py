@@ -35,9 +35,15 @@ def selective_log_softmax(logits: torch.Tensor, targets: torch.Tensor, chunk_siz
     return torch.cat(out).view(targets.shape)
 
 
-def masked_logps(model: torch.nn.Module, adapter: ModelAdapter, prompt_ids: torch.Tensor,
-                 prompt_attention: torch.Tensor, completion_ids: torch.Tensor, noise: torch.Tensor,
-                 chunk_size: int = 1024) -> torch.Tensor:
+def masked_logps(
+    model: torch.nn.Module,
+    adapter: ModelAdapter,
+    prompt_ids: torch.Tensor,
+    prompt_attention: torch.Tensor,
+    completion_ids: torch.Tensor,
+    noise: torch.Tensor,
+    chunk_size: int = 1024,
+) -> torch.Tensor:
     """(B, K, L) log-probabilities of the completion tokens, one forward pass per noised copy.
 
     `prompt_ids` are left-padded (B, P) with `prompt_attention`; `noise` (B, K, P + L) marks the positions
@@ -48,7 +54,7 @@ def masked_logps(model: torch.nn.Module, adapter: ModelAdapter, prompt_ids: torc
     noisy = torch.where(noise, adapter.mask_token_id, clean.unsqueeze(1)).reshape(batch * draws, width)
     attention = torch.cat([prompt_attention, torch.ones_like(completion_ids)], dim=1)
     attention = attention.repeat_interleave(draws, dim=0)
-    logits = adapter.logits(model, noisy, attention)[:, prompt_ids.shape[1]:]
+    logits = adapter.logits(model, noisy, attention)[:, prompt_ids.shape[1] :]
     targets = completion_ids.repeat_interleave(draws, dim=0)
     return selective_log_softmax(logits, targets, chunk_size).view(batch, draws, -1)
 
@@ -76,7 +82,9 @@ def completion_mask_until_eos(completion_ids: torch.Tensor, eos_token_id: int) -
     return (torch.arange(length, device=completion_ids.device)[None] <= first[:, None]).int()
 
 
-def group_advantages(rewards: torch.Tensor, num_generations: int, scale: bool = False, eps: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
+def group_advantages(
+    rewards: torch.Tensor, num_generations: int, scale: bool = False, eps: float = 1e-4
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Reward minus its group's mean (d1); divided by the group's std when `scale`. Also the per-row group std.
 
     Rows are grouped consecutively: rows `g*G .. g*G+G-1` are the G completions of prompt g.

@@ -19,8 +19,7 @@ from gift.embedded_tokenizer import build_embedded_tokenizer
 PRESETS: dict[str, dict[str, int]] = {
     "tiny": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=256),
     "small": dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=8, intermediate_size=768),
-    "mid": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=6, intermediate_size=1024,
-                vocab_size=32000),
+    "mid": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=6, intermediate_size=1024, vocab_size=32000),
 }
 
 

@@ -38,8 +38,9 @@ class KVCache:
             raise ValueError("a shifted model's block cannot start at position 0 (no position scores it)")
         return start - 1 if self.adapter.shift_logits else start
 
-    def fill(self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-             start: int, end: int) -> torch.Tensor:
+    def fill(
+        self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, start: int, end: int
+    ) -> torch.Tensor:
         """Full-sequence aligned logits (B, L, V); keeps the context's keys/values for the block [start, end)."""
         out = model(**self.adapter.model_inputs(input_ids, attention_mask), use_cache=True)
         cache = out["cache"] if "cache" in out else out["past_key_values"]
@@ -50,13 +51,24 @@ class KVCache:
             if self.mode == "prefix":
                 layers.append((keys[:, :, :lo], values[:, :, :lo]))
             else:
-                layers.append((torch.cat([keys[:, :, :lo], keys[:, :, end:]], 2),
-                               torch.cat([values[:, :, :lo], values[:, :, end:]], 2)))
+                layers.append(
+                    (
+                        torch.cat([keys[:, :, :lo], keys[:, :, end:]], 2),
+                        torch.cat([values[:, :, :lo], values[:, :, end:]], 2),
+                    )
+                )
         self.layers, self.batch_size = layers, input_ids.shape[0]
         return self.adapter.align(out.logits)
 
-    def logits(self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-               start: int, end: int, rows: torch.Tensor | None = None) -> torch.Tensor:
+    def logits(
+        self,
+        model: torch.nn.Module,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        start: int,
+        end: int,
+        rows: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Logits (b, end - start, V) of the block from the kept keys/values (`fill` first).
 
         `rows`: which of the filled batch's rows `input_ids` holds (None: all of them, in order).
@@ -76,7 +88,8 @@ class KVCache:
         # A fresh cache object per call: the forward appends the query's keys to it, never to ours.
         layers = self.layers if rows is None else [(k[rows], v[rows]) for k, v in self.layers]
         past = DynamicCache(ddp_cache_data=layers)
-        out = model(input_ids=query, attention_mask=order, position_ids=query_pos, use_cache=True,
-                    **{cache_kwarg(model): past})
+        out = model(
+            input_ids=query, attention_mask=order, position_ids=query_pos, use_cache=True, **{cache_kwarg(model): past}
+        )
         # Unshifted: output j scores token lo + j = start + j. Shifted: output j scores lo + j + 1 = start + j.
         return out.logits[:, : end - start]

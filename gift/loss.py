@@ -57,5 +57,9 @@ def diffusion_loss(
     )
     if beta is not None and eligible.any():
         b = beta[eligible]
-        stats.beta_mean, stats.beta_std, stats.beta_max = float(b.mean()), float(b.std()) if b.numel() > 1 else 0.0, float(b.max())
+        stats.beta_mean, stats.beta_std, stats.beta_max = (
+            float(b.mean()),
+            float(b.std()) if b.numel() > 1 else 0.0,
+            float(b.max()),
+        )
     return LossOutput(loss, stats, masked, rates)

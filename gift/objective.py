@@ -15,14 +15,21 @@ import torch.nn.functional as F
 LOSS_NORMALISERS = ("answer_tokens", "answer_length", "masked_tokens")
 
 
-def sample_time(batch_size: int, eps: float = 1e-3, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_time(
+    batch_size: int, eps: float = 1e-3, device=None, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """One nominal time per sequence: `t ~ U(0,1)`, then `(1-eps) t + eps`, so `t` lies in [eps, 1)."""
     t = torch.rand(batch_size, device=device, generator=generator)
     return (1 - eps) * t + eps
 
 
-def _chunked_rows(logits: torch.Tensor, positions: torch.Tensor, chunk_size: int, fn,
-                  head: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+def _chunked_rows(
+    logits: torch.Tensor,
+    positions: torch.Tensor,
+    chunk_size: int,
+    fn,
+    head: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Apply `fn(rows_fp32, flat_indices) -> (n,)` to the rows at `positions`, `chunk_size` rows at a time.
 
     Rows are gathered chunk by chunk (no copy of all selected rows), so at most one chunk of fp32
@@ -40,8 +47,12 @@ def _chunked_rows(logits: torch.Tensor, positions: torch.Tensor, chunk_size: int
     return out.view(positions.shape)
 
 
-def chunked_entropy(logits: torch.Tensor, positions: torch.Tensor, chunk_size: int = 256,
-                    head: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+def chunked_entropy(
+    logits: torch.Tensor,
+    positions: torch.Tensor,
+    chunk_size: int = 256,
+    head: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Predictive entropy (nats, fp32 softmax) at `positions`, zero elsewhere.
 
     `H = logsumexp(x) - sum(softmax(x) * x)`: fewer passes over the vocabulary than `-sum(p log p)`.
@@ -55,12 +66,18 @@ def chunked_entropy(logits: torch.Tensor, positions: torch.Tensor, chunk_size: i
     return _chunked_rows(logits, positions, chunk_size, entropy, head)
 
 
-def chunked_nll(logits: torch.Tensor, targets: torch.Tensor, positions: torch.Tensor, chunk_size: int = 256,
-                head: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+def chunked_nll(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    positions: torch.Tensor,
+    chunk_size: int = 256,
+    head: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Negative log-likelihood of `targets` (nats, fp32) at `positions`, zero elsewhere (`head`: as for entropy)."""
     gold = targets.reshape(-1)
-    return _chunked_rows(logits, positions, chunk_size,
-                         lambda x, rows: F.cross_entropy(x, gold[rows], reduction="none"), head)
+    return _chunked_rows(
+        logits, positions, chunk_size, lambda x, rows: F.cross_entropy(x, gold[rows], reduction="none"), head
+    )
 
 
 def beta_from_signal(signal: torch.Tensor) -> torch.Tensor:
@@ -79,9 +96,7 @@ def reference_beta(beta: torch.Tensor, weight_positions: torch.Tensor, mode: str
     raise ValueError(f"unknown beta_ref mode {mode!r}; choose 'sequence' or 'batch'")
 
 
-def gift_rates(
-    t: torch.Tensor, beta: torch.Tensor, beta_ref: torch.Tensor, floor: float = 1e-3
-) -> torch.Tensor:
+def gift_rates(t: torch.Tensor, beta: torch.Tensor, beta_ref: torch.Tensor, floor: float = 1e-3) -> torch.Tensor:
     """Theorem 1 of the paper: `t_i = 1 - (1 - t) ** (beta_i / beta_ref)` (unclamped).
 
     `t` is (B,), `beta` (B, L), `beta_ref` (B, 1). A sequence whose `beta_ref` is below `floor` carries

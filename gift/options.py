@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 # A numeric option's range: (accepts the value, what the error says). Each rule is written once, here; the
 # stage configs' table (stages.train.validation) and the estimators' `option(rule=...)` take them from here.
@@ -23,8 +23,10 @@ PROBABILITY: Rule = (lambda v: 0 <= v < 1, "must lie in [0, 1)")
 UNIT: Rule = (lambda v: 0 <= v <= 1, "must lie in [0, 1]")
 UNIT_LEFT_OPEN: Rule = (lambda v: 0 < v <= 1, "must lie in (0, 1]")
 # HF's steps options: an integer >= 1, or a fraction of the run in (0, 1).
-STEPS_OR_RATIO: Rule = (lambda v: 0 < v < 1 or _positive_int(v),
-                        "must be a positive integer (steps) or a fraction in (0, 1) of the run")
+STEPS_OR_RATIO: Rule = (
+    lambda v: 0 < v < 1 or _positive_int(v),
+    "must be a positive integer (steps) or a fraction in (0, 1) of the run",
+)
 
 
 def check_option(option: str, value, allowed: Iterable) -> None:
@@ -41,5 +43,7 @@ def check_block_split(gen_length: int, block_length: int, steps: int | None = No
         raise ValueError(f"{prefix}gen_length {gen_length} is not divisible by {prefix}block_length {block_length}")
     blocks = gen_length // block_length
     if steps is not None and steps % blocks:
-        raise ValueError(f"{prefix}steps {steps} is not divisible by the number of blocks "
-                         f"(gen_length {gen_length} / block_length {block_length} = {blocks})")
+        raise ValueError(
+            f"{prefix}steps {steps} is not divisible by the number of blocks "
+            f"(gen_length {gen_length} / block_length {block_length} = {blocks})"
+        )

@@ -19,9 +19,13 @@ def check_fits_positions(model: Any, prompt_length: int, gen_length: int) -> Non
     """Raise `ValueError` when the longest prompt plus `gen_length` exceeds the model's positions."""
     limit = max_positions(model)
     if limit is not None and prompt_length >= limit:
-        raise ValueError(f"the longest prompt ({prompt_length} tokens) fills the model's max_position_embeddings "
-                         f"{limit}: no room for a completion; shorten the prompts")
+        raise ValueError(
+            f"the longest prompt ({prompt_length} tokens) fills the model's max_position_embeddings "
+            f"{limit}: no room for a completion; shorten the prompts"
+        )
     if limit is not None and prompt_length + gen_length > limit:
-        raise ValueError(f"--gen_length {gen_length}: with the longest prompt ({prompt_length} tokens) that is "
-                         f"{prompt_length + gen_length} positions, beyond the model's max_position_embeddings "
-                         f"{limit}; use --gen_length <= {limit - prompt_length} or shorter prompts")
+        raise ValueError(
+            f"--gen_length {gen_length}: with the longest prompt ({prompt_length} tokens) that is "
+            f"{prompt_length + gen_length} positions, beyond the model's max_position_embeddings "
+            f"{limit}; use --gen_length <= {limit - prompt_length} or shorter prompts"
+        )

@@ -56,8 +56,8 @@ def probe_signal(
 def split_head(model: torch.nn.Module, adapter: ModelAdapter) -> tuple[torch.nn.Module, torch.nn.Module] | None:
     """(body, LM head) of a native transformers decoder, whose logits are `head(body(...).last_hidden_state)`.
 
-    None for any other model: the probe then takes the full logits from the adapter. A peft-wrapped model splits through its base model, whose
-    layers carry the adapters.
+    None for any other model: the probe then takes the full logits from the adapter. A peft-wrapped model splits
+    through its base model, whose layers carry the adapters.
     """
     base = adapter.native_decoder(model)
     if base is None:
@@ -77,6 +77,8 @@ def _fsdp2_sharded(weight: torch.Tensor) -> bool:
 
 def probe_betas(model, adapter, batch: dict, signal: str = "entropy", chunk_size: int = 256) -> torch.Tensor:
     """`beta_i = sqrt(signal_i)` for a collated batch (keys input_ids, attention_mask, answer_mask)."""
-    raw = probe_signal(model, adapter, batch["input_ids"], batch["attention_mask"], batch["answer_mask"], signal, chunk_size)
+    raw = probe_signal(
+        model, adapter, batch["input_ids"], batch["attention_mask"], batch["answer_mask"], signal, chunk_size
+    )
     with torch.no_grad():
         return beta_from_signal(raw)

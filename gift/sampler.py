@@ -44,8 +44,8 @@ import torch
 from torch import Tensor
 
 from gift.adapters import ModelAdapter
-from gift.kv_cache import KVCache
 from gift.data import prompt_token_ids
+from gift.kv_cache import KVCache
 from gift.options import check_block_split
 
 logger = logging.getLogger(__name__)
@@ -132,8 +132,10 @@ class SamplerConfig:
         if self.threshold is not None and self.factor is not None:
             raise ValueError(f"set threshold ({self.threshold}) or factor ({self.factor}), not both")
         if self.parallel and self.remasking != "low_confidence":
-            raise ValueError(f"threshold/factor decoding compares probabilities: it needs remasking="
-                             f"'low_confidence', got {self.remasking!r}")
+            raise ValueError(
+                f"threshold/factor decoding compares probabilities: it needs remasking="
+                f"'low_confidence', got {self.remasking!r}"
+            )
         if self.min_commit not in MIN_COMMITS:
             raise ValueError(f"unknown min_commit {self.min_commit!r}; choose one of {', '.join(MIN_COMMITS)}")
         if not isinstance(self.lookahead, int) or isinstance(self.lookahead, bool) or self.lookahead < 0:
@@ -202,13 +204,20 @@ class _Canvas:
         self.calls += 1 if active is None else active.long()
         self.passes += 1
         if self.history is not None:
-            self.history.append(self.x[:, self.prompt_len:].clone())
+            self.history.append(self.x[:, self.prompt_len :].clone())
 
     def output(self, cache_mode: str) -> SamplerOutput:
         x = self.x
-        return SamplerOutput(sequences=x, completion_ids=x[:, self.prompt_len:], prompt_length=self.prompt_len,
-                             attention_mask=self.attn, history=self.history, model_calls=self.calls,
-                             forward_passes=self.passes, kv_cache=cache_mode)
+        return SamplerOutput(
+            sequences=x,
+            completion_ids=x[:, self.prompt_len :],
+            prompt_length=self.prompt_len,
+            attention_mask=self.attn,
+            history=self.history,
+            model_calls=self.calls,
+            forward_passes=self.passes,
+            kv_cache=cache_mode,
+        )
 
 
 @dataclass
@@ -274,9 +283,7 @@ def parallel_commit_count(conf: Tensor, threshold: float | None = None, factor: 
     return torch.minimum(count.clamp_min(1), available)
 
 
-def encode_chat_prompts(
-    tokenizer, prompts: Sequence[ChatPrompt], prefill: str | None = None
-) -> list[list[int]]:
+def encode_chat_prompts(tokenizer, prompts: Sequence[ChatPrompt], prefill: str | None = None) -> list[list[int]]:
     """Token ids of chat prompts, ready for `generate`.
 
     Each prompt is a string (one user turn) or a list of `{"role", "content"}` messages. The chat template
@@ -312,8 +319,9 @@ class DiffusionSampler:
             if prompt_ids.dim() != 2:
                 raise ValueError(f"prompt_ids must be (batch, length), got shape {tuple(prompt_ids.shape)}")
             ids = prompt_ids.to(device=device, dtype=torch.long)
-            mask = (torch.ones_like(ids) if attention_mask is None
-                    else attention_mask.to(device=device, dtype=torch.long))
+            mask = (
+                torch.ones_like(ids) if attention_mask is None else attention_mask.to(device=device, dtype=torch.long)
+            )
             if mask.shape != ids.shape:
                 raise ValueError(f"attention_mask shape {tuple(mask.shape)} != prompt_ids shape {tuple(ids.shape)}")
             if (mask[:, 1:] < mask[:, :-1]).any():
@@ -329,14 +337,22 @@ class DiffusionSampler:
         mask = torch.zeros((len(rows), length), dtype=torch.long)
         for i, row in enumerate(rows):
             if row:
-                ids[i, length - len(row):] = torch.tensor(row, dtype=torch.long)
-                mask[i, length - len(row):] = 1
+                ids[i, length - len(row) :] = torch.tensor(row, dtype=torch.long)
+                mask[i, length - len(row) :] = 1
         return ids.to(device), mask.to(device)
 
     # ------------------------------------------------------------------ one step
 
-    def _block_logits(self, x: Tensor, attn: Tensor, start: int, end: int, uncond_prompt: Tensor | None,
-                      cache: _BlockCache | None = None, rows: Tensor | None = None) -> Tensor:
+    def _block_logits(
+        self,
+        x: Tensor,
+        attn: Tensor,
+        start: int,
+        end: int,
+        uncond_prompt: Tensor | None,
+        cache: _BlockCache | None = None,
+        rows: Tensor | None = None,
+    ) -> Tensor:
         """Float32 logits (b, end - start, V) of the current block (and lookahead), guided when `cfg_scale > 0`.
 
         `cache`: the block's KV cache; empty at the block's first step (a full forward fills it), used
@@ -345,7 +361,7 @@ class DiffusionSampler:
         """
         if uncond_prompt is not None:
             # One forward over [cond; uncond]: the unconditional copy sees its prompt masked.
-            uncond = torch.cat([uncond_prompt, x[:, uncond_prompt.shape[1]:]], dim=1)
+            uncond = torch.cat([uncond_prompt, x[:, uncond_prompt.shape[1] :]], dim=1)
             x, attn = torch.cat([x, uncond]), torch.cat([attn, attn])
         if cache is None:
             logits = self.adapter.logits(self.model, x, attn)[:, start:end]
@@ -379,16 +395,24 @@ class DiffusionSampler:
         logits = self.adapter.forbid_unproposable(logits)  # never the mask token, nor undecodable padding rows
         if cfg.temperature > 0:
             # Gumbel-max in fp64: argmax(logits / T + G) samples softmax(logits / T).
-            uniform = torch.rand(logits.shape, generator=generator, dtype=torch.float64,
-                                 device=generator.device if generator is not None else logits.device)
+            uniform = torch.rand(
+                logits.shape,
+                generator=generator,
+                dtype=torch.float64,
+                device=generator.device if generator is not None else logits.device,
+            )
             gumbel = -torch.log(-torch.log(uniform.to(logits.device).clamp_min(1e-300)))
             x0 = (logits.double() / cfg.temperature + gumbel).argmax(-1)
         else:
             x0 = logits.argmax(-1)
 
         if cfg.remasking == "random":
-            conf = torch.rand(x0.shape, generator=generator, dtype=torch.float64,
-                              device=generator.device if generator is not None else x0.device)
+            conf = torch.rand(
+                x0.shape,
+                generator=generator,
+                dtype=torch.float64,
+                device=generator.device if generator is not None else x0.device,
+            )
             return x0, conf.to(x0.device)
         log_probs = torch.log_softmax(logits, dim=-1)
         if cfg.remasking == "low_confidence":
@@ -447,8 +471,14 @@ class DiffusionSampler:
         uncond_prompt = None
         if cfg.cfg_scale > 0:
             uncond_prompt = torch.where(prompt_mask.bool(), torch.full_like(prompt, mask_id), prompt)
-        return _Canvas(x, attn, prompt.shape[1], uncond_prompt, torch.zeros(batch, dtype=torch.long, device=device),
-                       [] if cfg.return_history else None)
+        return _Canvas(
+            x,
+            attn,
+            prompt.shape[1],
+            uncond_prompt,
+            torch.zeros(batch, dtype=torch.long, device=device),
+            [] if cfg.return_history else None,
+        )
 
     def _decode_block(self, canvas: _Canvas, block: int, cache_mode: str, generator: torch.Generator | None) -> None:
         """Run the passes of one block until its schedule is spent or (parallel, eos_stop) it is decoded."""
@@ -468,8 +498,16 @@ class DiffusionSampler:
             if not self._step(canvas, start, end, window_end, floor, cache, generator):
                 break
 
-    def _step(self, canvas: _Canvas, start: int, end: int, window_end: int, floor: Tensor | None,
-              cache: _BlockCache | None, generator: torch.Generator | None) -> bool:
+    def _step(
+        self,
+        canvas: _Canvas,
+        start: int,
+        end: int,
+        window_end: int,
+        floor: Tensor | None,
+        cache: _BlockCache | None,
+        generator: torch.Generator | None,
+    ) -> bool:
         """One forward pass and its commits; False (and no pass) when no row has a mask left in the block."""
         cfg, mask_id = self.config, self.adapter.mask_token_id
         rows, active = None, None
@@ -495,7 +533,7 @@ class DiffusionSampler:
         else:
             canvas.x[rows, start:window_end] = torch.where(commit, x0, window)
         if cfg.eos_stop:
-            close_answered(canvas.x[:, canvas.prompt_len:], self.adapter.eos_token_id, mask_id)
+            close_answered(canvas.x[:, canvas.prompt_len :], self.adapter.eos_token_id, mask_id)
         canvas.record(active)
         return True
 

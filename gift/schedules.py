@@ -6,7 +6,7 @@ A schedule turns a batch and its nominal times `t` into per-token masking rates.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -30,7 +30,9 @@ class UniformSchedule:
     def betas(self, model, adapter: ModelAdapter, batch: dict) -> torch.Tensor | None:
         return None
 
-    def token_rates(self, model, adapter: ModelAdapter, batch: dict, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def token_rates(
+        self, model, adapter: ModelAdapter, batch: dict, t: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Unclamped rates (B, L) on answer positions (0 elsewhere) and the betas used, if any."""
         eligible = batch["answer_mask"]
         return t.unsqueeze(-1).expand(eligible.shape) * eligible, None
@@ -61,7 +63,7 @@ class GiftSchedule(UniformSchedule):
         pad_tail: str = "sft",
         chunk_size: int = 256,
         beta_fn: BetaFn | None = None,
-        cache: "torch.Tensor | None" = None,
+        cache: torch.Tensor | None = None,
         beta_refresh_steps: int = 1,
     ):
         check_option("beta_source", beta_source, BETA_SOURCES)
@@ -84,8 +86,10 @@ class GiftSchedule(UniformSchedule):
         reuse = self.beta_source == "live" and self.beta_refresh_steps > 1 and self.step % self.beta_refresh_steps
         if self.beta_source == "cached" or reuse:
             if self.cache is None:
-                raise RuntimeError(f"beta_source={self.beta_source!r} (beta_refresh_steps={self.beta_refresh_steps}) "
-                                   "but the beta cache was not built (see stages.train.cold_start)")
+                raise RuntimeError(
+                    f"beta_source={self.beta_source!r} (beta_refresh_steps={self.beta_refresh_steps}) "
+                    "but the beta cache was not built (see stages.train.cold_start)"
+                )
             length = batch["input_ids"].shape[1]
             return self.cache[batch["index"].cpu(), :length].to(batch["input_ids"].device, torch.float32)
         beta = probe_betas(model, adapter, batch, self.beta_from, self.chunk_size)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
 
 import torch
 
@@ -56,20 +56,31 @@ def untied_missing(model: torch.nn.Module, missing: Iterable[str]) -> list[str]:
     return sorted(k for k in missing if not (groups.get(k, {k}) - missing))
 
 
-def refuse_key_mismatch(directory: str | Path, model: torch.nn.Module, missing: Iterable[str] = (),
-                        unexpected: Iterable[str] = (), mismatched: Iterable = ()) -> None:
+def refuse_key_mismatch(
+    directory: str | Path,
+    model: torch.nn.Module,
+    missing: Iterable[str] = (),
+    unexpected: Iterable[str] = (),
+    mismatched: Iterable = (),
+) -> None:
     """Raise `WeightsError` for the first missing, unexpected or wrong-shaped tensor (HF's loading info)."""
     for entry in sorted(mismatched, key=str):
         key, *shapes = entry if isinstance(entry, (tuple, list)) else (entry,)
         shape = f" (file {tuple(shapes[0])}, model {tuple(shapes[1])})" if len(shapes) == 2 else ""
-        raise WeightsError(f"{weights_file(directory, key)}: tensor {key} has the wrong shape{shape}: the file "
-                           "does not belong to this model's config.json")
+        raise WeightsError(
+            f"{weights_file(directory, key)}: tensor {key} has the wrong shape{shape}: the file "
+            "does not belong to this model's config.json"
+        )
     for key in untied_missing(model, missing):
-        raise WeightsError(f"{weights_file(directory)}: tensor {key} is missing (the model would start it at random); "
-                           "the file is incomplete or of another model")
+        raise WeightsError(
+            f"{weights_file(directory)}: tensor {key} is missing (the model would start it at random); "
+            "the file is incomplete or of another model"
+        )
     for key in sorted(unexpected):
-        raise WeightsError(f"{weights_file(directory, key)}: tensor {key} is not part of this model "
-                           "(the file is of another model or config.json was changed)")
+        raise WeightsError(
+            f"{weights_file(directory, key)}: tensor {key} is not part of this model "
+            "(the file is of another model or config.json was changed)"
+        )
 
 
 def refuse_nonfinite(directory: str | Path, model: torch.nn.Module) -> None:
@@ -82,8 +93,10 @@ def refuse_nonfinite(directory: str | Path, model: torch.nn.Module) -> None:
         if os.environ.get(ALLOW_NONFINITE_ENV, "") not in ("", "0"):
             logger.warning("%s; loaded anyway (%s is set)", where, ALLOW_NONFINITE_ENV)
             return
-        raise WeightsError(f"{where}: the run that wrote it diverged; use an earlier checkpoint "
-                           f"(or set {ALLOW_NONFINITE_ENV}=1 to load it anyway)")
+        raise WeightsError(
+            f"{where}: the run that wrote it diverged; use an earlier checkpoint "
+            f"(or set {ALLOW_NONFINITE_ENV}=1 to load it anyway)"
+        )
 
 
 def refuse_pickle_only(directory: str | Path) -> None:
@@ -92,12 +105,15 @@ def refuse_pickle_only(directory: str | Path) -> None:
     directory = Path(directory)
     if not directory.is_dir() or any(directory.glob("*.safetensors")):
         return
-    pickles = sorted(p for pattern in ("*.bin", "*.pt", "*.pth") for p in directory.glob(pattern)
-                     if p.name != "training_args.bin")
+    pickles = sorted(
+        p for pattern in ("*.bin", "*.pt", "*.pth") for p in directory.glob(pattern) if p.name != "training_args.bin"
+    )
     if pickles:
-        raise WeightsError(f"{pickles[0]}: weights in PyTorch's pickle format are not loaded (a pickle can run code); "
-                           "save them as safetensors (model.save_pretrained(DIR, safe_serialization=True) where you "
-                           "trust the file)")
+        raise WeightsError(
+            f"{pickles[0]}: weights in PyTorch's pickle format are not loaded (a pickle can run code); "
+            "save them as safetensors (model.save_pretrained(DIR, safe_serialization=True) where you "
+            "trust the file)"
+        )
 
 
 @contextmanager
@@ -116,8 +132,10 @@ def quiet_load_report():
 def load_checked(model_class, directory: str | Path, **kwargs) -> torch.nn.Module:
     """`model_class.from_pretrained(directory)` that refuses missing, unexpected and wrong-shaped tensors."""
     with quiet_load_report():
-        model, info = model_class.from_pretrained(str(directory), use_safetensors=True, output_loading_info=True,
-                                                  ignore_mismatched_sizes=True, **kwargs)
-    refuse_key_mismatch(directory, model, info.get("missing_keys", ()), info.get("unexpected_keys", ()),
-                        info.get("mismatched_keys", ()))
+        model, info = model_class.from_pretrained(
+            str(directory), use_safetensors=True, output_loading_info=True, ignore_mismatched_sizes=True, **kwargs
+        )
+    refuse_key_mismatch(
+        directory, model, info.get("missing_keys", ()), info.get("unexpected_keys", ()), info.get("mismatched_keys", ())
+    )
     return model

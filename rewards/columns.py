@@ -16,24 +16,18 @@ class MissingColumnError(KeyError, ValueError):
         return str(self.args[0]) if self.args else ""
 
 
-def require_columns(
-    task: str, columns: Mapping[str, Any], names: Sequence[str], n: int
-) -> dict[str, list[Any]]:
+def require_columns(task: str, columns: Mapping[str, Any], names: Sequence[str], n: int) -> dict[str, list[Any]]:
     """Return the named columns as lists of length `n`, or raise naming every missing one."""
     missing = [name for name in names if columns.get(name) is None]
     if missing:
-        raise MissingColumnError(
-            f"{task} reward needs dataset column(s) {missing}; got {sorted(columns)}"
-        )
+        raise MissingColumnError(f"{task} reward needs dataset column(s) {missing}; got {sorted(columns)}")
     out: dict[str, list[Any]] = {}
     for name in names:
         values = columns[name]
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
             values = [values] * n  # one value broadcast over all completions
         if len(values) != n:
-            raise ValueError(
-                f"{task}: column {name!r} has {len(values)} values for {n} completions"
-            )
+            raise ValueError(f"{task}: column {name!r} has {len(values)} values for {n} completions")
         out[name] = list(values)
     return out
 

@@ -49,9 +49,7 @@ def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, (list, tuple)):
-        return "".join(
-            part.get("text", "") if isinstance(part, dict) else str(part) for part in content
-        )
+        return "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
     return "" if content is None else str(content)
 
 
@@ -201,9 +199,7 @@ def last_number(text: str) -> Fraction | None:
     Reads "1,234", "$18", "18 eggs", "18.", "18.0", "-5", "1/2", "\\frac{1}{2}", "\\dfrac12", "50%".
     """
     text = _normalise_numeric_text(text)
-    last = None
-    for last in _NUMBER.finditer(text):
-        pass
+    last = next(reversed(list(_NUMBER.finditer(text))), None)
     if last is None:
         return None
     value = _to_fraction(last.group(1), last.group(2))

@@ -49,8 +49,9 @@ def resolve_system_prompt(value: str | None) -> str | None:
     if value in NAMED_SYSTEM_PROMPTS:
         return NAMED_SYSTEM_PROMPTS[value]
     if value and len(value.split()) == 1:
-        raise ValueError(f"system_prompt {value!r} is neither a named prompt ({', '.join(NAMED_SYSTEM_PROMPTS)}) "
-                         "nor a sentence")
+        raise ValueError(
+            f"system_prompt {value!r} is neither a named prompt ({', '.join(NAMED_SYSTEM_PROMPTS)}) nor a sentence"
+        )
     return value
 
 
@@ -70,4 +71,3 @@ def task_prompt(task: str, row: Mapping[str, Any]) -> str:
 def task_messages(task: str, row: Mapping[str, Any]) -> list[dict[str, str]]:
     """Chat messages for one row: a single user turn (d1 has no system turn in train or eval)."""
     return [{"role": "user", "content": task_prompt(task, row)}]
-

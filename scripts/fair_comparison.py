@@ -41,13 +41,24 @@ def select_learning_rates(results: dict[str, Any], grid: list[dict[str, Any]]) -
     metric, stage2 = results["metrics"][0], results["accuracy"].get("stage2", {})
     scores: dict[str, list[tuple[float, float, str]]] = {}
     for entry in grid:
-        runs = [v for label, by_metric in stage2.items() if label.split(":", 1)[1] == entry["label"]
-                for v in by_metric[metric]["values"]]
+        runs = [
+            v
+            for label, by_metric in stage2.items()
+            if label.split(":", 1)[1] == entry["label"]
+            for v in by_metric[metric]["values"]
+        ]
         if not runs:
             raise ValueError(f"grid results: no stage-two evaluation of {entry['label']!r}")
-        scores.setdefault(entry["name"], []).append((statistics.mean(runs), float(entry["learning_rate"]), entry["label"]))
-    return {name: {"learning_rate": max(points, key=lambda p: (p[0], -p[1]))[1],
-                   "validation": {label: mean for mean, _, label in points}} for name, points in scores.items()}
+        scores.setdefault(entry["name"], []).append(
+            (statistics.mean(runs), float(entry["learning_rate"]), entry["label"])
+        )
+    return {
+        name: {
+            "learning_rate": max(points, key=lambda p: (p[0], -p[1]))[1],
+            "validation": {label: mean for mean, _, label in points},
+        }
+        for name, points in scores.items()
+    }
 
 
 def apply_selection(config: dict[str, Any], selection: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -79,14 +90,19 @@ def main(argv: list[str] | None = None) -> int:
     (out / "selection.json").write_text(json.dumps(selection, indent=2) + "\n")
     chosen = apply_selection(yaml.safe_load(Path(args.comparison).read_text()), selection)
     selected = out / "pipeline_algorithms_selected.yaml"
-    selected.write_text(f"# {Path(args.comparison).name} with the learning rates chosen on the validation split "
-                        f"({out / 'selection.json'})\n" + yaml.safe_dump(chosen, sort_keys=False))
+    selected.write_text(
+        f"# {Path(args.comparison).name} with the learning rates chosen on the validation split "
+        f"({out / 'selection.json'})\n" + yaml.safe_dump(chosen, sort_keys=False)
+    )
     print(f"{selected}: " + ", ".join(f"{k} {v['learning_rate']:g}" for k, v in selection.items()))
     if args.select_only:
         return 0
     _pipeline(selected)
-    subprocess.run([sys.executable, "scripts/render_rl_comparison.py",
-                    str(ROOT / chosen["output_dir"] / "results.json")], check=True, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, "scripts/render_rl_comparison.py", str(ROOT / chosen["output_dir"] / "results.json")],
+        check=True,
+        cwd=ROOT,
+    )
     return 0
 
 

@@ -49,23 +49,59 @@ def predictions(dims: dict, seq: int) -> dict:
     k = d * dims["n_kv_heads"] // dims["n_heads"]
     params = layers * (2 * d * d + 2 * d * k + 3 * d * f + 2 * d) + 2 * vocab * d + d
     forward = 2 * (params - vocab * d) * seq + 4 * layers * seq * seq * d
-    return {"parameters": params, "forward_flops": forward,
-            "gift_full_step_s": 5 * forward / PEAK_FLOPS, "sft_full_step_s": 4 * forward / PEAK_FLOPS,
-            "gift_over_sft_time": 1.25,
-            # 16 bytes per trained parameter + bf16 logits and their gradient (activations come on top)
-            "full_state_gib_lower_bound": (16 * params + 2 * 2 * seq * vocab) / 2**30}
+    return {
+        "parameters": params,
+        "forward_flops": forward,
+        "gift_full_step_s": 5 * forward / PEAK_FLOPS,
+        "sft_full_step_s": 4 * forward / PEAK_FLOPS,
+        "gift_over_sft_time": 1.25,
+        # 16 bytes per trained parameter + bf16 logits and their gradient (activations come on top)
+        "full_state_gib_lower_bound": (16 * params + 2 * 2 * seq * vocab) / 2**30,
+    }
 
 
 def stage_one(base: Path, out: Path, objective: str, steps: int, seq: int, dry: bool) -> dict:
     from stages.train.cold_start import main as cold_start
 
-    precision = ["--torch_dtype", "float32", "--bf16", "false"] if dry else ["--torch_dtype", "bfloat16", "--bf16", "true"]
+    precision = (
+        ["--torch_dtype", "float32", "--bf16", "false"] if dry else ["--torch_dtype", "bfloat16", "--bf16", "true"]
+    )
     _peak_reset()
-    cold_start(["--config", "configs/llada/s1k_full.yaml", "--model_name_or_path", str(base), "--output_dir", str(out),
-                "--objective", objective, "--dataset", "synthetic:sudoku", "--synthetic_examples", str(4 * steps),
-                "--max_length", str(seq), "--pad_to", "max_length", "--per_device_train_batch_size", "1",
-                "--global_batch_size", "1", "--max_steps", str(steps), "--save_steps", str(steps),
-                "--logging_steps", "1", "--disable_tqdm", "true", "--report_to", "none", *precision])
+    cold_start(
+        [
+            "--config",
+            "configs/llada/s1k_full.yaml",
+            "--model_name_or_path",
+            str(base),
+            "--output_dir",
+            str(out),
+            "--objective",
+            objective,
+            "--dataset",
+            "synthetic:sudoku",
+            "--synthetic_examples",
+            str(4 * steps),
+            "--max_length",
+            str(seq),
+            "--pad_to",
+            "max_length",
+            "--per_device_train_batch_size",
+            "1",
+            "--global_batch_size",
+            "1",
+            "--max_steps",
+            str(steps),
+            "--save_steps",
+            str(steps),
+            "--logging_steps",
+            "1",
+            "--disable_tqdm",
+            "true",
+            "--report_to",
+            "none",
+            *precision,
+        ]
+    )
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     times = sorted(row["step_time"] for row in log if "step_time" in row)
     return {"median_step_s": times[len(times) // 2], "steps": steps, "peak_gib": _peak_gib()}
@@ -78,10 +114,34 @@ def stage_two(start: Path, out: Path, dry: bool) -> dict:
     sizes = ["--gen_length", "16", "--block_length", "8", "--steps", "8"] if dry else []
     _peak_reset()
     began = time.perf_counter()
-    rl(["--config", "configs/llada/grpo_sudoku.yaml", "--model", str(start), "--output_dir", str(out),
-        "--dataset", "synthetic", "--per_device_train_batch_size", "6", "--global_batch_size", "6",
-        "--num_iterations", "1", "--max_steps", "1", "--save_steps", "1", "--disable_tqdm", "true", "--report_to", "none",
-        *precision, *sizes])
+    rl(
+        [
+            "--config",
+            "configs/llada/grpo_sudoku.yaml",
+            "--model",
+            str(start),
+            "--output_dir",
+            str(out),
+            "--dataset",
+            "synthetic",
+            "--per_device_train_batch_size",
+            "6",
+            "--global_batch_size",
+            "6",
+            "--num_iterations",
+            "1",
+            "--max_steps",
+            "1",
+            "--save_steps",
+            "1",
+            "--disable_tqdm",
+            "true",
+            "--report_to",
+            "none",
+            *precision,
+            *sizes,
+        ]
+    )
     return {"step_s_incl_load": time.perf_counter() - began, "peak_gib": _peak_gib()}
 
 
@@ -96,8 +156,9 @@ def rollouts(start: Path, dry: bool) -> dict:
     prompts = [loaded.tokenizer("Fill the grid: 1.3. .2.1", add_special_tokens=False)["input_ids"]] * batch
     out = {}
     for cache in ("none", "dual"):
-        sampler = DiffusionSampler(model, loaded.adapter, SamplerConfig(gen_length=gen, block_length=block,
-                                                                        steps=gen, kv_cache=cache))
+        sampler = DiffusionSampler(
+            model, loaded.adapter, SamplerConfig(gen_length=gen, block_length=block, steps=gen, kv_cache=cache)
+        )
         sampler.generate(prompts[:1])  # warm-up
         if device == "cuda":
             torch.cuda.synchronize()
@@ -121,13 +182,22 @@ def main(argv: list[str] | None = None) -> dict:
     if not dry and not torch.cuda.is_available():
         sys.exit("gpu_smoke: no CUDA device (use --dry-run on CPU)")
     dims, seq, steps = (DRY_DIMS, 512, 2) if dry else (GPU_DIMS, args.seq, args.steps)
-    base = layout.write_official_llada(args.workdir / "base", seed=0, dtype=torch.float32 if dry else torch.bfloat16,
-                                       **dims)
-    results = {"device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu", "dry_run": dry,
-               "torch": torch.__version__, "dims": dims, "seq": seq, "dtype": "float32" if dry else "bfloat16",
-               "attention": "sdpa"}
-    results["stage_one"] = {objective: stage_one(base, args.workdir / objective, objective, steps, seq, dry)
-                            for objective in ("gift", "sft")}
+    base = layout.write_official_llada(
+        args.workdir / "base", seed=0, dtype=torch.float32 if dry else torch.bfloat16, **dims
+    )
+    results = {
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+        "dry_run": dry,
+        "torch": torch.__version__,
+        "dims": dims,
+        "seq": seq,
+        "dtype": "float32" if dry else "bfloat16",
+        "attention": "sdpa",
+    }
+    results["stage_one"] = {
+        objective: stage_one(base, args.workdir / objective, objective, steps, seq, dry)
+        for objective in ("gift", "sft")
+    }
     one = results["stage_one"]
     one["gift_over_sft_time"] = one["gift"]["median_step_s"] / one["sft"]["median_step_s"]
     results["stage_two"] = stage_two(args.workdir / "gift", args.workdir / "rl", dry)

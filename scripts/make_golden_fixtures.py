@@ -31,21 +31,37 @@ import official_layout as layout  # noqa: E402
 
 SEED = 1234
 LLADA_DIMS = dict(d_model=16, n_heads=2, n_kv_heads=2, n_layers=2, mlp_hidden_size=32, vocab_size=64)
-DREAM_DIMS = dict(hidden_size=16, num_attention_heads=2, num_key_value_heads=1, num_hidden_layers=2,
-                  intermediate_size=32, vocab_size=64)
+DREAM_DIMS = dict(
+    hidden_size=16,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    num_hidden_layers=2,
+    intermediate_size=32,
+    vocab_size=64,
+)
 # (file, old, new): the smallest edits that let the published files import and run a forward on transformers 5.
 PATCHES = [
     ("modeling_llada.py", "from visualizer import get_local\n", ""),
     ("modeling_llada.py", "    @get_local('attention_weights')\n", ""),
     # The public mirror routes attention through a hand-written copy kept for visualisation; the hub file calls sdpa.
-    ("modeling_llada.py", "att = self._manually_scaled_dot_product_attention(", "att = self._scaled_dot_product_attention("),
-    ("modeling_dream.py", "self.rope_init_fn = ROPE_INIT_FUNCTIONS[self.rope_type]",
-     "self.rope_init_fn = _default_rope"),
-    ("modeling_dream.py", "# Copied from transformers.models.llama.modeling_llama.LlamaRotaryEmbedding with Llama->Dream",
-     "def _default_rope(config, device, **kwargs):\n"
-     "    dim = config.hidden_size // config.num_attention_heads\n"
-     "    return 1.0 / (config.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.int64).float().to(device) / dim)), 1.0\n"),
-    ("modeling_dream.py", '_tied_weights_keys = ["lm_head.weight"]', '_tied_weights_keys = {}'),
+    (
+        "modeling_llada.py",
+        "att = self._manually_scaled_dot_product_attention(",
+        "att = self._scaled_dot_product_attention(",
+    ),
+    (
+        "modeling_dream.py",
+        "self.rope_init_fn = ROPE_INIT_FUNCTIONS[self.rope_type]",
+        "self.rope_init_fn = _default_rope",
+    ),
+    (
+        "modeling_dream.py",
+        "# Copied from transformers.models.llama.modeling_llama.LlamaRotaryEmbedding with Llama->Dream",
+        "def _default_rope(config, device, **kwargs):\n"
+        "    dim = config.hidden_size // config.num_attention_heads\n"
+        "    return 1.0 / (config.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.int64).float().to(device) / dim)), 1.0\n",
+    ),
+    ("modeling_dream.py", '_tied_weights_keys = ["lm_head.weight"]', "_tied_weights_keys = {}"),
 ]
 
 
@@ -108,8 +124,13 @@ def llada_golden() -> dict[str, torch.Tensor]:
     with torch.no_grad():
         padded = model(input_ids=ids, attention_mask=mask, use_cache=False, return_dict=True).logits
         alone = model(input_ids=ids[1:, 3:], use_cache=False, return_dict=True).logits
-    return {"input_ids": ids, "attention_mask": mask, "logits_mask_ignored": padded, "logits_row1_alone": alone,
-            **bf16_logits(model, 64, {63}, use_cache=False)}
+    return {
+        "input_ids": ids,
+        "attention_mask": mask,
+        "logits_mask_ignored": padded,
+        "logits_row1_alone": alone,
+        **bf16_logits(model, 64, {63}, use_cache=False),
+    }
 
 
 def dream_golden() -> dict[str, torch.Tensor]:
@@ -123,8 +144,12 @@ def dream_golden() -> dict[str, torch.Tensor]:
     ids, mask = inputs(64, {63})
     keep = mask.bool()
     with torch.no_grad():  # how Dream's own generation loop feeds a padded batch: 4-D bool mask, shifted positions
-        logits = model(input_ids=ids, attention_mask=keep[:, None, :, None] & keep[:, None, None, :],
-                       position_ids=(mask.cumsum(-1) - 1).clamp(min=0), return_dict=True).logits
+        logits = model(
+            input_ids=ids,
+            attention_mask=keep[:, None, :, None] & keep[:, None, None, :],
+            position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+            return_dict=True,
+        ).logits
     return {"input_ids": ids, "attention_mask": mask, "logits": logits, **bf16_logits(model, 64, {63})}
 
 
@@ -139,8 +164,12 @@ def main() -> None:
         patched_package(args.official, Path(workdir))
         for name, build, dims in (("llada", llada_golden, LLADA_DIMS), ("dream", dream_golden, DREAM_DIMS)):
             tensors = {k: v.contiguous() for k, v in build().items()}
-            meta = {"dims": json.dumps(dims), "seed": str(SEED), "mask_id": "63",
-                    "generated_with": "scripts/make_golden_fixtures.py (official modeling code, fp32 and bf16, CPU)"}
+            meta = {
+                "dims": json.dumps(dims),
+                "seed": str(SEED),
+                "mask_id": "63",
+                "generated_with": "scripts/make_golden_fixtures.py (official modeling code, fp32 and bf16, CPU)",
+            }
             save_file(tensors, args.output_dir / f"golden_{name}.safetensors", metadata=meta)
             print(f"golden_{name}: " + ", ".join(f"{k} {tuple(v.shape)}" for k, v in tensors.items()))
 

@@ -41,8 +41,9 @@ def puzzle_counts(eval_dir: Path) -> dict[int, tuple[int, int]]:
     for line_no, line in enumerate(files[0].read_text().splitlines(), 1):
         row = json.loads(line)
         try:
-            counts[row["index"]] = cell_counts(row["completion"], grid_string(row["puzzle"], "puzzle"),
-                                               grid_string(row["solution"], "solution"))
+            counts[row["index"]] = cell_counts(
+                row["completion"], grid_string(row["puzzle"], "puzzle"), grid_string(row["solution"], "solution")
+            )
         except KeyError as err:
             raise ValueError(f"{files[0]}:{line_no}: missing field {err}") from None
     return counts
@@ -60,8 +61,9 @@ def by_seed(pattern: str) -> dict[int, dict[int, tuple[int, int]]]:
     return folders
 
 
-def bootstrap_variance(a: dict[int, tuple[int, int]], b: dict[int, tuple[int, int]], draws: int,
-                       rng: np.random.Generator) -> tuple[float, float]:
+def bootstrap_variance(
+    a: dict[int, tuple[int, int]], b: dict[int, tuple[int, int]], draws: int, rng: np.random.Generator
+) -> tuple[float, float]:
     """The pooled cell-accuracy difference a - b and its variance over puzzle resamples (paired)."""
     keys = sorted(set(a) & set(b))
     ca, ea = np.array([a[k] for k in keys], dtype=float).T
@@ -101,11 +103,17 @@ def main(argv: list[str] | None = None) -> int:
     eval_var = statistics.mean(v for _, v in per_seed.values())
     train_var = max(0.0, total_var - eval_var)
     puzzles = len(treatment[seeds[0]])
-    summary = {"seeds": seeds, "puzzles": puzzles, "diffs_points": [round(100 * d, 2) for d in diffs],
-               "mean_diff": interval([100 * d for d in diffs]),
-               "sd_total_points": 100 * math.sqrt(total_var), "sd_eval_points": 100 * math.sqrt(eval_var),
-               "sd_train_points": 100 * math.sqrt(train_var), "eval_share_of_variance": eval_var / total_var,
-               "plan": plan(train_var, eval_var, puzzles, args.target)}
+    summary = {
+        "seeds": seeds,
+        "puzzles": puzzles,
+        "diffs_points": [round(100 * d, 2) for d in diffs],
+        "mean_diff": interval([100 * d for d in diffs]),
+        "sd_total_points": 100 * math.sqrt(total_var),
+        "sd_eval_points": 100 * math.sqrt(eval_var),
+        "sd_train_points": 100 * math.sqrt(train_var),
+        "eval_share_of_variance": eval_var / total_var,
+        "plan": plan(train_var, eval_var, puzzles, args.target),
+    }
     print(json.dumps(summary, indent=2))
     return 0
 

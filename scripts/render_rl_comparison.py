@@ -67,41 +67,52 @@ def comparisons(results: dict) -> dict[str, dict[str, dict]]:
     reference, *others = table
     out = {}
     for measure in ("change", "gain"):
-        alone = {name: stats.interval(list(_per_seed(m[measure]).values())) for name, m in table.items()
-                 if m[measure]}
-        versus = {name: stats.paired(_per_seed(table[name][measure]), _per_seed(table[reference][measure]))
-                  for name in others}
+        alone = {name: stats.interval(list(_per_seed(m[measure]).values())) for name, m in table.items() if m[measure]}
+        versus = {
+            name: stats.paired(_per_seed(table[name][measure]), _per_seed(table[reference][measure])) for name in others
+        }
         versus = {name: g for name, g in versus.items() if g is not None}
         stats.holm_family(versus)
         out[measure] = {"alone": alone, "versus": versus, "reference": reference}
     return out
 
 
-_TITLES = {"change": "held-out greedy {metric} after stage two minus at the RL start (points; the primary measure)",
-           "gain": "in-sample gain over the frozen control (last-20% reward minus the control's, x100)"}
+_TITLES = {
+    "change": "held-out greedy {metric} after stage two minus at the RL start (points; the primary measure)",
+    "gain": "in-sample gain over the frozen control (last-20% reward minus the control's, x100)",
+}
 
 
 def _summary_lines(results: dict, metric: str) -> list[str]:
     table = comparisons(results)
     seeds = len(results["seeds"])
-    lines = [f"Unit: the seed ({seeds} seeds; per seed the mean over the arms started from it). Intervals are 95% t "
-             "intervals over seeds; p-values are two-sided (t test, and the exact sign-flip test over the seeds); "
-             f"Holm's correction covers the {len(table['change']['versus'])} estimators compared with "
-             f"{table['change']['reference']} on each measure. An estimator differs only where the whole interval "
-             "lies on one side of zero.", ""]
+    lines = [
+        f"Unit: the seed ({seeds} seeds; per seed the mean over the arms started from it). Intervals are 95% t "
+        "intervals over seeds; p-values are two-sided (t test, and the exact sign-flip test over the seeds); "
+        f"Holm's correction covers the {len(table['change']['versus'])} estimators compared with "
+        f"{table['change']['reference']} on each measure. An estimator differs only where the whole interval "
+        "lies on one side of zero.",
+        "",
+    ]
     for measure, parts in table.items():
         title = _TITLES[measure].format(metric=metric)
-        lines += [f"**{title[0].upper() + title[1:]}**", "",
-                  f"| estimator | mean [95% interval] | reading | minus {parts['reference']} [95% interval] | t p "
-                  "| sign-flip p | Holm p | reading |", "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"**{title[0].upper() + title[1:]}**",
+            "",
+            f"| estimator | mean [95% interval] | reading | minus {parts['reference']} [95% interval] | t p "
+            "| sign-flip p | Holm p | reading |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for name, alone in parts["alone"].items():
             row = f"| {name} | {stats.format_interval(alone)} | {_MOVES[stats.direction(alone)]} |"
             g = parts["versus"].get(name)
             if g is None:
                 row += " (reference) | | | | |"
             else:
-                row += (f" {stats.format_interval(g)} | {g['t_p']:.3f} | {g['sign_flip_p']:.3f} | {g['holm_p']:.3f} | "
-                        f"{stats.verdict(g, name, parts['reference']).split(':', 1)[0]} |")
+                row += (
+                    f" {stats.format_interval(g)} | {g['t_p']:.3f} | {g['sign_flip_p']:.3f} | {g['holm_p']:.3f} | "
+                    f"{stats.verdict(g, name, parts['reference']).split(':', 1)[0]} |"
+                )
             lines.append(row)
         lines.append("")
     return lines[:-1]
@@ -116,12 +127,18 @@ def _paired_lines(results: dict) -> list[str]:
     baseline, *others = table
     by_start = {name: {(r["arm"], r["seed"]): r["gain"] for r in runs} for name, runs in table.items()}
     starts = [(r["arm"], r["seed"]) for r in table[baseline]]
-    lines = [f"Per start ({', '.join(f'{arm} {seed}' for arm, seed in starts)}), each estimator's gain minus "
-             f"{baseline}'s on the same start, prompts and control (x100; the two starts of one seed share its "
-             "data order and base, so the seed, not the start, is the unit above):", "",
-             f"| estimator | minus {baseline}, per start | mean |", "|---|---|---|"]
+    lines = [
+        f"Per start ({', '.join(f'{arm} {seed}' for arm, seed in starts)}), each estimator's gain minus "
+        f"{baseline}'s on the same start, prompts and control (x100; the two starts of one seed share its "
+        "data order and base, so the seed, not the start, is the unit above):",
+        "",
+        f"| estimator | minus {baseline}, per start | mean |",
+        "|---|---|---|",
+    ]
     for name in others:
-        diffs = [(by_start[name][start] - by_start[baseline][start]) * 100 for start in starts if start in by_start[name]]
+        diffs = [
+            (by_start[name][start] - by_start[baseline][start]) * 100 for start in starts if start in by_start[name]
+        ]
         lines.append(f"| {name} | {', '.join(f'{d:+.1f}' for d in diffs)} | {statistics.mean(diffs):+.1f} |")
     return lines
 
@@ -130,15 +147,20 @@ def _run_lines(results: dict) -> list[str]:
     lines = ["| run | seed | control first 10% | control last 20% | run last 20% | gain |", "|---|---|---|---|---|---|"]
     for label, runs in results["rl"].items():
         for r in runs:
-            lines.append(f"| {label} | {r['seed']} | {r['frozen_first10'] * 100:.1f} | {r['frozen_last20'] * 100:.1f} | "
-                         f"{r['last20'] * 100:.1f} | {r['gain'] * 100:+.1f} |")
+            lines.append(
+                f"| {label} | {r['seed']} | {r['frozen_first10'] * 100:.1f} | {r['frozen_last20'] * 100:.1f} | "
+                f"{r['last20'] * 100:.1f} | {r['gain'] * 100:+.1f} |"
+            )
     return lines
 
 
 def _accuracy_lines(results: dict, metric: str) -> list[str]:
     accuracy = results["accuracy"]
     lines = [f"| checkpoint | {metric} % (mean ± sd over seeds) |", "|---|---|"]
-    for stage, title in (("rl_start", f"stage one @ step {results['rl_from_step']} (RL start)"), ("stage2", "stage two")):
+    for stage, title in (
+        ("rl_start", f"stage one @ step {results['rl_from_step']} (RL start)"),
+        ("stage2", "stage two"),
+    ):
         for label, cells in accuracy.get(stage, {}).items():
             cell = cells[metric]
             lines.append(f"| {title}: {label} | {cell['mean'] * 100:.1f} ± {cell['sd'] * 100:.1f} |")
@@ -147,11 +169,27 @@ def _accuracy_lines(results: dict, metric: str) -> list[str]:
 
 def render(results: dict) -> str:
     metric = results["metrics"][0]
-    return "\n".join([START, "", *_summary_lines(results, metric), "", *_paired_lines(results), "",
-                      "Every run against its frozen control "
-                      "(mean training reward x100; the control draws the same prompts with the same rollout noise "
-                      "and does not learn):", "", *_run_lines(results), "", "Greedy accuracy on the held-out "
-                      "puzzles:", "", *_accuracy_lines(results, metric), "", END])
+    return "\n".join(
+        [
+            START,
+            "",
+            *_summary_lines(results, metric),
+            "",
+            *_paired_lines(results),
+            "",
+            "Every run against its frozen control "
+            "(mean training reward x100; the control draws the same prompts with the same rollout noise "
+            "and does not learn):",
+            "",
+            *_run_lines(results),
+            "",
+            "Greedy accuracy on the held-out puzzles:",
+            "",
+            *_accuracy_lines(results, metric),
+            "",
+            END,
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,8 +28,9 @@ def rerender(results_path: Path, report_path: Path, config: Path) -> str:
     if "```yaml\n" not in old:
         raise ValueError(f"{report_path}: no resolved config block to keep")
     config_yaml = old.split("```yaml\n", 1)[1].rsplit("```", 1)[0]
-    figure = next((line.split("](", 1)[1].rstrip(")") for line in old.splitlines()
-                   if line.startswith("![reward curves](")), None)
+    figure = next(
+        (line.split("](", 1)[1].rstrip(")") for line in old.splitlines() if line.startswith("![reward curves](")), None
+    )
     rewards = {label: [r["last20"] for r in runs] for label, runs in results.get("rl", {}).items()}
     state = {"steps": {name: {"seconds": seconds} for name, seconds in results["wall_time"]["steps"].items()}}
     entropy = {"classes": results["entropy_classes"]} if results.get("entropy_classes") else None

@@ -94,7 +94,9 @@ def _on_termination_raise() -> dict:
     """SIGTERM / SIGHUP raise `Terminated` for the command's duration; returns the handlers to restore."""
     if threading.current_thread() is not threading.main_thread():
         return {}
-    before = {getattr(signal, n): signal.getsignal(getattr(signal, n)) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)}
+    before = {
+        getattr(signal, n): signal.getsignal(getattr(signal, n)) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)
+    }
     raise_on_termination()
     return before
 
@@ -113,15 +115,20 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         parser = argparse.ArgumentParser(prog="gift", description="GIFT / diffu-GRPO training stack for diffusion LMs")
-        parser.add_argument("command", choices=list(COMMANDS), help="; ".join(f"{k}: {v[1]}" for k, v in COMMANDS.items()))
+        parser.add_argument(
+            "command", choices=list(COMMANDS), help="; ".join(f"{k}: {v[1]}" for k, v in COMMANDS.items())
+        )
         parser.parse_args(argv[:1] or ["--help"])
         return 2
     command = argv[0]
     try:
         os.getcwd()
     except FileNotFoundError:  # torch's libraries fail to load from a deleted folder with an MKL message
-        print(f"gift {command}: error: the working directory no longer exists (deleted or moved); cd into an "
-              "existing folder and rerun", file=sys.stderr)
+        print(
+            f"gift {command}: error: the working directory no longer exists (deleted or moved); cd into an "
+            "existing folder and rerun",
+            file=sys.stderr,
+        )
         return 1
     debug = "--debug" in argv[1:] or os.environ.get("GIFT_DEBUG", "") not in ("", "0")
     args = join_negative_values([a for a in argv[1:] if a != "--debug"])
@@ -139,8 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         if isinstance(stop, Terminated):  # SIGTERM / SIGHUP: stopped like Ctrl-C (locks released), said so
-            print(f"gift {command}: stopped by {stop.signal_name}; a training run resumes with --resume, "
-                  "a pipeline by running it again", file=sys.stderr)
+            print(
+                f"gift {command}: stopped by {stop.signal_name}; a training run resumes with --resume, "
+                "a pipeline by running it again",
+                file=sys.stderr,
+            )
         else:
             print(f"gift {command}: interrupted", file=sys.stderr)
         code = stop.exit_code if isinstance(stop, Terminated) else 130

@@ -103,7 +103,9 @@ def _name_the_config(err: UsageError, argv: list[str], config: str) -> UsageErro
     """argparse's "argument --max_steps/--max-steps: invalid int value: 'lots'" for a value that came from the
     config file (not the command line): the file is named."""
     found = re.match(r"argument --(\w+)[^:]*: (invalid .*)", str(err))
-    given = found and any(a.split("=")[0] in (f"--{found.group(1)}", f"--{found.group(1).replace('_', '-')}") for a in argv)
+    given = found and any(
+        a.split("=")[0] in (f"--{found.group(1)}", f"--{found.group(1).replace('_', '-')}") for a in argv
+    )
     if not found or given or not config:
         return err
     return UsageError(f"{config}: {found.group(1)}: {found.group(2)}")
@@ -132,8 +134,12 @@ def parse_config(parser, argv: list[str] | None):
         from_file = re.match(r"Unknown arguments from config file: \[(.*)\]\.", str(err))
         if from_file:  # trl's wording for an unknown key in the YAML file
             keys = [k.strip("'\"")[2:] for k in from_file.group(1).split(", ") if k.strip("'\"").startswith("--")]
-            config = next((a.partition("=")[2] or b for a, b in zip(argv, argv[1:] + [""]) if a.split("=")[0] == "--config"), "")
-            raise UsageError(f"{config}: unknown key(s) {', '.join(keys)}; remove them (--help lists the options)") from err
+            config = next(
+                (a.partition("=")[2] or b for a, b in zip(argv, argv[1:] + [""]) if a.split("=")[0] == "--config"), ""
+            )
+            raise UsageError(
+                f"{config}: unknown key(s) {', '.join(keys)}; remove them (--help lists the options)"
+            ) from err
         if unused:  # HF's wording for an unknown option
             raise UsageError(f"unknown option(s) {unused.group(1)}; --help lists the options") from err
         raise UsageError(str(err)) from err

@@ -21,8 +21,10 @@ def check_new_output(output_dir: str) -> None:
     """Refuse an output path that is a file, a dangling link or a non-empty directory, before anything is loaded."""
     out = check_writable_path(output_dir)  # a file, or a link to nothing
     if out.is_dir() and any(out.iterdir()):
-        raise FileExistsError(f"--output_dir {out}: already exists and is not empty; nothing was written: "
-                              "choose a new or empty --output_dir")
+        raise FileExistsError(
+            f"--output_dir {out}: already exists and is not empty; nothing was written: "
+            "choose a new or empty --output_dir"
+        )
 
 
 def _write_published(out: Path, write) -> None:
@@ -76,10 +78,17 @@ def convert_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--model_type", default=None, choices=KINDS)
-    parser.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"),
-                        help="default: the dtype the weights are stored in")
-    parser.add_argument("--ignore_attention_mask", action="store_true",
-                        help="reproduce official LLaDA (padding visible to attention); default: mask honoured")
+    parser.add_argument(
+        "--dtype",
+        default=None,
+        choices=("float32", "bfloat16", "float16"),
+        help="default: the dtype the weights are stored in",
+    )
+    parser.add_argument(
+        "--ignore_attention_mask",
+        action="store_true",
+        help="reproduce official LLaDA (padding visible to attention); default: mask honoured",
+    )
     args = parser.parse_args(argv)
     check_new_output(args.output_dir)
     if not Path(args.model).exists() and (args.model.startswith(("/", ".", "~")) or args.model.count("/") > 1):
@@ -88,6 +97,8 @@ def convert_main(argv: list[str] | None = None) -> None:
     dtype = args.dtype or (stored_dtype(args.model) if Path(args.model).is_dir() else None)
     model, tokenizer, adapter = load_pretrained(args.model, args.model_type, dtype=dtype)
     model.config.honour_attention_mask = not args.ignore_attention_mask
-    _write_published(Path(args.output_dir), lambda staged: (model.save_pretrained(staged, safe_serialization=True),
-                                                            tokenizer.save_pretrained(staged)))
+    _write_published(
+        Path(args.output_dir),
+        lambda staged: (model.save_pretrained(staged, safe_serialization=True), tokenizer.save_pretrained(staged)),
+    )
     print(f"converted: {args.output_dir} ({adapter.kind}, native {model.config.model_type})")

@@ -18,16 +18,17 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from gift.checkpoint import FINAL_DIR, resolve_checkpoint
 from gift.files import atomic_write_text
 from stages.pipeline_config import PipelineConfig, available_cores, load_pipeline_config
-from stages.runs.pipeline_guard import check_finished_stage, hold_pipeline_folder
-from stages.runs.folder import is_run_dir
-from stages.run_record import FrozenControl, RunRecord, StageOneRun, StageTwoRun, write_record
 from stages.recipes import load_recipe
+from stages.run_record import FrozenControl, RunRecord, StageOneRun, StageTwoRun, write_record
+from stages.runs.folder import is_run_dir
+from stages.runs.pipeline_guard import check_finished_stage, hold_pipeline_folder
 from stages.runs.process_state import process_state
 from stages.runs.stop_signals import stop_workers, worker_init
 
@@ -61,8 +62,7 @@ def _recipe(path: str | None, config_path: str | None) -> dict[str, Any]:
     raise FileNotFoundError(f"recipe {path} not found (looked in {', '.join(map(str, candidates))})")
 
 
-def _train_step(name: str, stage: str, run_dir: Path, state: PipelineState, train: Callable[[bool], Path],
-                log) -> Path:
+def _train_step(name: str, stage: str, run_dir: Path, state: PipelineState, train: Callable[[bool], Path], log) -> Path:
     """Run (or resume, or skip) one training run whose final checkpoint is `run_dir/final`; `stage` is the
     row of the wall-time table it counts in (one of `stages.run_record.STAGES`)."""
     if resolve_checkpoint(run_dir / FINAL_DIR) is not None:
@@ -108,22 +108,36 @@ class Pipeline:
         fills part of the puzzle already (stage zero's figures: docs/embedded_pipeline_report.md)."""
         if not self.cfg.pretrain_steps:
             return base
-        settings = {**self._stage_one_settings(), "objective": "sft", "normaliser": None, "max_steps": self.cfg.pretrain_steps,
-                    **self.cfg.pretrain}
-        return str(self._cold_start("stage zero (pre-training)", "stage zero", self.out / "pretrain", settings, base,
-                                    seed=0))
+        settings = {
+            **self._stage_one_settings(),
+            "objective": "sft",
+            "normaliser": None,
+            "max_steps": self.cfg.pretrain_steps,
+            **self.cfg.pretrain,
+        }
+        return str(
+            self._cold_start("stage zero (pre-training)", "stage zero", self.out / "pretrain", settings, base, seed=0)
+        )
 
     def _stage_one_settings(self) -> dict[str, Any]:
         return {**_recipe(self.cfg.stage_one_recipe, self.cfg.config_path), **self.cfg.stage_one}
 
-    def _cold_start(self, name: str, stage: str, run_dir: Path, settings: dict, model: str, seed: int,
-                    beta_fn=None) -> Path:
+    def _cold_start(
+        self, name: str, stage: str, run_dir: Path, settings: dict, model: str, seed: int, beta_fn=None
+    ) -> Path:
         from stages.train.cold_start import run_cold_start
         from stages.train.cold_start_config import ColdStartConfig
 
         def train(resume: bool) -> Path:
-            values = {**settings, "model_name_or_path": model, "output_dir": str(run_dir), "seed": seed,
-                      "resume": resume, "disable_tqdm": True, **self.cfg.model_source().options()}
+            values = {
+                **settings,
+                "model_name_or_path": model,
+                "output_dir": str(run_dir),
+                "seed": seed,
+                "resume": resume,
+                "disable_tqdm": True,
+                **self.cfg.model_source().options(),
+            }
             return run_cold_start(ColdStartConfig(**values), beta_fn=beta_fn)
 
         return _train_step(name, stage, run_dir, self.state, train, self.log)
@@ -136,8 +150,15 @@ class Pipeline:
 
             beta_fn = structural_control(arm.control)(load_tokenizer(base, self.cfg.model_type))
         settings = {**self._stage_one_settings(), **arm.overrides}
-        return self._cold_start(f"stage one: {arm.name} seed {seed}", "stage one",
-                                self.arm_dir(arm.name, seed) / "stage1", settings, base, seed, beta_fn)
+        return self._cold_start(
+            f"stage one: {arm.name} seed {seed}",
+            "stage one",
+            self.arm_dir(arm.name, seed) / "stage1",
+            settings,
+            base,
+            seed,
+            beta_fn,
+        )
 
     def rl_start(self, arm_name: str, seed: int) -> Path:
         run = self.arm_dir(arm_name, seed) / "stage1"
@@ -145,8 +166,10 @@ class Pipeline:
             return run / FINAL_DIR
         start = run / f"checkpoint-{self.cfg.rl_from_step}"
         if resolve_checkpoint(start) is None:
-            raise FileNotFoundError(f"rl_from_step {self.cfg.rl_from_step}: {start} is not a complete checkpoint; "
-                                    "make the stage-one save_steps divide it")
+            raise FileNotFoundError(
+                f"rl_from_step {self.cfg.rl_from_step}: {start} is not a complete checkpoint; "
+                "make the stage-one save_steps divide it"
+            )
         return start
 
     def _stage_two_settings(self, algorithm: str | None) -> dict[str, Any]:
@@ -158,8 +181,10 @@ class Pipeline:
         algorithm's control would roll out alike (they share it), else `stage2-<algorithm>-frozen`."""
         from stages.train.rl_config import frozen_settings
 
-        controls = {json.dumps(frozen_settings(self._stage_two_settings(a)), sort_keys=True, default=str)
-                    for a in self.cfg.algorithms()}
+        controls = {
+            json.dumps(frozen_settings(self._stage_two_settings(a)), sort_keys=True, default=str)
+            for a in self.cfg.algorithms()
+        }
         return "stage2-frozen" if algorithm is None or len(controls) == 1 else f"stage2-{algorithm}-frozen"
 
     def stage_two(self, arm, seed: int, algorithm: str | None = None, frozen: bool = False) -> Path:
@@ -174,8 +199,16 @@ class Pipeline:
             run_dir, settings = run_dir.with_name(self._control_name(algorithm)), frozen_settings(settings)
 
         def train(resume: bool) -> Path:
-            values = {**settings, "model": str(self.rl_start(arm.name, seed)), "output_dir": str(run_dir), "seed": seed,
-                      "task": self.cfg.task, "resume": resume, "disable_tqdm": True, **self.cfg.model_source().options()}
+            values = {
+                **settings,
+                "model": str(self.rl_start(arm.name, seed)),
+                "output_dir": str(run_dir),
+                "seed": seed,
+                "task": self.cfg.task,
+                "resume": resume,
+                "disable_tqdm": True,
+                **self.cfg.model_source().options(),
+            }
             return (run_frozen_control if frozen else run_rl)(RLConfig(**values))
 
         label = arm.name if frozen and run_dir.name == "stage2-frozen" else self.cfg.rl_label(arm.name, algorithm)
@@ -198,8 +231,7 @@ class Pipeline:
         started = time.perf_counter()
         settings = {"gen_lengths": [256], "limit": None, "data": "synthetic", **self.cfg.eval}
         gen_lengths = settings.pop("gen_lengths")
-        evaluate(self.cfg.model_source(checkpoint).load(), self.cfg.task,
-                 gen_lengths, output_dir=eval_dir, **settings)
+        evaluate(self.cfg.model_source(checkpoint).load(), self.cfg.task, gen_lengths, output_dir=eval_dir, **settings)
         scores = score_files(eval_dir)
         write_scores(scores, eval_dir / "scores")
         self.state.record(f"eval: {label}", time.perf_counter() - started, stage="evaluation")
@@ -219,24 +251,32 @@ class Pipeline:
         self.log(f"probe entropy of the base model on {data}")
         # Probe what stage one trains on: the EOS tail only where the recipe trains it (d1's layout).
         pad_tail = settings.get("train_on_pad_tail", True) and settings.get("pad_to", "max_length") == "max_length"
-        return entropy_report(base, load_examples(data, self.cfg.entropy_examples), out,
-                              max_length=settings.get("max_length") if pad_tail else None, pad_tail=pad_tail,
-                              token_class=default_token_class(data),
-                              **self.cfg.model_source().options())
+        return entropy_report(
+            base,
+            load_examples(data, self.cfg.entropy_examples),
+            out,
+            max_length=settings.get("max_length") if pad_tail else None,
+            pad_tail=pad_tail,
+            token_class=default_token_class(data),
+            **self.cfg.model_source().options(),
+        )
 
     # --- one arm and seed: stage one, its evaluation, stage two per algorithm -------------------------------
     def job(self, base: str, arm, seed: int) -> dict[str, Any]:
         """Everything that depends on one (arm, seed) only; independent of every other job."""
         cfg, evaluations, stage_two, controls = self.cfg, {}, [], {}
         final = self.stage_one(base, arm, seed)
-        stage_one = StageOneRun(arm.name, seed, str(final.parent),
-                                {**self._stage_one_settings(), **arm.overrides}.get("max_steps"))
-        evaluations[f"stage1/{arm.name}/seed{seed}"] = self.evaluate(f"stage one {arm.name} seed {seed}", final,
-                                                                     final.parent / "eval")
+        stage_one = StageOneRun(
+            arm.name, seed, str(final.parent), {**self._stage_one_settings(), **arm.overrides}.get("max_steps")
+        )
+        evaluations[f"stage1/{arm.name}/seed{seed}"] = self.evaluate(
+            f"stage one {arm.name} seed {seed}", final, final.parent / "eval"
+        )
         if arm.rl and cfg.rl_from_step is not None:
             start = self.rl_start(arm.name, seed)
             evaluations[f"rl_start/{arm.name}/seed{seed}"] = self.evaluate(
-                f"stage one {arm.name} seed {seed} @ step {cfg.rl_from_step}", start, start / "eval")
+                f"stage one {arm.name} seed {seed} @ step {cfg.rl_from_step}", start, start / "eval"
+            )
         for algorithm in cfg.algorithms() if arm.rl else []:
             label = cfg.rl_label(arm.name, algorithm)
             final = self.stage_two(arm, seed, algorithm)
@@ -245,12 +285,14 @@ class Pipeline:
                 name = self._control_name(algorithm)
                 control = controls[name] = controls.get(name) or self.stage_two(arm, seed, algorithm, frozen=True)
             stage_two.append(self._stage_two_run(arm.name, seed, algorithm, final, control))
-            evaluations[f"stage2/{label}/seed{seed}"] = self.evaluate(f"stage two {label} seed {seed}", final,
-                                                                      final.parent / "eval")
+            evaluations[f"stage2/{label}/seed{seed}"] = self.evaluate(
+                f"stage two {label} seed {seed}", final, final.parent / "eval"
+            )
         return {"evaluations": evaluations, "stage_one": [stage_one], "stage_two": stage_two}
 
-    def _stage_two_run(self, arm: str, seed: int, algorithm: str | None, final: Path,
-                       control: Path | None) -> StageTwoRun:
+    def _stage_two_run(
+        self, arm: str, seed: int, algorithm: str | None, final: Path, control: Path | None
+    ) -> StageTwoRun:
         """The record of one stage-two run (and its frozen control) with the settings it ran with."""
         from stages.train.rl_config import RLConfig, frozen_settings
 
@@ -258,29 +300,50 @@ class Pipeline:
         frozen = None
         if control is not None:
             frozen = FrozenControl(str(control.parent), frozen_settings(settings)["max_steps"])
-        return StageTwoRun(self.cfg.rl_label(arm, algorithm), arm, algorithm, seed, str(final.parent),
-                           str(self.rl_start(arm, seed)), settings.get("max_steps"),
-                           settings.get("num_iterations", RLConfig.num_iterations), frozen)
+        return StageTwoRun(
+            self.cfg.rl_label(arm, algorithm),
+            arm,
+            algorithm,
+            seed,
+            str(final.parent),
+            str(self.rl_start(arm, seed)),
+            settings.get("max_steps"),
+            settings.get("num_iterations", RLConfig.num_iterations),
+            frozen,
+        )
 
     def record(self, jobs: list[dict[str, Any]], evaluations: dict[str, dict] | None = None) -> RunRecord:
         """What ran, for the report: every job's runs, stage-two runs in config order (seeds in order), and the
         scores of every evaluated checkpoint."""
         cfg = self.cfg
-        stage_two = sorted((run for job in jobs for run in job["stage_two"]), key=lambda run: (
-            *self._rl_order(run.label), cfg.seeds.index(run.seed)))
-        return RunRecord(task=cfg.task, seeds=list(cfg.seeds), arms=[a.name for a in cfg.arms], workers=self.workers,
-                         cores=available_cores(),
-                         stage_one=[run for job in jobs for run in job["stage_one"]], stage_two=stage_two,
-                         stage_one_recipe=self._stage_one_settings(),
-                         stage_two_recipes={cfg.rl_label(a.name, alg): self._stage_two_settings(alg)
-                                            for a in cfg.arms if a.rl for alg in cfg.algorithms()},
-                         evaluations={key: {"cells": scores.get("cells", [])} for key, scores in (evaluations or {}).items()})
+        stage_two = sorted(
+            (run for job in jobs for run in job["stage_two"]),
+            key=lambda run: (*self._rl_order(run.label), cfg.seeds.index(run.seed)),
+        )
+        return RunRecord(
+            task=cfg.task,
+            seeds=list(cfg.seeds),
+            arms=[a.name for a in cfg.arms],
+            workers=self.workers,
+            cores=available_cores(),
+            stage_one=[run for job in jobs for run in job["stage_one"]],
+            stage_two=stage_two,
+            stage_one_recipe=self._stage_one_settings(),
+            stage_two_recipes={
+                cfg.rl_label(a.name, alg): self._stage_two_settings(alg)
+                for a in cfg.arms
+                if a.rl
+                for alg in cfg.algorithms()
+            },
+            evaluations={key: {"cells": scores.get("cells", [])} for key, scores in (evaluations or {}).items()},
+        )
 
     def _figure_title(self) -> str:
         algorithms = [a or self._stage_two_settings(None).get("rl_algorithm", "d1") for a in self.cfg.algorithms()]
         seeds = len(self.cfg.seeds)
-        return (f"Stage-two reward ({', '.join(algorithms)}) on {self.cfg.task}: cold starts compared"
-                + (f", {seeds} seeds" if seeds > 1 else ""))
+        return f"Stage-two reward ({', '.join(algorithms)}) on {self.cfg.task}: cold starts compared" + (
+            f", {seeds} seeds" if seeds > 1 else ""
+        )
 
     def _rl_order(self, label: str) -> tuple[int, int]:
         arm, _, algorithm = label.partition(":")
@@ -303,8 +366,9 @@ class Pipeline:
         order = sorted(range(len(jobs)), key=lambda i: not jobs[i][0].rl)
         results: list[dict[str, Any] | None] = [None] * len(jobs)
         self.workers = workers
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=worker_init,
-                                   initargs=(os.getpid(),))
+        pool = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=worker_init, initargs=(os.getpid(),)
+        )
         try:
             futures = {pool.submit(_worker_job, self.cfg, base, jobs[i][0].name, jobs[i][1]): i for i in order}
             for future in futures:
@@ -360,8 +424,11 @@ class Pipeline:
         self.state = PipelineState(self.out / STATE_FILE)
         started, ran_before = time.perf_counter(), dict(self.state.data["steps"])
         base = self.pretrain(self.base())
-        evaluations = {"base": self.evaluate("base", base, self.out / "pretrain" / "eval" if cfg.pretrain_steps
-                                             else self.out / "base_eval")}
+        evaluations = {
+            "base": self.evaluate(
+                "base", base, self.out / "pretrain" / "eval" if cfg.pretrain_steps else self.out / "base_eval"
+            )
+        }
         jobs = self._run_jobs(base)
         for result in jobs:
             evaluations.update(result["evaluations"])
@@ -373,8 +440,9 @@ class Pipeline:
         if record.stage_two:
             from stages.reports.control_curves import plot_stage_two
 
-            figure = plot_stage_two(record.stage_two, self.out / "reward_curves.png", cfg.smoothing,
-                                    self._figure_title())
+            figure = plot_stage_two(
+                record.stage_two, self.out / "reward_curves.png", cfg.smoothing, self._figure_title()
+            )
         from stages.reports.report import write_report
 
         entropy = self.entropy(base)

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-
 from gift.model_options import ModelSource
 from gift.structural_control import structural_control
 from stages.yaml_keys import load_yaml
@@ -100,15 +99,18 @@ class PipelineConfig:
             raise ValueError(f"pipeline: seeds must be a non-empty list of distinct integers, got {self.seeds}")
         for arm in self.arms:
             if arm.seeds is not None and (not arm.seeds or not set(arm.seeds) <= set(self.seeds)):
-                raise ValueError(f"pipeline: arm {arm.name!r}: seeds {arm.seeds} must be a non-empty subset of {self.seeds}")
+                raise ValueError(
+                    f"pipeline: arm {arm.name!r}: seeds {arm.seeds} must be a non-empty subset of {self.seeds}"
+                )
         if self.rl_algorithms is not None:
             names = [_algorithm(entry, i)[0] for i, entry in enumerate(self.rl_algorithms)]
             if not names or len(set(names)) != len(names):
                 raise ValueError(f"pipeline: rl_algorithms must be a non-empty list of distinct names, got {names}")
         if not isinstance(self.frozen_control, bool):
             raise ValueError(f"pipeline: frozen_control must be true or false, got {self.frozen_control!r}")
-        if self.workers != "auto" and (not isinstance(self.workers, int) or isinstance(self.workers, bool)
-                                       or self.workers < 1):
+        if self.workers != "auto" and (
+            not isinstance(self.workers, int) or isinstance(self.workers, bool) or self.workers < 1
+        ):
             raise ValueError(f"pipeline: workers must be a positive integer or auto, got {self.workers!r}")
         if not 0 <= self.smoothing < 1:
             raise ValueError(f"pipeline: smoothing must lie in [0, 1), got {self.smoothing}")
@@ -138,8 +140,10 @@ class PipelineConfig:
         for i, entry in enumerate(self.rl_algorithms or []):
             label, overrides = _algorithm(entry, i)
             if label == algorithm:
-                return {**{k: v for k, v in overrides.items() if k != "label"},
-                        "rl_algorithm": entry if isinstance(entry, str) else entry["name"]}
+                return {
+                    **{k: v for k, v in overrides.items() if k != "label"},
+                    "rl_algorithm": entry if isinstance(entry, str) else entry["name"],
+                }
         raise KeyError(algorithm)
 
     def rl_label(self, arm: str, algorithm: str | None) -> str:
@@ -159,8 +163,10 @@ def _algorithm(entry: Any, index: int) -> tuple[str, dict[str, Any]]:
     if isinstance(entry, dict) and isinstance(entry.get("name"), str):
         label = entry.get("label", entry["name"])
         if not isinstance(label, str) or not re.fullmatch(r"[A-Za-z0-9_.@+-]+", label):
-            raise ValueError(f"pipeline: rl_algorithms[{index}]: label must be letters, digits and _.@+- "
-                             f"(it names folders and `arm:label`), got {label!r}")
+            raise ValueError(
+                f"pipeline: rl_algorithms[{index}]: label must be letters, digits and _.@+- "
+                f"(it names folders and `arm:label`), got {label!r}"
+            )
         return label, {k: v for k, v in entry.items() if k != "name"}
     raise ValueError(f"pipeline: rl_algorithms[{index}] must be a name or a mapping with a `name`, got {entry!r}")
 

@@ -49,8 +49,9 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         line = path.read_bytes()[: err.start].count(b"\n") + 1
-        raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{path.read_bytes()[err.start]:02x}); "
-                         "a recipe is a YAML file") from None
+        raise ValueError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{path.read_bytes()[err.start]:02x}); a recipe is a YAML file"
+        ) from None
 
 
 def materialize(path: str | Path) -> str:

@@ -1,10 +1,11 @@
 """What a pipeline run ran, as data: written by `gift pipeline` to `<output_dir>/run_record.json` and read by
 its report, so the report never rebuilds a run's folder from a naming convention or parses a seed out of a path.
 
-The first arm is the reference every other arm is compared with in the report. Each stage-one run names its arm, seed, folder and step count; each stage-two run its label, arm, algorithm,
-seed, folder, starting checkpoint, steps and `num_iterations` (updates per generation batch), and its frozen
-control's folder and steps per generation batch when the pipeline ran one. The recipes are stored as the runs
-used them: the `base:` chain merged and the pipeline's overrides applied.
+The first arm is the reference every other arm is compared with in the report. Each stage-one run names its arm,
+seed, folder and step count; each stage-two run its label, arm, algorithm, seed, folder, starting checkpoint, steps
+and `num_iterations` (updates per generation batch), and its frozen control's folder and steps per generation batch
+when the pipeline ran one. The recipes are stored as the runs used them: the `base:` chain merged and the pipeline's
+overrides applied.
 """
 
 from __future__ import annotations
@@ -74,22 +75,32 @@ class RunRecord:
         def one(values: set) -> int | None:
             return values.pop() if len(values) == 1 else None
 
-        return {"stage_one_steps": one({r.max_steps for r in self.stage_one}),
-                "stage_two_steps": one({r.max_steps for r in self.stage_two})}
+        return {
+            "stage_one_steps": one({r.max_steps for r in self.stage_one}),
+            "stage_two_steps": one({r.max_steps for r in self.stage_two}),
+        }
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunRecord:
-        two = [StageTwoRun(**{**r, "control": FrozenControl(**r["control"]) if r.get("control") else None})
-               for r in data.get("stage_two", [])]
-        return cls(task=data["task"], seeds=list(data["seeds"]), arms=list(data["arms"]),
-                   workers=data["workers"], cores=data["cores"],
-                   stage_one=[StageOneRun(**r) for r in data.get("stage_one", [])], stage_two=two,
-                   stage_one_recipe=data.get("stage_one_recipe", {}),
-                   stage_two_recipes=data.get("stage_two_recipes", {}),
-                   evaluations=data.get("evaluations", {}))
+        two = [
+            StageTwoRun(**{**r, "control": FrozenControl(**r["control"]) if r.get("control") else None})
+            for r in data.get("stage_two", [])
+        ]
+        return cls(
+            task=data["task"],
+            seeds=list(data["seeds"]),
+            arms=list(data["arms"]),
+            workers=data["workers"],
+            cores=data["cores"],
+            stage_one=[StageOneRun(**r) for r in data.get("stage_one", [])],
+            stage_two=two,
+            stage_one_recipe=data.get("stage_one_recipe", {}),
+            stage_two_recipes=data.get("stage_two_recipes", {}),
+            evaluations=data.get("evaluations", {}),
+        )
 
 
 def write_record(record: RunRecord, out: Path) -> Path:

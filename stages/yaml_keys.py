@@ -21,8 +21,10 @@ def _unique_key_loader(path: str | Path):
                 key = self.construct_object(key_node, deep=True)
                 line = key_node.start_mark.line + 1
                 if key in seen:
-                    raise DuplicateKeyError(f"{path}:{line}: duplicate key {key!r} (first at line {seen[key]}); "
-                                            "a key may appear once in a mapping")
+                    raise DuplicateKeyError(
+                        f"{path}:{line}: duplicate key {key!r} (first at line {seen[key]}); "
+                        "a key may appear once in a mapping"
+                    )
                 seen[key] = line
             return super().construct_mapping(node, deep)
 

@@ -25,9 +25,21 @@ def copy_task_rows(n: int = 64) -> list[dict]:
 
 # What every stage-two test run shares: the embedded model on synthetic Sudoku, full weights, 2 updates
 # per generation, no logging; each test file adds its own sizes.
-TINY_RL = dict(task="sudoku", dataset="synthetic", gen_length=24, block_length=8, num_generations=4, num_iterations=2,
-               use_lora=False, learning_rate=1e-4, max_steps=4, save_steps=2, seed=0, disable_tqdm=True,
-               report_to="none")
+TINY_RL = dict(
+    task="sudoku",
+    dataset="synthetic",
+    gen_length=24,
+    block_length=8,
+    num_generations=4,
+    num_iterations=2,
+    use_lora=False,
+    learning_rate=1e-4,
+    max_steps=4,
+    save_steps=2,
+    seed=0,
+    disable_tqdm=True,
+    report_to="none",
+)
 
 
 def tiny_rl_config(output_dir: Path, model: Path | str, **values):

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import write_jsonl
 
 import gift.loss as loss_module
 import stages.train.cold_start as cold_start
 from gift.loss import diffusion_loss
 from gift.schedules import GiftSchedule, UniformSchedule
-from helpers import write_jsonl
 from stages.train.cold_start import run_cold_start
 from stages.train.cold_start_config import ColdStartConfig
 
@@ -33,10 +33,15 @@ def _batch(tokenizer, answer_lengths: list[int]) -> dict:
     ids = torch.randint(10, len(tokenizer), (N, LENGTH), generator=g)
     answer = torch.zeros(N, LENGTH, dtype=torch.bool)
     for row, n in enumerate(answer_lengths):
-        answer[row, PROMPT:PROMPT + n] = True
-        ids[row, PROMPT + n:] = tokenizer.eos_token_id
-    return {"input_ids": ids, "attention_mask": torch.ones(N, LENGTH, dtype=torch.long), "answer_mask": answer,
-            "pad_tail_mask": torch.zeros_like(answer), "index": torch.arange(N)}
+        answer[row, PROMPT : PROMPT + n] = True
+        ids[row, PROMPT + n :] = tokenizer.eos_token_id
+    return {
+        "input_ids": ids,
+        "attention_mask": torch.ones(N, LENGTH, dtype=torch.long),
+        "answer_mask": answer,
+        "pad_tail_mask": torch.zeros_like(answer),
+        "index": torch.arange(N),
+    }
 
 
 def _fixed_noise(answer_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,8 +69,9 @@ def _updates(tiny, answer_lengths, schedule, normaliser, monkeypatch):
     batch = _batch(tokenizer, answer_lengths)
     t, masked = _fixed_noise(batch["answer_mask"])
     whole = _grad(model, adapter, batch, schedule, normaliser, t, masked, torch.arange(N), monkeypatch)
-    singles = [_grad(model, adapter, batch, schedule, normaliser, t, masked, torch.tensor([i]), monkeypatch)
-               for i in range(N)]
+    singles = [
+        _grad(model, adapter, batch, schedule, normaliser, t, masked, torch.tensor([i]), monkeypatch) for i in range(N)
+    ]
     return whole, torch.stack(singles).mean(0), singles, batch, masked
 
 
@@ -77,12 +83,16 @@ def _gift(beta_ref: str = "sequence") -> GiftSchedule:
     return GiftSchedule(beta_source="live", beta_ref=beta_ref)
 
 
-@pytest.mark.parametrize("schedule, normaliser, lengths", [
-    (UniformSchedule(), "answer_length", VARYING),     # per sequence, then the mean: always the same
-    (_gift(), "answer_length", VARYING),               # GIFT's probe and sequence beta_ref are per sequence too
-    (UniformSchedule(), "answer_tokens", EQUAL),       # the same count in every sequence: the same
-    (_gift(), "answer_tokens", EQUAL),
-], ids=["sft-answer_length", "gift-answer_length", "sft-answer_tokens-equal", "gift-answer_tokens-equal"])
+@pytest.mark.parametrize(
+    "schedule, normaliser, lengths",
+    [
+        (UniformSchedule(), "answer_length", VARYING),  # per sequence, then the mean: always the same
+        (_gift(), "answer_length", VARYING),  # GIFT's probe and sequence beta_ref are per sequence too
+        (UniformSchedule(), "answer_tokens", EQUAL),  # the same count in every sequence: the same
+        (_gift(), "answer_tokens", EQUAL),
+    ],
+    ids=["sft-answer_length", "gift-answer_length", "sft-answer_tokens-equal", "gift-answer_tokens-equal"],
+)
 def test_one_by_eight_equals_eight_by_one(tiny, schedule, normaliser, lengths, monkeypatch):
     whole, accumulated, _, _, _ = _updates(tiny, lengths, schedule, normaliser, monkeypatch)
     assert torch.allclose(accumulated, whole, rtol=1e-4, atol=1e-7), float((accumulated - whole).abs().max())
@@ -114,14 +124,17 @@ def test_batch_beta_ref_depends_on_the_micro_batch(tiny, monkeypatch):
 
 # ---------------------------------------------------------------- the real stage-one trainer
 
-def _train_one_step(tmp_path, base_dir, data, per_device: int, accumulation: int, normaliser: str,
-                    monkeypatch) -> dict[str, torch.Tensor]:
+
+def _train_one_step(
+    tmp_path, base_dir, data, per_device: int, accumulation: int, normaliser: str, monkeypatch
+) -> dict[str, torch.Tensor]:
     """Weights after one SGD step of `run_cold_start` on the 8 examples, times and masks fixed per example."""
     from gift.checkpoint import load_model
 
     t_by_example = torch.linspace(0.2, 0.9, N)
     g = torch.Generator().manual_seed(1)
     noise = torch.rand(N, 64, generator=g)
+
     def fixed_loss(model, adapter, batch, schedule, normaliser, eps, min_rate, resample_empty):
         index = batch["index"].cpu()
         width = batch["input_ids"].shape[1]
@@ -129,16 +142,33 @@ def _train_one_step(tmp_path, base_dir, data, per_device: int, accumulation: int
         mask = noise[index, :width] < 0.5
         mask[torch.arange(len(index)), batch["answer_mask"].float().argmax(1)] = True
         monkeypatch.setattr(loss_module, "draw_mask", lambda rates, eligible, *a, **k: (mask & eligible, 0))
-        return diffusion_loss(model, adapter, batch, schedule, normaliser, eps, min_rate, resample_empty,
-                         t=t_by_example[index])
+        return diffusion_loss(
+            model, adapter, batch, schedule, normaliser, eps, min_rate, resample_empty, t=t_by_example[index]
+        )
 
     monkeypatch.setattr(cold_start, "diffusion_loss", fixed_loss)
     config = ColdStartConfig(
-        model_name_or_path=str(base_dir), dataset=str(data), output_dir=str(tmp_path / f"run{per_device}x{accumulation}"),
-        max_length=24, train_on_pad_tail=False, objective="sft", normaliser=normaliser, per_device_train_batch_size=per_device,
-        gradient_accumulation_steps=accumulation, optim="sgd", learning_rate=1.0, lr_scheduler_type="constant",
-        max_grad_norm=0.0, weight_decay=0.0, max_steps=1, save_steps=1000, seed=0, logging_steps=1,
-        disable_tqdm=True, report_to="none")
+        model_name_or_path=str(base_dir),
+        dataset=str(data),
+        output_dir=str(tmp_path / f"run{per_device}x{accumulation}"),
+        max_length=24,
+        train_on_pad_tail=False,
+        objective="sft",
+        normaliser=normaliser,
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accumulation,
+        optim="sgd",
+        learning_rate=1.0,
+        lr_scheduler_type="constant",
+        max_grad_norm=0.0,
+        weight_decay=0.0,
+        max_steps=1,
+        save_steps=1000,
+        seed=0,
+        logging_steps=1,
+        disable_tqdm=True,
+        report_to="none",
+    )
     final = run_cold_start(config)
     return {k: v.detach().clone() for k, v in load_model(str(final)).model.state_dict().items()}
 
@@ -161,7 +191,8 @@ def test_trainer_accumulation_invariance(tmp_path, base_dir, monkeypatch):
     results = {}
     for normaliser in ("answer_length", "masked_tokens"):
         for per_device, accumulation in ((8, 1), (1, 8)):
-            results[normaliser, per_device] = _train_one_step(tmp_path / normaliser, base_dir, data, per_device,
-                                                              accumulation, normaliser, monkeypatch)
+            results[normaliser, per_device] = _train_one_step(
+                tmp_path / normaliser, base_dir, data, per_device, accumulation, normaliser, monkeypatch
+            )
     assert _max_difference(results["answer_length", 8], results["answer_length", 1], start) < 1e-4
     assert _max_difference(results["masked_tokens", 8], results["masked_tokens", 1], start) > 1e-2

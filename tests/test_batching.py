@@ -9,15 +9,18 @@ import stages.train.batching as batching
 from stages.train.batching import BatchSizeError, global_batch, resolve_batch
 
 
-@pytest.mark.parametrize("processes,per_device,accumulation,expected", [
-    (8, 1, None, (1, 2)),      # the LLaDA recipes on 8 GPUs
-    (1, 1, None, (1, 16)),     # the same recipe on 1 GPU
-    (16, 1, None, (1, 1)),     # 2 nodes x 8 GPUs
-    (8, None, 1, (2, 1)),
-    (2, None, 4, (2, 4)),
-    (4, 2, 2, (2, 2)),         # both given and consistent: unchanged
-    (8, None, None, (1, 2)),   # neither: per-device 1
-])
+@pytest.mark.parametrize(
+    "processes,per_device,accumulation,expected",
+    [
+        (8, 1, None, (1, 2)),  # the LLaDA recipes on 8 GPUs
+        (1, 1, None, (1, 16)),  # the same recipe on 1 GPU
+        (16, 1, None, (1, 1)),  # 2 nodes x 8 GPUs
+        (8, None, 1, (2, 1)),
+        (2, None, 4, (2, 4)),
+        (4, 2, 2, (2, 2)),  # both given and consistent: unchanged
+        (8, None, None, (1, 2)),  # neither: per-device 1
+    ],
+)
 def test_resolves_the_missing_number(processes, per_device, accumulation, expected):
     assert resolve_batch(16, processes, per_device, accumulation) == expected
     assert global_batch(*expected, processes) == 16
@@ -43,13 +46,18 @@ def test_inconsistent_numbers_are_named():
         assert number in message
 
 
-@pytest.mark.parametrize("kwargs,fragment", [
-    (dict(per_device=3), "per-device batch 3 x 8 processes (= 24)"),
-    (dict(accumulation=3), "accumulation 3 x 8 processes (= 24)"),
-])
+@pytest.mark.parametrize(
+    "kwargs,fragment",
+    [
+        (dict(per_device=3), "per-device batch 3 x 8 processes (= 24)"),
+        (dict(accumulation=3), "accumulation 3 x 8 processes (= 24)"),
+    ],
+)
 def test_no_whole_split_is_an_error(kwargs, fragment):
-    with pytest.raises(BatchSizeError, match=r"global batch 16 is not a multiple of " + fragment.replace("(", r"\(")
-                       .replace(")", r"\)")):
+    with pytest.raises(
+        BatchSizeError,
+        match=r"global batch 16 is not a multiple of " + fragment.replace("(", r"\(").replace(")", r"\)"),
+    ):
         resolve_batch(16, 8, **kwargs)
 
 
@@ -69,10 +77,13 @@ def test_is_a_value_error_and_the_doctest_holds():
     assert doctest.testmod(batching).failed == 0
 
 
-@pytest.mark.parametrize("command", [
-    ["cold-start", "--output_dir", "{tmp}/cs", "--global_batch_size", "16", "--per_device_train_batch_size", "1"],
-    ["rl", "--output_dir", "{tmp}/rl", "--global_batch_size", "96", "--per_device_train_batch_size", "6"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["cold-start", "--output_dir", "{tmp}/cs", "--global_batch_size", "16", "--per_device_train_batch_size", "1"],
+        ["rl", "--output_dir", "{tmp}/rl", "--global_batch_size", "96", "--per_device_train_batch_size", "6"],
+    ],
+)
 def test_an_explicit_accumulation_must_match_the_global_batch(command, tmp_path, monkeypatch):
     """On one process both commands derive accumulation 16; an equal explicit value stands, another is refused."""
     from stages.config_args import UsageError, config_parser, parse_config
@@ -82,13 +93,16 @@ def test_an_explicit_accumulation_must_match_the_global_batch(command, tmp_path,
     monkeypatch.setenv("WORLD_SIZE", "1")
     argv = [a.format(tmp=tmp_path) for a in command[1:]]
     config_class = ColdStartConfig if command[0] == "cold-start" else rl_config_class()
+
     def parse(args):
         return parse_config(config_parser(config_class), args)
 
     assert parse(argv).gradient_accumulation_steps == 16  # derived
     assert parse(argv + ["--gradient_accumulation_steps", "16"]).gradient_accumulation_steps == 16
-    conflict = (r"^--gradient_accumulation_steps 4 conflicts with --global_batch_size (16|96), "
-                r"which derives accumulation 16 \(per-device batch (1|6) x 1 processes\)")
+    conflict = (
+        r"^--gradient_accumulation_steps 4 conflicts with --global_batch_size (16|96), "
+        r"which derives accumulation 16 \(per-device batch (1|6) x 1 processes\)"
+    )
     with pytest.raises(UsageError, match=conflict):
         parse(argv + ["--gradient_accumulation_steps", "4"])
     assert parse(argv[:2] + ["--gradient_accumulation_steps", "4"]).gradient_accumulation_steps == 4  # no global batch

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import copy_task_rows, write_jsonl
 
 import gift.schedules as schedules
 from gift.probe import probe_betas, probe_signal
 from gift.schedules import GiftSchedule
-from helpers import copy_task_rows, write_jsonl
 
 
 def _batch(tokenizer, index, length=12, prompt=4, seed=0):
@@ -17,8 +17,13 @@ def _batch(tokenizer, index, length=12, prompt=4, seed=0):
     ids = torch.randint(10, len(tokenizer), (n, length), generator=g)
     answer = torch.zeros(n, length, dtype=torch.bool)
     answer[:, prompt:] = True
-    return {"input_ids": ids, "attention_mask": torch.ones(n, length, dtype=torch.long), "answer_mask": answer,
-            "pad_tail_mask": torch.zeros_like(answer), "index": torch.tensor(index)}
+    return {
+        "input_ids": ids,
+        "attention_mask": torch.ones(n, length, dtype=torch.long),
+        "answer_mask": answer,
+        "pad_tail_mask": torch.zeros_like(answer),
+        "index": torch.tensor(index),
+    }
 
 
 def _perturb(model, seed):
@@ -89,8 +94,18 @@ def test_cold_start_probes_only_on_refresh_steps(tmp_path, base_dir, monkeypatch
     real = schedules.probe_betas
     monkeypatch.setattr(schedules, "probe_betas", lambda *a, **k: probes.append(1) or real(*a, **k))
     data = write_jsonl(tmp_path / "copy.jsonl", copy_task_rows(64))
-    config = ColdStartConfig(model_name_or_path=str(base_dir), dataset=str(data), output_dir=str(tmp_path / "run"),
-                             max_length=24, per_device_train_batch_size=16, max_steps=5, save_steps=1000,
-                             objective="gift", beta_refresh_steps=2, disable_tqdm=True, report_to="none")
+    config = ColdStartConfig(
+        model_name_or_path=str(base_dir),
+        dataset=str(data),
+        output_dir=str(tmp_path / "run"),
+        max_length=24,
+        per_device_train_batch_size=16,
+        max_steps=5,
+        save_steps=1000,
+        objective="gift",
+        beta_refresh_steps=2,
+        disable_tqdm=True,
+        report_to="none",
+    )
     run_cold_start(config)
     assert len(probes) == 3  # steps 0, 2, 4 (the one-off store of the starting model goes through the probe module)

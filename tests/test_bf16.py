@@ -8,10 +8,10 @@ within a stated tolerance of the same quantity from the fp32 model (the bf16 for
 
 from __future__ import annotations
 
+import official_layout as layout
 import pytest
 import torch
 
-import official_layout as layout
 from gift.checkpoint import load_model, read_manifest
 from gift.diffu_grpo import masked_logps, selective_log_softmax
 from gift.loss import diffusion_loss
@@ -36,8 +36,13 @@ def batch(loaded) -> dict:
     ids = torch.randint(5, 100, (2, 24), generator=g)
     answer = torch.zeros(2, 24, dtype=torch.bool)
     answer[:, 8:] = True
-    return {"input_ids": ids, "attention_mask": torch.ones(2, 24, dtype=torch.long), "answer_mask": answer,
-            "pad_tail_mask": torch.zeros(2, 24, dtype=torch.bool), "index": torch.arange(2)}
+    return {
+        "input_ids": ids,
+        "attention_mask": torch.ones(2, 24, dtype=torch.long),
+        "answer_mask": answer,
+        "pad_tail_mask": torch.zeros(2, 24, dtype=torch.bool),
+        "index": torch.arange(2),
+    }
 
 
 def test_probe_entropy_is_fp32_from_bf16_logits(models):
@@ -60,8 +65,9 @@ def test_gift_rates_and_weights_do_not_depend_on_the_model_dtype(models):
     # bf16 and fp32 models mask exactly the same tokens; only the cross-entropy values differ.
     outputs = {}
     for name, loaded in models.items():
-        outputs[name] = diffusion_loss(loaded.model, loaded.adapter, batch(loaded), GiftSchedule(),
-                                       generator=torch.Generator().manual_seed(3))
+        outputs[name] = diffusion_loss(
+            loaded.model, loaded.adapter, batch(loaded), GiftSchedule(), generator=torch.Generator().manual_seed(3)
+        )
     low, high = outputs["bfloat16"], outputs["float32"]
     assert low.rates.dtype == high.rates.dtype == torch.float32 and low.loss.dtype == torch.float32
     assert torch.equal(low.masked, high.masked)
@@ -76,8 +82,9 @@ def test_rl_log_probs_and_ratios_are_fp32(models):
     noise = torch.zeros(2, 2, 24, dtype=torch.bool)
     noise[:, :, 8:] = torch.rand(2, 2, 16, generator=torch.Generator().manual_seed(1)) < 0.5
     with torch.no_grad():
-        logps16, logps32 = (masked_logps(m.model, m.adapter, prompt, torch.ones_like(prompt), completion, noise)
-                            for m in (bf16, fp32))
+        logps16, logps32 = (
+            masked_logps(m.model, m.adapter, prompt, torch.ones_like(prompt), completion, noise) for m in (bf16, fp32)
+        )
     assert logps16.dtype == torch.float32 and (logps16 - logps32).abs().max() <= LOGP_ATOL
     ratio = torch.exp(logps16 - logps16.detach())
     assert ratio.dtype == torch.float32 and torch.equal(ratio, torch.ones_like(ratio))
@@ -94,15 +101,76 @@ def test_bf16_stage_one_and_two_write_the_same_checkpoint_format(tmp_path):
     base = layout.write_official_llada(tmp_path / "base", seed=11, dtype=torch.bfloat16)
     bf16 = ["--torch_dtype", "bfloat16", "--bf16", "false", "--disable_tqdm", "true", "--report_to", "none"]
     one, two = tmp_path / "one", tmp_path / "two"
-    assert gift(["cold-start", "--config", "configs/llada/s1k_full.yaml", "--model_name_or_path", str(base),
-                 "--output_dir", str(one), "--dataset", "synthetic:sudoku", "--synthetic_examples", "4",
-                 "--max_length", "512", "--pad_to", "longest", "--per_device_train_batch_size", "2",
-                 "--global_batch_size", "2", "--max_steps", "1", "--save_steps", "1", *bf16]) == 0
+    assert (
+        gift(
+            [
+                "cold-start",
+                "--config",
+                "configs/llada/s1k_full.yaml",
+                "--model_name_or_path",
+                str(base),
+                "--output_dir",
+                str(one),
+                "--dataset",
+                "synthetic:sudoku",
+                "--synthetic_examples",
+                "4",
+                "--max_length",
+                "512",
+                "--pad_to",
+                "longest",
+                "--per_device_train_batch_size",
+                "2",
+                "--global_batch_size",
+                "2",
+                "--max_steps",
+                "1",
+                "--save_steps",
+                "1",
+                *bf16,
+            ]
+        )
+        == 0
+    )
     assert stored_dtype(one / "final") == torch.bfloat16 and read_manifest(one).metrics["global_step"] == 1
-    assert gift(["rl", "--config", "configs/llada/grpo_sudoku.yaml", "--model", str(one), "--dataset", "synthetic",
-                 "--gen_length", "16", "--block_length", "8", "--steps", "8", "--num_generations", "2",
-                 "--per_device_train_batch_size", "2", "--global_batch_size", "2", "--num_iterations", "1",
-                 "--max_steps", "1", "--save_steps", "1", "--lora_r", "4", "--lora_alpha", "8",
-                 "--output_dir", str(two), *bf16]) == 0
+    assert (
+        gift(
+            [
+                "rl",
+                "--config",
+                "configs/llada/grpo_sudoku.yaml",
+                "--model",
+                str(one),
+                "--dataset",
+                "synthetic",
+                "--gen_length",
+                "16",
+                "--block_length",
+                "8",
+                "--steps",
+                "8",
+                "--num_generations",
+                "2",
+                "--per_device_train_batch_size",
+                "2",
+                "--global_batch_size",
+                "2",
+                "--num_iterations",
+                "1",
+                "--max_steps",
+                "1",
+                "--save_steps",
+                "1",
+                "--lora_r",
+                "4",
+                "--lora_alpha",
+                "8",
+                "--output_dir",
+                str(two),
+                *bf16,
+            ]
+        )
+        == 0
+    )
     loaded = load_model(str(two))
     assert read_manifest(two).adapter and next(loaded.model.parameters()).dtype == torch.bfloat16

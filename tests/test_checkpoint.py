@@ -6,8 +6,18 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from gift.checkpoint import (MANIFEST_NAME, CheckpointError, LoadedModel, load_checkpoint, load_model,
-                             manifest_for, merge_checkpoint, read_manifest, resolve_checkpoint, save_checkpoint)
+from gift.checkpoint import (
+    MANIFEST_NAME,
+    CheckpointError,
+    LoadedModel,
+    load_checkpoint,
+    load_model,
+    manifest_for,
+    merge_checkpoint,
+    read_manifest,
+    resolve_checkpoint,
+    save_checkpoint,
+)
 from stages.cli import main as gift_main
 
 
@@ -43,8 +53,14 @@ def test_lora_round_trip_and_merge_reproduce_logits(tmp_path, base_dir):
     peft_model = get_peft_model(loaded.model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
     _perturb(peft_model)  # lora_B starts at zero: make the adapter matter
     reference = _logits(peft_model, loaded.tokenizer)
-    manifest = manifest_for(LoadedModel(peft_model, loaded.tokenizer, loaded.adapter), "cold_start", str(base_dir),
-                            "sft", adapter=True, config={})
+    manifest = manifest_for(
+        LoadedModel(peft_model, loaded.tokenizer, loaded.adapter),
+        "cold_start",
+        str(base_dir),
+        "sft",
+        adapter=True,
+        config={},
+    )
     save_checkpoint(tmp_path / "lora", peft_model, loaded.tokenizer, manifest)
     assert (tmp_path / "lora" / "adapter_model.safetensors").is_file()
     back = load_model(str(tmp_path / "lora"))
@@ -64,8 +80,12 @@ def test_lora_round_trip_and_merge_reproduce_logits(tmp_path, base_dir):
 
 def _valid_checkpoint(tmp_path, base_dir):
     loaded = load_model(str(base_dir))
-    return save_checkpoint(tmp_path / "ck", loaded.model, loaded.tokenizer,
-                           manifest_for(loaded, "cold_start", str(base_dir), "sft", False, {}))
+    return save_checkpoint(
+        tmp_path / "ck",
+        loaded.model,
+        loaded.tokenizer,
+        manifest_for(loaded, "cold_start", str(base_dir), "sft", False, {}),
+    )
 
 
 def test_bad_manifests_are_clear_errors(tmp_path, base_dir):
@@ -89,8 +109,12 @@ def test_bad_manifests_are_clear_errors(tmp_path, base_dir):
 
 def test_run_directory_resolves_to_final(tmp_path, base_dir):
     loaded = load_model(str(base_dir))
-    save_checkpoint(tmp_path / "run" / "final", loaded.model, loaded.tokenizer,
-                    manifest_for(loaded, "cold_start", str(base_dir), "sft", False, {}))
+    save_checkpoint(
+        tmp_path / "run" / "final",
+        loaded.model,
+        loaded.tokenizer,
+        manifest_for(loaded, "cold_start", str(base_dir), "sft", False, {}),
+    )
     assert resolve_checkpoint(tmp_path / "run") == tmp_path / "run" / "final"
     assert load_model(str(tmp_path / "run")).manifest.stage == "cold_start"
 
@@ -108,7 +132,9 @@ def test_killed_write_leaves_no_valid_checkpoint_and_keeps_the_old_one(tmp_path,
         save_checkpoint(ck, loaded.model, loaded.tokenizer, manifest_for(loaded, "rl", "x", None, False, {}))
     assert (ck / MANIFEST_NAME).read_text() == before  # the previous checkpoint is intact
     with pytest.raises(KeyboardInterrupt):
-        save_checkpoint(tmp_path / "new", loaded.model, loaded.tokenizer, manifest_for(loaded, "rl", "x", None, False, {}))
+        save_checkpoint(
+            tmp_path / "new", loaded.model, loaded.tokenizer, manifest_for(loaded, "rl", "x", None, False, {})
+        )
     assert not (tmp_path / "new").exists() and resolve_checkpoint(tmp_path / "new") is None
     leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".new.tmp")]
     assert leftovers and resolve_checkpoint(leftovers[0]) is None  # the partial directory has no manifest

@@ -34,11 +34,26 @@ def files(tmp_path, base_dir) -> dict[str, str]:
     shutil.copytree(base_dir, truncated)
     weights = truncated / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:64])
-    return {"tmp": str(tmp_path), "base": str(base_dir), **{p.name.replace(".", "_"): str(p) for p in tmp_path.iterdir()}}
+    return {
+        "tmp": str(tmp_path),
+        "base": str(base_dir),
+        **{p.name.replace(".", "_"): str(p) for p in tmp_path.iterdir()},
+    }
 
 
-CS = ["cold-start", "--model_name_or_path", "{base}", "--output_dir", "{tmp}/run", "--max_steps", "2",
-      "--synthetic_examples", "64", "--disable_tqdm", "true"]
+CS = [
+    "cold-start",
+    "--model_name_or_path",
+    "{base}",
+    "--output_dir",
+    "{tmp}/run",
+    "--max_steps",
+    "2",
+    "--synthetic_examples",
+    "64",
+    "--disable_tqdm",
+    "true",
+]
 RL = ["rl", "--model", "{base}", "--output_dir", "{tmp}/rl", "--max_steps", "2", "--disable_tqdm", "true"]
 
 CASES = [
@@ -48,16 +63,28 @@ CASES = [
     (CS + ["--max_steps", "abc"], 2, r"argument --max_steps/--max-steps: invalid int value: 'abc'"),
     (CS + ["--objective", "dpo"], 2, r"unknown objective 'dpo'"),
     (CS + ["--no_such_option", "1"], 2, r"unknown option\(s\) \['--no_such_option', '1'\]"),
-    (CS + ["--config", "{unknown_key_yaml}"], 2, r"unknown_key.yaml: unknown key\(s\) beta_temperature, foo; remove them"),
+    (
+        CS + ["--config", "{unknown_key_yaml}"],
+        2,
+        r"unknown_key.yaml: unknown key\(s\) beta_temperature, foo; remove them",
+    ),
     (CS + ["--config", "{tmp}/missing.yaml"], 2, r"--config .*missing.yaml: no such file"),
-    (CS + ["--config", "{binary_yaml}"], 2, r"binary.yaml:1: not UTF-8 text \(byte 0xff at column 3\); a config is a YAML file"),
+    (
+        CS + ["--config", "{binary_yaml}"],
+        2,
+        r"binary.yaml:1: not UTF-8 text \(byte 0xff at column 3\); a config is a YAML file",
+    ),
     (CS + ["--config", "{broken_yaml}"], 2, r"broken.yaml:3: not valid YAML"),
     (CS + ["--config", "{list_yaml}"], 2, r"list.yaml: expected a YAML mapping"),
     # cold-start: runtime errors (1)
     (CS + ["--dataset", "{latin1_jsonl}"], 1, r"latin1.jsonl:2: not UTF-8 text \(byte 0xe9 at column 16\)"),
     (CS + ["--dataset", "{empty_jsonl}"], 1, r"empty.jsonl: no examples \(an empty file or split\?\)"),
     (CS + ["--model_name_or_path", "{tmp}/no_model"], 1, r"no_model: no such model directory or checkpoint"),
-    (CS + ["--model_name_or_path", "{truncated}"], 1, r"truncated/model.safetensors: unreadable weights .*truncated or corrupt"),
+    (
+        CS + ["--model_name_or_path", "{truncated}"],
+        1,
+        r"truncated/model.safetensors: unreadable weights .*truncated or corrupt",
+    ),
     (CS + ["--output_dir", "{a_file}"], 1, r"--output_dir .*a_file: exists and is not a directory"),
     (CS + ["--output_dir", "{mine}"], 1, r"--output_dir .*mine: not empty \(README.md\) and not a run directory"),
     (CS + ["--resume", "true"], 1, r"--resume: no complete checkpoint-N in .*run \(no run there\); drop --resume"),
@@ -69,24 +96,43 @@ CASES = [
     (RL + ["--task", "chess"], 1, r"unknown task 'chess'"),
     # merge, init-model
     (["merge", "--checkpoint", "{base}"], 2, r"the following arguments are required: --output_dir"),
-    (["merge", "--checkpoint", "{tmp}/nothing", "--output_dir", "{tmp}/m"], 1, r"--checkpoint .*nothing: no such checkpoint"),
+    (
+        ["merge", "--checkpoint", "{tmp}/nothing", "--output_dir", "{tmp}/m"],
+        1,
+        r"--checkpoint .*nothing: no such checkpoint",
+    ),
     (["merge", "--checkpoint", "{base}", "--output_dir", "{mine}"], 1, r"mine: already exists and is not empty"),
     (["merge", "--checkpoint", "{base}", "--output_dir", "{tmp}/m"], 1, r"no gift_manifest.json: not a checkpoint"),
     (["init-model", "--output_dir", "{tmp}/x", "--preset", "huge"], 2, r"argument --preset: invalid choice: 'huge'"),
     (["init-model", "--output_dir", "{mine}"], 1, r"mine: already exists and is not empty"),
     # evaluation, scoring, curves, entropy report, pipeline
-    (["eval", "--model", "{tmp}/no_model", "--task", "sudoku", "--data", "synthetic", "--output_dir", "{tmp}/e"], 1,
-     r"no_model"),
-    (["eval", "--model", "{base}", "--task", "gsm8k", "--data", "{latin1_jsonl}", "--output_dir", "{tmp}/e"], 1,
-     r"latin1.jsonl:2: not UTF-8 text \(byte 0xe9 at column 16\); save it as UTF-8"),
-    (["eval", "--model", "{truncated}", "--task", "sudoku", "--data", "synthetic", "--output_dir", "{tmp}/e"], 1,
-     r"truncated/model.safetensors: unreadable weights"),
-    (["entropy-report", "--model", "{base}", "--data", "{latin1_jsonl}", "--output_dir", "{tmp}/er"], 1,
-     r"latin1.jsonl:2: not UTF-8 text"),
+    (
+        ["eval", "--model", "{tmp}/no_model", "--task", "sudoku", "--data", "synthetic", "--output_dir", "{tmp}/e"],
+        1,
+        r"no_model",
+    ),
+    (
+        ["eval", "--model", "{base}", "--task", "gsm8k", "--data", "{latin1_jsonl}", "--output_dir", "{tmp}/e"],
+        1,
+        r"latin1.jsonl:2: not UTF-8 text \(byte 0xe9 at column 16\); save it as UTF-8",
+    ),
+    (
+        ["eval", "--model", "{truncated}", "--task", "sudoku", "--data", "synthetic", "--output_dir", "{tmp}/e"],
+        1,
+        r"truncated/model.safetensors: unreadable weights",
+    ),
+    (
+        ["entropy-report", "--model", "{base}", "--data", "{latin1_jsonl}", "--output_dir", "{tmp}/er"],
+        1,
+        r"latin1.jsonl:2: not UTF-8 text",
+    ),
     (["score", "{tmp}/nothing"], 1, r"nothing: no such file or directory"),
     (["curves", "{tmp}/nothing", "--output", "{tmp}/c.png"], 1, r"nothing/metrics.jsonl: no such metrics file"),
-    (["entropy-report", "--model", "{tmp}/no_model", "--data", "synthetic:sudoku", "--output_dir", "{tmp}/er"], 1,
-     r"no_model: no such model directory or checkpoint"),
+    (
+        ["entropy-report", "--model", "{tmp}/no_model", "--data", "synthetic:sudoku", "--output_dir", "{tmp}/er"],
+        1,
+        r"no_model: no such model directory or checkpoint",
+    ),
     (["pipeline", "--config", "{tmp}/missing.yaml"], 2, r"--config .*missing.yaml: no such file"),
     (["pipeline", "--config", "{binary_yaml}"], 2, r"binary.yaml:1: not UTF-8 text"),
 ]
@@ -126,17 +172,39 @@ def test_debug_shows_the_exception(tmp_path, monkeypatch):
 
 
 def test_negative_numbers_parse_as_values():
-    assert join_negative_values(["--learning_rate", "-1e-3", "--max_steps", "-5", "--seed", "3"]) == \
-        ["--learning_rate=-1e-3", "--max_steps=-5", "--seed", "3"]
-    assert join_negative_values(["--smoothing", "-.5", "--x", "-inf", "--lora_target_modules", "-q"]) == \
-        ["--smoothing=-.5", "--x=-inf", "--lora_target_modules", "-q"]
+    assert join_negative_values(["--learning_rate", "-1e-3", "--max_steps", "-5", "--seed", "3"]) == [
+        "--learning_rate=-1e-3",
+        "--max_steps=-5",
+        "--seed",
+        "3",
+    ]
+    assert join_negative_values(["--smoothing", "-.5", "--x", "-inf", "--lora_target_modules", "-q"]) == [
+        "--smoothing=-.5",
+        "--x=-inf",
+        "--lora_target_modules",
+        "-q",
+    ]
 
 
 def test_the_installed_command_prints_one_line(tmp_path):
     """The real process: exit status 2, one stderr line, no traceback."""
-    proc = subprocess.run([sys.executable, "-m", "stages.cli", "cold-start", "--output_dir", str(tmp_path / "r"),
-                           "--learning_rate", "-1e-3"], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", "GIFT_DEBUG": ""}, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stages.cli",
+            "cold-start",
+            "--output_dir",
+            str(tmp_path / "r"),
+            "--learning_rate",
+            "-1e-3",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "GIFT_DEBUG": ""},
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == ["gift cold-start: error: --learning_rate -0.001: must be > 0"]
     assert not (tmp_path / "r").exists()
@@ -149,8 +217,12 @@ def test_a_run_through_the_cli_is_refused_while_locked(tmp_path, base_dir, capsy
     run.mkdir()
     (run / LOCK_NAME).write_text(json.dumps({"pid": 1, "host": "elsewhere", "started": "2026-01-01T00:00:00Z"}))
     monkeypatch.setattr(sys, "argv", ["gift"])
-    code, err = _run(["cold-start", "--model_name_or_path", str(base_dir), "--output_dir", str(run),
-                      "--max_steps", "1"], capsys)
+    code, err = _run(
+        ["cold-start", "--model_name_or_path", str(base_dir), "--output_dir", str(run), "--max_steps", "1"], capsys
+    )
     assert code == 1 and "Traceback" not in err
-    assert f"gift cold-start: error: {run} is in use by another run (pid 1 on elsewhere, since 2026-01-01T00:00:00Z)" in err
+    assert (
+        f"gift cold-start: error: {run} is in use by another run (pid 1 on elsewhere, since 2026-01-01T00:00:00Z)"
+        in err
+    )
     assert f"delete {run / LOCK_NAME}" in err

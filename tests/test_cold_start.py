@@ -5,27 +5,41 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import copy_task_rows, write_jsonl
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 import stages.train.cold_start as cold_start
 from gift.checkpoint import MANIFEST_NAME, load_model, read_manifest
 from gift.data import DataError
-from helpers import copy_task_rows, write_jsonl
-from stages.train.cold_start import main as cold_start_main, run_cold_start
+from stages.train.cold_start import main as cold_start_main
+from stages.train.cold_start import run_cold_start
 from stages.train.cold_start_config import ColdStartConfig
 
 
 def _config(tmp_path, base_dir, data, **overrides) -> ColdStartConfig:
-    values = dict(model_name_or_path=str(base_dir), dataset=str(data), output_dir=str(tmp_path / "run"),
-                  max_length=24, per_device_train_batch_size=16, learning_rate=3e-3, lr_scheduler_type="constant",
-                  max_steps=40, save_steps=1000, seed=0, logging_steps=1, disable_tqdm=True)
+    values = dict(
+        model_name_or_path=str(base_dir),
+        dataset=str(data),
+        output_dir=str(tmp_path / "run"),
+        max_length=24,
+        per_device_train_batch_size=16,
+        learning_rate=3e-3,
+        lr_scheduler_type="constant",
+        max_steps=40,
+        save_steps=1000,
+        seed=0,
+        logging_steps=1,
+        disable_tqdm=True,
+    )
     values.update(overrides)
     return ColdStartConfig(**values)
 
 
 def _losses(run_dir: Path) -> list[float]:
-    return [row["loss"] for row in map(json.loads, (run_dir / "train_log.jsonl").read_text().splitlines()) if "loss" in row]
+    return [
+        row["loss"] for row in map(json.loads, (run_dir / "train_log.jsonl").read_text().splitlines()) if "loss" in row
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +54,17 @@ def warm_base(tmp_path_factory, base_dir) -> Path:
 def test_loss_decreases_on_a_learnable_set(tmp_path, base_dir, warm_base, objective, use_lora):
     data = write_jsonl(tmp_path / "copy.jsonl", copy_task_rows(64))
     start = warm_base if use_lora else base_dir
-    config = _config(tmp_path, start, data, objective=objective, use_lora=use_lora, learning_rate=1e-2 if use_lora else 3e-3,
-                     lora_r=16, lora_alpha=32, lora_target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
-                                                                   "up_proj", "down_proj"])
+    config = _config(
+        tmp_path,
+        start,
+        data,
+        objective=objective,
+        use_lora=use_lora,
+        learning_rate=1e-2 if use_lora else 3e-3,
+        lora_r=16,
+        lora_alpha=32,
+        lora_target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    )
     final = run_cold_start(config)
     losses = _losses(tmp_path / "run")
     first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
@@ -122,12 +144,15 @@ def test_resume_without_checkpoint_is_an_error(tmp_path, base_dir):
         run_cold_start(_config(tmp_path, base_dir, data, resume=True))
 
 
-@pytest.mark.parametrize("rows,message", [
-    ([{"prompt": "1"}], r"row 0: missing field\(s\) \['answer'\]"),
-    ([{"answer": "1"}], r"row 0: missing field\(s\) \['prompt'\]"),
-    ([{"prompt": "1", "answer": ""}], r"row 0: field 'answer' is empty"),
-    ([{"prompt": "1", "answer": "x" * 40}], r"row 0: .* > max_length 24"),
-])
+@pytest.mark.parametrize(
+    "rows,message",
+    [
+        ([{"prompt": "1"}], r"row 0: missing field\(s\) \['answer'\]"),
+        ([{"answer": "1"}], r"row 0: missing field\(s\) \['prompt'\]"),
+        ([{"prompt": "1", "answer": ""}], r"row 0: field 'answer' is empty"),
+        ([{"prompt": "1", "answer": "x" * 40}], r"row 0: .* > max_length 24"),
+    ],
+)
 def test_bad_data_fails_before_anything_is_written(tmp_path, base_dir, rows, message):
     data = write_jsonl(tmp_path / "bad.jsonl", [{"prompt": "1", "answer": "2"}] * 3 + rows)
     with pytest.raises(DataError, match=message.replace("row 0", "row 3")):
@@ -151,8 +176,17 @@ def test_tokenizer_without_mask_token_fails_before_training(tmp_path, base_dir):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("option,value", [("objective", "dpo"), ("normaliser", "tokens"), ("beta_source", "never"),
-                                          ("beta_from", "variance"), ("pad_to", "shortest"), ("beta_ref", "global")])
+@pytest.mark.parametrize(
+    "option,value",
+    [
+        ("objective", "dpo"),
+        ("normaliser", "tokens"),
+        ("beta_source", "never"),
+        ("beta_from", "variance"),
+        ("pad_to", "shortest"),
+        ("beta_ref", "global"),
+    ],
+)
 def test_unknown_options_are_clear_errors(tmp_path, option, value):
     with pytest.raises(ValueError, match=f"unknown {option} '{value}'"):
         ColdStartConfig(output_dir=str(tmp_path), **{option: value})
@@ -167,9 +201,22 @@ def test_unknown_config_key_is_an_error(tmp_path):
 
 @pytest.mark.parametrize("recipe", ["gift_sudoku", "sft_sudoku"])
 def test_embedded_recipes_write_a_loadable_checkpoint(tmp_path, base_dir, recipe):
-    final = cold_start_main(["--config", f"configs/embedded/{recipe}.yaml", "--model_name_or_path", str(base_dir),
-                             "--max_steps", "3", "--synthetic_examples", "512", "--output_dir", str(tmp_path / recipe),
-                             "--disable_tqdm", "true"])
+    final = cold_start_main(
+        [
+            "--config",
+            f"configs/embedded/{recipe}.yaml",
+            "--model_name_or_path",
+            str(base_dir),
+            "--max_steps",
+            "3",
+            "--synthetic_examples",
+            "512",
+            "--output_dir",
+            str(tmp_path / recipe),
+            "--disable_tqdm",
+            "true",
+        ]
+    )
     loaded = load_model(str(tmp_path / recipe))
     assert loaded.manifest.objective == recipe.split("_")[0] and loaded.path == final
     assert loaded.manifest.config["dataset"] == "synthetic:sudoku"

@@ -12,15 +12,25 @@ from stages.run_record import FrozenControl, StageTwoRun
 
 def _metrics(path, rewards):
     path.mkdir(parents=True)
-    (path / "metrics.jsonl").write_text("".join(json.dumps({"step": i + 1, "reward_mean": r}) + "\n"
-                                                for i, r in enumerate(rewards)))
+    (path / "metrics.jsonl").write_text(
+        "".join(json.dumps({"step": i + 1, "reward_mean": r}) + "\n" for i, r in enumerate(rewards))
+    )
 
 
 def _pair(tmp_path, name, seed, trained, control, mu=2):
     _metrics(tmp_path / name, trained)
     _metrics(tmp_path / f"{name}-frozen", control)
-    return StageTwoRun("sft", "sft", None, seed, str(tmp_path / name), "start", len(trained), mu,
-                       FrozenControl(str(tmp_path / f"{name}-frozen"), len(control)))
+    return StageTwoRun(
+        "sft",
+        "sft",
+        None,
+        seed,
+        str(tmp_path / name),
+        "start",
+        len(trained),
+        mu,
+        FrozenControl(str(tmp_path / f"{name}-frozen"), len(control)),
+    )
 
 
 def test_a_run_is_read_per_generation_batch_against_its_control(tmp_path):
@@ -33,8 +43,10 @@ def test_a_run_is_read_per_generation_batch_against_its_control(tmp_path):
 
 
 def test_the_figure_and_csv_hold_each_seed_its_control_and_the_gain(tmp_path):
-    runs = [_pair(tmp_path, "a", 0, [0.5, 0.5, 0.75, 0.75], [0.5, 0.25]),
-            _pair(tmp_path, "b", 1, [0.25, 0.25, 0.5, 0.5], [0.25, 0.5])]
+    runs = [
+        _pair(tmp_path, "a", 0, [0.5, 0.5, 0.75, 0.75], [0.5, 0.25]),
+        _pair(tmp_path, "b", 1, [0.25, 0.25, 0.5, 0.5], [0.25, 0.5]),
+    ]
     png = plot_stage_two(runs, tmp_path / "out" / "reward_curves.png", smoothing=0.0, title="t")
     assert matplotlib.image.imread(png).shape[1] > matplotlib.image.imread(png).shape[0]  # two panels side by side
     with open(png.with_suffix(".csv")) as handle:

@@ -9,8 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from stages.reports.curves import (MetricsFileError, aggregate_arms, aggregate_csv_path, aggregate_rows, curve_rows, main,
-                                   plot_reward_curves, read_metrics, time_weighted_ema)
+from stages.reports.curves import (
+    MetricsFileError,
+    aggregate_arms,
+    aggregate_csv_path,
+    aggregate_rows,
+    curve_rows,
+    main,
+    plot_reward_curves,
+    read_metrics,
+    time_weighted_ema,
+)
 
 
 def write_metrics(run_dir: Path, points: list[tuple[int, float]], **extra) -> Path:
@@ -90,7 +99,11 @@ def test_csv_content_exact(tmp_path):
         assert row["step"] == step and float(row["raw"]) == raw
         assert float(row["smoothed"]) == pytest.approx(smooth, abs=1e-15)
     agg = read_csv(aggregate_csv_path(png))
-    assert [(r["label"], r["n_runs"], r["step"]) for r in agg] == [("GIFT", "1", "1"), ("GIFT", "1", "2"), ("GIFT", "1", "4")]
+    assert [(r["label"], r["n_runs"], r["step"]) for r in agg] == [
+        ("GIFT", "1", "1"),
+        ("GIFT", "1", "2"),
+        ("GIFT", "1", "4"),
+    ]
     assert all(r["mean"] == r["low"] == r["high"] == s["smoothed"] for r, s in zip(agg, rows))
 
 
@@ -123,8 +136,9 @@ def test_png_written_and_loads(tmp_path):
 
 def test_cli_default_labels_and_metric(tmp_path, capsys):
     run = write_metrics(tmp_path / "my-run", [(1, 0.1), (2, 0.2)], **{"reward/sudoku_reward": 0.3})
-    png, csv_path = main([str(run), "--metric", "reward/sudoku_reward", "--smoothing", "0", "--output",
-                          str(tmp_path / "c.png")])
+    png, csv_path = main(
+        [str(run), "--metric", "reward/sudoku_reward", "--smoothing", "0", "--output", str(tmp_path / "c.png")]
+    )
     rows = read_csv(csv_path)
     assert {r["label"] for r in rows} == {"my-run"} and [r["smoothed"] for r in rows] == ["0.3", "0.3"]
     assert png.is_file() and "wrote" in capsys.readouterr().out
@@ -176,8 +190,9 @@ def test_missing_empty_and_incomplete_runs(tmp_path, capsys):
     with pytest.raises(MetricsFileError, match="step 1: 'reward_std' is missing"):
         plot_reward_curves([("x", no_metric)], tmp_path / "m.png", metric="reward_std")
     # --skip_bad: the unreadable runs are skipped with a warning, the good one is plotted.
-    png, csv_path = main([str(good), str(empty), str(tmp_path / "nowhere"), "--skip_bad", "--output",
-                          str(tmp_path / "ok.png")])
+    png, csv_path = main(
+        [str(good), str(empty), str(tmp_path / "nowhere"), "--skip_bad", "--output", str(tmp_path / "ok.png")]
+    )
     assert {r["run"] for r in read_csv(csv_path)} == {str(good)}
     err = capsys.readouterr().err
     assert "skipped run" in err and "empty/metrics.jsonl" in err and "nowhere" in err
@@ -186,14 +201,18 @@ def test_missing_empty_and_incomplete_runs(tmp_path, capsys):
 
 
 def test_arms_group_seeds_in_first_seen_order_and_format_their_rows():
-    curves = [{"label": "B", "run": "b0", "steps": [1, 2], "raw": [0.0, 1.0], "smoothed": [0.0, 0.5]},
-              {"label": "A", "run": "a0", "steps": [1, 2], "raw": [1.0, 1.0], "smoothed": [1.0, 1.0]},
-              {"label": "B", "run": "b1", "steps": [2, 3], "raw": [0.5, 0.25], "smoothed": [0.25, 0.75]}]
+    curves = [
+        {"label": "B", "run": "b0", "steps": [1, 2], "raw": [0.0, 1.0], "smoothed": [0.0, 0.5]},
+        {"label": "A", "run": "a0", "steps": [1, 2], "raw": [1.0, 1.0], "smoothed": [1.0, 1.0]},
+        {"label": "B", "run": "b1", "steps": [2, 3], "raw": [0.5, 0.25], "smoothed": [0.25, 0.75]},
+    ]
     arms = aggregate_arms(curves, "minmax")
     assert list(arms) == ["B", "A"] and [c["run"] for c in arms["B"]["runs"]] == ["b0", "b1"]
     # B's seeds overlap on step 2 only: b0 is 0.5 there, b1 0.25.
     assert (arms["B"]["steps"], arms["B"]["mean"], arms["B"]["low"], arms["B"]["high"]) == ([2], [0.375], [0.25], [0.5])
-    assert aggregate_rows(arms, "minmax") == [["B", 2, 2, "0.375", "0.25", "0.5", "minmax"],
-                                              ["A", 1, 1, "1.0", "1.0", "1.0", "minmax"],
-                                              ["A", 1, 2, "1.0", "1.0", "1.0", "minmax"]]
+    assert aggregate_rows(arms, "minmax") == [
+        ["B", 2, 2, "0.375", "0.25", "0.5", "minmax"],
+        ["A", 1, 1, "1.0", "1.0", "1.0", "minmax"],
+        ["A", 1, 2, "1.0", "1.0", "1.0", "minmax"],
+    ]
     assert curve_rows(curves[:1]) == [["B", "b0", 1, "0.0", "0.0"], ["B", "b0", 2, "1.0", "0.5"]]

@@ -42,33 +42,84 @@ def _free_port() -> int:
 
 def torchrun(script: Path, args: list[str], nproc: int = NPROC, timeout: int = 240) -> subprocess.CompletedProcess:
     """Run `script` under `torchrun --nproc_per_node nproc` on CPU (gloo); fails the test with the log on error."""
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
-           "WANDB_DISABLED": "true", "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", str(nproc),
-           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(script), *args]
+    env = {
+        **os.environ,
+        "CUDA_VISIBLE_DEVICES": "",
+        "OMP_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "WANDB_DISABLED": "true",
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "1",
+        "--nproc_per_node",
+        str(nproc),
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        str(script),
+        *args,
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
-        pytest.fail(f"torchrun exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-6000:]}")
+        pytest.fail(
+            f"torchrun exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
 def _param_digests(model: torch.nn.Module) -> dict[str, str]:
-    return {name: hashlib.sha256(p.detach().float().contiguous().numpy().tobytes()).hexdigest()
-            for name, p in model.named_parameters()}
+    return {
+        name: hashlib.sha256(p.detach().float().contiguous().numpy().tobytes()).hexdigest()
+        for name, p in model.named_parameters()
+    }
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("per_device,accumulation,extra", [
-    (8, 1, []),
-    (4, 2, ["--use_lora", "true", "--lora_r", "4", "--lora_alpha", "8"]),
-], ids=["full-8x1", "lora-4x2"])
+@pytest.mark.parametrize(
+    "per_device,accumulation,extra",
+    [
+        (8, 1, []),
+        (4, 2, ["--use_lora", "true", "--lora_r", "4", "--lora_alpha", "8"]),
+    ],
+    ids=["full-8x1", "lora-4x2"],
+)
 def test_stage_one_ranks_agree_and_global_batch(tmp_path, base_dir, per_device, accumulation, extra):
     dump, run = tmp_path / "dump", tmp_path / "run"
-    torchrun(SCRIPT, [str(dump), "--config", "configs/embedded/gift_sudoku.yaml", "--model_name_or_path", str(base_dir),
-                      "--output_dir", str(run), "--max_steps", str(STEPS), "--synthetic_examples", str(EXAMPLES),
-                      "--per_device_train_batch_size", str(per_device), "--gradient_accumulation_steps",
-                      str(accumulation), "--save_steps", str(STEPS), "--logging_steps", "1", "--disable_tqdm", "true",
-                      "--report_to", "none", *extra])
+    torchrun(
+        SCRIPT,
+        [
+            str(dump),
+            "--config",
+            "configs/embedded/gift_sudoku.yaml",
+            "--model_name_or_path",
+            str(base_dir),
+            "--output_dir",
+            str(run),
+            "--max_steps",
+            str(STEPS),
+            "--synthetic_examples",
+            str(EXAMPLES),
+            "--per_device_train_batch_size",
+            str(per_device),
+            "--gradient_accumulation_steps",
+            str(accumulation),
+            "--save_steps",
+            str(STEPS),
+            "--logging_steps",
+            "1",
+            "--disable_tqdm",
+            "true",
+            "--report_to",
+            "none",
+            *extra,
+        ],
+    )
     ranks = [json.loads((dump / f"rank{r}.json").read_text()) for r in range(NPROC)]
 
     # 1. Same weights on every rank, and they are the ones rank 0 saved.
@@ -107,10 +158,32 @@ def test_stage_two_ranks_agree(tmp_path, base_dir):
     """diffu-GRPO under torchrun: identical parameters on both ranks, rewards gathered over the global batch."""
     dump, run = tmp_path / "dump", tmp_path / "run"
     per_device, steps = 12, 2
-    torchrun(RL_SCRIPT, [str(dump), "--config", "configs/embedded/grpo_sudoku.yaml", "--model", str(base_dir),
-                         "--output_dir", str(run), "--max_steps", str(steps), "--save_steps", str(steps),
-                         "--per_device_train_batch_size", str(per_device), "--num_iterations", "2", "--max_prompts", "32",
-                         "--disable_tqdm", "true", "--report_to", "none"])
+    torchrun(
+        RL_SCRIPT,
+        [
+            str(dump),
+            "--config",
+            "configs/embedded/grpo_sudoku.yaml",
+            "--model",
+            str(base_dir),
+            "--output_dir",
+            str(run),
+            "--max_steps",
+            str(steps),
+            "--save_steps",
+            str(steps),
+            "--per_device_train_batch_size",
+            str(per_device),
+            "--num_iterations",
+            "2",
+            "--max_prompts",
+            "32",
+            "--disable_tqdm",
+            "true",
+            "--report_to",
+            "none",
+        ],
+    )
     ranks = [json.loads((dump / f"rank{r}.json").read_text()) for r in range(NPROC)]
     assert all(r["world_size"] == NPROC and r["global_step"] == steps for r in ranks)
     assert ranks[0]["params"] == ranks[1]["params"]

@@ -17,8 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 TEXT_SUFFIXES = {".py", ".md", ".yaml", ".yml", ".toml", ".cfg", ".txt", ".sh"}
 # Files of the team's notes that live outside this repository (built from pieces so this file does not
 # match itself).
-OUTSIDE = ["ALGORITHMS" + ".md", "EMBEDDED-" + "CALIBRATION", "shared" + "/spec", "STYLE" + ".md",
-           "seed-gift-" + "paper-summary"]
+OUTSIDE = [
+    "ALGORITHMS" + ".md",
+    "EMBEDDED-" + "CALIBRATION",
+    "shared" + "/spec",
+    "STYLE" + ".md",
+    "seed-gift-" + "paper-summary",
+]
 DOCS_PATH = re.compile(r"docs/[A-Za-z0-9_./-]+?\.md")
 
 
@@ -46,7 +51,7 @@ def test_the_checks_catch_what_they_should(tmp_path):
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "sampler.md").write_text("x")
     gone = "docs/" + "gone.md"  # spelled in two parts so this file does not name a missing page itself
-    text = f'see ALGORITHMS.md §3 and EMBEDDED-CALIBRATION.md; docs/sampler.md, `{gone}`, docs/img/a.png'
+    text = f"see ALGORITHMS.md §3 and EMBEDDED-CALIBRATION.md; docs/sampler.md, `{gone}`, docs/img/a.png"
     assert outside_references(text) == ["ALGORITHMS.md", "EMBEDDED-CALIBRATION"]
     assert missing_docs(text, tmp_path) == [gone]
     assert outside_references("docs/algorithms.md §4") == [] and missing_docs("docs/sampler.md", tmp_path) == []
@@ -56,9 +61,15 @@ def test_no_file_refers_to_files_outside_the_repository():
     files = _tracked_files()
     assert len(files) > 50  # the listing found the tree
     me = Path(__file__).resolve()
-    offenders = [f"{path.relative_to(ROOT)}: {', '.join(names)}" for path in files if path.resolve() != me
-                 if (names := outside_references(path.read_text(encoding="utf-8", errors="replace")))]
-    assert not offenders, "files naming notes outside the repository (point to docs/algorithms.md):\n" + "\n".join(offenders)
+    offenders = [
+        f"{path.relative_to(ROOT)}: {', '.join(names)}"
+        for path in files
+        if path.resolve() != me
+        if (names := outside_references(path.read_text(encoding="utf-8", errors="replace")))
+    ]
+    assert not offenders, "files naming notes outside the repository (point to docs/algorithms.md):\n" + "\n".join(
+        offenders
+    )
 
 
 @pytest.mark.parametrize("kind", ["code", "readme"])
@@ -66,8 +77,11 @@ def test_docs_pages_named_in_code_and_readme_exist(kind):
     """Docstrings/comments of every .py file and the README: each `docs/*.md` they name is there."""
     files = [p for p in _tracked_files() if (p.suffix == ".py" if kind == "code" else p.name == "README.md")]
     assert files
-    broken = [f"{path.relative_to(ROOT)}: {', '.join(missing)}" for path in files
-              if (missing := missing_docs(path.read_text(encoding="utf-8", errors="replace")))]
+    broken = [
+        f"{path.relative_to(ROOT)}: {', '.join(missing)}"
+        for path in files
+        if (missing := missing_docs(path.read_text(encoding="utf-8", errors="replace")))
+    ]
     assert not broken, "docs pages that do not exist:\n" + "\n".join(broken)
 
 

@@ -12,9 +12,16 @@ from helpers import copy_task_rows, write_jsonl
 from gift.checkpoint import load_model
 from gift.data import DiffusionCollator, tokenize_examples
 from gift.probe import probe_signal
-from stages.reports.entropy_report import (EntropyReportError, ReportOptions, display_token, entropy_report,
-                                           load_examples, main, task_token_classes)
 from rewards.data.synthetic import synthetic_examples
+from stages.reports.entropy_report import (
+    EntropyReportError,
+    ReportOptions,
+    display_token,
+    entropy_report,
+    load_examples,
+    main,
+    task_token_classes,
+)
 
 
 @pytest.fixture
@@ -74,15 +81,23 @@ def test_per_token_means_match_direct_probe(sharp, tmp_path):
 
 def test_sudoku_classes_and_counts(sharp, tmp_path):
     examples = synthetic_examples("sudoku", 6, seed=0)
-    report = entropy_report(sharp, examples, tmp_path / "out", max_length=48, token_class=task_token_classes("sudoku"),
-                            min_count=1)
+    report = entropy_report(
+        sharp, examples, tmp_path / "out", max_length=48, token_class=task_token_classes("sudoku"), min_count=1
+    )
     classes = report["classes"]
     zeros = sum(ex["prompt"].count("0") for ex in examples)
-    n_tokens = [len(f["prompt_ids"]) + len(f["answer_ids"])
-                for f in tokenize_examples(examples, sharp.tokenizer, sharp.adapter.eos_token_id, 48)]
+    n_tokens = [
+        len(f["prompt_ids"]) + len(f["answer_ids"])
+        for f in tokenize_examples(examples, sharp.tokenizer, sharp.adapter.eos_token_id, 48)
+    ]
     counts = {name: r["count"] for name, r in classes.items()}
-    assert counts == {"empty cell": zeros, "given cell": 16 * 6 - zeros, "tag": 4 * 6, "EOS": 6,
-                      "EOS pad tail": sum(48 - n for n in n_tokens)}
+    assert counts == {
+        "empty cell": zeros,
+        "given cell": 16 * 6 - zeros,
+        "tag": 4 * 6,
+        "EOS": 6,
+        "EOS pad tail": sum(48 - n for n in n_tokens),
+    }
     # The class means partition the same entropies as the overall statistics.
     o = report["overall"]
     total = o["answer_tokens"] * o["answer_mean_entropy"] + o["pad_tail_tokens"] * o["pad_tail_mean_entropy"]
@@ -103,8 +118,22 @@ def test_sudoku_classifier_positions():
 
 def test_cli_synthetic_sudoku_uses_builtin_classes(base_dir, tmp_path, capsys):
     out = tmp_path / "cli"
-    report = main(["--model", str(base_dir), "--data", "synthetic:sudoku", "--max_examples", "4", "--max_length", "40",
-                   "--top", "3", "--output_dir", str(out)])
+    report = main(
+        [
+            "--model",
+            str(base_dir),
+            "--data",
+            "synthetic:sudoku",
+            "--max_examples",
+            "4",
+            "--max_length",
+            "40",
+            "--top",
+            "3",
+            "--output_dir",
+            str(out),
+        ]
+    )
     assert set(report["classes"]) == {"empty cell", "given cell", "tag", "EOS", "EOS pad tail"}
     assert report["overall"]["examples"] == 4 and report["overall"]["model"] == str(base_dir)
     text = (out / "entropy_report.md").read_text()
@@ -123,8 +152,18 @@ def test_bad_input(base_dir, tmp_path):
     with pytest.raises(SystemExit, match=r"broken.jsonl:2: not valid JSON"):
         main(["--model", str(base_dir), "--data", str(broken), "--output_dir", str(tmp_path / "o")])
     with pytest.raises(SystemExit, match=r"row 0: missing field\(s\) \['solution'\]"):
-        main(["--model", str(base_dir), "--data", str(data), "--answer_field", "solution", "--output_dir",
-              str(tmp_path / "o")])
+        main(
+            [
+                "--model",
+                str(base_dir),
+                "--data",
+                str(data),
+                "--answer_field",
+                "solution",
+                "--output_dir",
+                str(tmp_path / "o"),
+            ]
+        )
     assert not (tmp_path / "o").exists()
     examples = load_examples(str(data))
     loaded = load_model(str(base_dir))

@@ -12,8 +12,16 @@ import math
 import pytest
 import torch
 
-from gift.estimators import (CoupledSettings, D1Settings, GDPOSettings, UniGRPOSettings, WD1Settings, build_estimator,
-                             leave_one_out, wd1_weights)
+from gift.estimators import (
+    CoupledSettings,
+    D1Settings,
+    GDPOSettings,
+    UniGRPOSettings,
+    WD1Settings,
+    build_estimator,
+    leave_one_out,
+    wd1_weights,
+)
 
 G = torch.Generator
 
@@ -22,6 +30,7 @@ G = torch.Generator
 def coupled_reference(lp, old, ref, u, t, adv, cm, eps, beta):
     """DiffuCoder's compute_loss on one micro-batch: lp/old/ref[v][i][j] per version v, u the random matrix,
     t the rate of row i; the pair masks u < t and u > t; token mean over the completion mask."""
+
     def combined(p, i, j):
         first = u[i][j] < t[i]
         paired = p[1][i][j] * (1 / t[i]) if first else p[2][i][j] * (1 / (1 - t[i]))
@@ -93,8 +102,9 @@ def test_coupled_masks_cover_every_completion_token_exactly_once_per_pair():
     assert torch.equal(body[:, :, 1] ^ body[:, :, 2], torch.ones_like(body[:, :, 1]))  # exactly one of the pair
     assert torch.equal(rates[..., 0], rates[..., 2]) and (rates >= 0.2).all() and (rates <= 0.8).all()
     # Each position is in copy 1 with probability t: the masked fraction minus t averages to 0.
-    many, r = build_estimator("coupled").draw_noise(torch.ones(4000, 1, dtype=torch.long),
-                                                    torch.ones(4000, 16, dtype=torch.long), 1, G().manual_seed(1))
+    many, r = build_estimator("coupled").draw_noise(
+        torch.ones(4000, 1, dtype=torch.long), torch.ones(4000, 16, dtype=torch.long), 1, G().manual_seed(1)
+    )
     gap = many[:, 0, 1, 1:].float().mean(-1) - r[:, 0, 1]
     assert abs(gap.mean().item()) < 0.005 and abs(r[:, 0, 1].mean().item() - 0.5) < 0.01
     again, _ = build_estimator("coupled").draw_noise(attention, completion, 2, G().manual_seed(0))
@@ -105,7 +115,7 @@ def test_coupled_advantages_are_leave_one_out():
     rewards = torch.tensor([1.0, 0.0, 0.5, 0.25, 0.3, 0.3])
     expected = []
     for g in range(2):
-        group = rewards[3 * g:3 * g + 3].tolist()
+        group = rewards[3 * g : 3 * g + 3].tolist()
         expected += [r - (sum(group) - r) / 2 for r in group]  # DiffuCoder's baseline: the others' mean
     assert leave_one_out(rewards, 3).tolist() == pytest.approx(expected)
     scaled = leave_one_out(rewards, 3, scale=True)
@@ -115,8 +125,14 @@ def test_coupled_advantages_are_leave_one_out():
 
 def test_coupled_defaults_are_diffucoders():
     s = CoupledSettings()
-    assert (s.min_t, s.max_t, s.epsilon, s.beta, s.loss_type, s.mask_schedule) == (0.2, 0.8, 0.5, 0.01, "bnpo",
-                                                                                    "official")
+    assert (s.min_t, s.max_t, s.epsilon, s.beta, s.loss_type, s.mask_schedule) == (
+        0.2,
+        0.8,
+        0.5,
+        0.01,
+        "bnpo",
+        "official",
+    )
     with pytest.raises(ValueError, match="coupled_min_t"):
         build_estimator("coupled").check_settings(CoupledSettings(min_t=0.0), 24)
 
@@ -182,8 +198,10 @@ def test_wd1_group_sum_equals_the_official_loss_and_row_mean_is_g_times_smaller(
     cm = torch.tensor([[1, 1, 1, 0, 0], [1] * 5, [1, 1, 0, 0, 0], [1] * 5] * 2)
     rewards = torch.tensor([1.0, 0.0, 0.5, 0.25, 0.0, 0.0, 1.0, 0.75], dtype=torch.float64)
     seq = (logps[:, 0] * cm).sum(1).tolist()
-    centred = [r - sum(rewards[4 * g:4 * g + 4].tolist()) / 4 for g in range(2) for r in rewards[4 * g:4 * g + 4].tolist()]
-    per_group = [wd1_reference(seq[4 * g:4 * g + 4], centred[4 * g:4 * g + 4]) for g in range(2)]
+    centred = [
+        r - sum(rewards[4 * g : 4 * g + 4].tolist()) / 4 for g in range(2) for r in rewards[4 * g : 4 * g + 4].tolist()
+    ]
+    per_group = [wd1_reference(seq[4 * g : 4 * g + 4], centred[4 * g : 4 * g + 4]) for g in range(2)]
     est = build_estimator("wd1")
     one_group = est.loss(logps[:4], None, None, None, est.advantages(rewards[:4], 4, False), cm[:4]).loss
     assert one_group.item() == pytest.approx(per_group[0], rel=1e-12)  # a micro-batch of one group: wd1's loss
@@ -192,7 +210,8 @@ def test_wd1_group_sum_equals_the_official_loss_and_row_mean_is_g_times_smaller(
     mean = build_estimator("wd1", WD1Settings(reduction="row_mean"))
     assert mean.advantages(rewards, 4, False).tolist() == pytest.approx(wd1_weights(rewards, 4).tolist())
     assert mean.loss(logps, None, None, None, mean.advantages(rewards, 4, False), cm).loss.item() == pytest.approx(
-        sum(per_group) / 8, rel=1e-12)
+        sum(per_group) / 8, rel=1e-12
+    )
 
 
 # --- GDPO: NumericalIntegrationEstimator (gdpo/likelihood_estimators.py) -------------------------------------
@@ -205,12 +224,14 @@ def gdpo_canvas_reference(logps, old, masked, adv, eps):
     width = logps.shape[-1]
     total = 0.0
     for i in range(logps.shape[0]):
+
         def likelihood(p):
             value = 0.0
             for k, (x, w) in enumerate(zip(*GAUSS_2)):
                 t = x * 0.5 + 0.5
                 value = value + w * sum(p[i, k, j] / t for j in range(width) if masked[i, k, j])
             return 0.5 * value
+
         ratio = torch.exp((likelihood(logps) - likelihood(old)) / width)
         total = total + torch.min(ratio * adv[i], torch.clamp(ratio, 1 - eps, 1 + eps) * adv[i])
     return -total / logps.shape[0]
@@ -279,8 +300,9 @@ def test_unigrpo_length_margin_zeroes_near_max_length_rewards():
     assert torch.equal(build_estimator("unigrpo").shape_rewards(rewards, lengths, 24), rewards)  # off by default
     est = build_estimator("unigrpo", UniGRPOSettings(length_margin=5))
     # dLLM-RL: lengths[j] >= max_gen_length - 5 -> incorrect
-    assert est.shape_rewards(rewards, lengths, 24).tolist() == [r if n < 24 - 5 else 0.0
-                                                                for r, n in zip(rewards.tolist(), lengths.tolist())]
+    assert est.shape_rewards(rewards, lengths, 24).tolist() == [
+        r if n < 24 - 5 else 0.0 for r, n in zip(rewards.tolist(), lengths.tolist())
+    ]
 
 
 # --- d1/wd1: prompt padding ------------------------------------------------------------------------------
@@ -307,5 +329,7 @@ def test_prompt_padding_official_masks_padding_and_attends_it(name):
     assert torch.equal(excluded.attention(attention), attention)
     # without padding (one prompt per micro-batch, as d1 runs) the two are the same
     same = torch.ones(2, 5, dtype=torch.long)
-    assert torch.equal(official.draw_noise(same, completion, 3, G().manual_seed(1)),
-                       excluded.draw_noise(same, completion, 3, G().manual_seed(1)))
+    assert torch.equal(
+        official.draw_noise(same, completion, 3, G().manual_seed(1)),
+        excluded.draw_noise(same, completion, 3, G().manual_seed(1)),
+    )

@@ -10,7 +10,15 @@ import math
 import pytest
 import torch
 
-from gift.estimators import GDPOSettings, SPGSettings, UniGRPOSettings, block_noise, build_estimator, quadrature, z_scored
+from gift.estimators import (
+    GDPOSettings,
+    SPGSettings,
+    UniGRPOSettings,
+    block_noise,
+    build_estimator,
+    quadrature,
+    z_scored,
+)
 
 G = torch.Generator
 
@@ -85,8 +93,12 @@ def test_spg_refuses_one_draw_for_the_sandwich():
 def test_spg_one_draw_gives_the_elbo_gradient_both_ways():
     """Why num_t 1 is refused: EUBO - ELBO is then a constant, so mix and ELBO have the same gradient."""
     logps, masked, cm, adv = _inputs(3, draws=1)
-    grads = [_grad(lambda x: build_estimator("spg", SPGSettings(negative=n)).loss(x, masked, None, None, adv, cm).loss,
-                   logps)[1] for n in ("mix", "elbo")]
+    grads = [
+        _grad(
+            lambda x: build_estimator("spg", SPGSettings(negative=n)).loss(x, masked, None, None, adv, cm).loss, logps
+        )[1]
+        for n in ("mix", "elbo")
+    ]
     assert torch.allclose(grads[0], grads[1], atol=1e-12)
 
 
@@ -114,8 +126,9 @@ def test_spg_block_mask_structure():
         reached = (n - 1) // 8 + 1
         s = start[row]
         assert (s // 8 < reached).all()  # folded onto the blocks the completion reaches
-        count = (noise[row] & (position >= s.unsqueeze(-1)) & (position < (s + 8).unsqueeze(-1))
-                 & cm[row].unsqueeze(1)).sum(-1)
+        count = (
+            noise[row] & (position >= s.unsqueeze(-1)) & (position < (s + 8).unsqueeze(-1)) & cm[row].unsqueeze(1)
+        ).sum(-1)
         in_block = torch.clamp(n - s, max=8)
         low = torch.clamp((in_block * 0.25).floor(), min=1)
         high = torch.maximum((in_block * 0.75).floor(), low)
@@ -126,7 +139,8 @@ def test_spg_block_mask_structure():
 def test_spg_prompt_padding_is_never_masked_and_after_eos_always():
     attention, completion = _frame([10, 5, 16, 1], width=16, prompt=(0, 1, 1))
     noise = build_estimator("spg", SPGSettings(block_length=8, p_mask_prompt=0.9)).draw_noise(
-        attention, completion, 3, G().manual_seed(0))
+        attention, completion, 3, G().manual_seed(0)
+    )
     assert noise.shape == (4, 3, 2, 19) and not noise[..., 0].any() and noise[..., 1:3].any()
     assert noise[..., 3:][~completion.bool()[:, None, None].expand(-1, 3, 2, -1)].all()
 
@@ -166,15 +180,16 @@ def test_unigrpo_loss_and_gradient_match_the_reference(seed):
 
 def test_unigrpo_advantages_are_z_scored_in_the_group():
     rewards = torch.tensor([1.0, 0.0, 0.0, 0.0, 0.5, 0.5, 0.5, 0.5])
-    mean, std = 0.25, math.sqrt((0.75**2 + 3 * 0.25**2) / 4)  # population std, as the official code
+    std = math.sqrt((0.75**2 + 3 * 0.25**2) / 4)  # population std, as the official code
     assert z_scored(rewards, 4).tolist() == pytest.approx([0.75 / std] + [-0.25 / std] * 3 + [0.0] * 4)
     assert build_estimator("unigrpo").advantages(rewards, 4, scale=False).tolist() == z_scored(rewards, 4).tolist()
 
 
 def test_unigrpo_masks_never_the_prompt_and_a_uniform_rate_per_draw():
     attention, completion = _frame([20, 7], width=20, prompt=(0, 1, 1, 1))
-    noise = build_estimator("unigrpo", UniGRPOSettings(num_t=4000)).draw_noise(attention, completion, 1,
-                                                                               G().manual_seed(0))
+    noise = build_estimator("unigrpo", UniGRPOSettings(num_t=4000)).draw_noise(
+        attention, completion, 1, G().manual_seed(0)
+    )
     assert not noise[..., :4].any()
     part = noise[..., 4:]
     assert part[1, :, :, 7:].all()  # after EOS: always masked, never scored
@@ -221,7 +236,8 @@ def test_gdpo_quadrature_is_gauss_legendre_on_the_unit_interval():
 def test_gdpo_masks_round_t_times_the_length_at_each_node():
     attention, completion = _frame([24, 7, 1], width=24, prompt=(0, 1, 1))
     noise = build_estimator("gdpo", GDPOSettings(p_mask_prompt=0.5, mask_area="completion")).draw_noise(
-        attention, completion, 50, G().manual_seed(0))
+        attention, completion, 50, G().manual_seed(0)
+    )
     scored = noise[..., 3:] & completion.bool()[:, None, None]
     t = [0.5 - 0.5 / math.sqrt(3), 0.5 + 0.5 / math.sqrt(3)]
     for row, n in enumerate([24, 7, 1]):

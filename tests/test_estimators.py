@@ -6,8 +6,17 @@ import pytest
 import torch
 
 from gift.diffu_grpo import completion_logps, diffu_grpo_loss
-from gift.estimators import (ESTIMATORS, D1Settings, SPGSettings, UniGRPOSettings, aggregate, build_estimator,
-                             masked_logps, spg_surrogates, wd1_weights)
+from gift.estimators import (
+    ESTIMATORS,
+    D1Settings,
+    SPGSettings,
+    UniGRPOSettings,
+    aggregate,
+    build_estimator,
+    masked_logps,
+    spg_surrogates,
+    wd1_weights,
+)
 
 G = torch.Generator
 
@@ -48,7 +57,8 @@ def test_masked_logps_with_d1_noise_equals_the_one_step_estimate(tiny):
     attention = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
     completion = torch.tensor([[20, 21, 0], [22, 0, 0]])
     noise = build_estimator("d1", D1Settings(p_mask_prompt=0.3)).draw_noise(
-        attention, (completion != 0).int(), 1, G().manual_seed(0))
+        attention, (completion != 0).int(), 1, G().manual_seed(0)
+    )
     with torch.no_grad():
         ours = masked_logps(model, adapter, prompt, attention, completion, noise[:, 0])
         ref = completion_logps(model, adapter, prompt, attention, completion, noise[:, 0, 0, :5])
@@ -157,5 +167,7 @@ def test_unigrpo_scores_only_the_masked_tokens():
 
 
 def test_unknown_algorithm_is_an_error():
-    with pytest.raises(ValueError, match="unknown rl_algorithm 'ppo'; choose one of coupled, d1, gdpo, spg, unigrpo, wd1"):
+    with pytest.raises(
+        ValueError, match="unknown rl_algorithm 'ppo'; choose one of coupled, d1, gdpo, spg, unigrpo, wd1"
+    ):
         build_estimator("ppo")

@@ -10,8 +10,24 @@ from stages.cli import main as gift
 
 
 def _eval(base_dir, out, *extra: str) -> int:
-    return gift(["eval", "--model", str(base_dir), "--task", "sudoku", "--data", "synthetic", "--limit", "2",
-                 "--block_length", "8", "--output_dir", str(out), *extra])
+    return gift(
+        [
+            "eval",
+            "--model",
+            str(base_dir),
+            "--task",
+            "sudoku",
+            "--data",
+            "synthetic",
+            "--limit",
+            "2",
+            "--block_length",
+            "8",
+            "--output_dir",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def test_a_second_eval_keeps_every_files_settings_or_is_refused(tmp_path, base_dir, capsys):

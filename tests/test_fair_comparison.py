@@ -26,22 +26,34 @@ def test_grid_entries_are_labelled_and_keep_their_estimator():
 
 def test_a_label_that_cannot_name_a_folder_is_refused(tmp_path):
     config = tmp_path / "p.yaml"
-    config.write_text(f"output_dir: {tmp_path}\narms: [{{name: sft}}]\n"
-                      "rl_algorithms: [{name: d1, label: 'd1:fast'}]\n")
+    config.write_text(
+        f"output_dir: {tmp_path}\narms: [{{name: sft}}]\nrl_algorithms: [{{name: d1, label: 'd1:fast'}}]\n"
+    )
     with pytest.raises(ValueError, match=r"rl_algorithms\[0\]: label must be"):
         load_pipeline_config(config)
 
 
 def _grid_results(scores: dict[str, list[float]]) -> dict:
-    stage2 = {f"{arm}:{label}": {"cell_accuracy": {"values": [value]}}
-              for label, values in scores.items() for arm, value in zip(("sft", "gift"), values)}
+    stage2 = {
+        f"{arm}:{label}": {"cell_accuracy": {"values": [value]}}
+        for label, values in scores.items()
+        for arm, value in zip(("sft", "gift"), values)
+    }
     return {"metrics": ["cell_accuracy"], "accuracy": {"stage2": stage2}}
 
 
 def test_selection_takes_the_best_mean_over_starts_and_ties_to_the_smaller_rate():
     grid = [{"name": n, "label": f"{n}@{lr}", "learning_rate": lr} for n in ("d1", "spg") for lr in (3e-5, 1e-4, 3e-4)]
-    results = _grid_results({"d1@3e-05": [0.70, 0.80], "d1@0.0001": [0.78, 0.80], "d1@0.0003": [0.90, 0.60],
-                             "spg@3e-05": [0.7, 0.7], "spg@0.0001": [0.6, 0.8], "spg@0.0003": [0.5, 0.5]})
+    results = _grid_results(
+        {
+            "d1@3e-05": [0.70, 0.80],
+            "d1@0.0001": [0.78, 0.80],
+            "d1@0.0003": [0.90, 0.60],
+            "spg@3e-05": [0.7, 0.7],
+            "spg@0.0001": [0.6, 0.8],
+            "spg@0.0003": [0.5, 0.5],
+        }
+    )
     chosen = select_learning_rates(results, grid)
     assert chosen["d1"]["learning_rate"] == 1e-4  # mean 0.79 beats 0.75 and 0.75
     assert chosen["spg"]["learning_rate"] == 3e-5  # 0.70 ties 0.70: the smaller rate

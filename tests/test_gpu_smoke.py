@@ -15,10 +15,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_gpu_smoke_dry_run_writes_the_json(tmp_path):
-    env = {**os.environ, "PYTHON": os.environ.get("PYTHON", __import__("sys").executable), "OMP_NUM_THREADS": "1",
-           "WORKDIR": str(tmp_path / "work"), "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run(["bash", "scripts/gpu_smoke.sh", "--dry-run", str(tmp_path / "out.json")], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=400)
+    env = {
+        **os.environ,
+        "PYTHON": os.environ.get("PYTHON", __import__("sys").executable),
+        "OMP_NUM_THREADS": "1",
+        "WORKDIR": str(tmp_path / "work"),
+        "CUDA_VISIBLE_DEVICES": "",
+    }
+    proc = subprocess.run(
+        ["bash", "scripts/gpu_smoke.sh", "--dry-run", str(tmp_path / "out.json")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads((tmp_path / "out.json").read_text())
     assert results["dry_run"] is True and results["device"] == "cpu"
@@ -32,8 +43,14 @@ def test_gpu_smoke_dry_run_writes_the_json(tmp_path):
 
 def test_gpu_smoke_refuses_without_a_gpu_unless_dry(tmp_path):
     env = {**os.environ, "PYTHON": __import__("sys").executable, "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run(["bash", "scripts/gpu_smoke.sh", str(tmp_path / "out.json")], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["bash", "scripts/gpu_smoke.sh", str(tmp_path / "out.json")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "use --dry-run" in proc.stderr and not (tmp_path / "out.json").exists()
 
 
@@ -43,6 +60,7 @@ def test_predictions_match_the_parameter_count_of_the_model_they_describe(tmp_pa
     sys.path.insert(0, str(ROOT / "scripts"))
     import gpu_smoke
     import official_layout as layout
+
     from gift.checkpoint import load_model
 
     dims = dict(layout.LLADA_DIMS, n_kv_heads=2)

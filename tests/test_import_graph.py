@@ -10,8 +10,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 from tests.test_layout import ROOT, imported_modules
 
 PACKAGES = ("gift", "stages", "rewards")
@@ -73,7 +71,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
                 state[path.pop()] = 2
                 stack.pop()
             elif state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             elif nxt not in state:
                 state[nxt] = 1
                 path.append(nxt)
@@ -108,9 +106,13 @@ ABOVE_RUN_FOLDERS = ("stages.train", "stages.evaluation", "stages.reports", "sta
 
 def arrows_into(graph: dict[str, set[str]], package: str, above: tuple[str, ...]) -> list[str]:
     """`module -> target` for every import of a module of `package` into one of the `above` packages or modules."""
-    return sorted(f"{module} -> {target}" for module, targets in graph.items()
-                  if module == package or module.startswith(package + ".")
-                  for target in targets if any(target == a or target.startswith(a + ".") for a in above))
+    return sorted(
+        f"{module} -> {target}"
+        for module, targets in graph.items()
+        if module == package or module.startswith(package + ".")
+        for target in targets
+        if any(target == a or target.startswith(a + ".") for a in above)
+    )
 
 
 def test_arrows_into_sees_an_arrow_back_up():

@@ -39,8 +39,12 @@ def _files(package: str) -> list[Path]:
 
 
 def _importing(package: str, forbidden: str) -> list[str]:
-    return [f"{path.relative_to(ROOT)} imports {name}" for path in _files(package)
-            for name in sorted(_imports_of(path)) if name == forbidden or name.startswith(forbidden + ".")]
+    return [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in _files(package)
+        for name in sorted(_imports_of(path))
+        if name == forbidden or name.startswith(forbidden + ".")
+    ]
 
 
 @pytest.mark.parametrize("package, forbidden", [("gift", "stages"), ("rewards", "stages"), ("rewards", "gift")])
@@ -52,12 +56,14 @@ def test_core_packages_do_not_import_upwards(package, forbidden):
 @pytest.mark.parametrize("index", range(len(LAYERS)))
 def test_stage_subpackages_import_only_earlier_layers(index):
     layer = LAYERS[index]
-    later = [f"stages.{name}" for name in LAYERS[index + 1:]] + ["stages.pipeline", "stages.pipeline_config"]
+    later = [f"stages.{name}" for name in LAYERS[index + 1 :]] + ["stages.pipeline", "stages.pipeline_config"]
     assert [problem for name in later for problem in _importing(f"stages/{layer}", name)] == []
 
 
 def test_the_rule_sees_lazy_and_relative_imports():
-    source = "def f():\n    from stages.reports import curves\n    from . import rl\n    from ..evaluation.score import x\n"
+    source = (
+        "def f():\n    from stages.reports import curves\n    from . import rl\n    from ..evaluation.score import x\n"
+    )
     assert imported_modules(source, "stages.train") == {"stages.reports", "stages.train", "stages.evaluation.score"}
 
 

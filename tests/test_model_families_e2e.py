@@ -10,27 +10,75 @@ import json
 import shutil
 from pathlib import Path
 
+import official_layout as layout
 import pytest
 import torch
 
-import official_layout as layout
 from gift.checkpoint import load_model, read_manifest
 from stages.cli import main as gift
 
 FAMILIES = ("llada", "dream")
 WRITERS = {"llada": layout.write_official_llada, "dream": layout.write_official_dream}
 CPU = ["--torch_dtype", "float32", "--bf16", "false", "--disable_tqdm", "true", "--report_to", "none"]
-STAGE_ONE = ["--dataset", "synthetic:sudoku", "--synthetic_examples", "8", "--max_length", "512", "--pad_to", "longest",
-             "--per_device_train_batch_size", "2", "--global_batch_size", "2", "--max_steps", "2", "--save_steps", "1",
-             "--logging_steps", "1", "--lora_r", "4", "--lora_alpha", "8", *CPU]
-STAGE_TWO = ["--dataset", "synthetic", "--gen_length", "16", "--block_length", "8", "--steps", "8",
-             "--num_generations", "2", "--per_device_train_batch_size", "2", "--global_batch_size", "2",
-             "--num_iterations", "1", "--max_steps", "1", "--save_steps", "1", "--lora_r", "4", "--lora_alpha", "8", *CPU]
-ESTIMATOR_FLAGS = {"d1": ["--config", "configs/llada/grpo_sudoku.yaml"],
-                   "spg": ["--config", "configs/llada/spg_sudoku.yaml"],
-                   "unigrpo": ["--config", "configs/llada/grpo_sudoku.yaml", "--rl_algorithm", "unigrpo", "--num_t", "2"],
-                   "wd1": ["--config", "configs/llada/grpo_sudoku.yaml", "--rl_algorithm", "wd1", "--beta", "0"],
-                   "coupled": ["--config", "configs/llada/grpo_sudoku.yaml", "--rl_algorithm", "coupled"]}
+STAGE_ONE = [
+    "--dataset",
+    "synthetic:sudoku",
+    "--synthetic_examples",
+    "8",
+    "--max_length",
+    "512",
+    "--pad_to",
+    "longest",
+    "--per_device_train_batch_size",
+    "2",
+    "--global_batch_size",
+    "2",
+    "--max_steps",
+    "2",
+    "--save_steps",
+    "1",
+    "--logging_steps",
+    "1",
+    "--lora_r",
+    "4",
+    "--lora_alpha",
+    "8",
+    *CPU,
+]
+STAGE_TWO = [
+    "--dataset",
+    "synthetic",
+    "--gen_length",
+    "16",
+    "--block_length",
+    "8",
+    "--steps",
+    "8",
+    "--num_generations",
+    "2",
+    "--per_device_train_batch_size",
+    "2",
+    "--global_batch_size",
+    "2",
+    "--num_iterations",
+    "1",
+    "--max_steps",
+    "1",
+    "--save_steps",
+    "1",
+    "--lora_r",
+    "4",
+    "--lora_alpha",
+    "8",
+    *CPU,
+]
+ESTIMATOR_FLAGS = {
+    "d1": ["--config", "configs/llada/grpo_sudoku.yaml"],
+    "spg": ["--config", "configs/llada/spg_sudoku.yaml"],
+    "unigrpo": ["--config", "configs/llada/grpo_sudoku.yaml", "--rl_algorithm", "unigrpo", "--num_t", "2"],
+    "wd1": ["--config", "configs/llada/grpo_sudoku.yaml", "--rl_algorithm", "wd1", "--beta", "0"],
+    "coupled": ["--config", "configs/llada/grpo_sudoku.yaml", "--rl_algorithm", "coupled"],
+}
 
 
 def stage_one_recipe(kind: str, lora: bool) -> str:
@@ -44,8 +92,21 @@ def family(request, tmp_path_factory) -> tuple[str, Path, Path]:
     root = tmp_path_factory.mktemp(kind)
     base = WRITERS[kind](root / "base", seed=7)
     run = root / "gift-lora"
-    assert gift(["cold-start", "--config", stage_one_recipe(kind, True), "--model_name_or_path", str(base),
-                 "--output_dir", str(run), *STAGE_ONE]) == 0
+    assert (
+        gift(
+            [
+                "cold-start",
+                "--config",
+                stage_one_recipe(kind, True),
+                "--model_name_or_path",
+                str(base),
+                "--output_dir",
+                str(run),
+                *STAGE_ONE,
+            ]
+        )
+        == 0
+    )
     return kind, base, run
 
 
@@ -63,8 +124,23 @@ def test_cold_start_lora_gift_writes_an_adapter_on_the_official_base(family):
 def test_cold_start_objective_by_parameters(family, tmp_path, objective, lora):
     kind, base, _ = family
     run = tmp_path / "run"
-    assert gift(["cold-start", "--config", stage_one_recipe(kind, lora), "--model_name_or_path", str(base),
-                 "--objective", objective, "--output_dir", str(run), *STAGE_ONE]) == 0
+    assert (
+        gift(
+            [
+                "cold-start",
+                "--config",
+                stage_one_recipe(kind, lora),
+                "--model_name_or_path",
+                str(base),
+                "--objective",
+                objective,
+                "--output_dir",
+                str(run),
+                *STAGE_ONE,
+            ]
+        )
+        == 0
+    )
     manifest = read_manifest(run)
     assert (manifest.objective, manifest.adapter, manifest.model_type) == (objective, lora, kind)
     if not lora:  # full weights are saved in native form and load back with the same family facts
@@ -76,8 +152,18 @@ def test_cold_start_objective_by_parameters(family, tmp_path, objective, lora):
 def test_cold_start_resume_reproduces_the_uninterrupted_run(family, tmp_path):
     kind, base, _ = family
     run = tmp_path / "run"
-    argv = ["cold-start", "--config", stage_one_recipe(kind, False), "--model_name_or_path", str(base),
-            "--output_dir", str(run), *STAGE_ONE, "--max_steps", "3"]
+    argv = [
+        "cold-start",
+        "--config",
+        stage_one_recipe(kind, False),
+        "--model_name_or_path",
+        str(base),
+        "--output_dir",
+        str(run),
+        *STAGE_ONE,
+        "--max_steps",
+        "3",
+    ]
     assert gift(argv) == 0
     straight = load_model(str(run)).model.state_dict()
     # As if killed after step 2: the last checkpoint and the final model never got written.
@@ -99,13 +185,28 @@ def test_rl_with_each_estimator_from_each_stage_one(family, tmp_path_factory, tm
     else:
         stage_one = tmp_path_factory.getbasetemp() / f"{kind}-full-stage-one"
         if not (stage_one / "final").is_dir():
-            assert gift(["cold-start", "--config", stage_one_recipe(kind, False), "--model_name_or_path", str(base),
-                         "--output_dir", str(stage_one), *STAGE_ONE]) == 0
+            assert (
+                gift(
+                    [
+                        "cold-start",
+                        "--config",
+                        stage_one_recipe(kind, False),
+                        "--model_name_or_path",
+                        str(base),
+                        "--output_dir",
+                        str(stage_one),
+                        *STAGE_ONE,
+                    ]
+                )
+                == 0
+            )
     out = tmp_path / "rl"
     # UniGRPO's published KL is to the generating policy, which needs two updates per generation batch.
     mu = ["--num_iterations", "2", "--max_steps", "2", "--save_steps", "2"] if estimator == "unigrpo" else []
-    assert gift(["rl", *ESTIMATOR_FLAGS[estimator], "--model", str(stage_one), "--output_dir", str(out), *STAGE_TWO,
-                 *mu]) == 0
+    assert (
+        gift(["rl", *ESTIMATOR_FLAGS[estimator], "--model", str(stage_one), "--output_dir", str(out), *STAGE_TWO, *mu])
+        == 0
+    )
     manifest = read_manifest(out)
     assert manifest.stage == "rl" and manifest.model_type == kind and manifest.config["rl_algorithm"] == estimator
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -127,16 +228,61 @@ def test_eval_score_and_entropy_report(family, tmp_path):
     kind, base, run = family
     for model in (base, run):
         out = tmp_path / model.name / "eval"
-        assert gift(["eval", "--model", str(model), "--task", "sudoku", "--data", "synthetic", "--limit", "3",
-                     "--gen_length", "16", "--block_length", "8", "--batch_size", "2", "--kv_cache", "dual",
-                     "--dtype", "float32", "--output_dir", str(out)]) == 0
+        assert (
+            gift(
+                [
+                    "eval",
+                    "--model",
+                    str(model),
+                    "--task",
+                    "sudoku",
+                    "--data",
+                    "synthetic",
+                    "--limit",
+                    "3",
+                    "--gen_length",
+                    "16",
+                    "--block_length",
+                    "8",
+                    "--batch_size",
+                    "2",
+                    "--kv_cache",
+                    "dual",
+                    "--dtype",
+                    "float32",
+                    "--output_dir",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         records = [json.loads(line) for path in out.glob("*.jsonl") for line in path.read_text().splitlines()]
         assert len(records) == 3
         assert gift(["score", str(out)]) == 0
         assert 0 <= json.loads((out / "scores.json").read_text())["mean"] <= 1
     report = tmp_path / "entropy"
-    assert gift(["entropy-report", "--model", str(run), "--data", "synthetic:sudoku", "--max_examples", "4",
-                 "--max_length", "512", "--min_count", "1", "--batch_size", "2", "--output_dir", str(report)]) == 0
+    assert (
+        gift(
+            [
+                "entropy-report",
+                "--model",
+                str(run),
+                "--data",
+                "synthetic:sudoku",
+                "--max_examples",
+                "4",
+                "--max_length",
+                "512",
+                "--min_count",
+                "1",
+                "--batch_size",
+                "2",
+                "--output_dir",
+                str(report),
+            ]
+        )
+        == 0
+    )
     assert any(report.iterdir())
 
 
@@ -155,10 +301,18 @@ def test_pipeline_runs_the_llada_recipe_shrunk_by_overrides(family, tmp_path):
     kind, base, _ = family
     stage_one = {k: v for k, v in as_overrides(STAGE_ONE).items() if k not in ("report_to",)}
     stage_two = {k: v for k, v in as_overrides(STAGE_TWO).items() if k not in ("report_to",)}
-    config = load_pipeline_config("configs/llada/pipeline_sudoku.yaml", {
-        "output_dir": str(tmp_path / "pipeline"), "base_model": str(base), "model_type": kind,
-        "stage_one": stage_one, "stage_two": stage_two, "entropy_examples": 4,
-        "eval": {"gen_lengths": [16], "block_length": 8, "batch_size": 2, "data": "synthetic", "limit": 2}})
+    config = load_pipeline_config(
+        "configs/llada/pipeline_sudoku.yaml",
+        {
+            "output_dir": str(tmp_path / "pipeline"),
+            "base_model": str(base),
+            "model_type": kind,
+            "stage_one": stage_one,
+            "stage_two": stage_two,
+            "entropy_examples": 4,
+            "eval": {"gen_lengths": [16], "block_length": 8, "batch_size": 2, "data": "synthetic", "limit": 2},
+        },
+    )
     report = run_pipeline(config).read_text()
     for arm in ("sft", "gift"):
         assert f"| stage one: {arm} |" in report and f"| stage two: {arm} |" in report

@@ -17,8 +17,18 @@ from stages.train.cold_start_config import ColdStartConfig
 @pytest.mark.parametrize("make_parser", [eval_parser, entropy_parser])
 def test_commands_take_the_same_model_options(make_parser, capsys):
     parser = make_parser()
-    args = parser.parse_args(["--model", "m", "--model_type", "dream", "--trust_remote_code", "--output_dir", "o",
-                              *(["--task", "sudoku"] if make_parser is eval_parser else ["--data", "d"])])
+    args = parser.parse_args(
+        [
+            "--model",
+            "m",
+            "--model_type",
+            "dream",
+            "--trust_remote_code",
+            "--output_dir",
+            "o",
+            *(["--task", "sudoku"] if make_parser is eval_parser else ["--data", "d"]),
+        ]
+    )
     assert (args.model, args.model_type, args.trust_remote_code) == ("m", "dream", True)
     with pytest.raises(SystemExit):
         parser.parse_args(["--model", "m", "--model_type", "gpt", "--output_dir", "o"])

@@ -10,12 +10,12 @@ import dataclasses
 import json
 from pathlib import Path
 
+import official_layout as layout
 import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-import official_layout as layout
 from gift.adapters import ModelAdapter, adapter_for, load_pretrained
 from gift.checkpoint import load_model
 from gift.models import dream, llada
@@ -158,7 +158,7 @@ def test_a_padded_row_equals_itself_alone(official):
             alone = loaded.adapter.logits(loaded.model, torch.tensor([row]), torch.ones(1, len(row), dtype=torch.long))
             # A shifted model's first real position carries its left neighbour's output (never a target: prompt).
             skip = int(loaded.adapter.shift_logits)
-            assert (batch[i, width - len(row) + skip:] - alone[0, skip:]).abs().max() <= 1e-5
+            assert (batch[i, width - len(row) + skip :] - alone[0, skip:]).abs().max() <= 1e-5
 
 
 @pytest.mark.parametrize("kv_cache", ["none", "prefix", "dual"])
@@ -178,13 +178,18 @@ def test_the_sampler_never_proposes_ids_the_tokenizer_cannot_decode(official):
     decodable = len(loaded.tokenizer)
     head = loaded.model.get_output_embeddings()
     # Make the padding rows of the output layer the most likely tokens everywhere.
-    handle = head.register_forward_hook(lambda m, i, out: out.index_add(
-        -1, torch.arange(decodable, out.shape[-1]), torch.full((*out.shape[:-1], out.shape[-1] - decodable), 50.0)))
+    handle = head.register_forward_hook(
+        lambda m, i, out: out.index_add(
+            -1, torch.arange(decodable, out.shape[-1]), torch.full((*out.shape[:-1], out.shape[-1] - decodable), 50.0)
+        )
+    )
     try:
         for temperature in (0.0, 1.0):
-            out = DiffusionSampler(loaded.model, loaded.adapter, SamplerConfig(
-                gen_length=8, block_length=8, steps=8, temperature=temperature)).generate(
-                prompts(loaded.tokenizer), generator=torch.Generator().manual_seed(0))
+            out = DiffusionSampler(
+                loaded.model,
+                loaded.adapter,
+                SamplerConfig(gen_length=8, block_length=8, steps=8, temperature=temperature),
+            ).generate(prompts(loaded.tokenizer), generator=torch.Generator().manual_seed(0))
             assert int(out.completion_ids.max()) < decodable
             assert all(isinstance(t, str) for t in loaded.tokenizer.batch_decode(out.completion_ids))
         unguarded = loaded.adapter.logits(loaded.model, torch.tensor([prompts(loaded.tokenizer)[0]]))
@@ -199,9 +204,14 @@ def test_dream_kv_cache_is_exact_on_a_one_layer_model(tmp_path, kv_cache):
     # including the shifted bookkeeping (queries start one position left of the block).
     loaded = load_model(str(layout.write_official_dream(tmp_path / "dream", seed=5, num_hidden_layers=1)))
     rows = prompts(loaded.tokenizer)
-    outputs = [DiffusionSampler(loaded.model, loaded.adapter, SamplerConfig(
-        gen_length=16, block_length=8, steps=16, kv_cache=mode)).generate(rows).completion_ids
-        for mode in ("none", kv_cache)]
+    outputs = [
+        DiffusionSampler(
+            loaded.model, loaded.adapter, SamplerConfig(gen_length=16, block_length=8, steps=16, kv_cache=mode)
+        )
+        .generate(rows)
+        .completion_ids
+        for mode in ("none", kv_cache)
+    ]
     assert torch.equal(*outputs)
 
 
@@ -229,9 +239,14 @@ def test_model_families_are_listed_only_by_the_registry():
     root = Path(__file__).resolve().parents[1]
     owners = {root / "gift" / "adapters.py", *(root / "gift" / "models").glob("*.py")}
     pattern = re.compile(r"""["'](llada|dream)["']|llada \| dream""")
-    offenders = [f"{path.relative_to(root)}:{n}" for folder in ("gift", "stages", "rewards")
-                 for path in sorted((root / folder).rglob("*.py")) if path not in owners
-                 for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for folder in ("gift", "stages", "rewards")
+        for path in sorted((root / folder).rglob("*.py"))
+        if path not in owners
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert offenders == []
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 import toy_parity_task
+
 from rewards import TASKS, get_task, register_task, task_prompt
 from rewards.registry import unregister_task
 from rewards.tasks.task import Task
@@ -37,12 +37,35 @@ def test_a_task_without_a_protocol_size_is_refused_when_defined():
 @pytest.mark.slow
 def test_eval_score_and_rl_run_on_a_registered_toy_task(parity, base_dir, tmp_path, capsys):
     out = tmp_path / "eval"
-    assert gift(["eval", "--model", str(base_dir), "--task", "parity", "--data", "synthetic", "--limit", "6",
-                 "--gen_length", "8", "--block_length", "8", "--batch_size", "6", "--output_dir", str(out)]) == 0
+    assert (
+        gift(
+            [
+                "eval",
+                "--model",
+                str(base_dir),
+                "--task",
+                "parity",
+                "--data",
+                "synthetic",
+                "--limit",
+                "6",
+                "--gen_length",
+                "8",
+                "--block_length",
+                "8",
+                "--batch_size",
+                "6",
+                "--output_dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     records = [json.loads(line) for line in (out / "parity_8.jsonl").read_text().splitlines()]
     expected = toy_parity_task.synthetic_rows("test", 6)
     assert [(r["prompt"], r["bits"], r["parity"]) for r in records] == [
-        (row["bits"], row["bits"], row["bits"].count("1") % 2) for row in expected]
+        (row["bits"], row["bits"], row["bits"].count("1") % 2) for row in expected
+    ]
     config = json.loads((out / "eval_config.json").read_text())["parity"]
     assert config["protocol_size"] == 64 and config["prompt_style"] == "compact"
 
@@ -51,13 +74,51 @@ def test_eval_score_and_rl_run_on_a_registered_toy_task(parity, base_dir, tmp_pa
     (cell,) = scores["cells"]
     truth = [r["parity"] for r in records]
     assert (cell["task"], cell["n"]) == ("parity", 6)
-    assert cell["accuracy"] == toy_parity_task.parity_metric([r["completion"] for r in records], parity=truth)["accuracy"]
+    assert (
+        cell["accuracy"] == toy_parity_task.parity_metric([r["completion"] for r in records], parity=truth)["accuracy"]
+    )
 
     run = tmp_path / "rl"
-    assert gift(["rl", "--model", str(base_dir), "--task", "parity", "--dataset", "synthetic", "--output_dir", str(run),
-                 "--gen_length", "8", "--block_length", "8", "--steps", "4", "--num_generations", "4",
-                 "--per_device_train_batch_size", "4", "--num_iterations", "1", "--max_steps", "2", "--save_steps", "2",
-                 "--max_prompts", "8", "--use_lora", "false", "--report_to", "none", "--disable_tqdm", "true"]) == 0
+    assert (
+        gift(
+            [
+                "rl",
+                "--model",
+                str(base_dir),
+                "--task",
+                "parity",
+                "--dataset",
+                "synthetic",
+                "--output_dir",
+                str(run),
+                "--gen_length",
+                "8",
+                "--block_length",
+                "8",
+                "--steps",
+                "4",
+                "--num_generations",
+                "4",
+                "--per_device_train_batch_size",
+                "4",
+                "--num_iterations",
+                "1",
+                "--max_steps",
+                "2",
+                "--save_steps",
+                "2",
+                "--max_prompts",
+                "8",
+                "--use_lora",
+                "false",
+                "--report_to",
+                "none",
+                "--disable_tqdm",
+                "true",
+            ]
+        )
+        == 0
+    )
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [1, 2]
     assert all("reward/parity_reward" in line for line in lines)

@@ -19,8 +19,14 @@ def _eval(folder, rights: list[int]) -> None:
     for i, right in enumerate(rights):
         puzzle = "00" + SOLUTION[2:]
         answer = SOLUTION[:right] + "9" * (2 - right) + SOLUTION[2:]
-        rows.append({"index": i, "puzzle": puzzle, "solution": SOLUTION,
-                     "completion": f"<reasoning></reasoning><answer>{answer}</answer>"})
+        rows.append(
+            {
+                "index": i,
+                "puzzle": puzzle,
+                "solution": SOLUTION,
+                "completion": f"<reasoning></reasoning><answer>{answer}</answer>",
+            }
+        )
     (folder / "sudoku_24.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
@@ -48,12 +54,24 @@ def test_plan_half_width_is_t_times_the_standard_error():
 
 
 def test_main_splits_the_variance(tmp_path, capsys):
-    for seed, (g, s) in enumerate([([2, 2, 1, 0], [2, 1, 1, 0]), ([2, 1, 1, 0], [2, 1, 1, 0]),
-                                   ([2, 2, 2, 1], [1, 1, 1, 0])]):
+    for seed, (g, s) in enumerate(
+        [([2, 2, 1, 0], [2, 1, 1, 0]), ([2, 1, 1, 0], [2, 1, 1, 0]), ([2, 2, 2, 1], [1, 1, 1, 0])]
+    ):
         _eval(tmp_path / f"seed{seed}" / "gift", g)
         _eval(tmp_path / f"seed{seed}" / "sft", s)
-    assert main(["--treatment", str(tmp_path / "seed*" / "gift"), "--reference", str(tmp_path / "seed*" / "sft"),
-                 "--draws", "200"]) == 0
+    assert (
+        main(
+            [
+                "--treatment",
+                str(tmp_path / "seed*" / "gift"),
+                "--reference",
+                str(tmp_path / "seed*" / "sft"),
+                "--draws",
+                "200",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["seeds"] == [0, 1, 2] and out["diffs_points"] == [12.5, 0.0, 50.0]
     total = out["sd_total_points"] ** 2

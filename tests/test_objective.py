@@ -9,7 +9,14 @@ import torch.nn.functional as F
 
 from gift.loss import diffusion_loss
 from gift.objective import (
-    chunked_entropy, chunked_nll, clamp_rates, draw_mask, gift_rates, reference_beta, sample_time, weighted_masked_ce,
+    chunked_entropy,
+    chunked_nll,
+    clamp_rates,
+    draw_mask,
+    gift_rates,
+    reference_beta,
+    sample_time,
+    weighted_masked_ce,
 )
 from gift.probe import probe_signal, split_head
 from gift.schedules import GiftSchedule, UniformSchedule
@@ -21,10 +28,15 @@ def _batch(tokenizer, n=4, length=12, prompt=4, tail=3, seed=0):
     answer = torch.zeros(n, length, dtype=torch.bool)
     answer[:, prompt:] = True
     pad_tail = torch.zeros_like(answer)
-    pad_tail[:, length - tail:] = True
+    pad_tail[:, length - tail :] = True
     ids[pad_tail] = tokenizer.eos_token_id
-    return {"input_ids": ids, "attention_mask": torch.ones(n, length, dtype=torch.long), "answer_mask": answer,
-            "pad_tail_mask": pad_tail, "index": torch.arange(n)}
+    return {
+        "input_ids": ids,
+        "attention_mask": torch.ones(n, length, dtype=torch.long),
+        "answer_mask": answer,
+        "pad_tail_mask": pad_tail,
+        "index": torch.arange(n),
+    }
 
 
 def test_sample_time_range():
@@ -118,10 +130,16 @@ def test_normalisers_by_hand():
     rates = torch.tensor([[0.5, 0.5, 0.0], [0.25, 0.5, 0.5]])
     ce = math.log(4)
     total = ce / 0.5 + ce / 0.25 + ce / 0.5
-    assert weighted_masked_ce(logits, targets, masked, rates, eligible, "answer_tokens").item() == pytest.approx(total / 5)
-    assert weighted_masked_ce(logits, targets, masked, rates, eligible, "masked_tokens").item() == pytest.approx(total / 3)
+    assert weighted_masked_ce(logits, targets, masked, rates, eligible, "answer_tokens").item() == pytest.approx(
+        total / 5
+    )
+    assert weighted_masked_ce(logits, targets, masked, rates, eligible, "masked_tokens").item() == pytest.approx(
+        total / 3
+    )
     per_seq = [(ce / 0.5) / 2, (ce / 0.25 + ce / 0.5) / 3]
-    assert weighted_masked_ce(logits, targets, masked, rates, eligible, "answer_length").item() == pytest.approx(sum(per_seq) / 2)
+    assert weighted_masked_ce(logits, targets, masked, rates, eligible, "answer_length").item() == pytest.approx(
+        sum(per_seq) / 2
+    )
     with pytest.raises(ValueError, match="normaliser"):
         weighted_masked_ce(logits, targets, masked, rates, eligible, "tokens")
 
@@ -131,9 +149,13 @@ def test_gift_with_equal_betas_equals_sft(tiny, normaliser):
     model, tokenizer, adapter = tiny
     batch = _batch(tokenizer)
     t = torch.tensor([0.2, 0.4, 0.6, 0.8])
-    constant = GiftSchedule(beta_source="custom", beta_fn=lambda b: torch.full(b["input_ids"].shape, 0.9), pad_tail="gift")
+    constant = GiftSchedule(
+        beta_source="custom", beta_fn=lambda b: torch.full(b["input_ids"].shape, 0.9), pad_tail="gift"
+    )
     gift = diffusion_loss(model, adapter, batch, constant, normaliser, t=t, generator=torch.Generator().manual_seed(1))
-    sft = diffusion_loss(model, adapter, batch, UniformSchedule(), normaliser, t=t, generator=torch.Generator().manual_seed(1))
+    sft = diffusion_loss(
+        model, adapter, batch, UniformSchedule(), normaliser, t=t, generator=torch.Generator().manual_seed(1)
+    )
     assert torch.equal(gift.masked, sft.masked)
     assert torch.allclose(gift.loss, sft.loss)
 
@@ -148,7 +170,9 @@ def test_pad_tail_stays_on_sft_schedule(tiny):
     tail = batch["pad_tail_mask"]
     assert torch.allclose(rates[tail], t[:, None].expand_as(rates)[tail])
     assert (rates[~batch["answer_mask"]] == 0).all()
-    assert not torch.allclose(rates[batch["answer_mask"] & ~tail], t[:, None].expand_as(rates)[batch["answer_mask"] & ~tail])
+    assert not torch.allclose(
+        rates[batch["answer_mask"] & ~tail], t[:, None].expand_as(rates)[batch["answer_mask"] & ~tail]
+    )
 
 
 def test_no_gradient_through_probe(tiny):

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 
+import official_layout as layout
 import pytest
 import torch
 from safetensors import safe_open
 
-import official_layout as layout
 from gift.adapters import ModelLoadError, load_pretrained
 from gift.checkpoint import load_model
 from gift.models import stored_dtype
@@ -28,7 +28,11 @@ def test_fixtures_carry_the_published_generation_configs(tmp_path):
     assert published["temperature"] == 0.0 and published["alg"] == "origin" and published["steps"] == 512
     llada = layout.write_official_llada(tmp_path / "llada")
     assert set(json.loads((llada / "generation_config.json").read_text())) == {
-        "_from_model_config", "bos_token_id", "eos_token_id", "transformers_version"}
+        "_from_model_config",
+        "bos_token_id",
+        "eos_token_id",
+        "transformers_version",
+    }
 
 
 def test_dream_saves_after_the_trainer_aligns_bos_with_the_tokenizer(tmp_path):
@@ -45,10 +49,37 @@ def test_dream_saves_after_the_trainer_aligns_bos_with_the_tokenizer(tmp_path):
 def test_dream_full_fine_tuning_writes_checkpoints(tmp_path):
     base = layout.write_official_dream(tmp_path / "base", seed=2)
     run = tmp_path / "run"
-    assert gift(["cold-start", "--config", "configs/dream/s1k_full.yaml", "--model_name_or_path", str(base),
-                 "--output_dir", str(run), "--dataset", "synthetic:sudoku", "--synthetic_examples", "4",
-                 "--max_length", "512", "--pad_to", "longest", "--per_device_train_batch_size", "2",
-                 "--global_batch_size", "2", "--max_steps", "1", "--save_steps", "1", *CPU]) == 0
+    assert (
+        gift(
+            [
+                "cold-start",
+                "--config",
+                "configs/dream/s1k_full.yaml",
+                "--model_name_or_path",
+                str(base),
+                "--output_dir",
+                str(run),
+                "--dataset",
+                "synthetic:sudoku",
+                "--synthetic_examples",
+                "4",
+                "--max_length",
+                "512",
+                "--pad_to",
+                "longest",
+                "--per_device_train_batch_size",
+                "2",
+                "--global_batch_size",
+                "2",
+                "--max_steps",
+                "1",
+                "--save_steps",
+                "1",
+                *CPU,
+            ]
+        )
+        == 0
+    )
     assert (run / "final" / "model.safetensors").is_file() and (run / "final" / "generation_config.json").is_file()
     assert load_model(str(run)).adapter.kind == "dream"
 
@@ -79,8 +110,9 @@ def test_rope_full_precision_false_is_read(tmp_path):
 
 
 def test_llada_mlp_hidden_size_null_is_mlp_ratio_times_d_model(tmp_path):
-    directory = layout.write_official_llada(tmp_path / "llada", config_overrides={"mlp_hidden_size": None,
-                                                                                   "mlp_ratio": 3})
+    directory = layout.write_official_llada(
+        tmp_path / "llada", config_overrides={"mlp_hidden_size": None, "mlp_ratio": 3}
+    )
     model, _, _ = load_pretrained(str(directory))  # every weight name and shape checked by the loader
     assert model.config.intermediate_size == 3 * layout.LLADA_DIMS["d_model"]
     bad = layout.write_official_llada(tmp_path / "bad", config_overrides={"mlp_hidden_size": None, "mlp_ratio": 0})
@@ -90,8 +122,9 @@ def test_llada_mlp_hidden_size_null_is_mlp_ratio_times_d_model(tmp_path):
 
 def test_llada_block_group_size_is_refused_by_name(tmp_path):
     directory = layout.write_official_llada(tmp_path / "llada", config_overrides={"block_group_size": 2})
-    with pytest.raises(ModelLoadError, match="has block_group_size=2; the native implementation supports "
-                                             "block_group_size=1 only") as err:
+    with pytest.raises(
+        ModelLoadError, match="has block_group_size=2; the native implementation supports block_group_size=1 only"
+    ) as err:
         load_pretrained(str(directory))
     assert "\n" not in str(err.value)
 
@@ -103,9 +136,13 @@ def test_convert_keeps_the_stored_dtype(tmp_path, writer):
     assert gift(["convert", "--model", str(source), "--output_dir", str(tmp_path / "kept")]) == 0
     assert gift(["convert", "--model", str(source), "--output_dir", str(tmp_path / "fp32"), "--dtype", "float32"]) == 0
     assert stored_dtype(tmp_path / "kept") == torch.bfloat16 and stored_dtype(tmp_path / "fp32") == torch.float32
-    with safe_open(source / "model.safetensors", "pt") as original, \
-            safe_open(tmp_path / "kept" / "model.safetensors", "pt") as kept:
+    with (
+        safe_open(source / "model.safetensors", "pt") as original,
+        safe_open(tmp_path / "kept" / "model.safetensors", "pt") as kept,
+    ):
         # the bf16 values themselves are copied (names differ for LLaDA: compare the embedding by its value set)
         first = sorted(original.keys())[0]
         values = original.get_tensor(first)
-        assert any(torch.equal(kept.get_tensor(k), values) for k in kept.keys() if kept.get_tensor(k).shape == values.shape)
+        assert any(
+            torch.equal(kept.get_tensor(k), values) for k in kept.keys() if kept.get_tensor(k).shape == values.shape
+        )

@@ -7,10 +7,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from helpers import tiny_rl_config
 from trl import GRPOConfig
 
 from gift.estimators import ESTIMATORS
-from helpers import tiny_rl_config
 from stages.train.rl import make_parser
 from stages.train.rl_config import rl_config_class
 
@@ -21,8 +21,21 @@ def _help_by_flag(parser) -> dict[str, str | None]:
 
 def test_every_gift_rl_option_has_a_help_line():
     helps = _help_by_flag(make_parser())
-    for flag in ("--num_generations", "--learning_rate", "--gen_length", "--block_length", "--steps", "--remasking",
-                 "--threshold", "--use_lora", "--lora_r", "--beta", "--epsilon", "--loss_type", "--num_t"):
+    for flag in (
+        "--num_generations",
+        "--learning_rate",
+        "--gen_length",
+        "--block_length",
+        "--steps",
+        "--remasking",
+        "--threshold",
+        "--use_lora",
+        "--lora_r",
+        "--beta",
+        "--epsilon",
+        "--loss_type",
+        "--num_t",
+    ):
         assert helps.get(flag), flag
     assert [flag for flag, text in helps.items() if not text and flag not in ("-h", "--config")] == []
 
@@ -43,14 +56,33 @@ def test_an_estimator_registered_later_gets_its_own_option(tmp_path):
     fields = {f.name: f for f in dataclasses.fields(rl_config_class())}
     assert "constant taken off every advantage" in fields["toy_baseline"].metadata["help"]
     assert "--toy_baseline" in _help_by_flag(make_parser())
-    config = tiny_rl_config(tmp_path, "embedded:tiny", rl_algorithm="toy", toy_baseline=0.5, per_device_train_batch_size=8, steps=12)
+    config = tiny_rl_config(
+        tmp_path, "embedded:tiny", rl_algorithm="toy", toy_baseline=0.5, per_device_train_batch_size=8, steps=12
+    )
     assert config.toy_baseline == 0.5
-    (parsed,) = make_parser().parse_args_and_config(["--output_dir", str(tmp_path / "p"), "--rl_algorithm", "toy",
-                                                     "--toy_baseline", "0.25", "--per_device_train_batch_size", "6", "--gen_length", "24",
-                                                     "--block_length", "8", "--steps", "12"])
+    (parsed,) = make_parser().parse_args_and_config(
+        [
+            "--output_dir",
+            str(tmp_path / "p"),
+            "--rl_algorithm",
+            "toy",
+            "--toy_baseline",
+            "0.25",
+            "--per_device_train_batch_size",
+            "6",
+            "--gen_length",
+            "24",
+            "--block_length",
+            "8",
+            "--steps",
+            "12",
+        ]
+    )
     assert parsed.toy_baseline == 0.25
     with pytest.raises(ValueError, match=r"--toy_baseline -1.0: must be >= 0"):
-        tiny_rl_config(tmp_path, "embedded:tiny", rl_algorithm="toy", toy_baseline=-1.0, per_device_train_batch_size=8, steps=12)
+        tiny_rl_config(
+            tmp_path, "embedded:tiny", rl_algorithm="toy", toy_baseline=-1.0, per_device_train_batch_size=8, steps=12
+        )
     with pytest.raises(ValueError, match=r"--toy_baseline is an option of toy, not of rl_algorithm d1"):
         tiny_rl_config(tmp_path, "embedded:tiny", toy_baseline=0.5, per_device_train_batch_size=8, steps=12)
 

@@ -9,19 +9,27 @@ import socket
 from pathlib import Path
 
 import pytest
-
 from helpers import write_jsonl
+
 from stages.cli import main as gift
 from stages.runs.folder import RunDirError
 
-SUDOKU = [{"task": "sudoku", "gen_length": 24, "puzzle": "0" * 16, "solution": "1234341221434321",
-           "completion": "<answer>1234341221434321</answer>"}]
+SUDOKU = [
+    {
+        "task": "sudoku",
+        "gen_length": 24,
+        "puzzle": "0" * 16,
+        "solution": "1234341221434321",
+        "completion": "<answer>1234341221434321</answer>",
+    }
+]
 
 
 def _metrics(run: Path) -> Path:
     run.mkdir(parents=True)
-    (run / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "wall_time": float(s), "reward_mean": 0.1 * s})
-                                               + "\n" for s in (1, 2, 3)))
+    (run / "metrics.jsonl").write_text(
+        "".join(json.dumps({"step": s, "wall_time": float(s), "reward_mean": 0.1 * s}) + "\n" for s in (1, 2, 3))
+    )
     return run
 
 
@@ -33,8 +41,14 @@ def test_score_refuses_a_users_file_and_replaces_its_own(tmp_path, capsys, name)
     assert gift(["score", str(gens)]) == 0
     (tmp_path / "a" / name).write_text("my notes\n")
     assert gift(["score", str(gens)]) == 1
-    assert capsys.readouterr().err.strip().endswith(f"{tmp_path / 'a' / name}: exists and was not written by gift "
-                                                    "score; nothing was written: move it, or choose another --output")
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            f"{tmp_path / 'a' / name}: exists and was not written by gift "
+            "score; nothing was written: move it, or choose another --output"
+        )
+    )
     assert (tmp_path / "a" / name).read_text() == "my notes\n"
 
 
@@ -48,8 +62,9 @@ def test_curves_refuses_a_users_file_and_replaces_its_own(tmp_path, capsys, name
     assert gift(["curves", str(run), "--output", str(out / "reward.png")]) == 1
     assert f"{out / name}: exists and was not written by gift curves" in capsys.readouterr().err
     assert (out / name).read_bytes() == b"label,x\nmine\n"
-    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != name} == \
-        {k: v for k, v in before.items() if k != name}
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != name} == {
+        k: v for k, v in before.items() if k != name
+    }
 
 
 def test_a_failed_convert_leaves_nothing_and_the_rerun_works(tmp_path, base_dir, monkeypatch, capsys):

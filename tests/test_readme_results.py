@@ -7,8 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from stages.reports.readme_results import (END, RESULTS, START, current_section, load_results, main, render_section,
-                                   replace_section)
+from stages.reports.readme_results import (
+    END,
+    RESULTS,
+    START,
+    current_section,
+    load_results,
+    main,
+    render_section,
+    replace_section,
+)
 from stages.reports.report import frozen_gain, reward_rise
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,18 +25,30 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_readme_numbers_match_the_committed_results_file():
     readme = (ROOT / "README.md").read_text()
     expected = render_section(load_results(ROOT / RESULTS))
-    assert current_section(readme) == expected, "README differs from docs/results/embedded_main.json: run `gift render-readme`"
+    assert current_section(readme) == expected, (
+        "README differs from docs/results/embedded_main.json: run `gift render-readme`"
+    )
 
 
 def _results(gift_cells=(0.9, 0.92, 0.91), sft_cells=(0.85, 0.86, 0.84)) -> dict:
     stats = lambda v: {"values": list(v), "mean": sum(v) / len(v), "sd": 0.01, "n": len(v), "seeds": [0, 1, 2]}  # noqa: E731
     return {
-        "metrics": ["cell_accuracy", "solved"], "seeds": [0, 1, 2], "arms": ["sft", "gift"], "pretrain_steps": 250, "stage_one_steps": 300,
-        "stage_two_steps": 60, "rl_from_step": 100, "workers": 2,
+        "metrics": ["cell_accuracy", "solved"],
+        "seeds": [0, 1, 2],
+        "arms": ["sft", "gift"],
+        "pretrain_steps": 250,
+        "stage_one_steps": 300,
+        "stage_two_steps": 60,
+        "rl_from_step": 100,
+        "workers": 2,
         "wall_time": {"steps": {}, "total_s": 1200.4, "elapsed_s": 640.0},
-        "accuracy": {"base": {"cell_accuracy": 0.571, "solved": 0.05},
-                     "stage1": {"gift": {"cell_accuracy": stats(gift_cells), "solved": stats((0.5, 0.5, 0.5))},
-                                "sft": {"cell_accuracy": stats(sft_cells), "solved": stats((0.4, 0.4, 0.4))}}},
+        "accuracy": {
+            "base": {"cell_accuracy": 0.571, "solved": 0.05},
+            "stage1": {
+                "gift": {"cell_accuracy": stats(gift_cells), "solved": stats((0.5, 0.5, 0.5))},
+                "sft": {"cell_accuracy": stats(sft_cells), "solved": stats((0.4, 0.4, 0.4))},
+            },
+        },
         "step_time": {"gift": {"median_s": 0.26, "vs_sft": 1.3}, "sft": {"median_s": 0.2, "vs_sft": 1.0}},
         "rl": {"gift": [{"seed": s, "first10": 0.5, "last20": 0.6, "rise": 0.1, "steps": 60} for s in (0, 1, 2)]},
     }  # schema 1 (no intervals): render_section computes them from the per-seed values
@@ -41,8 +61,10 @@ def test_render_section_holds_the_numbers_of_the_file():
     assert "| stage one: `gift` | 3 | 91.0 ± 1.0 | 50.0 ± 1.0 | 1.30 |" in text
     assert "| `gift` | 3 | 50.0 ± 0.0 | 60.0 ± 0.0 | 10.0 ± 0.0 | +10.0 |" in text
     # diffs 5, 6, 7: mean 6, sd 1, t_2 = 4.303 -> 6 +/- 2.48; p(t = 10.39, 2 df) = 0.0091; sign-flip 2/8
-    assert ("| stage1 cell_accuracy (gift - sft) | 3 | +5.0, +6.0, +7.0 | +6.0 [+3.5, +8.5] | 0.009 | 0.250 | 0.009 "
-            "| `gift` ahead |") in text
+    assert (
+        "| stage1 cell_accuracy (gift - sft) | 3 | +5.0, +6.0, +7.0 | +6.0 [+3.5, +8.5] | 0.009 | 0.250 | 0.009 "
+        "| `gift` ahead |"
+    ) in text
     assert "stage1 cell_accuracy, gift ahead: +6.0 [+3.5, +8.5]" in text
     changed = _results(gift_cells=(0.9, 0.84, 0.91))  # diffs 5, -2, 7: every seed no longer the same sign
     assert "stage1 cell_accuracy, no difference shown: +3.3 [-8.4, +15.1]" in render_section(changed)
@@ -92,7 +114,6 @@ def test_reward_rise():
 
 def test_publish_run_copies_results_report_and_figure(tmp_path):
     from stages.reports.readme_results import FIGURE, REPORT, publish_run
-
     from stages.runs.folder import mark_folder
 
     run = tmp_path / "run"
@@ -150,6 +171,7 @@ def test_render_section_gives_the_gain_over_the_frozen_control():
     results = _results()
     for run, gain in zip(results["rl"]["gift"], (0.02, 0.04, 0.06)):
         run.update({"frozen_first10": 0.5, "frozen_last20": 0.6 - gain, "frozen_rise": 0.1 - gain, "gain": gain})
+
     def metric(values):
         return {"values": values, "mean": sum(values) / 3, "sd": 0.1, "n": 3, "seeds": [0, 1, 2]}
 
@@ -165,8 +187,10 @@ def test_the_published_reports_state_the_verdicts_of_their_results_files():
     from scripts.rerender_report import rerender
 
     controls = ROOT / "configs" / "embedded" / "pipeline_controls.yaml"
-    for results, report in (("docs/results/embedded_controls.json", "docs/embedded_controls_report.md"),
-                            ("docs/results/embedded_main.json", "docs/embedded_pipeline_report.md")):
+    for results, report in (
+        ("docs/results/embedded_controls.json", "docs/embedded_controls_report.md"),
+        ("docs/results/embedded_main.json", "docs/embedded_pipeline_report.md"),
+    ):
         if json.loads((ROOT / results).read_text()).get("config") != "configs/embedded/pipeline_controls.yaml":
             continue  # a report published by `gift render-readme --run` from a later run is the run's own
         assert rerender(ROOT / results, ROOT / report, controls) == (ROOT / report).read_text(), report

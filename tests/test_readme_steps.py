@@ -13,10 +13,32 @@ import pytest
 from stages.cli import main as gift
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = {"cold-start": ["--max_steps", "2", "--save_steps", "2", "--synthetic_examples", "32",
-                        "--per_device_train_batch_size", "8"],
-         "rl": ["--max_steps", "2", "--save_steps", "2", "--max_prompts", "8", "--per_device_train_batch_size", "8",
-                "--num_generations", "4", "--num_iterations", "1"]}
+SMALL = {
+    "cold-start": [
+        "--max_steps",
+        "2",
+        "--save_steps",
+        "2",
+        "--synthetic_examples",
+        "32",
+        "--per_device_train_batch_size",
+        "8",
+    ],
+    "rl": [
+        "--max_steps",
+        "2",
+        "--save_steps",
+        "2",
+        "--max_prompts",
+        "8",
+        "--per_device_train_batch_size",
+        "8",
+        "--num_generations",
+        "4",
+        "--num_iterations",
+        "1",
+    ],
+}
 
 
 def step_by_step() -> list[list[str]]:

@@ -22,9 +22,9 @@ import pytest
 import yaml
 
 from rewards.prompts import resolve_system_prompt
+from stages.recipes import load_recipe, materialize
 from stages.train.batching import global_batch, resolve_batch
 from stages.train.cold_start_config import ColdStartConfig
-from stages.recipes import load_recipe, materialize
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -56,8 +56,9 @@ def _offline(monkeypatch):
 
 
 def test_there_are_recipes():
-    assert [_rel(p) for p in SCALE_RECIPES] == [f"configs/{family}/s1k_{params}.yaml" for family in ("dream", "llada")
-                                                for params in ("full", "lora")]
+    assert [_rel(p) for p in SCALE_RECIPES] == [
+        f"configs/{family}/s1k_{params}.yaml" for family in ("dream", "llada") for params in ("full", "lora")
+    ]
     assert len(ACCELERATE_CONFIGS) >= 6
 
 
@@ -73,8 +74,9 @@ def test_recipe_parses_into_its_config(path, tmp_path):
         Pipeline(load_pipeline_config(path, {"output_dir": str(tmp_path / "o")})).validate()
         return
     module = importlib.import_module(f"stages.train.{kind}")
-    (config,) = module.make_parser().parse_args_and_config(["--config", materialize(_rel(path)),
-                                                            "--output_dir", str(tmp_path / "o")])
+    (config,) = module.make_parser().parse_args_and_config(
+        ["--config", materialize(_rel(path)), "--output_dir", str(tmp_path / "o")]
+    )
     if kind == "cold_start":
         assert isinstance(config, ColdStartConfig)
         fields = {f.name for f in dataclasses.fields(ColdStartConfig)}
@@ -89,23 +91,61 @@ def test_recipe_parses_into_its_config(path, tmp_path):
 # were replaced by these bases and overrides, a test resolved old and new field by field and found them equal.
 FORMAT_TEXT = "Respond in the following format:\n<reasoning>\n...\n</reasoning>\n<answer>\n...\n</answer>"
 S1K_COMMON = dict(  # the paper's settings, and d1's SFT script's where the paper is silent
-    trust_remote_code=False, torch_dtype="bfloat16", bf16=True, dataset="simplescaling/s1K", dataset_format="s1k",
-    max_length=4096, pad_to="max_length", train_on_pad_tail=True, too_long="drop", system_prompt=FORMAT_TEXT,
-    objective="gift", normaliser=None, beta_source="live", beta_from="entropy", beta_ref="sequence",
-    pad_tail_schedule="sft", probe_chunk_size=256, learning_rate=1e-5, lr_scheduler_type="linear", warmup_steps=0,
-    weight_decay=0.1, max_grad_norm=1.0, per_device_train_batch_size=1, global_batch_size=GLOBAL_BATCH,
-    gradient_accumulation_steps=GLOBAL_BATCH, num_train_epochs=20, ddp_find_unused_parameters=False,
-    logging_steps=2, save_steps=100, seed=42)  # accumulation as derived on one process
+    trust_remote_code=False,
+    torch_dtype="bfloat16",
+    bf16=True,
+    dataset="simplescaling/s1K",
+    dataset_format="s1k",
+    max_length=4096,
+    pad_to="max_length",
+    train_on_pad_tail=True,
+    too_long="drop",
+    system_prompt=FORMAT_TEXT,
+    objective="gift",
+    normaliser=None,
+    beta_source="live",
+    beta_from="entropy",
+    beta_ref="sequence",
+    pad_tail_schedule="sft",
+    probe_chunk_size=256,
+    learning_rate=1e-5,
+    lr_scheduler_type="linear",
+    warmup_steps=0,
+    weight_decay=0.1,
+    max_grad_norm=1.0,
+    per_device_train_batch_size=1,
+    global_batch_size=GLOBAL_BATCH,
+    gradient_accumulation_steps=GLOBAL_BATCH,
+    num_train_epochs=20,
+    ddp_find_unused_parameters=False,
+    logging_steps=2,
+    save_steps=100,
+    seed=42,
+)  # accumulation as derived on one process
 S1K_PARAMS = {
-    "lora": dict(use_lora=True, lora_r=128, lora_alpha=256, lora_dropout=0.05,
-                 lora_target_modules=["q_proj", "k_proj", "v_proj"], save_total_limit=None),
+    "lora": dict(
+        use_lora=True,
+        lora_r=128,
+        lora_alpha=256,
+        lora_dropout=0.05,
+        lora_target_modules=["q_proj", "k_proj", "v_proj"],
+        save_total_limit=None,
+    ),
     "full": dict(use_lora=False, save_total_limit=3),
 }
 S1K_MODELS = {
-    "llada": dict(model_name_or_path="GSAI-ML/LLaDA-8B-Instruct", model_type="llada", activation_checkpointing=True,
-                  activation_checkpointing_kwargs={"use_reentrant": False}),
-    "dream": dict(model_name_or_path="Dream-org/Dream-v0-Instruct-7B", model_type="dream",
-                  activation_checkpointing=True, activation_checkpointing_kwargs={"use_reentrant": False}),
+    "llada": dict(
+        model_name_or_path="GSAI-ML/LLaDA-8B-Instruct",
+        model_type="llada",
+        activation_checkpointing=True,
+        activation_checkpointing_kwargs={"use_reentrant": False},
+    ),
+    "dream": dict(
+        model_name_or_path="Dream-org/Dream-v0-Instruct-7B",
+        model_type="dream",
+        activation_checkpointing=True,
+        activation_checkpointing_kwargs={"use_reentrant": False},
+    ),
 }
 BASE_MODELS = {"llada": "GSAI-ML/LLaDA-8B-Base", "dream": "Dream-org/Dream-v0-Base-7B"}
 
@@ -115,14 +155,18 @@ BASE_MODELS = {"llada": "GSAI-ML/LLaDA-8B-Base", "dream": "Dream-org/Dream-v0-Ba
 def test_scale_recipe_resolves_to_the_papers_settings(path, variant, tmp_path, monkeypatch):
     """Each base with each documented override (SFT, the Base model) resolves to the pinned settings."""
     family, params = path.parent.name, path.stem.removeprefix("s1k_")
-    overrides = {"gift": [], "sft": ["--objective", "sft"],
-                 "base-model": ["--model_name_or_path", BASE_MODELS[family]]}[variant]
+    overrides = {
+        "gift": [],
+        "sft": ["--objective", "sft"],
+        "base-model": ["--model_name_or_path", BASE_MODELS[family]],
+    }[variant]
     assert " ".join(overrides) in path.read_text(), "the header names each override"
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     config = _parse("cold_start", ["--config", _rel(path), *overrides], tmp_path)
     expected = {**S1K_COMMON, **S1K_PARAMS[params], **S1K_MODELS[family]}
-    expected.update({"gift": {}, "sft": {"objective": "sft"},
-                     "base-model": {"model_name_or_path": BASE_MODELS[family]}}[variant])
+    expected.update(
+        {"gift": {}, "sft": {"objective": "sft"}, "base-model": {"model_name_or_path": BASE_MODELS[family]}}[variant]
+    )
     got = {key: getattr(config, key) for key in expected}
     assert got == expected, {k: (got[k], v) for k, v in expected.items() if got[k] != v}
 
@@ -138,7 +182,7 @@ def _launch_lines(path: Path) -> list[list[str]]:
     commands = []
     for line in text.splitlines():
         if "accelerate launch" in line:
-            commands.append(shlex.split(line[line.index("accelerate launch"):]))
+            commands.append(shlex.split(line[line.index("accelerate launch") :]))
     return commands
 
 
@@ -161,7 +205,9 @@ def test_launch_lines_give_the_global_batch(path):
         assert "--gradient_accumulation_steps" not in script, tokens
         accelerate_file = ROOT / _option(launcher, "--config_file")
         assert accelerate_file.is_file(), accelerate_file
-        processes = int(_option(launcher, "--num_processes") or yaml.safe_load(accelerate_file.read_text())["num_processes"])
+        processes = int(
+            _option(launcher, "--num_processes") or yaml.safe_load(accelerate_file.read_text())["num_processes"]
+        )
         per_device = int(_option(script, "--per_device_train_batch_size") or data["per_device_train_batch_size"])
         per_device, accumulation = resolve_batch(data["global_batch_size"], processes, per_device=per_device)
         assert global_batch(per_device, accumulation, processes) == GLOBAL_BATCH, (tokens, per_device, accumulation)
@@ -180,8 +226,14 @@ def test_accelerate_config_loads(path):
     from accelerate.commands.config.config_args import ClusterConfig
 
     data = yaml.safe_load(path.read_text())
-    for key in ("compute_environment", "distributed_type", "num_processes", "num_machines", "machine_rank",
-                "mixed_precision"):
+    for key in (
+        "compute_environment",
+        "distributed_type",
+        "num_processes",
+        "num_machines",
+        "machine_rank",
+        "mixed_precision",
+    ):
         assert key in data, key
     config = ClusterConfig.from_yaml_file(str(path))  # accelerate's own loader: unknown keys are errors
     assert config.num_processes % config.num_machines == 0
@@ -206,7 +258,6 @@ def test_accelerate_config_set():
         assert (found[name]["num_processes"], found[name]["num_machines"]) == (processes, machines), name
 
 
-
 def _parse(stage: str, argv: list[str], tmp_path):
     from stages.config_args import parse_config
 
@@ -215,14 +266,18 @@ def _parse(stage: str, argv: list[str], tmp_path):
 
 
 @pytest.mark.parametrize("stage", ["cold_start", "rl"])
-@pytest.mark.parametrize("given, expected, peft_targets", [
-    (["--lora_target_modules", "q_proj,v_proj"], ["q_proj", "v_proj"], {"q_proj", "v_proj"}),
-    (["--lora_target_modules", "q_proj", "v_proj"], ["q_proj", "v_proj"], {"q_proj", "v_proj"}),
-    (["--lora_target_modules", "all-linear"], ["all-linear"], "all-linear"),
-    ("[q_proj, v_proj]", ["q_proj", "v_proj"], {"q_proj", "v_proj"}),
-    ("q_proj, v_proj", ["q_proj", "v_proj"], {"q_proj", "v_proj"}),
-    ("[all-linear]", ["all-linear"], "all-linear"),
-], ids=["cli-comma", "cli-words", "cli-all-linear", "yaml-list", "yaml-comma", "yaml-all-linear"])
+@pytest.mark.parametrize(
+    "given, expected, peft_targets",
+    [
+        (["--lora_target_modules", "q_proj,v_proj"], ["q_proj", "v_proj"], {"q_proj", "v_proj"}),
+        (["--lora_target_modules", "q_proj", "v_proj"], ["q_proj", "v_proj"], {"q_proj", "v_proj"}),
+        (["--lora_target_modules", "all-linear"], ["all-linear"], "all-linear"),
+        ("[q_proj, v_proj]", ["q_proj", "v_proj"], {"q_proj", "v_proj"}),
+        ("q_proj, v_proj", ["q_proj", "v_proj"], {"q_proj", "v_proj"}),
+        ("[all-linear]", ["all-linear"], "all-linear"),
+    ],
+    ids=["cli-comma", "cli-words", "cli-all-linear", "yaml-list", "yaml-comma", "yaml-all-linear"],
+)
 def test_lora_target_modules_take_one_form_in_both_stages(stage, given, expected, peft_targets, tmp_path):
     from stages.train.lora import lora_config
 
@@ -235,10 +290,13 @@ def test_lora_target_modules_take_one_form_in_both_stages(stage, given, expected
     assert lora_config(config).target_modules == peft_targets  # peft keeps names as a set, all-linear as is
 
 
-@pytest.mark.parametrize("value, message", [
-    ("all-linear,q_proj", r"lora_target_modules: all-linear stands alone, got \['all-linear', 'q_proj'\]"),
-    (",", r"lora_target_modules names no module \(got \[','\]\)"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("all-linear,q_proj", r"lora_target_modules: all-linear stands alone, got \['all-linear', 'q_proj'\]"),
+        (",", r"lora_target_modules names no module \(got \[','\]\)"),
+    ],
+)
 def test_lora_target_modules_mistakes_are_named(value, message, tmp_path):
     from stages.config_args import UsageError
 

@@ -14,41 +14,64 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import copy_task_rows, tiny_rl_config, write_jsonl
 from transformers import TrainerCallback
 
 import stages.train.cold_start as cold_start
 import stages.train.rl as rl
-from gift.checkpoint import (MANIFEST_NAME, RUN_MARKER, CheckpointError, DiskFullError, load_model, read_manifest,
-                             save_checkpoint)
-from helpers import copy_task_rows, tiny_rl_config, write_jsonl
+from gift.checkpoint import (
+    MANIFEST_NAME,
+    RUN_MARKER,
+    CheckpointError,
+    DiskFullError,
+    load_model,
+    read_manifest,
+    save_checkpoint,
+)
+from stages.runs.drift import config_drift
+from stages.runs.lock import LOCK_NAME, RunDirError, acquire_lock, release_lock
+from stages.runs.manifest import HARMLESS_KEYS, ConfigDriftError, canonical_spelling
 from stages.train.cold_start import run_cold_start
 from stages.train.cold_start_config import ColdStartConfig
 from stages.train.rl import run_rl
 from stages.train.rl_config import RLConfig
-from stages.runs.lock import LOCK_NAME, RunDirError, acquire_lock, release_lock
-from stages.runs.drift import config_drift
-from stages.runs.manifest import HARMLESS_KEYS, ConfigDriftError, canonical_spelling
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _config(run_dir: Path, base_dir: Path, data: Path, **overrides) -> ColdStartConfig:
-    values = dict(model_name_or_path=str(base_dir), dataset=str(data), output_dir=str(run_dir), max_length=24,
-                  per_device_train_batch_size=8, learning_rate=3e-3, lr_scheduler_type="constant", max_steps=4,
-                  save_steps=2, seed=0, logging_steps=1, disable_tqdm=True, objective="gift")
+    values = dict(
+        model_name_or_path=str(base_dir),
+        dataset=str(data),
+        output_dir=str(run_dir),
+        max_length=24,
+        per_device_train_batch_size=8,
+        learning_rate=3e-3,
+        lr_scheduler_type="constant",
+        max_steps=4,
+        save_steps=2,
+        seed=0,
+        logging_steps=1,
+        disable_tqdm=True,
+        objective="gift",
+    )
     values.update(overrides)
     return ColdStartConfig(**values)
 
 
 def _rl_config(run_dir: Path, model: Path, **overrides) -> RLConfig:
-    return tiny_rl_config(run_dir, model, **{"max_prompts": 16, "steps": 6, "per_device_train_batch_size": 4,
-                                             "beta": 0.04, **overrides})
+    return tiny_rl_config(
+        run_dir, model, **{"max_prompts": 16, "steps": 6, "per_device_train_batch_size": 4, "beta": 0.04, **overrides}
+    )
 
 
 def tree_checksums(root: Path) -> dict[str, str]:
     """sha256 of every file under `root`, by relative path."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
@@ -78,10 +101,18 @@ def straight(tmp_path_factory, base_dir, data) -> Path:
 # --- the lock ---------------------------------------------------------------------------------------------
 def _holder(run_dir: Path) -> subprocess.Popen:
     """Another process that takes the run directory's lock and keeps it until killed."""
-    code = ("import sys; from pathlib import Path; from stages.runs.lock import acquire_lock; "
-            f"acquire_lock(Path({str(run_dir)!r})); print('locked', flush=True); sys.stdin.read()")
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    code = (
+        "import sys; from pathlib import Path; from stages.runs.lock import acquire_lock; "
+        f"acquire_lock(Path({str(run_dir)!r})); print('locked', flush=True); sys.stdin.read()"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert proc.stdout.readline().strip() == "locked"
     return proc
 
@@ -159,6 +190,7 @@ def test_resume_without_a_run_is_an_error(tmp_path, base_dir, data):
 
 def _killed_during_the_final_save(monkeypatch, stage_module, run) -> None:
     """`run()` with the stage's `save_final` raising KeyboardInterrupt, as a process killed while publishing final/."""
+
     def killed(*args, **kwargs):
         raise KeyboardInterrupt("killed during the final save")
 
@@ -168,8 +200,9 @@ def _killed_during_the_final_save(monkeypatch, stage_module, run) -> None:
             run()
 
 
-def test_killed_during_the_final_save_publishes_final_from_the_last_checkpoint(tmp_path, base_dir, data, straight,
-                                                                                monkeypatch):
+def test_killed_during_the_final_save_publishes_final_from_the_last_checkpoint(
+    tmp_path, base_dir, data, straight, monkeypatch
+):
     run_dir = tmp_path / "run"
     _killed_during_the_final_save(monkeypatch, cold_start, lambda: run_cold_start(_config(run_dir, base_dir, data)))
     assert (run_dir / "checkpoint-4" / MANIFEST_NAME).is_file() and not (run_dir / "final").exists()
@@ -187,7 +220,9 @@ def test_killed_during_the_final_save_publishes_final_from_the_last_checkpoint(t
     assert manifest.metrics["global_step"] == 4 and manifest.metrics["published_from"] == "checkpoint-4"
     assert manifest.config["learning_rate"] == 3e-3
     assert not (final / "optimizer.pt").exists() and (final / "tokenizer_config.json").is_file()
-    steps = [row["step"] for row in map(json.loads, (run_dir / "train_log.jsonl").read_text().splitlines()) if "loss" in row]
+    steps = [
+        row["step"] for row in map(json.loads, (run_dir / "train_log.jsonl").read_text().splitlines()) if "loss" in row
+    ]
     assert steps == [1, 2, 3, 4]
 
 
@@ -215,12 +250,15 @@ def test_resume_with_a_changed_config_is_refused_naming_the_keys(tmp_path, base_
     assert tree_checksums(run_dir) == before
 
 
-@pytest.mark.parametrize("saved,drift", [
-    ("all-linear", []),                      # stage two before lora_target_modules became a list
-    (["all-linear"], []),
-    ("q_proj,v_proj", ["lora_target_modules: ['q_proj', 'v_proj'] -> ['all-linear']"]),
-    ("all-linear,q_proj", ["lora_target_modules: 'all-linear,q_proj' -> ['all-linear']"]),  # invalid: as written
-])
+@pytest.mark.parametrize(
+    "saved,drift",
+    [
+        ("all-linear", []),  # stage two before lora_target_modules became a list
+        (["all-linear"], []),
+        ("q_proj,v_proj", ["lora_target_modules: ['q_proj', 'v_proj'] -> ['all-linear']"]),
+        ("all-linear,q_proj", ["lora_target_modules: 'all-linear,q_proj' -> ['all-linear']"]),  # invalid: as written
+    ],
+)
 def test_lora_target_modules_drift_is_judged_on_the_normalised_list(tmp_path, saved, drift):
     config = _rl_config(tmp_path / "rl", tmp_path / "model", use_lora=True, lora_target_modules="all-linear")
     recorded = json.loads(json.dumps(config.to_dict(), default=str))
@@ -255,7 +293,9 @@ def test_a_full_disk_names_the_path_and_free_space_and_publishes_nothing(tmp_pat
 
     monkeypatch.setattr(transformers.PreTrainedModel, "save_pretrained", full)
     run_dir = tmp_path / "run"
-    with pytest.raises(DiskFullError, match=r"checkpoint-2/model.safetensors: no space left on device, [\d.]+ [KMGT]?B free"):
+    with pytest.raises(
+        DiskFullError, match=r"checkpoint-2/model.safetensors: no space left on device, [\d.]+ [KMGT]?B free"
+    ):
         run_cold_start(_config(run_dir, base_dir, data))
     assert not (run_dir / "checkpoint-2" / MANIFEST_NAME).exists() and not (run_dir / "final").exists()
     assert not (run_dir / LOCK_NAME).exists()
@@ -276,40 +316,59 @@ def test_torch_stream_error_is_reported_as_a_write_failure(tmp_path):
 
     with pytest.raises(DiskFullError, match=rf"{tmp_path}: write failed \(iostream error: a full disk\?\), .* free"):
         with explain_disk_full(tmp_path):
-            raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64 vs 0; "
-                               "basic_ios::clear: iostream error")
+            raise RuntimeError(
+                "[enforce fail at inline_container.cc:664] . unexpected pos 64 vs 0; basic_ios::clear: iostream error"
+            )
 
 
 # --- numeric validation ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("option,value,message", [
-    ("max_steps", -5, r"--max_steps -5: must be a positive integer, or -1 to train num_train_epochs"),
-    ("max_steps", 0, r"--max_steps 0: must be a positive integer"),
-    ("learning_rate", -1e-3, r"--learning_rate -0.001: must be > 0"),
-    ("learning_rate", float("nan"), r"--learning_rate nan: must be > 0"),
-    ("per_device_train_batch_size", 0, r"--per_device_train_batch_size 0: must be a positive integer"),
-    ("gradient_accumulation_steps", 0, r"--gradient_accumulation_steps 0"),
-    ("max_length", 1, r"--max_length 1: must be an integer >= 2"),
-    ("lora_dropout", 1.5, r"--lora_dropout 1.5: must lie in \[0, 1\)"),
-    ("save_steps", -2, r"--save_steps -2: must be a positive integer \(steps\) or a fraction"),
-    ("synthetic_examples", 0, r"--synthetic_examples 0"),
-    ("seed", -1, r"--seed -1: must be an integer in \[0, 2\^32\)"),
-])
+@pytest.mark.parametrize(
+    "option,value,message",
+    [
+        ("max_steps", -5, r"--max_steps -5: must be a positive integer, or -1 to train num_train_epochs"),
+        ("max_steps", 0, r"--max_steps 0: must be a positive integer"),
+        ("learning_rate", -1e-3, r"--learning_rate -0.001: must be > 0"),
+        ("learning_rate", float("nan"), r"--learning_rate nan: must be > 0"),
+        ("per_device_train_batch_size", 0, r"--per_device_train_batch_size 0: must be a positive integer"),
+        ("gradient_accumulation_steps", 0, r"--gradient_accumulation_steps 0"),
+        ("max_length", 1, r"--max_length 1: must be an integer >= 2"),
+        ("lora_dropout", 1.5, r"--lora_dropout 1.5: must lie in \[0, 1\)"),
+        ("save_steps", -2, r"--save_steps -2: must be a positive integer \(steps\) or a fraction"),
+        ("synthetic_examples", 0, r"--synthetic_examples 0"),
+        ("seed", -1, r"--seed -1: must be an integer in \[0, 2\^32\)"),
+    ],
+)
 def test_numeric_options_are_validated_before_anything_loads(tmp_path, option, value, message):
     with pytest.raises(ValueError, match=message):
         ColdStartConfig(output_dir=str(tmp_path / "o"), **{option: value})
 
 
-@pytest.mark.parametrize("option,value,message", [
-    ("max_steps", -5, r"--max_steps -5"), ("p_mask_prompt", 1.0, r"p_mask_prompt 1.0: must lie in \[0, 1\)"),
-    ("gen_length", 0, r"--gen_length 0"), ("temperature", -1.0, r"--temperature -1.0: must be >= 0"),
-    ("num_generations", 1, r"--num_generations 1: must be an integer >= 2"), ("beta", -0.1, r"--beta -0.1"),
-    ("gen_length", 20, r"--gen_length 20 is not divisible by --block_length 32"),
-    ("steps", 100, r"--steps 100 is not divisible by the number of blocks \(gen_length 256 / "
-                             r"block_length 32 = 8\)"),
-])
+@pytest.mark.parametrize(
+    "option,value,message",
+    [
+        ("max_steps", -5, r"--max_steps -5"),
+        ("p_mask_prompt", 1.0, r"p_mask_prompt 1.0: must lie in \[0, 1\)"),
+        ("gen_length", 0, r"--gen_length 0"),
+        ("temperature", -1.0, r"--temperature -1.0: must be >= 0"),
+        ("num_generations", 1, r"--num_generations 1: must be an integer >= 2"),
+        ("beta", -0.1, r"--beta -0.1"),
+        ("gen_length", 20, r"--gen_length 20 is not divisible by --block_length 32"),
+        (
+            "steps",
+            100,
+            r"--steps 100 is not divisible by the number of blocks \(gen_length 256 / "
+            r"block_length 32 = 8\)",
+        ),
+    ],
+)
 def test_rl_numeric_options_are_validated(tmp_path, option, value, message):
-    values = {"output_dir": str(tmp_path / "o"), "per_device_train_batch_size": 4, "num_generations": 4,
-              "save_steps": 12, option: value}
+    values = {
+        "output_dir": str(tmp_path / "o"),
+        "per_device_train_batch_size": 4,
+        "num_generations": 4,
+        "save_steps": 12,
+        option: value,
+    }
     if option == "num_generations":
         values["per_device_train_batch_size"] = 2
     with pytest.raises(ValueError, match=message):
@@ -353,7 +412,9 @@ def test_an_output_dir_that_cannot_be_written_is_one_clear_error(tmp_path, base_
         raise PermissionError(errno.EACCES, "Permission denied", str(out / LOCK_NAME))
 
     monkeypatch.setattr(run_dir_module, "acquire_lock", denied)
-    with pytest.raises(RunDirError, match=r"--output_dir .*ro: cannot write there \(Permission denied\); choose a writable"):
+    with pytest.raises(
+        RunDirError, match=r"--output_dir .*ro: cannot write there \(Permission denied\); choose a writable"
+    ):
         run_cold_start(_config(tmp_path / "ro", base_dir, data))
     assert not (tmp_path / "ro").exists()
 
@@ -382,17 +443,39 @@ def test_a_model_directory_shipping_a_trainer_state_stays_a_plain_model(tmp_path
 
 @pytest.mark.slow
 def test_two_cli_runs_in_one_directory_then_kill_and_resume(tmp_path, base_dir, data, capsys, monkeypatch):
-    """Two runs racing for one directory: `S1 --output_dir X & S1 --seed 1 --output_dir X`, then `kill -9` and `--resume`."""
+    """Two runs racing for one directory: `S1 --output_dir X & S1 --seed 1 --output_dir X`, then `kill -9` and
+    `--resume`."""
     import time
 
     from stages import cli
 
     run_dir = tmp_path / "X"
-    args = ["cold-start", "--model_name_or_path", str(base_dir), "--dataset", str(data), "--max_length", "24",
-            "--per_device_train_batch_size", "8", "--max_steps", "40", "--save_steps", "2", "--disable_tqdm", "true",
-            "--output_dir", str(run_dir)]
-    first = subprocess.Popen([sys.executable, "-m", "stages.cli", *args], cwd=REPO, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    args = [
+        "cold-start",
+        "--model_name_or_path",
+        str(base_dir),
+        "--dataset",
+        str(data),
+        "--max_length",
+        "24",
+        "--per_device_train_batch_size",
+        "8",
+        "--max_steps",
+        "40",
+        "--save_steps",
+        "2",
+        "--disable_tqdm",
+        "true",
+        "--output_dir",
+        str(run_dir),
+    ]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "stages.cli", *args],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     try:
         deadline = time.time() + 120
         while not (run_dir / "checkpoint-2" / MANIFEST_NAME).is_file():

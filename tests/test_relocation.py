@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import copy_task_rows, write_jsonl
 from transformers import TrainerCallback
 
 from gift.checkpoint import FINAL_DIR
-from helpers import copy_task_rows, write_jsonl
 from stages.runs.manifest import ConfigDriftError
 from stages.train.cold_start import run_cold_start
 from stages.train.cold_start_config import ColdStartConfig
@@ -23,10 +23,24 @@ class _Kill(TrainerCallback):
 
 
 def _config(tree: Path, **overrides) -> ColdStartConfig:
-    return ColdStartConfig(**{**dict(model_name_or_path=str(tree / "base"), dataset=str(tree / "data.jsonl"),
-                                     output_dir=str(tree / "stage1"), max_length=24, per_device_train_batch_size=8,
-                                     max_steps=4, save_steps=2, seed=0, logging_steps=1, disable_tqdm=True,
-                                     objective="sft"), **overrides})
+    return ColdStartConfig(
+        **{
+            **dict(
+                model_name_or_path=str(tree / "base"),
+                dataset=str(tree / "data.jsonl"),
+                output_dir=str(tree / "stage1"),
+                max_length=24,
+                per_device_train_batch_size=8,
+                max_steps=4,
+                save_steps=2,
+                seed=0,
+                logging_steps=1,
+                disable_tqdm=True,
+                objective="sft",
+            ),
+            **overrides,
+        }
+    )
 
 
 def test_a_moved_folder_tree_resumes_and_another_model_is_still_refused(tmp_path, base_dir):

@@ -6,12 +6,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import tiny_rl_config, write_jsonl
 from transformers import TrainerCallback
 
 from gift.checkpoint import load_model, read_manifest
-from gift.diffu_grpo import (completion_logps, completion_mask_until_eos, diffu_grpo_loss, draw_prompt_masks,
-                             group_advantages, selective_log_softmax)
-from helpers import tiny_rl_config, write_jsonl
+from gift.diffu_grpo import (
+    completion_logps,
+    completion_mask_until_eos,
+    diffu_grpo_loss,
+    draw_prompt_masks,
+    group_advantages,
+    selective_log_softmax,
+)
 from stages.train.cold_start import run_cold_start
 from stages.train.cold_start_config import ColdStartConfig
 from stages.train.rl import DiffuGRPOTrainer, run_rl
@@ -23,15 +29,28 @@ from stages.train.rl_data import rl_rows
 def stage_one(tmp_path_factory, base_dir) -> Path:
     """A short GIFT stage-one run on synthetic Sudoku (full weights)."""
     tmp = tmp_path_factory.mktemp("s1")
-    return run_cold_start(ColdStartConfig(model_name_or_path=str(base_dir), dataset="synthetic:sudoku",
-                                          synthetic_examples=512, max_length=48, output_dir=str(tmp / "gift"),
-                                          max_steps=20, per_device_train_batch_size=32, learning_rate=2e-3,
-                                          save_steps=1000, disable_tqdm=True))
+    return run_cold_start(
+        ColdStartConfig(
+            model_name_or_path=str(base_dir),
+            dataset="synthetic:sudoku",
+            synthetic_examples=512,
+            max_length=48,
+            output_dir=str(tmp / "gift"),
+            max_steps=20,
+            per_device_train_batch_size=32,
+            learning_rate=2e-3,
+            save_steps=1000,
+            disable_tqdm=True,
+        )
+    )
 
 
 def _rl_config(tmp_path, model, **overrides) -> RLConfig:
-    return tiny_rl_config(tmp_path / "rl", model, **{"max_prompts": 64, "steps": 12,
-                                                     "per_device_train_batch_size": 8, "beta": 0.04, **overrides})
+    return tiny_rl_config(
+        tmp_path / "rl",
+        model,
+        **{"max_prompts": 64, "steps": 12, "per_device_train_batch_size": 8, "beta": 0.04, **overrides},
+    )
 
 
 def _metrics(run_dir: Path) -> list[dict]:
@@ -53,7 +72,9 @@ def test_estimator_masks_the_whole_completion_and_the_chosen_prompt_tokens(tiny)
     assert x[0, :5].tolist() == [0, 0, adapter.mask_token_id, 12, 13]
     assert x[1, :5].tolist() == [14, adapter.mask_token_id, 16, 17, adapter.mask_token_id]
     with torch.no_grad():
-        full = torch.log_softmax(adapter.logits(model, x, torch.cat([attention, torch.ones_like(completion)], 1))[:, 5:], -1)
+        full = torch.log_softmax(
+            adapter.logits(model, x, torch.cat([attention, torch.ones_like(completion)], 1))[:, 5:], -1
+        )
     assert torch.allclose(logps, full.gather(-1, completion[..., None]).squeeze(-1), atol=1e-5)
 
 
@@ -99,8 +120,10 @@ def test_loss_equals_hand_computation():
         kl = math.exp(r - lp) - (r - lp) - 1
         return -min(ratio * a, clipped * a) + beta * kl
 
-    rows = [[token(*v) for v in zip(logps[0, :2].tolist(), old[0, :2].tolist(), ref[0, :2].tolist(), [1.0, 1.0])],
-            [token(*v) for v in zip(logps[1].tolist(), old[1].tolist(), ref[1].tolist(), [-2.0] * 3)]]
+    rows = [
+        [token(*v) for v in zip(logps[0, :2].tolist(), old[0, :2].tolist(), ref[0, :2].tolist(), [1.0, 1.0])],
+        [token(*v) for v in zip(logps[1].tolist(), old[1].tolist(), ref[1].tolist(), [-2.0] * 3)],
+    ]
     expected = (sum(rows[0]) / 2 + sum(rows[1]) / 3) / 2
     assert out.loss.item() == pytest.approx(expected, rel=1e-6)
     # row 0 token 0: ratio e^0.6 > 1.5 with A > 0 (clipped); row 1 token 1: e^0.7 > 1.5 but A < 0 (not clipped)
@@ -128,13 +151,23 @@ class _Recorder:
     def hook(self, name):
         def record(module, args, kwargs):
             self.calls.append((name, kwargs["input_ids"].clone(), torch.is_grad_enabled()))
+
         return record
 
 
 @pytest.mark.parametrize("use_lora", [False, True])
 def test_same_mask_for_old_ref_current_and_new_mask_per_iteration(tmp_path, stage_one, use_lora):
-    config = _rl_config(tmp_path, stage_one, max_steps=2, num_iterations=2, use_lora=use_lora, save_steps=0,
-                        save_strategy="no", per_device_train_batch_size=4, gradient_accumulation_steps=1)
+    config = _rl_config(
+        tmp_path,
+        stage_one,
+        max_steps=2,
+        num_iterations=2,
+        use_lora=use_lora,
+        save_steps=0,
+        save_strategy="no",
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=1,
+    )
     recorder = _Recorder(None)
     original = DiffuGRPOTrainer._generate_and_score_completions
 
@@ -142,8 +175,9 @@ def test_same_mask_for_old_ref_current_and_new_mask_per_iteration(tmp_path, stag
         if not getattr(self, "_hooked", False):
             self._hooked = True
             base = self.accelerator.unwrap_model(self.model)
-            base.get_base_model().register_forward_pre_hook(recorder.hook("policy"), with_kwargs=True) if use_lora \
-                else base.register_forward_pre_hook(recorder.hook("policy"), with_kwargs=True)
+            base.get_base_model().register_forward_pre_hook(
+                recorder.hook("policy"), with_kwargs=True
+            ) if use_lora else base.register_forward_pre_hook(recorder.hook("policy"), with_kwargs=True)
             if self.ref_model is not None:
                 self.ref_model.register_forward_pre_hook(recorder.hook("ref"), with_kwargs=True)
         recorder.calls.clear()
@@ -167,9 +201,11 @@ def test_same_mask_for_old_ref_current_and_new_mask_per_iteration(tmp_path, stag
     masks = [c[1][:, :-24] == 1 for c in logp_calls]
     assert torch.equal(masks[0], masks[2]) and torch.equal(masks[1], masks[3])
     assert not torch.equal(masks[0], masks[1])
+
     # the current policy sees the same rows in shuffled order: compare sets of rows
     def rows(t):
         return sorted(map(tuple, t.tolist()))
+
     assert rows(cur0[1]) == rows(old0[1]) and rows(cur1[1]) == rows(old1[1])
 
 
@@ -180,8 +216,17 @@ def test_parameters_change_and_metrics_are_logged_every_step(tmp_path, stage_one
     assert all(not torch.equal(before[k], after[k]) for k in before)
     lines = _metrics(tmp_path / "rl")
     assert [line["step"] for line in lines] == [1, 2, 3, 4]
-    for key in ("wall_time", "reward_mean", "reward_std", "reward/sudoku_reward", "frac_reward_zero_std", "kl",
-                "clip_ratio", "completion_length", "learning_rate"):
+    for key in (
+        "wall_time",
+        "reward_mean",
+        "reward_std",
+        "reward/sudoku_reward",
+        "frac_reward_zero_std",
+        "kl",
+        "clip_ratio",
+        "completion_length",
+        "learning_rate",
+    ):
         assert all(key in line for line in lines), key
     manifest = read_manifest(final)
     assert manifest.stage == "rl" and manifest.parent == str(stage_one.resolve())
@@ -195,10 +240,20 @@ def test_mu_one_with_beta_runs(tmp_path, stage_one):
 
 
 def test_lora_stage_one_checkpoint_loads_directly(tmp_path, stage_one):
-    lora = run_cold_start(ColdStartConfig(model_name_or_path=str(stage_one), dataset="synthetic:sudoku",
-                                          synthetic_examples=64, max_length=48, output_dir=str(tmp_path / "lora"),
-                                          max_steps=2, per_device_train_batch_size=8, use_lora=True, save_steps=1000,
-                                          disable_tqdm=True))
+    lora = run_cold_start(
+        ColdStartConfig(
+            model_name_or_path=str(stage_one),
+            dataset="synthetic:sudoku",
+            synthetic_examples=64,
+            max_length=48,
+            output_dir=str(tmp_path / "lora"),
+            max_steps=2,
+            per_device_train_batch_size=8,
+            use_lora=True,
+            save_steps=1000,
+            disable_tqdm=True,
+        )
+    )
     assert read_manifest(lora).adapter
     final = run_rl(_rl_config(tmp_path, tmp_path / "lora", use_lora=True, lora_r=4, lora_alpha=8, max_steps=2))
     assert read_manifest(final).adapter and len(_metrics(tmp_path / "rl")) == 2
@@ -233,12 +288,26 @@ def test_reward_rises_with_a_trivially_learnable_reward(tmp_path, stage_one):
     import datasets
 
     loaded = load_model(str(stage_one), merge_adapter=True)
-    config = _rl_config(tmp_path, stage_one, max_steps=30, num_iterations=1, beta=0.0, learning_rate=3e-3,
-                        per_device_train_batch_size=16, save_strategy="no", temperature=1.0)
-    trainer = DiffuGRPOTrainer(model=loaded.model, adapter=loaded.adapter, args=config,
-                               metrics_path=tmp_path / "metrics.jsonl", reward_funcs=[fours],
-                               train_dataset=datasets.Dataset.from_list(rl_rows("sudoku", "synthetic", limit=128)),
-                               processing_class=loaded.tokenizer)
+    config = _rl_config(
+        tmp_path,
+        stage_one,
+        max_steps=30,
+        num_iterations=1,
+        beta=0.0,
+        learning_rate=3e-3,
+        per_device_train_batch_size=16,
+        save_strategy="no",
+        temperature=1.0,
+    )
+    trainer = DiffuGRPOTrainer(
+        model=loaded.model,
+        adapter=loaded.adapter,
+        args=config,
+        metrics_path=tmp_path / "metrics.jsonl",
+        reward_funcs=[fours],
+        train_dataset=datasets.Dataset.from_list(rl_rows("sudoku", "synthetic", limit=128)),
+        processing_class=loaded.tokenizer,
+    )
     trainer.train()
     rewards = [json.loads(line)["reward_mean"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert sum(rewards[-5:]) / 5 > sum(rewards[:5]) / 5 + 0.1, rewards

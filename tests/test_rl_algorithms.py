@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import tiny_rl_config
 
 from gift.checkpoint import load_model, read_manifest
-from helpers import tiny_rl_config
 from stages.train.cold_start import run_cold_start
 from stages.train.cold_start_config import ColdStartConfig
 from stages.train.rl import DiffuGRPOTrainer, run_rl
@@ -18,29 +18,51 @@ from stages.train.rl_config import RLConfig
 @pytest.fixture(scope="module")
 def stage_one(tmp_path_factory, base_dir) -> Path:
     tmp = tmp_path_factory.mktemp("s1")
-    return run_cold_start(ColdStartConfig(model_name_or_path=str(base_dir), dataset="synthetic:sudoku",
-                                          synthetic_examples=256, max_length=48, output_dir=str(tmp / "sft"),
-                                          objective="sft", max_steps=10, per_device_train_batch_size=32,
-                                          learning_rate=2e-3, save_steps=1000, disable_tqdm=True))
+    return run_cold_start(
+        ColdStartConfig(
+            model_name_or_path=str(base_dir),
+            dataset="synthetic:sudoku",
+            synthetic_examples=256,
+            max_length=48,
+            output_dir=str(tmp / "sft"),
+            objective="sft",
+            max_steps=10,
+            per_device_train_batch_size=32,
+            learning_rate=2e-3,
+            save_steps=1000,
+            disable_tqdm=True,
+        )
+    )
 
 
 def _config(tmp_path, model, **overrides) -> RLConfig:
-    return tiny_rl_config(tmp_path / "rl", model, **{"max_prompts": 32, "steps": 12,
-                                                     "per_device_train_batch_size": 8, "beta": 0.0, "max_steps": 2,
-                                                     **overrides})
+    return tiny_rl_config(
+        tmp_path / "rl",
+        model,
+        **{"max_prompts": 32, "steps": 12, "per_device_train_batch_size": 8, "beta": 0.0, "max_steps": 2, **overrides},
+    )
 
 
-@pytest.mark.parametrize("algorithm,extra", [("spg", {"num_t": 2}), ("unigrpo", {"num_t": 2, "beta": 0.04}),
-                                             ("wd1", {"prompt_padding": "official"}), ("d1", {"loss_type": "grpo"}),
-                                             ("gdpo", {}),
-                                             ("coupled", {"beta": 0.01})])
+@pytest.mark.parametrize(
+    "algorithm,extra",
+    [
+        ("spg", {"num_t": 2}),
+        ("unigrpo", {"num_t": 2, "beta": 0.04}),
+        ("wd1", {"prompt_padding": "official"}),
+        ("d1", {"loss_type": "grpo"}),
+        ("gdpo", {}),
+        ("coupled", {"beta": 0.01}),
+    ],
+)
 def test_every_algorithm_trains_and_records_itself(tmp_path, stage_one, algorithm, extra):
     before = load_model(str(stage_one)).model.state_dict()
     final = run_rl(_config(tmp_path, stage_one, rl_algorithm=algorithm, **extra))
     after = load_model(str(final)).model.state_dict()
     assert all(not torch.equal(before[k], after[k]) for k in before)
     lines = [json.loads(line) for line in (tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()]
-    assert [line["step"] for line in lines] == [1, 2] and all(torch.isfinite(torch.tensor(line["loss"])) for line in lines)
+    assert [line["step"] for line in lines] == [1, 2] and all(
+        torch.isfinite(torch.tensor(line["loss"])) for line in lines
+    )
     manifest = read_manifest(final)
     assert manifest.objective == algorithm and manifest.config["rl_algorithm"] == algorithm
 
@@ -49,8 +71,9 @@ def test_spg_masks_are_shared_within_an_iteration_and_new_across_iterations(tmp_
     """SPG reads no old or reference policy: the only log-prob forwards are the current policy's, two draws
     per completion, block-wise, one mask set per iteration (one micro-batch per step: the official schedule
     is per_update's)."""
-    config = _config(tmp_path, stage_one, rl_algorithm="spg", num_t=2, max_steps=2, save_strategy="no",
-                     per_device_train_batch_size=4)
+    config = _config(
+        tmp_path, stage_one, rl_algorithm="spg", num_t=2, max_steps=2, save_strategy="no", per_device_train_batch_size=4
+    )
     seen, batches = [], []
     original = DiffuGRPOTrainer._generate_and_score_completions
 
@@ -59,7 +82,8 @@ def test_spg_masks_are_shared_within_an_iteration_and_new_across_iterations(tmp_
         batches.append(batch)
         if not seen:
             self.accelerator.unwrap_model(self.model).register_forward_pre_hook(
-                lambda m, a, k: seen.append((k["input_ids"].clone(), torch.is_grad_enabled())), with_kwargs=True)
+                lambda m, a, k: seen.append((k["input_ids"].clone(), torch.is_grad_enabled())), with_kwargs=True
+            )
         return batch
 
     DiffuGRPOTrainer._generate_and_score_completions = record
@@ -84,8 +108,11 @@ def test_spg_masks_are_shared_within_an_iteration_and_new_across_iterations(tmp_
 def test_scale_rewards_is_refused_where_the_estimator_sets_its_own_advantages(tmp_path, stage_one):
     for name in ("unigrpo", "wd1"):
         extra = {"beta": 0.0} if name == "wd1" else {}
-        with pytest.raises(ValueError, match=f"rl_algorithm {name} sets its own advantage scaling and ignores "
-                                             "scale_rewards; leave scale_rewards at none \\(got group\\)"):
+        with pytest.raises(
+            ValueError,
+            match=f"rl_algorithm {name} sets its own advantage scaling and ignores "
+            "scale_rewards; leave scale_rewards at none \\(got group\\)",
+        ):
             _config(tmp_path, stage_one, rl_algorithm=name, scale_rewards="group", **extra)
     assert _config(tmp_path, stage_one, rl_algorithm="d1", scale_rewards="group").scale_rewards == "group"
 
@@ -114,13 +141,20 @@ def test_unset_options_are_the_estimators_published_defaults(tmp_path, stage_one
     assert (uni.beta, uni.epsilon, uni.kl_reference) == (0.01, 0.2, "generation")
     from stages.train.rl_estimator import estimator_settings
 
-    assert estimator_settings(uni).num_t == 35 and estimator_settings(_config(tmp_path, stage_one, rl_algorithm="spg")).block_length == 8
-    spg = _config(tmp_path, stage_one, rl_algorithm="spg", beta=None, epsilon=0.5)  # a recipe's epsilon: unused, allowed
+    assert (
+        estimator_settings(uni).num_t == 35
+        and estimator_settings(_config(tmp_path, stage_one, rl_algorithm="spg")).block_length == 8
+    )
+    spg = _config(
+        tmp_path, stage_one, rl_algorithm="spg", beta=None, epsilon=0.5
+    )  # a recipe's epsilon: unused, allowed
     assert spg.beta == 0.0 and estimator_settings(spg).num_t == 2
 
 
-@pytest.mark.parametrize("key,value", [("num_t", 0), ("eubo_beta", -1.0), ("mix_weight", 1.5),
-                                       ("spg_block_length", 0), ("p_mask_prompt", 1.0)])
+@pytest.mark.parametrize(
+    "key,value",
+    [("num_t", 0), ("eubo_beta", -1.0), ("mix_weight", 1.5), ("spg_block_length", 0), ("p_mask_prompt", 1.0)],
+)
 def test_estimator_numbers_are_validated(tmp_path, stage_one, key, value):
     with pytest.raises(ValueError, match=key):
         _config(tmp_path, stage_one, rl_algorithm="spg", **{key: value})
@@ -139,8 +173,7 @@ def test_a_toy_estimator_registered_from_one_module_trains(tmp_path, stage_one):
 
 
 def test_rollout_min_commit_reaches_the_sampler(tmp_path, stage_one):
-    config = _config(tmp_path, stage_one, threshold=0.9, min_commit="schedule", eos_stop=True,
-                     lookahead=1)
+    config = _config(tmp_path, stage_one, threshold=0.9, min_commit="schedule", eos_stop=True, lookahead=1)
     from gift.checkpoint import load_model as load
 
     loaded = load(str(stage_one))
@@ -148,10 +181,15 @@ def test_rollout_min_commit_reaches_the_sampler(tmp_path, stage_one):
 
     from stages.train.rl_data import rl_rows
 
-    trainer = DiffuGRPOTrainer(model=loaded.model, adapter=loaded.adapter, args=config,
-                               metrics_path=tmp_path / "m.jsonl", reward_funcs=[lambda prompts, completions, **k: [0.0] * len(prompts)],
-                               train_dataset=datasets.Dataset.from_list(rl_rows("sudoku", "synthetic", limit=8)),
-                               processing_class=loaded.tokenizer)
+    trainer = DiffuGRPOTrainer(
+        model=loaded.model,
+        adapter=loaded.adapter,
+        args=config,
+        metrics_path=tmp_path / "m.jsonl",
+        reward_funcs=[lambda prompts, completions, **k: [0.0] * len(prompts)],
+        train_dataset=datasets.Dataset.from_list(rl_rows("sudoku", "synthetic", limit=8)),
+        processing_class=loaded.tokenizer,
+    )
     assert trainer.sampler_config.min_commit == "schedule" and trainer.sampler_config.threshold == 0.9
     assert trainer.sampler_config.eos_stop and trainer.sampler_config.lookahead == 1
     with pytest.raises(ValueError, match="unknown min_commit 'two'"):
@@ -164,8 +202,17 @@ def test_rollout_min_commit_reaches_the_sampler(tmp_path, stage_one):
 def test_mask_schedule_reaches_the_trainer(tmp_path, stage_one, schedule):
     """Two micro-batches per step, mu = 2: under `official` (d1's `_step % num_iterations`) each micro-batch
     slot reads one mask set in both updates; under `per_update` each update reads its own."""
-    config = _config(tmp_path, stage_one, rl_algorithm="d1", p_mask_prompt=0.5, mask_schedule=schedule,
-                     per_device_train_batch_size=4, gradient_accumulation_steps=2, max_steps=2, save_strategy="no")
+    config = _config(
+        tmp_path,
+        stage_one,
+        rl_algorithm="d1",
+        p_mask_prompt=0.5,
+        mask_schedule=schedule,
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=2,
+        max_steps=2,
+        save_strategy="no",
+    )
     seen = []
     original = DiffuGRPOTrainer._logps
 
@@ -190,7 +237,10 @@ def test_coupled_and_the_new_options_reach_the_config(tmp_path, stage_one):
     coupled = _config(tmp_path, stage_one, rl_algorithm="coupled", beta=None)
     assert (coupled.beta, coupled.epsilon, coupled.loss_type, coupled.kl_reference) == (0.01, 0.5, "bnpo", "start")
     assert estimator_settings(coupled).mask_schedule == "official"
-    assert estimator_settings(_config(tmp_path, stage_one, rl_algorithm="wd1", wd1_reduction="row_mean")).reduction == "row_mean"
+    assert (
+        estimator_settings(_config(tmp_path, stage_one, rl_algorithm="wd1", wd1_reduction="row_mean")).reduction
+        == "row_mean"
+    )
     with pytest.raises(ValueError, match="--wd1_reduction is an option of wd1, not of rl_algorithm gdpo"):
         _config(tmp_path, stage_one, rl_algorithm="gdpo", wd1_reduction="row_mean")
     with pytest.raises(ValueError, match="unknown mask_schedule 'fresh'"):
@@ -201,8 +251,9 @@ def test_coupled_and_the_new_options_reach_the_config(tmp_path, stage_one):
 
 def test_unigrpo_length_rule_shapes_the_advantages_not_the_logged_rewards(tmp_path, stage_one):
     """A margin of gen_length zeroes every reward UniGRPO learns from; metrics.jsonl keeps the task's rewards."""
-    config = _config(tmp_path, stage_one, rl_algorithm="unigrpo", num_t=2, unigrpo_length_margin=24, max_steps=2,
-                     save_strategy="no")
+    config = _config(
+        tmp_path, stage_one, rl_algorithm="unigrpo", num_t=2, unigrpo_length_margin=24, max_steps=2, save_strategy="no"
+    )
     batches = []
     original = DiffuGRPOTrainer._generate_and_score_completions
 

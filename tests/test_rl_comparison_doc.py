@@ -28,8 +28,12 @@ def test_each_estimator_is_paired_with_the_first_on_the_same_start():
     from scripts.render_rl_comparison import _paired_lines
 
     run = {"last20": 0.5, "frozen_first10": 0.4, "frozen_last20": 0.4}
-    results = {"rl": {"sft:d1": [{**run, "seed": 0, "gain": 0.03}, {**run, "seed": 1, "gain": 0.01}],
-                      "sft:spg": [{**run, "seed": 0, "gain": 0.01}, {**run, "seed": 1, "gain": 0.04}]}}
+    results = {
+        "rl": {
+            "sft:d1": [{**run, "seed": 0, "gain": 0.03}, {**run, "seed": 1, "gain": 0.01}],
+            "sft:spg": [{**run, "seed": 0, "gain": 0.01}, {**run, "seed": 1, "gain": 0.04}],
+        }
+    }
     lines = _paired_lines(results)
     assert lines[0].startswith("Per start (sft 0, sft 1), each estimator's gain minus d1's")
     assert lines[-1] == "| spg | -2.0, +3.0 | +0.5 |"
@@ -38,8 +42,10 @@ def test_each_estimator_is_paired_with_the_first_on_the_same_start():
 def _results(changes: dict[str, list[float]], gains: dict[str, list[float]]) -> dict:
     """Two arms x three seeds per estimator; both arms of a seed get the same numbers (so per-seed means are them)."""
     metric = "cell_accuracy"
-    accuracy = {"rl_start": {arm: {metric: {"values": [0.5, 0.5, 0.5], "seeds": [0, 1, 2]}} for arm in ("sft", "gift")},
-                "stage2": {}}
+    accuracy = {
+        "rl_start": {arm: {metric: {"values": [0.5, 0.5, 0.5], "seeds": [0, 1, 2]}} for arm in ("sft", "gift")},
+        "stage2": {},
+    }
     rl = {}
     for name, change in changes.items():
         for arm in ("sft", "gift"):
@@ -51,8 +57,10 @@ def _results(changes: dict[str, list[float]], gains: dict[str, list[float]]) -> 
 def test_the_seed_is_the_unit_and_holm_covers_the_estimators_against_d1():
     from scripts.render_rl_comparison import comparisons
 
-    results = _results({"d1": [0.03, 0.02, 0.025], "spg": [0.0, -0.01, 0.005], "wd1": [0.03, 0.02, 0.025]},
-                       {"d1": [0.03, 0.03, 0.03], "spg": [0.01, 0.02, 0.0], "wd1": [0.02, 0.04, 0.03]})
+    results = _results(
+        {"d1": [0.03, 0.02, 0.025], "spg": [0.0, -0.01, 0.005], "wd1": [0.03, 0.02, 0.025]},
+        {"d1": [0.03, 0.03, 0.03], "spg": [0.01, 0.02, 0.0], "wd1": [0.02, 0.04, 0.03]},
+    )
     table = comparisons(results)
     change = table["change"]
     assert change["reference"] == "d1" and change["alone"]["d1"]["n"] == 3  # seeds, not 6 starts

@@ -4,10 +4,10 @@ import json
 
 import pytest
 import torch
+from helpers import TINY_RL, tiny_rl_config
 
 import stages.train.rl as rl
 from gift.checkpoint import load_model
-from helpers import TINY_RL, tiny_rl_config
 from stages.train.frozen_control import run_frozen_control
 from stages.train.rl_config import RLConfig, frozen_settings
 
@@ -23,14 +23,28 @@ def test_reference_runs_the_starting_weights_while_the_policy_moves(tmp_path, ba
 
     def record(self, batch):
         with torch.no_grad():
-            logits = {"ref": self.ref_model(input_ids=probe).logits, "start": start(input_ids=probe).logits,
-                      "policy": self.accelerator.unwrap_model(self.model)(input_ids=probe).logits}
+            logits = {
+                "ref": self.ref_model(input_ids=probe).logits,
+                "start": start(input_ids=probe).logits,
+                "policy": self.accelerator.unwrap_model(self.model)(input_ids=probe).logits,
+            }
         seen.append({name: (value - logits["start"]).abs().max().item() for name, value in logits.items()})
         return real(self, batch)
 
     monkeypatch.setattr(rl.DiffuGRPOTrainer, "_reference_logps", record)
-    rl.run_rl(tiny_rl_config(tmp_path / "rl", base_dir, max_prompts=32, steps=12, per_device_train_batch_size=8, beta=0.04,
-                             learning_rate=1e-2, max_steps=6, save_steps=6))
+    rl.run_rl(
+        tiny_rl_config(
+            tmp_path / "rl",
+            base_dir,
+            max_prompts=32,
+            steps=12,
+            per_device_train_batch_size=8,
+            beta=0.04,
+            learning_rate=1e-2,
+            max_steps=6,
+            save_steps=6,
+        )
+    )
     metrics = [line for line in (tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()]
     assert len(seen) == 3  # one reference pass per generation batch (6 steps, mu 2)
     assert all(s["ref"] == 0.0 for s in seen)  # the reference is the starting model, bit for bit
@@ -46,11 +60,21 @@ def _logged(run_dir, key):
 def test_the_frozen_control_sees_every_batch_of_its_run(tmp_path, base_dir):
     # A run that cannot learn (rate 1e-12) with 2 steps per generation batch, and its frozen control with
     # one: the same prompts and rollout noise, so the same completions (lengths, rewards) for every batch.
-    values = {"max_prompts": 64, "steps": 12, "per_device_train_batch_size": 8, "beta": 0.0,
-              "learning_rate": 1e-12, "temperature": 0.9, "num_iterations": 2, "max_steps": 8, "save_steps": 8}
+    values = {
+        "max_prompts": 64,
+        "steps": 12,
+        "per_device_train_batch_size": 8,
+        "beta": 0.0,
+        "learning_rate": 1e-12,
+        "temperature": 0.9,
+        "num_iterations": 2,
+        "max_steps": 8,
+        "save_steps": 8,
+    }
     run = tiny_rl_config(tmp_path / "run", base_dir, **values)
-    control = RLConfig(**frozen_settings({**TINY_RL, **values, "model": str(base_dir),
-                                          "output_dir": str(tmp_path / "control")}))
+    control = RLConfig(
+        **frozen_settings({**TINY_RL, **values, "model": str(base_dir), "output_dir": str(tmp_path / "control")})
+    )
     assert (control.num_iterations, control.max_steps, control.learning_rate) == (1, 4, 1e-12)
     rl.run_rl(run)
     rl.run_rl(control)
@@ -61,13 +85,27 @@ def test_the_frozen_control_sees_every_batch_of_its_run(tmp_path, base_dir):
 
 def test_frozen_settings_need_whole_generation_batches():
     assert frozen_settings({"max_steps": 120, "num_iterations": 4, "beta": 0.04, "learning_rate": 1e-4}) == {
-        "max_steps": 30, "num_iterations": 1, "beta": 0.0, "learning_rate": 1e-12, "save_steps": 30}
+        "max_steps": 30,
+        "num_iterations": 1,
+        "beta": 0.0,
+        "learning_rate": 1e-12,
+        "save_steps": 30,
+    }
     assert frozen_settings({"max_steps": 24})["max_steps"] == 2  # num_iterations left to RLConfig's default, 12
     # the estimator and its options are the update's: the controls of d1, SPG or UniGRPO runs are one control
     common = {"max_steps": 8, "num_iterations": 2, "temperature": 0.9}
-    assert frozen_settings({**common, "rl_algorithm": "spg", "num_t": 2, "spg_negative": "mix", "epsilon": 0.2}) == \
-        frozen_settings({**common, "rl_algorithm": "d1", "p_mask_prompt": 0.15, "kl_reference": "start"}) == {
-        "max_steps": 4, "num_iterations": 1, "temperature": 0.9, "beta": 0.0, "learning_rate": 1e-12, "save_steps": 4}
+    assert (
+        frozen_settings({**common, "rl_algorithm": "spg", "num_t": 2, "spg_negative": "mix", "epsilon": 0.2})
+        == frozen_settings({**common, "rl_algorithm": "d1", "p_mask_prompt": 0.15, "kl_reference": "start"})
+        == {
+            "max_steps": 4,
+            "num_iterations": 1,
+            "temperature": 0.9,
+            "beta": 0.0,
+            "learning_rate": 1e-12,
+            "save_steps": 4,
+        }
+    )
     for bad in ({"max_steps": 10, "num_iterations": 4}, {"num_iterations": 2}):
         with pytest.raises(ValueError, match="frozen control needs max_steps"):
             frozen_settings(bad)
@@ -85,16 +123,29 @@ def test_a_generation_reference_is_the_policy_that_drew_the_batch(tmp_path, base
         return ref
 
     monkeypatch.setattr(rl.DiffuGRPOTrainer, "_reference_logps", record)
-    rl.run_rl(tiny_rl_config(tmp_path / "rl", base_dir, max_prompts=32, steps=12, per_device_train_batch_size=8,
-                             beta=0.04, kl_reference="generation", learning_rate=1e-2, max_steps=6, save_steps=6))
+    rl.run_rl(
+        tiny_rl_config(
+            tmp_path / "rl",
+            base_dir,
+            max_prompts=32,
+            steps=12,
+            per_device_train_batch_size=8,
+            beta=0.04,
+            kl_reference="generation",
+            learning_rate=1e-2,
+            max_steps=6,
+            save_steps=6,
+        )
+    )
     kls = _logged(tmp_path / "rl", "kl")
     assert seen == [(True, True)] * 3
     assert kls[0::2] == [0.0, 0.0, 0.0] and all(kl > 0 for kl in kls[1::2])
     with pytest.raises(ValueError, match="kl_reference"):
         tiny_rl_config(tmp_path / "x", base_dir, kl_reference="old")
-    with pytest.raises(ValueError, match="kl_reference generation is the policy being trained when num_iterations is 1"):
-        tiny_rl_config(tmp_path / "x", base_dir, beta=0.04, kl_reference="generation", num_iterations=1,
-                       steps=12)
+    with pytest.raises(
+        ValueError, match="kl_reference generation is the policy being trained when num_iterations is 1"
+    ):
+        tiny_rl_config(tmp_path / "x", base_dir, beta=0.04, kl_reference="generation", num_iterations=1, steps=12)
 
 
 def test_a_rollout_only_control_draws_the_completions_of_the_trained_control(tmp_path, base_dir, monkeypatch):
@@ -111,8 +162,18 @@ def test_a_rollout_only_control_draws_the_completions_of_the_trained_control(tmp
         return batch
 
     monkeypatch.setattr(rl.DiffuGRPOTrainer, "_generate_and_score_completions", record)
-    values = {**TINY_RL, "max_prompts": 64, "steps": 12, "per_device_train_batch_size": 8, "beta": 0.04,
-              "learning_rate": 1e-2, "temperature": 0.9, "num_iterations": 2, "max_steps": 8, "model": str(base_dir)}
+    values = {
+        **TINY_RL,
+        "max_prompts": 64,
+        "steps": 12,
+        "per_device_train_batch_size": 8,
+        "beta": 0.04,
+        "learning_rate": 1e-2,
+        "temperature": 0.9,
+        "num_iterations": 2,
+        "max_steps": 8,
+        "model": str(base_dir),
+    }
     rl.run_rl(RLConfig(**frozen_settings({**values, "output_dir": str(tmp_path / "trained")})))
 
     def no_logps(*args, **kwargs):

@@ -14,20 +14,20 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import copy_task_rows, tiny_rl_config, write_jsonl
 from transformers import TrainerCallback
 
 from gift.checkpoint import DiskFullError, explain_disk_full, load_model, read_manifest
-from helpers import copy_task_rows, tiny_rl_config, write_jsonl
 from stages.cli import main as gift
-from stages.yaml_keys import DuplicateKeyError, load_yaml
 from stages.pipeline import run_pipeline
 from stages.pipeline_config import load_pipeline_config
 from stages.runs.folder import ForeignFolderError, RunDirError, folder_stage
+from stages.runs.lock import LOCK_NAME, acquire_lock, release_lock
+from stages.runs.metrics_file import lines_up_to
 from stages.train.cold_start import run_cold_start
 from stages.train.cold_start_config import ColdStartConfig
-from stages.runs.metrics_file import lines_up_to
 from stages.train.rl import run_rl
-from stages.runs.lock import LOCK_NAME, acquire_lock, release_lock
+from stages.yaml_keys import DuplicateKeyError, load_yaml
 
 QUICK = "configs/embedded/pipeline_quick.yaml"
 
@@ -42,15 +42,28 @@ def data(tmp_path_factory) -> Path:
 
 
 def _s1(run_dir: Path, model: Path | str, data: Path, **overrides) -> ColdStartConfig:
-    values = dict(model_name_or_path=str(model), dataset=str(data), output_dir=str(run_dir), max_length=24,
-                  per_device_train_batch_size=8, learning_rate=3e-3, lr_scheduler_type="constant", max_steps=4,
-                  save_steps=2, seed=0, logging_steps=1, disable_tqdm=True, objective="gift")
+    values = dict(
+        model_name_or_path=str(model),
+        dataset=str(data),
+        output_dir=str(run_dir),
+        max_length=24,
+        per_device_train_batch_size=8,
+        learning_rate=3e-3,
+        lr_scheduler_type="constant",
+        max_steps=4,
+        save_steps=2,
+        seed=0,
+        logging_steps=1,
+        disable_tqdm=True,
+        objective="gift",
+    )
     return ColdStartConfig(**{**values, **overrides})
 
 
 def _rl(run_dir: Path, model: Path | str, **overrides):
-    return tiny_rl_config(run_dir, model, **{"max_prompts": 16, "steps": 6,
-                                             "per_device_train_batch_size": 4, **overrides})
+    return tiny_rl_config(
+        run_dir, model, **{"max_prompts": 16, "steps": 6, "per_device_train_batch_size": 4, **overrides}
+    )
 
 
 class _Kill(TrainerCallback):
@@ -81,7 +94,9 @@ def test_a_folder_named_like_a_run_is_not_one(tmp_path, base_dir, data, layout, 
         (user / name).write_text(text)
     before = tree(user)
     config = _s1(user, base_dir, data, resume=resume) if stage == "cold_start" else _rl(user, base_dir, resume=resume)
-    with pytest.raises(ForeignFolderError, match=rf"--output_dir {user}: not empty .* and not a run directory of this tool"):
+    with pytest.raises(
+        ForeignFolderError, match=rf"--output_dir {user}: not empty .* and not a run directory of this tool"
+    ):
         (run_cold_start if stage == "cold_start" else run_rl)(config)
     assert tree(user) == before
 
@@ -111,8 +126,10 @@ def _kill_cold_start(run: Path, model, data: Path, at: int, **overrides) -> None
         run_cold_start(_s1(run, model, data, **overrides), callbacks=[_Kill(at)])
 
 
-@pytest.mark.parametrize("sign, stage", [("pipeline_state.json", "pipeline"), ("eval_config.json", "eval"),
-                                         ("entropy_report.json", "entropy_report")])
+@pytest.mark.parametrize(
+    "sign, stage",
+    [("pipeline_state.json", "pipeline"), ("eval_config.json", "eval"), ("entropy_report.json", "entropy_report")],
+)
 def test_folders_of_older_versions_are_known_by_a_file_only_the_tool_writes(tmp_path, sign, stage):
     from stages.runs.folder import check_folder
 
@@ -126,31 +143,68 @@ def test_folders_of_older_versions_are_known_by_a_file_only_the_tool_writes(tmp_
 def test_a_dangling_link_as_output_dir_is_one_clear_line(tmp_path, base_dir, data, capsys):
     link = tmp_path / "out"
     link.symlink_to(tmp_path / "missing")
-    with pytest.raises(RunDirError, match=rf"--output_dir {link}: a symbolic link to {tmp_path / 'missing'}, which does not exist"):
+    with pytest.raises(
+        RunDirError, match=rf"--output_dir {link}: a symbolic link to {tmp_path / 'missing'}, which does not exist"
+    ):
         run_cold_start(_s1(link, base_dir, data))
-    assert gift(["eval", "--model", str(base_dir), "--task", "sudoku", "--data", "synthetic", "--limit", "2",
-                 "--gen_length", "8", "--block_length", "8", "--steps", "8", "--output_dir", str(link)]) == 1
+    assert (
+        gift(
+            [
+                "eval",
+                "--model",
+                str(base_dir),
+                "--task",
+                "sudoku",
+                "--data",
+                "synthetic",
+                "--limit",
+                "2",
+                "--gen_length",
+                "8",
+                "--block_length",
+                "8",
+                "--steps",
+                "8",
+                "--output_dir",
+                str(link),
+            ]
+        )
+        == 1
+    )
     assert "a symbolic link to" in capsys.readouterr().err
     assert link.is_symlink() and not (tmp_path / "missing").exists()
 
 
 # --- the pipeline -----------------------------------------------------------------------------------------
 def _tiny_pipeline(out: Path, **changes):
-    settings = {"output_dir": str(out), "pretrain_steps": 0, "entropy_examples": 0, "rl_from_step": None,
-                "stage_one": {"max_steps": 2, "save_steps": 2, "synthetic_examples": 64, "per_device_train_batch_size": 8},
-                "arms": [{"name": "sft", "overrides": {"objective": "sft"}, "rl": False}],
-                "eval": {"gen_lengths": [8], "block_length": 8, "limit": 4, "batch_size": 4, "data": "synthetic"}}
+    settings = {
+        "output_dir": str(out),
+        "pretrain_steps": 0,
+        "entropy_examples": 0,
+        "rl_from_step": None,
+        "stage_one": {"max_steps": 2, "save_steps": 2, "synthetic_examples": 64, "per_device_train_batch_size": 8},
+        "arms": [{"name": "sft", "overrides": {"objective": "sft"}, "rl": False}],
+        "eval": {"gen_lengths": [8], "block_length": 8, "limit": 4, "batch_size": 4, "data": "synthetic"},
+    }
     return load_pipeline_config(QUICK, {**settings, **changes})
 
 
 def test_the_pipeline_refuses_a_folder_it_did_not_create(tmp_path):
     out = tmp_path / "mine"
-    for name, text in {"README.md": "r\n", "report.md": "mine\n", "results.json": "{}\n", "pretrain/notes.txt": "n\n"}.items():
+    for name, text in {
+        "README.md": "r\n",
+        "report.md": "mine\n",
+        "results.json": "{}\n",
+        "pretrain/notes.txt": "n\n",
+    }.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text(text)
     before = tree(out)
-    with pytest.raises(ForeignFolderError, match=rf"--output_dir {out}: not empty \(README.md, pretrain, report.md, "
-                                                 r"results.json\) and not a run directory of this tool"):
+    with pytest.raises(
+        ForeignFolderError,
+        match=rf"--output_dir {out}: not empty \(README.md, pretrain, report.md, "
+        r"results.json\) and not a run directory of this tool",
+    ):
         run_pipeline(_tiny_pipeline(out))
     assert tree(out) == before
 
@@ -175,19 +229,27 @@ def test_a_pipeline_rerun_with_a_changed_config_or_recipe_is_refused(tmp_path):
     run_pipeline(_tiny_pipeline(out, stage_one_recipe=str(recipe)), log=lambda message: None)
     assert folder_stage(out) == "pipeline" and not (out / LOCK_NAME).exists()
     before = tree(out)
-    changed = _tiny_pipeline(out, stage_one_recipe=str(recipe),
-                             stage_one={"max_steps": 3, "save_steps": 2, "synthetic_examples": 64,
-                                        "per_device_train_batch_size": 8})
-    with pytest.raises(ValueError, match=r"differs from the one this pipeline folder was run with \(.*pipeline_config.yaml\): "
-                                         r"stage_one.max_steps: 2 -> 3; nothing was run"):
+    changed = _tiny_pipeline(
+        out,
+        stage_one_recipe=str(recipe),
+        stage_one={"max_steps": 3, "save_steps": 2, "synthetic_examples": 64, "per_device_train_batch_size": 8},
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"differs from the one this pipeline folder was run with \(.*pipeline_config.yaml\): "
+        r"stage_one.max_steps: 2 -> 3; nothing was run",
+    ):
         run_pipeline(changed)
     original = recipe.read_text()
     recipe.write_text(re.sub(r"(?m)^learning_rate: .*$", "learning_rate: 0.5", original))  # an edited recipe
-    with pytest.raises(ValueError, match=r"stage one: sft seed 0: --resume: the config differs .* learning_rate: .* -> 0.5"):
+    with pytest.raises(
+        ValueError, match=r"stage one: sft seed 0: --resume: the config differs .* learning_rate: .* -> 0.5"
+    ):
         # (a harmless change too: pipeline_config.yaml is not rewritten before the refusal)
         run_pipeline(_tiny_pipeline(out, stage_one_recipe=str(recipe), smoothing=0.5), log=lambda message: None)
-    assert {k: v for k, v in tree(out).items() if k != "pipeline_state.json"} == \
-           {k: v for k, v in before.items() if k != "pipeline_state.json"}
+    assert {k: v for k, v in tree(out).items() if k != "pipeline_state.json"} == {
+        k: v for k, v in before.items() if k != "pipeline_state.json"
+    }
     messages = []  # the recipe as it was: everything skips
     recipe.write_text(original)
     run_pipeline(_tiny_pipeline(out, stage_one_recipe=str(recipe), workers=2), log=messages.append)
@@ -210,16 +272,38 @@ def test_config_drift_keeps_a_new_field_unchanged_only_while_it_keeps_its_defaul
 
     saved = {"lr": 0.1, "output_dir": "b", "retired": 3}  # an older run: no seeds or stage; `retired` since removed
     assert config_drift(saved, Config(), harmless={"output_dir"}) == []
-    assert config_drift(saved, Config(lr=0.2, seeds=(0, 1, 2)), harmless={"output_dir"}) == \
-        ["lr: 0.1 -> 0.2", "seeds: [0, 1] -> [0, 1, 2]"]
-    assert config_drift({**saved, "stage": {"max_steps": 12}}, Config(stage={"max_steps": 18, "seed": 1}),
-                        harmless={"output_dir"}) == ["stage.max_steps: 12 -> 18", "stage.seed: '(unset)' -> 1"]
+    assert config_drift(saved, Config(lr=0.2, seeds=(0, 1, 2)), harmless={"output_dir"}) == [
+        "lr: 0.1 -> 0.2",
+        "seeds: [0, 1] -> [0, 1, 2]",
+    ]
+    assert config_drift(
+        {**saved, "stage": {"max_steps": 12}}, Config(stage={"max_steps": 18, "seed": 1}), harmless={"output_dir"}
+    ) == ["stage.max_steps: 12 -> 18", "stage.seed: '(unset)' -> 1"]
 
 
 # --- eval: one model per folder ---------------------------------------------------------------------------
 def _eval(model: str, out: Path, gen_length: int = 8) -> int:
-    return gift(["eval", "--model", model, "--task", "sudoku", "--data", "synthetic", "--limit", "2", "--gen_length",
-                 str(gen_length), "--block_length", "8", "--steps", str(gen_length), "--output_dir", str(out)])
+    return gift(
+        [
+            "eval",
+            "--model",
+            model,
+            "--task",
+            "sudoku",
+            "--data",
+            "synthetic",
+            "--limit",
+            "2",
+            "--gen_length",
+            str(gen_length),
+            "--block_length",
+            "8",
+            "--steps",
+            str(gen_length),
+            "--output_dir",
+            str(out),
+        ]
+    )
 
 
 def test_eval_refuses_a_folder_holding_another_models_generations(tmp_path, base_dir, capsys, monkeypatch):
@@ -258,7 +342,9 @@ def test_gen_length_beyond_the_models_positions_is_refused_before_running(tmp_pa
     too_long = (limit // 8 + 1) * 8
     assert _eval(str(base_dir), tmp_path / "e", too_long) == 1
     assert f"gift eval: error: --gen_length {too_long}: with the longest prompt" in capsys.readouterr().err
-    with pytest.raises(ValueError, match=rf"--gen_length {too_long}: with the longest prompt .* max_position_embeddings {limit}"):
+    with pytest.raises(
+        ValueError, match=rf"--gen_length {too_long}: with the longest prompt .* max_position_embeddings {limit}"
+    ):
         run_rl(_rl(tmp_path / "rl", base_dir, gen_length=too_long, block_length=8, steps=too_long // 8))
     assert not (tmp_path / "rl").exists()
 
@@ -296,7 +382,9 @@ def test_resume_compares_model_paths_resolved(tmp_path, base_dir, data, monkeypa
     monkeypatch.chdir(tmp_path / "a")
     _kill_cold_start(run, "base", data, at=3)
     monkeypatch.chdir(tmp_path / "b")
-    with pytest.raises(ValueError, match=rf"model_name_or_path: '{tmp_path / 'a' / 'base'}' -> '{tmp_path / 'b' / 'base'}'"):
+    with pytest.raises(
+        ValueError, match=rf"model_name_or_path: '{tmp_path / 'a' / 'base'}' -> '{tmp_path / 'b' / 'base'}'"
+    ):
         run_cold_start(_s1(run, "base", data, resume=True))
     monkeypatch.chdir(tmp_path / "a")
     final = run_cold_start(_s1(run, "./base", data, resume=True))
@@ -330,14 +418,18 @@ def test_curves_refuses_the_same_run_twice(tmp_path, capsys):
 
 # --- disk full, torn metrics line, save_steps on resume ----------------------------------------------------
 def test_torchs_short_write_is_reported_as_a_full_disk(tmp_path):
-    with pytest.raises(DiskFullError, match=rf"{tmp_path}: write failed \(torch's archive writer stopped short: a full disk\?\)"):
+    with pytest.raises(
+        DiskFullError, match=rf"{tmp_path}: write failed \(torch's archive writer stopped short: a full disk\?\)"
+    ):
         with explain_disk_full(tmp_path):
             raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
 
 
 def test_a_torn_last_metrics_line_is_repaired_with_its_line_number(tmp_path, caplog):
     path = tmp_path / "metrics.jsonl"
-    path.write_text('{"step": 1, "wall_time": 1}\n{"step": 2, "wall_time": 2}\n{"step": 3, "wall_time": 3}\n{"step": 4, "wa')
+    path.write_text(
+        '{"step": 1, "wall_time": 1}\n{"step": 2, "wall_time": 2}\n{"step": 3, "wall_time": 3}\n{"step": 4, "wa'
+    )
     with caplog.at_level(logging.WARNING):
         assert lines_up_to(path, 2) == ['{"step": 1, "wall_time": 1}', '{"step": 2, "wall_time": 2}']
     assert f"{path}:4: half-written last line" in caplog.text
@@ -371,11 +463,19 @@ def test_two_pipelines_started_on_one_folder_one_runs_the_other_is_refused(tmp_p
     import time
 
     out = tmp_path / "run"
-    code = ("import sys; sys.path.insert(0, 'tests'); from pathlib import Path; from test_run_folders import _tiny_pipeline; "
-            f"from stages.pipeline import run_pipeline; run_pipeline(_tiny_pipeline(Path({str(out)!r})))")
-    first = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    code = (
+        "import sys; sys.path.insert(0, 'tests'); from pathlib import Path; "
+        "from test_run_folders import _tiny_pipeline; "
+        f"from stages.pipeline import run_pipeline; run_pipeline(_tiny_pipeline(Path({str(out)!r})))"
+    )
+    first = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     try:
         deadline = time.monotonic() + 120
         while not (out / LOCK_NAME).exists() and first.poll() is None and time.monotonic() < deadline:

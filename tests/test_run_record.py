@@ -9,12 +9,20 @@ from stages.run_record import FrozenControl, RunRecord, StageOneRun, StageTwoRun
 
 def _record() -> RunRecord:
     control = FrozenControl("out/a/rl-control", max_steps=30)
-    return RunRecord(task="sudoku", seeds=[0, 1], arms=["sft", "gift"], workers=2, cores=2,
-                     stage_one=[StageOneRun("sft", 0, "out/a/s1", 300), StageOneRun("gift", 1, "out/b/s1", 300)],
-                     stage_two=[StageTwoRun("sft", "sft", None, 0, "out/a/rl", "out/a/s1/checkpoint-100", 120, 4,
-                                            control),
-                                StageTwoRun("gift:wd1", "gift", "wd1", 1, "out/b/rl", "out/b/s1/final", 60, 2)],
-                     stage_one_recipe={"max_steps": 300}, stage_two_recipes={"sft": {"beta": 0.04}})
+    return RunRecord(
+        task="sudoku",
+        seeds=[0, 1],
+        arms=["sft", "gift"],
+        workers=2,
+        cores=2,
+        stage_one=[StageOneRun("sft", 0, "out/a/s1", 300), StageOneRun("gift", 1, "out/b/s1", 300)],
+        stage_two=[
+            StageTwoRun("sft", "sft", None, 0, "out/a/rl", "out/a/s1/checkpoint-100", 120, 4, control),
+            StageTwoRun("gift:wd1", "gift", "wd1", 1, "out/b/rl", "out/b/s1/final", 60, 2),
+        ],
+        stage_one_recipe={"max_steps": 300},
+        stage_two_recipes={"sft": {"beta": 0.04}},
+    )
 
 
 def test_the_record_reads_back_as_written(tmp_path):
@@ -31,7 +39,9 @@ def test_steps_are_none_when_the_runs_disagree():
     record = _record()
     assert record.steps() == {"stage_one_steps": 300, "stage_two_steps": None}  # 120 and 60
     assert RunRecord(task="sudoku", seeds=[0], arms=["sft"], workers=1, cores=1).steps() == {
-        "stage_one_steps": None, "stage_two_steps": None}
+        "stage_one_steps": None,
+        "stage_two_steps": None,
+    }
 
 
 def test_a_missing_or_foreign_record_is_named(tmp_path):
@@ -50,8 +60,9 @@ def test_the_pipeline_records_steps_from_a_recipe_base_chain(tmp_path):
     (tmp_path / "base.yaml").write_text("max_steps: 40\nnum_iterations: 2\nbeta: 0.04\n")
     (tmp_path / "child.yaml").write_text("base: base.yaml\nbeta: 0.0\n")
     config = tmp_path / "pipeline.yaml"
-    config.write_text(f"output_dir: {tmp_path / 'out'}\narms: [{{name: sft}}]\nstage_two_recipe: child.yaml\n"
-                      "frozen_control: true\n")
+    config.write_text(
+        f"output_dir: {tmp_path / 'out'}\narms: [{{name: sft}}]\nstage_two_recipe: child.yaml\nfrozen_control: true\n"
+    )
     pipeline = Pipeline(load_pipeline_config(config))
     out = tmp_path / "out" / "seed0" / "sft"
     run = pipeline._stage_two_run("sft", 0, None, out / "stage2" / "final", out / "stage2-frozen" / "final")

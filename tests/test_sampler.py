@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-
 import math
 from types import SimpleNamespace
 
@@ -151,8 +150,15 @@ def test_commit_schedule_is_even_split_with_remainder_first(count, steps, expect
 @pytest.mark.parametrize("remasking", ["low_confidence", "random", "entropy", "margin"])
 def test_exact_commit_counts_order_and_immutability(embedded, gen_length, block_length, steps, per_step, remasking):
     _, tokenizer, adapter = embedded
-    sampler = sampler_for(embedded, gen_length=gen_length, block_length=block_length, steps=steps,
-                          remasking=remasking, temperature=0.7, return_history=True)
+    sampler = sampler_for(
+        embedded,
+        gen_length=gen_length,
+        block_length=block_length,
+        steps=steps,
+        remasking=remasking,
+        temperature=0.7,
+        return_history=True,
+    )
     out = sampler.generate(prompts_of_lengths(tokenizer), generator=torch.Generator().manual_seed(3))
     mask_id = adapter.mask_token_id
     assert len(out.history) == steps
@@ -165,7 +171,7 @@ def test_exact_commit_counts_order_and_immutability(embedded, gen_length, block_
         assert new.sum(1).tolist() == [per_step[step]] * new.shape[0], f"step {step}"
         block = step // steps_per_block
         outside = torch.ones(gen_length, dtype=torch.bool)
-        outside[block * block_length:(block + 1) * block_length] = False
+        outside[block * block_length : (block + 1) * block_length] = False
         assert not new[:, outside].any(), f"step {step} committed outside block {block}"
 
     for prev, cur in zip(out.history, out.history[1:]):
@@ -176,7 +182,7 @@ def test_exact_commit_counts_order_and_immutability(embedded, gen_length, block_
         block = step // steps_per_block
         if (step + 1) % steps_per_block == 0:
             assert not (state[:, : (block + 1) * block_length] == mask_id).any()
-        assert (state[:, (block + 1) * block_length:] == mask_id).all()
+        assert (state[:, (block + 1) * block_length :] == mask_id).all()
 
 
 def test_matches_an_independent_naive_loop(embedded):
@@ -219,7 +225,7 @@ def test_greedy_is_independent_of_batch_composition(embedded, remasking):
         assert alone.prompt_length == len(prompt)
         assert torch.equal(alone.completion_ids[0], batched.completion_ids[i]), f"prompt {i}"
         assert torch.equal(reordered.completion_ids[len(prompts) - 1 - i], batched.completion_ids[i])
-        assert batched.sequences[i, -16 - len(prompt):-16].tolist() == prompt
+        assert batched.sequences[i, -16 - len(prompt) : -16].tolist() == prompt
 
 
 def test_tensor_input_with_attention_mask_matches_list_input(embedded):
@@ -265,8 +271,9 @@ def test_temperature_sampling_matches_softmax(temperature):
     # vocabulary: 0 = EOS/pad, 1 = mask (never proposed), 2..5 ordinary tokens
     row = [0.5, 4.0, 1.0, 0.0, -0.5, 1.5]
     model = FixedLogitsModel(row)
-    sampler = DiffusionSampler(model, fake_adapter(),
-                               SamplerConfig(gen_length=1, block_length=1, steps=1, temperature=temperature))
+    sampler = DiffusionSampler(
+        model, fake_adapter(), SamplerConfig(gen_length=1, block_length=1, steps=1, temperature=temperature)
+    )
     n = 20000
     out = sampler.generate([[2]] * n, generator=torch.Generator().manual_seed(0))
     counts = torch.bincount(out.completion_ids[:, 0], minlength=len(row)).double()
@@ -294,13 +301,13 @@ def test_greedy_picks_the_argmax_with_fixed_logits():
 @pytest.mark.parametrize("temperature", [0.0, 0.8])
 def test_dream_style_shifted_adapter_matches_unshifted_twin(embedded, temperature):
     model, tokenizer, adapter = embedded
-    dream = ModelAdapter("dream", adapter.mask_token_id, adapter.eos_token_id, adapter.pad_token_id,
-                         shift_logits=True)
+    dream = ModelAdapter("dream", adapter.mask_token_id, adapter.eos_token_id, adapter.pad_token_id, shift_logits=True)
     config = SamplerConfig(gen_length=16, block_length=8, steps=8, temperature=temperature)
     prompts = prompts_of_lengths(tokenizer)
     plain = DiffusionSampler(model, adapter, config).generate(prompts, generator=torch.Generator().manual_seed(1))
     shifted = DiffusionSampler(ShiftedTwin(model), dream, config).generate(
-        prompts, generator=torch.Generator().manual_seed(1))
+        prompts, generator=torch.Generator().manual_seed(1)
+    )
     assert torch.equal(plain.sequences, shifted.sequences)
 
 
@@ -313,13 +320,15 @@ def test_cfg_follows_the_guidance_formula_and_masks_only_real_prompt_tokens():
     # cfg 0 -> 2; cfg 1 -> 3: 0 + 2 * (0.9 - 0) = 1.8 > 1 + 2 * 0 = 1.
     cond_row, uncond_row = [0.0, 0.0, 1.0, 0.9, -5.0], [0.0, 0.0, 1.0, 0.0, -5.0]
     prompts = [[cue, cue], [cue]]
-    plain = DiffusionSampler(PromptCueModel(cue, cond_row, uncond_row), fake_adapter(),
-                             SamplerConfig(gen_length=2, block_length=2, steps=1)).generate(prompts)
+    plain = DiffusionSampler(
+        PromptCueModel(cue, cond_row, uncond_row), fake_adapter(), SamplerConfig(gen_length=2, block_length=2, steps=1)
+    ).generate(prompts)
     assert plain.completion_ids.tolist() == [[2, 2], [2, 2]]
 
     model = PromptCueModel(cue, cond_row, uncond_row)
-    guided = DiffusionSampler(model, fake_adapter(),
-                              SamplerConfig(gen_length=2, block_length=2, steps=1, cfg_scale=1.0)).generate(prompts)
+    guided = DiffusionSampler(
+        model, fake_adapter(), SamplerConfig(gen_length=2, block_length=2, steps=1, cfg_scale=1.0)
+    ).generate(prompts)
     assert guided.completion_ids.tolist() == [[3, 3], [3, 3]]
     seen = model.calls[0]  # [cond; uncond] in one forward
     assert seen.shape == (4, 4)
@@ -342,8 +351,11 @@ def test_cfg_runs_on_the_embedded_model_and_changes_the_result(embedded):
 
 def test_chat_helper_applies_template_and_prefill(embedded):
     _, tokenizer, _ = embedded
-    ids = encode_chat_prompts(tokenizer, ["2+3?", [{"role": "system", "content": "Be brief."},
-                                                  {"role": "user", "content": "hi"}]], prefill="<reasoning>")
+    ids = encode_chat_prompts(
+        tokenizer,
+        ["2+3?", [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]],
+        prefill="<reasoning>",
+    )
     assert tokenizer.decode(ids[0]) == "<|user|>2+3?<|assistant|><reasoning>"
     assert tokenizer.decode(ids[1]) == "<|system|>Be brief.<|user|>hi<|assistant|><reasoning>"
     with pytest.raises(TypeError):
@@ -363,6 +375,7 @@ def test_decode_cuts_at_the_first_eos(embedded):
     a, b, eos = tokenizer.convert_tokens_to_ids(["a", "b"]) + [adapter.eos_token_id]
     answer = tokenizer.convert_tokens_to_ids("<answer>")
     completion = torch.tensor([[a, b, eos, a, a, eos], [answer, a, b, b, a, a]])
-    out = SamplerOutput(sequences=completion, completion_ids=completion, prompt_length=0,
-                        attention_mask=torch.ones_like(completion))
+    out = SamplerOutput(
+        sequences=completion, completion_ids=completion, prompt_length=0, attention_mask=torch.ones_like(completion)
+    )
     assert sampler.decode(out, tokenizer) == ["ab", "<answer>abbaa"]

@@ -7,13 +7,13 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from test_sampler import FixedLogitsModel, prompts_of_lengths
 from transformers import LlamaForCausalLM
 
 from gift.adapters import ModelAdapter, adapter_for
-from gift.kv_cache import KVCache
 from gift.embedded_model import build_embedded_model, embedded_config
+from gift.kv_cache import KVCache
 from gift.sampler import DiffusionSampler, SamplerConfig, _BlockCache, close_answered, parallel_commit_count
-from test_sampler import FixedLogitsModel, prompts_of_lengths
 
 INF = float("inf")
 
@@ -42,29 +42,34 @@ def generate(model, adapter, prompts, **config):
 # ---------------------------------------------------------------- config and commit counts
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(threshold=1.0), r"threshold must lie in \(0, 1\), got 1.0"),
-    (dict(threshold=0.0), r"threshold must lie in \(0, 1\)"),
-    (dict(factor=0.0), r"factor must be > 0, got 0.0"),
-    (dict(threshold=0.9, factor=1.0), r"set threshold \(0.9\) or factor \(1.0\), not both"),
-    (dict(threshold=0.9, remasking="random"), r"needs remasking='low_confidence', got 'random'"),
-    (dict(kv_cache="full"), r"unknown kv_cache 'full'; choose one of none, prefix, dual"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(threshold=1.0), r"threshold must lie in \(0, 1\), got 1.0"),
+        (dict(threshold=0.0), r"threshold must lie in \(0, 1\)"),
+        (dict(factor=0.0), r"factor must be > 0, got 0.0"),
+        (dict(threshold=0.9, factor=1.0), r"set threshold \(0.9\) or factor \(1.0\), not both"),
+        (dict(threshold=0.9, remasking="random"), r"needs remasking='low_confidence', got 'random'"),
+        (dict(kv_cache="full"), r"unknown kv_cache 'full'; choose one of none, prefix, dual"),
+    ],
+)
 def test_bad_options_raise_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SamplerConfig(**kwargs)
 
 
 def test_threshold_counts_confidences_above_it_and_at_least_one():
-    conf = torch.tensor([[0.95, 0.5, 0.91, -INF], [0.3, 0.2, -INF, -INF], [-INF] * 4, [0.9, 0.99, 0.97, 0.92]],
-                        dtype=torch.float64)
+    conf = torch.tensor(
+        [[0.95, 0.5, 0.91, -INF], [0.3, 0.2, -INF, -INF], [-INF] * 4, [0.9, 0.99, 0.97, 0.92]], dtype=torch.float64
+    )
     assert parallel_commit_count(conf, threshold=0.9).tolist() == [2, 1, 0, 3]  # 0.9 itself is not above
 
 
 def test_factor_commits_while_the_nth_confidence_clears_one_minus_factor_over_n_plus_one():
     # factor 1: the i-th most confident must be >= 1 - 1/(i+1) = 0.5, 0.667, 0.75, 0.8
-    conf = torch.tensor([[0.9, 0.7, 0.6, 0.1], [0.4, 0.3, -INF, -INF], [0.99, 0.98, 0.97, 0.96], [-INF] * 4],
-                        dtype=torch.float64)
+    conf = torch.tensor(
+        [[0.9, 0.7, 0.6, 0.1], [0.4, 0.3, -INF, -INF], [0.99, 0.98, 0.97, 0.96], [-INF] * 4], dtype=torch.float64
+    )
     assert parallel_commit_count(conf, factor=1.0).tolist() == [2, 1, 4, 0]
     # a larger factor accepts more: 1 - 2/(i+1) = 0, 0.333, 0.5, 0.6
     assert parallel_commit_count(conf, factor=2.0).tolist() == [3, 1, 4, 0]
@@ -161,8 +166,9 @@ def test_cache_changes_a_deep_bidirectional_model_only_after_the_block_first_ste
     model = llama(tokenizer, layers=4, seed=2)
     prompts = prompts_of_lengths(tokenizer, (3, 9, 17))
     plain = generate(model, adapter, prompts, gen_length=16, block_length=8, steps=2, return_history=True)
-    cached = generate(model, adapter, prompts, gen_length=16, block_length=8, steps=2, return_history=True,
-                      kv_cache="dual")
+    cached = generate(
+        model, adapter, prompts, gen_length=16, block_length=8, steps=2, return_history=True, kv_cache="dual"
+    )
     assert torch.equal(plain.history[0], cached.history[0])
 
 
@@ -196,8 +202,18 @@ def test_eval_takes_the_options_and_records_model_calls(tmp_path):
 
     from stages.evaluation.evaluate import EvalError, evaluate, resolve_decoding
 
-    (path,) = evaluate("embedded", "sudoku", [16], output_dir=tmp_path, data="synthetic", limit=3, block_length=8,
-                       threshold=0.5, kv_cache="dual", batch_size=2)
+    (path,) = evaluate(
+        "embedded",
+        "sudoku",
+        [16],
+        output_dir=tmp_path,
+        data="synthetic",
+        limit=3,
+        block_length=8,
+        threshold=0.5,
+        kv_cache="dual",
+        batch_size=2,
+    )
     records = [json.loads(line) for line in path.read_text().splitlines()]
     calls = [r["model_calls"] for r in records]
     assert len(calls) == 3 and all(2 <= c <= 16 for c in calls)
@@ -213,8 +229,10 @@ def test_cache_runs_through_a_lora_wrapped_model(embedded):
     from peft import LoraConfig, get_peft_model
 
     _, tokenizer, adapter = embedded
-    model = get_peft_model(llama(tokenizer, layers=1, seed=1, sharpen=25.0),
-                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    model = get_peft_model(
+        llama(tokenizer, layers=1, seed=1, sharpen=25.0),
+        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
+    )
     assert adapter.kv_cache_unsupported(model, "dual") is None
     prompts = prompts_of_lengths(tokenizer)
     plain = generate(model, adapter, prompts, gen_length=16, block_length=8, steps=8)
@@ -222,18 +240,19 @@ def test_cache_runs_through_a_lora_wrapped_model(embedded):
     assert cached.kv_cache == "dual" and torch.equal(plain.sequences, cached.sequences)
 
 
-
 def test_schedule_floor_never_takes_more_calls_than_steps(embedded):
     model, tokenizer, adapter = embedded
     prompts = prompts_of_lengths(tokenizer)
     fixed = generate(model, adapter, prompts, gen_length=16, block_length=8, steps=4)
     # unreachable threshold on a random model: exactly the fixed schedule, call for call
-    floor = generate(model, adapter, prompts, gen_length=16, block_length=8, steps=4, threshold=0.99,
-                     min_commit="schedule")
+    floor = generate(
+        model, adapter, prompts, gen_length=16, block_length=8, steps=4, threshold=0.99, min_commit="schedule"
+    )
     assert torch.equal(fixed.sequences, floor.sequences) and floor.model_calls.tolist() == [4, 4, 4]
     sharp = llama(tokenizer, layers=2, seed=3, sharpen=25.0)
-    out = generate(sharp, adapter, prompts, gen_length=16, block_length=8, steps=8, threshold=0.3,
-                   min_commit="schedule")
+    out = generate(
+        sharp, adapter, prompts, gen_length=16, block_length=8, steps=8, threshold=0.3, min_commit="schedule"
+    )
     one = generate(sharp, adapter, prompts, gen_length=16, block_length=8, steps=8, threshold=0.3)
     assert not (out.completion_ids == adapter.mask_token_id).any()
     assert int(out.model_calls.max()) <= 8 and (out.model_calls <= one.model_calls).all()
@@ -278,10 +297,13 @@ def test_close_answered_fills_rows_whose_text_before_the_first_eos_is_decoded():
     assert completion.tolist() == [[2, 3, 3, 3], [4, 3, 4, 2], [2, 2, 4, 4], [3, 2, 3, 3]]
 
 
-@pytest.mark.parametrize("decoder, calls_off, calls_on", [
-    (dict(), 9, 6),  # fixed schedule 2, 1, 1 per block: block 1 closes the text at its third pass
-    (dict(threshold=0.9), 7, 6),  # block 0 one token per pass; block 1: the EOS in one pass, then position 4
-])
+@pytest.mark.parametrize(
+    "decoder, calls_off, calls_on",
+    [
+        (dict(), 9, 6),  # fixed schedule 2, 1, 1 per block: block 1 closes the text at its third pass
+        (dict(threshold=0.9), 7, 6),  # block 0 one token per pass; block 1: the EOS in one pass, then position 4
+    ],
+)
 def test_eos_stop_ends_a_row_once_its_text_is_decoded(decoder, calls_off, calls_on):
     # prompt of 2, then 5 uncertain tokens and an EOS tail the model is sure of
     model = PositionLogitsModel([TOKEN_2_AT_60] * 7 + [EOS_SURE] * 7)
@@ -296,13 +318,15 @@ def test_eos_stop_ends_a_row_once_its_text_is_decoded(decoder, calls_off, calls_
 def test_lookahead_commits_confident_tokens_of_the_next_blocks():
     model = FixedLogitsModel([0.0, 0.0, 12.0, 0.0, 0.0])  # token 2 at p ~ 0.9998 everywhere
     for lookahead, calls in ((0, 3), (1, 2), (2, 1)):  # a block decoded ahead takes no call of its own
-        out = generate(model, TINY, [[1, 1]], gen_length=12, block_length=4, steps=12, threshold=0.9,
-                       lookahead=lookahead)
+        out = generate(
+            model, TINY, [[1, 1]], gen_length=12, block_length=4, steps=12, threshold=0.9, lookahead=lookahead
+        )
         assert out.completion_ids.tolist() == [[2] * 12] and out.model_calls.tolist() == [calls]
     unsure = FixedLogitsModel(TOKEN_2_AT_60)  # nothing ahead clears the threshold: lookahead changes nothing
     plain = generate(unsure, TINY, [[1, 1]], gen_length=8, block_length=4, steps=8, threshold=0.9, return_history=True)
-    ahead = generate(unsure, TINY, [[1, 1]], gen_length=8, block_length=4, steps=8, threshold=0.9, return_history=True,
-                     lookahead=1)
+    ahead = generate(
+        unsure, TINY, [[1, 1]], gen_length=8, block_length=4, steps=8, threshold=0.9, return_history=True, lookahead=1
+    )
     assert all(torch.equal(a, b) for a, b in zip(plain.history, ahead.history)) and ahead.model_calls.tolist() == [8]
 
 
@@ -323,11 +347,14 @@ def test_lookahead_with_a_cache_is_exact_on_a_one_layer_model(embedded, mode, gu
         assert torch.equal(generate(model, adapter, [prompt], **config).completion_ids[0], plain.completion_ids[i])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(threshold=0.9, lookahead=-1), r"lookahead must be a non-negative integer, got -1"),
-    (dict(lookahead=1), r"lookahead=1 commits by threshold: set threshold"),
-    (dict(factor=1.0, lookahead=1), r"lookahead=1 commits by threshold: set threshold"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(threshold=0.9, lookahead=-1), r"lookahead must be a non-negative integer, got -1"),
+        (dict(lookahead=1), r"lookahead=1 commits by threshold: set threshold"),
+        (dict(factor=1.0, lookahead=1), r"lookahead=1 commits by threshold: set threshold"),
+    ],
+)
 def test_bad_lookahead_raises_a_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SamplerConfig(**kwargs)

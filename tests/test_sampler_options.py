@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 
 import pytest
+from helpers import tiny_rl_config
 
 from gift.sampler import SamplerConfig
 from gift.sampler_options import HELP, sampler_options
-from helpers import tiny_rl_config
 from stages.train.rl_config import rl_config_class
 
 
@@ -23,24 +23,46 @@ def test_every_sampler_option_is_a_stage_two_field_of_the_same_name_and_help():
 
 
 def test_recipe_fields_become_the_rollout_sampler(tmp_path):
-    config = tiny_rl_config(tmp_path, "embedded:tiny", steps=12, per_device_train_batch_size=8, threshold=0.9,
-                            min_commit="schedule", eos_stop=True, lookahead=1, kv_cache="dual",
-                            temperature=0.7)
-    assert config.sampler_config() == SamplerConfig(gen_length=24, block_length=8, steps=12, temperature=0.7,
-                                                    threshold=0.9, min_commit="schedule", eos_stop=True, lookahead=1,
-                                                    kv_cache="dual")
-    factor = tiny_rl_config(tmp_path, "embedded:tiny", steps=12, per_device_train_batch_size=8, factor=1.0).sampler_config()
+    config = tiny_rl_config(
+        tmp_path,
+        "embedded:tiny",
+        steps=12,
+        per_device_train_batch_size=8,
+        threshold=0.9,
+        min_commit="schedule",
+        eos_stop=True,
+        lookahead=1,
+        kv_cache="dual",
+        temperature=0.7,
+    )
+    assert config.sampler_config() == SamplerConfig(
+        gen_length=24,
+        block_length=8,
+        steps=12,
+        temperature=0.7,
+        threshold=0.9,
+        min_commit="schedule",
+        eos_stop=True,
+        lookahead=1,
+        kv_cache="dual",
+    )
+    factor = tiny_rl_config(
+        tmp_path, "embedded:tiny", steps=12, per_device_train_batch_size=8, factor=1.0
+    ).sampler_config()
     assert asdict(factor)["factor"] == 1.0 and factor.threshold is None
 
 
-@pytest.mark.parametrize("values, message", [
-    (dict(min_commit="two"), "unknown min_commit 'two'"),
-    (dict(lookahead=1), "lookahead=1 commits by threshold: set threshold"),
-    (dict(threshold=0.9, factor=1.0), r"set threshold \(0.9\) or factor \(1.0\)"),
-    (dict(remasking="best"), "unknown remasking 'best'"),
-    (dict(kv_cache="all"), "unknown kv_cache 'all'"),
-    (dict(top_p=0.9), "top_p 0.9: rollouts sample from the full distribution"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        (dict(min_commit="two"), "unknown min_commit 'two'"),
+        (dict(lookahead=1), "lookahead=1 commits by threshold: set threshold"),
+        (dict(threshold=0.9, factor=1.0), r"set threshold \(0.9\) or factor \(1.0\)"),
+        (dict(remasking="best"), "unknown remasking 'best'"),
+        (dict(kv_cache="all"), "unknown kv_cache 'all'"),
+        (dict(top_p=0.9), "top_p 0.9: rollouts sample from the full distribution"),
+    ],
+)
 def test_bad_rollout_settings_name_the_recipe_option(tmp_path, values, message):
     with pytest.raises(ValueError, match=message):
         tiny_rl_config(tmp_path, "embedded:tiny", steps=12, per_device_train_batch_size=8, **values)

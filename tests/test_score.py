@@ -6,8 +6,8 @@ import json
 import re
 
 import pytest
-
 from helpers import write_jsonl
+
 from stages.cli import main as gift
 from stages.evaluation.score import GenerationFileError, format_markdown, read_generations, score_files
 
@@ -20,10 +20,18 @@ def sudoku_rows(gen_length: int | None = 256) -> list[dict]:
     Pooled cell accuracy (d1) = 6/12 = 0.5; the per-puzzle mean would be (1 + 0.25) / 2 = 0.625.
     """
     rows = [
-        {"task": "sudoku", "puzzle": "0000" + SOLUTION[4:], "solution": SOLUTION,
-         "completion": f"<reasoning>easy</reasoning><answer>{SOLUTION}</answer>"},
-        {"task": "sudoku", "puzzle": "00000000" + SOLUTION[8:], "solution": SOLUTION,
-         "completion": "<reasoning></reasoning><answer>12999999" + SOLUTION[8:] + "</answer>"},
+        {
+            "task": "sudoku",
+            "puzzle": "0000" + SOLUTION[4:],
+            "solution": SOLUTION,
+            "completion": f"<reasoning>easy</reasoning><answer>{SOLUTION}</answer>",
+        },
+        {
+            "task": "sudoku",
+            "puzzle": "00000000" + SOLUTION[8:],
+            "solution": SOLUTION,
+            "completion": "<reasoning></reasoning><answer>12999999" + SOLUTION[8:] + "</answer>",
+        },
     ]
     if gen_length is not None:
         for row in rows:
@@ -68,14 +76,25 @@ def test_exact_accuracies_table_and_mean(tmp_path):
 
 
 def test_math_and_pooling_across_files(tmp_path):
-    write_jsonl(tmp_path / "a.jsonl", [
-        {"task": "math", "gen_length": 512, "answer": "\\frac{1}{2}", "completion": "<answer>\\boxed{\\frac{1}{2}}</answer>"},
-        {"task": "math", "gen_length": 512, "answer": "\\frac{1}{2}", "completion": "<answer>\\boxed{3}</answer>"},
-    ])
-    write_jsonl(tmp_path / "b.jsonl", [
-        {"task": "math", "gen_length": 512, "answer": "7", "completion": "\\boxed{7}"},
-        {"task": "math", "gen_length": 512, "answer": "7", "completion": "\\boxed{7}"},
-    ])
+    write_jsonl(
+        tmp_path / "a.jsonl",
+        [
+            {
+                "task": "math",
+                "gen_length": 512,
+                "answer": "\\frac{1}{2}",
+                "completion": "<answer>\\boxed{\\frac{1}{2}}</answer>",
+            },
+            {"task": "math", "gen_length": 512, "answer": "\\frac{1}{2}", "completion": "<answer>\\boxed{3}</answer>"},
+        ],
+    )
+    write_jsonl(
+        tmp_path / "b.jsonl",
+        [
+            {"task": "math", "gen_length": 512, "answer": "7", "completion": "\\boxed{7}"},
+            {"task": "math", "gen_length": 512, "answer": "7", "completion": "\\boxed{7}"},
+        ],
+    )
     # The directory and a file in it: each file is read once.
     scores = score_files([tmp_path, tmp_path / "a.jsonl"])
     (cell,) = scores["cells"]
@@ -112,16 +131,22 @@ def test_missing_field_is_an_error_with_line_and_skip_bad_scores_the_rest(tmp_pa
     assert "Skipped 1 bad line(s)." in format_markdown(scores)
 
 
-@pytest.mark.parametrize("line, message", [
-    ('{"task": "sudoku", "completion": "x", "puzz', "not valid JSON"),
-    ('[1, 2]', "expected a JSON object"),
-    ('{"completion": "x", "answer": "1"}', "missing field 'task'"),
-    ('{"task": "chess", "completion": "x"}', "unknown task 'chess'; known tasks: countdown, gsm8k, math, sudoku"),
-    ('{"task": "sudoku", "puzzle": "123", "solution": "1234341221434321", "completion": "x"}', "puzzle must be 16 digits"),
-    ('{"task": "countdown", "numbers": [1, 2], "target": "six", "completion": "x"}', "target must be an integer"),
-    ('{"task": "gsm8k", "answer": "18", "completion": 5}', "'completion' must be a string"),
-    ('{"task": "gsm8k", "answer": "18", "completion": "x", "gen_length": -3}', "'gen_length' must be a positive"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('{"task": "sudoku", "completion": "x", "puzz', "not valid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"completion": "x", "answer": "1"}', "missing field 'task'"),
+        ('{"task": "chess", "completion": "x"}', "unknown task 'chess'; known tasks: countdown, gsm8k, math, sudoku"),
+        (
+            '{"task": "sudoku", "puzzle": "123", "solution": "1234341221434321", "completion": "x"}',
+            "puzzle must be 16 digits",
+        ),
+        ('{"task": "countdown", "numbers": [1, 2], "target": "six", "completion": "x"}', "target must be an integer"),
+        ('{"task": "gsm8k", "answer": "18", "completion": 5}', "'completion' must be a string"),
+        ('{"task": "gsm8k", "answer": "18", "completion": "x", "gen_length": -3}', "'gen_length' must be a positive"),
+    ],
+)
 def test_bad_lines(tmp_path, line, message):
     path = tmp_path / "gsm8k_256.jsonl"
     path.write_text(json.dumps(GSM8K[0]) + "\n\n" + line + "\n")
@@ -176,24 +201,46 @@ def test_cli_bad_file_exits_with_the_line(tmp_path, capsys):
 
 def write_d1(path, items, gen_length=256):
     """A file in the schema of d1's eval/eval.py output (hand-written rows, not d1's generations)."""
-    path.write_text(json.dumps({"generations": items, "metrics": {"wall_time": 1.0, "total_processed": len(items)},
-                                "model_path": "LLaDA-8B-Instruct", "checkpoint_path": "", "gen_length": gen_length,
-                                "steps": gen_length // 2, "block_length": 32}))
+    path.write_text(
+        json.dumps(
+            {
+                "generations": items,
+                "metrics": {"wall_time": 1.0, "total_processed": len(items)},
+                "model_path": "LLaDA-8B-Instruct",
+                "checkpoint_path": "",
+                "gen_length": gen_length,
+                "steps": gen_length // 2,
+                "block_length": 32,
+            }
+        )
+    )
     return path
 
 
 D1_END = "<|eot_id|><|endoftext|><|endoftext|>"
 D1_COUNTDOWN = [  # 2/3: a boxed answer, a boxed wrong value, a correct one (text after EOS ignored)
-    {"question": "Numbers: [49, 55, 53]\nTarget: 51", "ground_truth": [[49, 55, 53], 51],
-     "generations": "\nr\n</reasoning>\n<answer>\n\\boxed{49 + 55 - 53}\n</answer>" + D1_END},
-    {"question": "Numbers: [1, 2, 3]\nTarget: 6", "ground_truth": [[1, 2, 3], 6],
-     "generations": "\nr\n</reasoning>\n<answer>\n\\boxed{1 + 2 - 3}\n</answer>" + D1_END + "\\boxed{1+2+3}"},
-    {"question": "Numbers: [1, 2, 3]\nTarget: 6", "ground_truth": [[1, 2, 3], 6],
-     "generations": "\nr\n</reasoning>\n<answer>\n\\boxed{3 * 2 * 1}\n</answer>" + D1_END},
+    {
+        "question": "Numbers: [49, 55, 53]\nTarget: 51",
+        "ground_truth": [[49, 55, 53], 51],
+        "generations": "\nr\n</reasoning>\n<answer>\n\\boxed{49 + 55 - 53}\n</answer>" + D1_END,
+    },
+    {
+        "question": "Numbers: [1, 2, 3]\nTarget: 6",
+        "ground_truth": [[1, 2, 3], 6],
+        "generations": "\nr\n</reasoning>\n<answer>\n\\boxed{1 + 2 - 3}\n</answer>" + D1_END + "\\boxed{1+2+3}",
+    },
+    {
+        "question": "Numbers: [1, 2, 3]\nTarget: 6",
+        "ground_truth": [[1, 2, 3], 6],
+        "generations": "\nr\n</reasoning>\n<answer>\n\\boxed{3 * 2 * 1}\n</answer>" + D1_END,
+    },
 ]
 D1_SUDOKU = [  # 4 empty cells, 2 right -> 0.5
-    {"question": f"Solve the following Sudoku puzzle: 0000{SOLUTION[4:]}\n", "ground_truth": SOLUTION,
-     "generations": "\nr\n</reasoning>\n<answer>\n1299" + SOLUTION[4:] + "\n</answer>" + D1_END},
+    {
+        "question": f"Solve the following Sudoku puzzle: 0000{SOLUTION[4:]}\n",
+        "ground_truth": SOLUTION,
+        "generations": "\nr\n</reasoning>\n<answer>\n1299" + SOLUTION[4:] + "\n</answer>" + D1_END,
+    },
 ]
 D1_GSM8K = [  # d1 stores floats; 1/1 scorable; a null reference (d1's parser on negative answers)
     {"question": "q", "ground_truth": 18.0, "generations": "\nr\n</reasoning>\n<answer>\n\\boxed{18}\n</answer>"},
@@ -212,8 +259,7 @@ def test_d1_files_score_with_our_scorers(tmp_path):
     (d1 / "notes.json").write_text("{}")  # not *_generations.json: not read
     scores = score_files([d1], file_format="d1")
     table = {(c["task"], c["gen_length"]): (c["n"], c["accuracy"]) for c in scores["cells"]}
-    assert table == {("math", 512): (1, 1.0), ("countdown", 256): (3, pytest.approx(2 / 3)),
-                     ("sudoku", 128): (1, 0.5)}
+    assert table == {("math", 512): (1, 1.0), ("countdown", 256): (3, pytest.approx(2 / 3)), ("sudoku", 128): (1, 0.5)}
 
 
 def test_d1_null_reference_is_a_bad_item(tmp_path, capsys):
@@ -235,8 +281,9 @@ def test_d1_bad_files(tmp_path):
     listed.write_text("[]")
     with pytest.raises(GenerationFileError, match="'generations' list"):
         score_files([listed], file_format="d1")
-    bad_truth = write_d1(tmp_path / "countdown_z_256_128_0_generations.json",
-                         [{"question": "q", "ground_truth": 51, "generations": "x"}])
+    bad_truth = write_d1(
+        tmp_path / "countdown_z_256_128_0_generations.json", [{"question": "q", "ground_truth": 51, "generations": "x"}]
+    )
     with pytest.raises(GenerationFileError, match=r"generations\[0\]: countdown 'ground_truth' must be"):
         score_files([bad_truth], file_format="d1")
     empty = tmp_path / "empty"

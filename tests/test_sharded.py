@@ -29,11 +29,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import official_layout as layout
 import pytest
 import torch
 from safetensors.torch import load_file
 
-import official_layout as layout
 from gift.checkpoint import load_model, read_manifest
 from stages.cli import main as gift
 
@@ -41,20 +41,62 @@ pytestmark = pytest.mark.skipif(not shutil.which("c++"), reason="DeepSpeed's CPU
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = ["--torch_dtype", "float32", "--bf16", "false", "--disable_tqdm", "true", "--report_to", "none"]
-STAGE_ONE = ["--dataset", "synthetic:sudoku", "--synthetic_examples", "8", "--max_length", "512", "--pad_to", "longest",
-             "--per_device_train_batch_size", "1", "--global_batch_size", "2", "--save_steps", "1",
-             "--logging_steps", "1", *CPU]
-STAGE_TWO = ["--dataset", "synthetic", "--gen_length", "16", "--block_length", "8", "--steps", "8",
-             "--num_generations", "2", "--per_device_train_batch_size", "2", "--global_batch_size", "4",
-             "--num_iterations", "1", "--max_steps", "2", "--save_steps", "1", *CPU]
+STAGE_ONE = [
+    "--dataset",
+    "synthetic:sudoku",
+    "--synthetic_examples",
+    "8",
+    "--max_length",
+    "512",
+    "--pad_to",
+    "longest",
+    "--per_device_train_batch_size",
+    "1",
+    "--global_batch_size",
+    "2",
+    "--save_steps",
+    "1",
+    "--logging_steps",
+    "1",
+    *CPU,
+]
+STAGE_TWO = [
+    "--dataset",
+    "synthetic",
+    "--gen_length",
+    "16",
+    "--block_length",
+    "8",
+    "--steps",
+    "8",
+    "--num_generations",
+    "2",
+    "--per_device_train_batch_size",
+    "2",
+    "--global_batch_size",
+    "4",
+    "--num_iterations",
+    "1",
+    "--max_steps",
+    "2",
+    "--save_steps",
+    "1",
+    *CPU,
+]
 WEIGHT_TOL = 1e-5  # fp32, after 3 AdamW steps: sharded reductions sum in another order than DDP's all-reduce
 LOSS_RTOL = 1e-5
 
 
 def _env() -> dict:
-    return {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
-            "DS_ACCELERATOR": "cpu", "WANDB_DISABLED": "true",
-            "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return {
+        **os.environ,
+        "CUDA_VISIBLE_DEVICES": "",
+        "OMP_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "DS_ACCELERATOR": "cpu",
+        "WANDB_DISABLED": "true",
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
 
 
 def _port() -> str:
@@ -65,14 +107,40 @@ def _port() -> str:
         return str(s.getsockname()[1])
 
 
-def launch(config: str | None, module: str, args: list[str], timeout: int = 300, script: list[str] | None = None) -> None:
+def launch(
+    config: str | None, module: str, args: list[str], timeout: int = 300, script: list[str] | None = None
+) -> None:
     """`accelerate launch --config_file configs/accelerate/CONFIG` (None: torchrun: DDP, or `script`), 2 processes."""
     if config is None:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-               "--master_port", _port(), *(script or ["-m", module, *args])]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            _port(),
+            *(script or ["-m", module, *args]),
+        ]
     else:
-        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", f"configs/accelerate/{config}.yaml",
-               "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", _port(), "-m", module, *args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--config_file",
+            f"configs/accelerate/{config}.yaml",
+            "--num_processes",
+            "2",
+            "--mixed_precision",
+            "no",
+            "--main_process_port",
+            _port(),
+            "-m",
+            module,
+            *args,
+        ]
     proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         pytest.fail(f"{' '.join(cmd[:8])} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
@@ -96,8 +164,17 @@ def assert_close(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], tol: fl
 def test_zero3_llada_full_both_stages(tmp_path):
     base = layout.write_official_llada(tmp_path / "base", seed=7)
     # lr 1e-3 (the recipe's 1e-5 would move weights by ~3e-5 in 3 steps: less than a meaningful parity bound)
-    argv = ["--config", "configs/llada/s1k_full.yaml", "--model_name_or_path", str(base), *STAGE_ONE, "--max_steps", "3",
-            "--learning_rate", "1e-3"]
+    argv = [
+        "--config",
+        "configs/llada/s1k_full.yaml",
+        "--model_name_or_path",
+        str(base),
+        *STAGE_ONE,
+        "--max_steps",
+        "3",
+        "--learning_rate",
+        "1e-3",
+    ]
     zero3, ddp = tmp_path / "zero3", tmp_path / "ddp"
     launch("zero3", "stages.train.cold_start", [*argv, "--output_dir", str(zero3)])
     launch(None, "stages.train.cold_start", [*argv, "--output_dir", str(ddp)])
@@ -119,8 +196,23 @@ def test_zero3_llada_full_both_stages(tmp_path):
 
     # Stage two under ZeRO-3 from what stage one wrote: rollouts (parameters gathered), KL reference, save.
     rl = tmp_path / "rl"
-    launch("zero3", "stages.train.rl", ["--config", "configs/llada/grpo_sudoku.yaml", "--model", str(zero3),
-                                        "--use_lora", "false", "--beta", "0.04", "--output_dir", str(rl), *STAGE_TWO])
+    launch(
+        "zero3",
+        "stages.train.rl",
+        [
+            "--config",
+            "configs/llada/grpo_sudoku.yaml",
+            "--model",
+            str(zero3),
+            "--use_lora",
+            "false",
+            "--beta",
+            "0.04",
+            "--output_dir",
+            str(rl),
+            *STAGE_TWO,
+        ],
+    )
     assert read_manifest(rl).metrics["global_step"] == 2
     assert [json.loads(line)["step"] for line in (rl / "metrics.jsonl").read_text().splitlines()] == [1, 2]
     assert load_model(str(rl)).adapter.kind == "llada"
@@ -143,9 +235,25 @@ def test_fsdp2_gift_steps_equal_the_unsharded_steps(tmp_path, writer):
 def test_zero3_dream_lora_both_stages_merge_and_eval(tmp_path):
     base = layout.write_official_dream(tmp_path / "base", seed=7)
     run = tmp_path / "zero3"
-    launch("zero3", "stages.train.cold_start", ["--config", "configs/dream/s1k_lora.yaml", "--model_name_or_path", str(base),
-                                               *STAGE_ONE, "--max_steps", "2", "--lora_r", "4", "--lora_alpha", "8",
-                                               "--output_dir", str(run)])
+    launch(
+        "zero3",
+        "stages.train.cold_start",
+        [
+            "--config",
+            "configs/dream/s1k_lora.yaml",
+            "--model_name_or_path",
+            str(base),
+            *STAGE_ONE,
+            "--max_steps",
+            "2",
+            "--lora_r",
+            "4",
+            "--lora_alpha",
+            "8",
+            "--output_dir",
+            str(run),
+        ],
+    )
     manifest = read_manifest(run)
     assert manifest.adapter and manifest.metrics["global_step"] == 2 and len(losses(run)) == 2
     assert (run / "checkpoint-2" / "global_step2").is_dir()  # DeepSpeed's partitioned state: it ran sharded
@@ -159,11 +267,49 @@ def test_zero3_dream_lora_both_stages_merge_and_eval(tmp_path):
     rl = tmp_path / "rl"
     # Stage two from the merged model (from the LoRA run itself, ZeRO-3 would have to merge into partitioned
     # weights at load: peft's merge_and_unload cannot; docs/scaling.md).
-    launch("zero3", "stages.train.rl", ["--config", "configs/llada/grpo_sudoku.yaml", "--model", str(merged),
-                                       "--lora_r", "4", "--lora_alpha", "8", "--output_dir", str(rl), *STAGE_TWO])
+    launch(
+        "zero3",
+        "stages.train.rl",
+        [
+            "--config",
+            "configs/llada/grpo_sudoku.yaml",
+            "--model",
+            str(merged),
+            "--lora_r",
+            "4",
+            "--lora_alpha",
+            "8",
+            "--output_dir",
+            str(rl),
+            *STAGE_TWO,
+        ],
+    )
     assert read_manifest(rl).metrics["global_step"] == 2
     out = tmp_path / "eval"
-    assert gift(["eval", "--model", str(merged), "--task", "sudoku", "--data", "synthetic", "--limit", "2",
-                 "--gen_length", "16", "--block_length", "8", "--batch_size", "2", "--dtype", "float32",
-                 "--output_dir", str(out)]) == 0
+    assert (
+        gift(
+            [
+                "eval",
+                "--model",
+                str(merged),
+                "--task",
+                "sudoku",
+                "--data",
+                "synthetic",
+                "--limit",
+                "2",
+                "--gen_length",
+                "16",
+                "--block_length",
+                "8",
+                "--batch_size",
+                "2",
+                "--dtype",
+                "float32",
+                "--output_dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert sum(len(p.read_text().splitlines()) for p in out.glob("*.jsonl")) == 2

@@ -7,8 +7,9 @@ import pytest
 from stages.reports import stats
 
 
-@pytest.mark.parametrize("df, expected", [(1, 12.706), (2, 4.303), (4, 2.776), (5, 2.571), (8, 2.306),
-                                          (9, 2.262), (29, 2.045), (120, 1.980)])
+@pytest.mark.parametrize(
+    "df, expected", [(1, 12.706), (2, 4.303), (4, 2.776), (5, 2.571), (8, 2.306), (9, 2.262), (29, 2.045), (120, 1.980)]
+)
 def test_t_quantile_matches_the_table(df, expected):
     assert stats.t_quantile(0.975, df) == pytest.approx(expected, abs=5e-4)
     assert stats.t_quantile(0.025, df) == pytest.approx(-expected, abs=5e-4)
@@ -39,7 +40,7 @@ def test_interval_of_a_worked_example():
     assert (out["lo"], out["hi"]) == pytest.approx((3 - out["half_width"], 3 + out["half_width"]))
     # t^2 = 18 on 4 df, closed form p = 1 - t (t^2 + 6) / (t^2 + 4)^1.5 = 0.013236
     t = math.sqrt(18)
-    assert out["t_p"] == pytest.approx(1 - t * 24 / 22 ** 1.5, abs=1e-12)
+    assert out["t_p"] == pytest.approx(1 - t * 24 / 22**1.5, abs=1e-12)
     assert out["sign_flip_p"] == pytest.approx(2 / 32)  # only the all-plus and all-minus patterns reach |15|
     assert out["sign_flip"] == "exact sign-flip"
 

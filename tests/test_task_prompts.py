@@ -16,12 +16,12 @@ import pytest
 from gift.embedded_tokenizer import build_embedded_tokenizer
 from gift.sampler import encode_chat_prompts
 from rewards import REASONING_PREFILL, task_prompt
+from rewards.data.synthetic import synthetic_rows
 from rewards.tasks.countdown import generate_countdown
 from rewards.tasks.sudoku import generate_sudoku
 from stages.evaluation.evaluate import build_prompts, compact_prompt, load_eval_rows
 from stages.recipes import load_recipe
 from stages.train.rl_data import rl_rows
-from rewards.data.synthetic import synthetic_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,20 +43,33 @@ def task_files(tmp_path: Path) -> dict[str, Path]:
         writer.writerow(["Puzzle", "Solution"])
         writer.writerows((p["puzzle"], p["solution"]) for p in generate_sudoku(540, seed=3))
     countdown = tmp_path / "countdown.jsonl"
-    countdown.write_text("".join(json.dumps({"nums": p["numbers"], "target": p["target"]}) + "\n"
-                                 for p in generate_countdown(540, seed=3, num_numbers=3)))
+    countdown.write_text(
+        "".join(
+            json.dumps({"nums": p["numbers"], "target": p["target"]}) + "\n"
+            for p in generate_countdown(540, seed=3, num_numbers=3)
+        )
+    )
     gsm8k = tmp_path / "gsm8k.jsonl"
-    gsm8k.write_text("".join(json.dumps({"question": q, "answer": f"#### {a}"}) + "\n" for q, a in
-                             [("Janet’s ducks lay 16 eggs per day. How many?", 16), ("2 + 2?", 4), ("Half of 10?", 5)]))
+    gsm8k.write_text(
+        "".join(
+            json.dumps({"question": q, "answer": f"#### {a}"}) + "\n"
+            for q, a in [("Janet’s ducks lay 16 eggs per day. How many?", 16), ("2 + 2?", 4), ("Half of 10?", 5)]
+        )
+    )
     math = tmp_path / "math.jsonl"
-    math.write_text("".join(json.dumps({"problem": p, "answer": a}) + "\n" for p, a in
-                            [("What is $\\frac{1}{2} + \\frac{1}{4}$?", "\\frac{3}{4}"), ("Solve $x^2 = 4$, $x > 0$.", "2")]))
+    math.write_text(
+        "".join(
+            json.dumps({"problem": p, "answer": a}) + "\n"
+            for p, a in [("What is $\\frac{1}{2} + \\frac{1}{4}$?", "\\frac{3}{4}"), ("Solve $x^2 = 4$, $x > 0$.", "2")]
+        )
+    )
     return {"sudoku": sudoku, "countdown": countdown, "gsm8k": gsm8k, "math": math}
 
 
 def key(task: str, row: dict):
     return {"sudoku": lambda r: r["puzzle"], "countdown": lambda r: (tuple(r["numbers"]), r["target"])}.get(
-        task, lambda r: r["answer"])(row)
+        task, lambda r: r["answer"]
+    )(row)
 
 
 @pytest.mark.parametrize("task", ["sudoku", "countdown", "gsm8k", "math"])
@@ -107,7 +120,7 @@ def test_countdown_rl_rows_are_d1s_three_number_shuffle_minus_500(tmp_path, monk
     four = generate_countdown(20, seed=6, num_numbers=4)
     hub = [{"nums": p["numbers"], "target": p["target"]} for p in three[:300] + four + three[300:]]
     # d1's diffu-grpo: filter len(nums) == 3, shuffle(seed=42), select all but the last 500
-    expected = (datasets.Dataset.from_list(hub).filter(lambda x: len(x["nums"]) == 3).shuffle(seed=42))
+    expected = datasets.Dataset.from_list(hub).filter(lambda x: len(x["nums"]) == 3).shuffle(seed=42)
     expected = [(row["nums"], row["target"]) for row in expected.select(range(len(expected) - 500))]
     stub = types.SimpleNamespace(load_dataset=lambda name, config, split: hub)
     monkeypatch.setitem(sys.modules, "datasets", stub)

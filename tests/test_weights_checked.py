@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import copy_task_rows, tiny_rl_config, write_jsonl
 from safetensors.torch import load_file, save_file
 from transformers import TrainerCallback
 
 from gift.checkpoint import FINAL_DIR, CheckpointError, load_model
 from gift.weights_check import ALLOW_NONFINITE_ENV, WeightsError
-from helpers import copy_task_rows, tiny_rl_config, write_jsonl
 from stages.train.cold_start import run_cold_start
 from stages.train.cold_start_config import ColdStartConfig
 from stages.train.divergence import DivergenceError
@@ -24,9 +24,21 @@ KEY = "model.layers.0.mlp.gate_proj.weight"
 
 
 def _config(run_dir: Path, base_dir: Path, data: Path, **overrides) -> ColdStartConfig:
-    values = dict(model_name_or_path=str(base_dir), dataset=str(data), output_dir=str(run_dir), max_length=24,
-                  per_device_train_batch_size=8, learning_rate=3e-3, lr_scheduler_type="constant", max_steps=4,
-                  save_steps=2, seed=0, logging_steps=1, disable_tqdm=True, objective="sft")
+    values = dict(
+        model_name_or_path=str(base_dir),
+        dataset=str(data),
+        output_dir=str(run_dir),
+        max_length=24,
+        per_device_train_batch_size=8,
+        learning_rate=3e-3,
+        lr_scheduler_type="constant",
+        max_steps=4,
+        save_steps=2,
+        seed=0,
+        logging_steps=1,
+        disable_tqdm=True,
+        objective="sft",
+    )
     values.update(overrides)
     return ColdStartConfig(**values)
 
@@ -49,12 +61,18 @@ def _nan(tensors):
     tensors[KEY].view(-1)[3] = float("nan")
 
 
-@pytest.mark.parametrize("edit, says", [
-    (lambda t: t.pop(KEY), f"tensor {KEY} is missing"),
-    (lambda t: t.update(extra=t[KEY].clone()), "tensor extra is not part of this model"),
-    (lambda t: t.update({KEY: t[KEY][:-1].clone()}), f"tensor {KEY} has the wrong shape (file (255, 128), model (256, 128))"),
-    (_nan, f"tensor {KEY} holds 1 non-finite value(s)"),
-])
+@pytest.mark.parametrize(
+    "edit, says",
+    [
+        (lambda t: t.pop(KEY), f"tensor {KEY} is missing"),
+        (lambda t: t.update(extra=t[KEY].clone()), "tensor extra is not part of this model"),
+        (
+            lambda t: t.update({KEY: t[KEY][:-1].clone()}),
+            f"tensor {KEY} has the wrong shape (file (255, 128), model (256, 128))",
+        ),
+        (_nan, f"tensor {KEY} holds 1 non-finite value(s)"),
+    ],
+)
 def test_a_weights_file_that_does_not_fit_is_refused_naming_file_and_tensor(tmp_path, base_dir, edit, says):
     bad = _edited_copy(base_dir, tmp_path / "bad", edit)
     with pytest.raises(WeightsError) as err:
@@ -107,8 +125,12 @@ def test_divergence_stops_at_once_and_keeps_the_last_finite_checkpoint(tmp_path,
 def test_a_diverged_rl_step_is_refused_too(tmp_path, base_dir):
     run = tmp_path / "rl"
     with pytest.raises(DivergenceError, match=r"^training diverged at step 2 .*no checkpoint had been written yet"):
-        run_rl(tiny_rl_config(run, base_dir, max_steps=3, max_prompts=8, per_device_train_batch_size=4, steps=6,
-                              save_steps=10), callbacks=[_Poison(at=1)])
+        run_rl(
+            tiny_rl_config(
+                run, base_dir, max_steps=3, max_prompts=8, per_device_train_batch_size=4, steps=6, save_steps=10
+            ),
+            callbacks=[_Poison(at=1)],
+        )
     assert not run.exists() or not (run / FINAL_DIR).exists()
 
 
@@ -153,6 +175,9 @@ def test_pickled_weights_are_refused_naming_the_file(tmp_path, base_dir):
     shutil.copytree(base_dir, model)
     torch.save(load_file(model / "model.safetensors"), model / "pytorch_model.bin")
     (model / "model.safetensors").unlink()
-    with pytest.raises(WeightsError, match=rf"^{model / 'pytorch_model.bin'}: weights in PyTorch's pickle format are "
-                                           "not loaded"):
+    with pytest.raises(
+        WeightsError,
+        match=rf"^{model / 'pytorch_model.bin'}: weights in PyTorch's pickle format are "
+        "not loaded",
+    ):
         load_model(str(model))

@@ -27,8 +27,12 @@ def parity_metric(completions: Sequence[Any], **columns: Any) -> dict[str, float
 
 def _row(bits: str) -> dict[str, Any]:
     parity = bits.count("1") % 2
-    return {"bits": bits, "parity": parity, "prompt": bits,
-            "answer": f"<reasoning></reasoning><answer>{parity}</answer>"}
+    return {
+        "bits": bits,
+        "parity": parity,
+        "prompt": bits,
+        "answer": f"<reasoning></reasoning><answer>{parity}</answer>",
+    }
 
 
 def synthetic_rows(split: str, n: int, seed: int = 0) -> list[dict[str, Any]]:

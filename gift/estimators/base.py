@@ -25,8 +25,6 @@ import torch
 from gift.diffu_grpo import GRPOLossOutput, diffu_grpo_loss, group_advantages
 from gift.options import NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROBABILITY, UNIT, Rule  # noqa: F401 (estimators' rules)
 
-
-
 # The trainer's own fields (trl's `GRPOConfig`) an estimator may give its defaults for: a settings field of one
 # of these names is that field (`gift rl --beta` sets the estimator's `beta`), unset = the estimator's default.
 TRAINER_FIELDS = ("beta", "epsilon", "loss_type")
@@ -38,21 +36,40 @@ TRAINER_FIELDS = ("beta", "epsilon", "loss_type")
 MASK_SCHEDULES = ("per_update", "official")
 
 
-def option(default: Any, help: str, rule: Rule | None = None, choices: tuple | None = None,
-           flag: str | None = None, trainer: bool | None = None, default_from: str | None = None) -> Any:
+def option(
+    default: Any,
+    help: str,
+    rule: Rule | None = None,
+    choices: tuple | None = None,
+    flag: str | None = None,
+    trainer: bool | None = None,
+    default_from: str | None = None,
+) -> Any:
     """A settings field. `flag`: its flat `gift rl` option name when it differs from the field name.
     `trainer`: optional, and must agree with `TRAINER_FIELDS` (whether the flag is one of the trainer's own
     fields is read from there). `default_from`: a default of None means the stage-two config's field of
     that name (SPG's blocks are the sampler's)."""
-    return dataclasses.field(default=default, metadata={"help": help, "rule": rule, "choices": choices,
-                                                         "flag": flag, "trainer": trainer,
-                                                         "default_from": default_from})
+    return dataclasses.field(
+        default=default,
+        metadata={
+            "help": help,
+            "rule": rule,
+            "choices": choices,
+            "flag": flag,
+            "trainer": trainer,
+            "default_from": default_from,
+        },
+    )
 
 
 def mask_schedule_option(default: str) -> Any:
     """The `mask_schedule` field every estimator with mu mask sets declares (one flag, one type)."""
-    return option(default, "which inner update reads which mask set: per_update (update j: set j) | official "
-                  "(the official trainer's micro-batch indexing)", choices=MASK_SCHEDULES)
+    return option(
+        default,
+        "which inner update reads which mask set: per_update (update j: set j) | official "
+        "(the official trainer's micro-batch indexing)",
+        choices=MASK_SCHEDULES,
+    )
 
 
 def official_mask_set(micro_batch: int, num_iterations: int) -> int:
@@ -130,20 +147,39 @@ class Estimator:
         """`mask_schedule: official`: the official trainer's indexing (d1's by default: `official_mask_set`)."""
         return official_mask_set(micro_batch, num_iterations)
 
-    def draw_noise(self, prompt_attention: torch.Tensor, completion_mask: torch.Tensor, num_iterations: int,
-                   generator: torch.Generator | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def draw_noise(
+        self,
+        prompt_attention: torch.Tensor,
+        completion_mask: torch.Tensor,
+        num_iterations: int,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """The masks (B, mu, K, P + L); or (masks, rates) where the loss also needs each copy's masking rate
         (B, mu, K): the trainer then passes that iteration's rates to `loss` as `rates=`."""
         raise NotImplementedError
 
-    def loss(self, logps: torch.Tensor, noise: torch.Tensor, old: torch.Tensor | None, ref: torch.Tensor | None,
-             advantages: torch.Tensor, completion_mask: torch.Tensor) -> EstimatorLoss:
+    def loss(
+        self,
+        logps: torch.Tensor,
+        noise: torch.Tensor,
+        old: torch.Tensor | None,
+        ref: torch.Tensor | None,
+        advantages: torch.Tensor,
+        completion_mask: torch.Tensor,
+    ) -> EstimatorLoss:
         raise NotImplementedError
 
 
-def clipped_ratio_loss(logps: torch.Tensor, old: torch.Tensor | None, ref: torch.Tensor | None,
-                       advantages: torch.Tensor, mask: torch.Tensor, epsilon: float, beta: float,
-                       loss_type: str) -> EstimatorLoss:
+def clipped_ratio_loss(
+    logps: torch.Tensor,
+    old: torch.Tensor | None,
+    ref: torch.Tensor | None,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    epsilon: float,
+    beta: float,
+    loss_type: str,
+) -> EstimatorLoss:
     """d1's clipped ratio and k3 KL per token (`gift.diffu_grpo.diffu_grpo_loss`) over `mask` (B, L)."""
     return diffu_grpo_loss(logps, old, ref, advantages, mask, epsilon, beta, loss_type)
 

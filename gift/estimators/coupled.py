@@ -25,8 +25,16 @@ from dataclasses import dataclass
 import torch
 
 from gift.diffu_grpo import LOSS_TYPES
-from gift.estimators.base import (NON_NEGATIVE, POSITIVE, UNIT, Estimator, EstimatorLoss, clipped_ratio_loss,
-                                  mask_schedule_option, option)
+from gift.estimators.base import (
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT,
+    Estimator,
+    EstimatorLoss,
+    clipped_ratio_loss,
+    mask_schedule_option,
+    option,
+)
 from gift.estimators.registry import register
 
 COPIES = 3  # the fully masked copy and the complementary pair
@@ -37,8 +45,12 @@ class CoupledSettings:
     min_t: float = option(0.2, "least masking rate of the complementary pair", UNIT, flag="coupled_min_t")
     max_t: float = option(0.8, "largest masking rate of the complementary pair", UNIT, flag="coupled_max_t")
     mask_schedule: str = mask_schedule_option("official")
-    loss_type: str = option("bnpo", "bnpo (token mean over the micro-batch) | grpo (per-sequence mean, then batch)",
-                            choices=LOSS_TYPES, trainer=True)
+    loss_type: str = option(
+        "bnpo",
+        "bnpo (token mean over the micro-batch) | grpo (per-sequence mean, then batch)",
+        choices=LOSS_TYPES,
+        trainer=True,
+    )
     epsilon: float = option(0.5, "clip range of the ratio", POSITIVE, trainer=True)
     beta: float = option(0.01, "weight of the k3 KL", NON_NEGATIVE, trainer=True)
 
@@ -74,8 +86,10 @@ class Coupled(Estimator):
     @classmethod
     def check_settings(cls, settings: CoupledSettings, gen_length: int) -> None:
         if not 0 < settings.min_t <= settings.max_t < 1:
-            raise ValueError(f"coupled_min_t ({settings.min_t}) and coupled_max_t ({settings.max_t}) must satisfy "
-                             "0 < coupled_min_t <= coupled_max_t < 1 (the pair is weighted by 1/t and 1/(1 - t))")
+            raise ValueError(
+                f"coupled_min_t ({settings.min_t}) and coupled_max_t ({settings.max_t}) must satisfy "
+                "0 < coupled_min_t <= coupled_max_t < 1 (the pair is weighted by 1/t and 1/(1 - t))"
+            )
 
     def advantages(self, rewards, num_generations, scale) -> torch.Tensor:
         return leave_one_out(rewards, num_generations, scale)
@@ -84,13 +98,15 @@ class Coupled(Estimator):
         """The noise (B, mu, 3, P + L) and each copy's rate (B, mu, 3): the pair's t in every column."""
         s, device = self.settings, completion_mask.device
         batch, width = completion_mask.shape
-        t = s.min_t + (s.max_t - s.min_t) * torch.rand((batch, num_iterations, 1), generator=generator,
-                                                        device=device, dtype=torch.float64)
+        t = s.min_t + (s.max_t - s.min_t) * torch.rand(
+            (batch, num_iterations, 1), generator=generator, device=device, dtype=torch.float64
+        )
         u = torch.rand((batch, num_iterations, width), generator=generator, device=device, dtype=torch.float64)
         first = u < t  # over the whole completion width, the EOS fill included, as DiffuCoder's code
         completion = torch.stack([torch.ones_like(first), first, ~first], dim=2)
-        prompt = torch.zeros((batch, num_iterations, COPIES, prompt_attention.shape[1]), dtype=torch.bool,
-                             device=device)
+        prompt = torch.zeros(
+            (batch, num_iterations, COPIES, prompt_attention.shape[1]), dtype=torch.bool, device=device
+        )
         return torch.cat([prompt, completion], dim=-1), t.expand(-1, -1, COPIES).float()
 
     def loss(self, logps, noise, old, ref, advantages, completion_mask, rates=None) -> EstimatorLoss:
@@ -99,8 +115,16 @@ class Coupled(Estimator):
         s = self.settings
         rates = rates.to(logps.dtype)
         combine = lambda x: None if x is None else coupled_logps(x, noise, rates)  # noqa: E731
-        return clipped_ratio_loss(combine(logps), combine(old), combine(ref), advantages, completion_mask.bool(),
-                                  s.epsilon, s.beta, s.loss_type)
+        return clipped_ratio_loss(
+            combine(logps),
+            combine(old),
+            combine(ref),
+            advantages,
+            completion_mask.bool(),
+            s.epsilon,
+            s.beta,
+            s.loss_type,
+        )
 
 
 register(Coupled)

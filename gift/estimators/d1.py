@@ -12,21 +12,36 @@ from dataclasses import dataclass
 import torch
 
 from gift.diffu_grpo import LOSS_TYPES, draw_prompt_masks
-from gift.estimators.base import mask_schedule_option, NON_NEGATIVE, POSITIVE, PROBABILITY, Estimator, EstimatorLoss, clipped_ratio_loss, option
+from gift.estimators.base import (
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY,
+    Estimator,
+    EstimatorLoss,
+    clipped_ratio_loss,
+    mask_schedule_option,
+    option,
+)
 from gift.estimators.registry import register
 
-
 PROMPT_PADDING = ("excluded", "official")
-PADDING_HELP = ("excluded (left padding never masked, attention-masked) | official (d1's code: padding masked with "
-                "p_mask_prompt like a prompt token, no attention mask; equal when a micro-batch holds one prompt)")
+PADDING_HELP = (
+    "excluded (left padding never masked, attention-masked) | official (d1's code: padding masked with "
+    "p_mask_prompt like a prompt token, no attention mask; equal when a micro-batch holds one prompt)"
+)
 
 
 @dataclass
 class D1Settings:
-    p_mask_prompt: float = option(0.15, "probability that a real prompt token is masked in the log-prob estimate",
-                                  PROBABILITY)
-    loss_type: str = option("bnpo", "bnpo (token mean over the micro-batch) | grpo (per-sequence mean, then batch)",
-                            choices=LOSS_TYPES, trainer=True)
+    p_mask_prompt: float = option(
+        0.15, "probability that a real prompt token is masked in the log-prob estimate", PROBABILITY
+    )
+    loss_type: str = option(
+        "bnpo",
+        "bnpo (token mean over the micro-batch) | grpo (per-sequence mean, then batch)",
+        choices=LOSS_TYPES,
+        trainer=True,
+    )
     epsilon: float = option(0.5, "clip range of the ratio", POSITIVE, trainer=True)
     beta: float = option(0.04, "weight of the k3 KL", NON_NEGATIVE, trainer=True)
     mask_schedule: str = mask_schedule_option("official")
@@ -42,10 +57,12 @@ class D1(Estimator):
     def draw_noise(self, prompt_attention, completion_mask, num_iterations, generator=None) -> torch.Tensor:
         # d1 masks the whole completion, so it draws only the prompt masks (not completion_noise_frame's
         # draws): a seeded d1 run takes the same numbers from the generator as d1's own code.
-        prompt_noise = draw_prompt_masks(self.attention(prompt_attention), self.settings.p_mask_prompt, num_iterations,
-                                         generator)
-        completion = torch.ones((*prompt_noise.shape[:2], completion_mask.shape[1]), dtype=torch.bool,
-                                device=prompt_noise.device)
+        prompt_noise = draw_prompt_masks(
+            self.attention(prompt_attention), self.settings.p_mask_prompt, num_iterations, generator
+        )
+        completion = torch.ones(
+            (*prompt_noise.shape[:2], completion_mask.shape[1]), dtype=torch.bool, device=prompt_noise.device
+        )
         return torch.cat([prompt_noise, completion], dim=2).unsqueeze(2)  # K = 1
 
     def attention(self, prompt_attention) -> torch.Tensor:
@@ -57,8 +74,9 @@ class D1(Estimator):
     def loss(self, logps, noise, old, ref, advantages, completion_mask) -> EstimatorLoss:
         s = self.settings
         pick = lambda x: None if x is None else x[:, 0]  # noqa: E731
-        return clipped_ratio_loss(logps[:, 0], pick(old), pick(ref), advantages, completion_mask.bool(), s.epsilon,
-                                  s.beta, s.loss_type)
+        return clipped_ratio_loss(
+            logps[:, 0], pick(old), pick(ref), advantages, completion_mask.bool(), s.epsilon, s.beta, s.loss_type
+        )
 
 
 register(D1)

@@ -23,23 +23,35 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gift.estimators.base import (POSITIVE, POSITIVE_INT, PROBABILITY, Estimator, EstimatorLoss, mask_schedule_option,
-                                  option, random_subset)
+from gift.estimators.base import (
+    POSITIVE,
+    POSITIVE_INT,
+    PROBABILITY,
+    Estimator,
+    EstimatorLoss,
+    mask_schedule_option,
+    option,
+    random_subset,
+)
 from gift.estimators.registry import register
-
 
 MASK_AREAS = ("canvas", "completion")
 
 
 @dataclass
 class GDPOSettings:
-    points: int = option(2, "Gauss-Legendre nodes of the time integral", (lambda v: 1 <= v <= 8, "must lie in 1..8"),
-                         flag="gdpo_points")
+    points: int = option(
+        2, "Gauss-Legendre nodes of the time integral", (lambda v: 1 <= v <= 8, "must lie in 1..8"), flag="gdpo_points"
+    )
     draws: int = option(1, "random masks per node", POSITIVE_INT, flag="gdpo_draws")
     p_mask_prompt: float = option(0.0, "probability that a real prompt token is masked (not scored)", PROBABILITY)
-    mask_area: str = option("canvas", "canvas (GDPO: int(t W) of the W completion positions, EOS fill scored, "
-                            "ratio over W) | completion (round(t |y|) of y, ratio over |y|)", choices=MASK_AREAS,
-                            flag="gdpo_mask_area")
+    mask_area: str = option(
+        "canvas",
+        "canvas (GDPO: int(t W) of the W completion positions, EOS fill scored, "
+        "ratio over W) | completion (round(t |y|) of y, ratio over |y|)",
+        choices=MASK_AREAS,
+        flag="gdpo_mask_area",
+    )
     mask_schedule: str = mask_schedule_option("official")
     epsilon: float = option(0.5, "clip range of the sequence ratio", POSITIVE, trainer=True)
 
@@ -60,7 +72,7 @@ class GDPO(Estimator):
         times, _ = quadrature(s.points)
         batch, plen = prompt_attention.shape
         k = s.points * s.draws
-        prompt = (torch.rand((batch, num_iterations, k, plen), generator=generator, device=device) < s.p_mask_prompt)
+        prompt = torch.rand((batch, num_iterations, k, plen), generator=generator, device=device) < s.p_mask_prompt
         prompt &= prompt_attention.bool()[:, None, None]
         scored = self.area(completion_mask)[:, None, None].expand(-1, num_iterations, k, -1)
         length = scored.sum(-1)
@@ -73,15 +85,19 @@ class GDPO(Estimator):
 
     def area(self, completion_mask: torch.Tensor) -> torch.Tensor:
         """(B, L) bool: the positions masked and scored (canvas: all of them; completion: y)."""
-        return torch.ones_like(completion_mask, dtype=torch.bool) if self.settings.mask_area == "canvas" \
+        return (
+            torch.ones_like(completion_mask, dtype=torch.bool)
+            if self.settings.mask_area == "canvas"
             else completion_mask.bool()
+        )
 
     def elbo(self, logps: torch.Tensor, noise: torch.Tensor, completion_mask: torch.Tensor) -> torch.Tensor:
         """(B,) the semi-deterministic ELBO from log-probs (B, K, L) and masks (B, K, L)."""
         s = self.settings
         times, weights = quadrature(s.points)
-        coefficient = torch.tensor([w / (t * s.draws) for t, w in zip(times, weights)], dtype=logps.dtype,
-                                   device=logps.device).repeat_interleave(s.draws)
+        coefficient = torch.tensor(
+            [w / (t * s.draws) for t, w in zip(times, weights)], dtype=logps.dtype, device=logps.device
+        ).repeat_interleave(s.draws)
         masked = (noise & self.area(completion_mask).unsqueeze(1)).to(logps.dtype)
         return ((logps * masked).sum(-1) * coefficient).sum(-1)
 

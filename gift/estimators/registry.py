@@ -43,8 +43,10 @@ def _option_fields() -> dict[str, list[tuple[str, dataclasses.Field, Any]]]:
         for field in dataclasses.fields(cls.settings_type):
             declared = field.metadata.get("trainer")
             if declared is not None and bool(declared) != (flag_of(field) in TRAINER_FIELDS):
-                raise TypeError(f"{name}: option {flag_of(field)!r} is declared trainer={declared}, but the trainer's "
-                                f"own fields are {', '.join(TRAINER_FIELDS)}")
+                raise TypeError(
+                    f"{name}: option {flag_of(field)!r} is declared trainer={declared}, but the trainer's "
+                    f"own fields are {', '.join(TRAINER_FIELDS)}"
+                )
             table.setdefault(flag_of(field), []).append((name, field, hints[field.name]))
     return table
 
@@ -54,13 +56,18 @@ def estimator_options() -> dict[str, dict[str, Any]]:
     options = {}
     for flag, uses in _option_fields().items():
         _, first, kind = uses[0]
-        for name, field, other in uses[1:]:
+        for name, _field, other in uses[1:]:
             if other != kind:
                 raise TypeError(f"option {flag!r}: {name} declares it as {other}, {uses[0][0]} as {kind}")
         helps = "; ".join(f"{name}: {field.metadata['help']} (default {field.default})" for name, field, _ in uses)
-        options[flag] = {"type": kind, "help": helps, "rule": first.metadata.get("rule"),
-                         "choices": first.metadata.get("choices"), "trainer": flag in TRAINER_FIELDS,
-                         "estimators": tuple(name for name, _, _ in uses)}
+        options[flag] = {
+            "type": kind,
+            "help": helps,
+            "rule": first.metadata.get("rule"),
+            "choices": first.metadata.get("choices"),
+            "trainer": flag in TRAINER_FIELDS,
+            "estimators": tuple(name for name, _, _ in uses),
+        }
     return options
 
 
@@ -83,8 +90,10 @@ def settings_from_options(name: str, values: dict[str, Any], context: dict[str, 
         if value is None or flag not in options:
             continue
         if flag not in own and not options[flag]["trainer"]:
-            raise ValueError(f"--{flag} is an option of {', '.join(options[flag]['estimators'])}, not of "
-                             f"rl_algorithm {name} (remove it, or choose one of those)")
+            raise ValueError(
+                f"--{flag} is an option of {', '.join(options[flag]['estimators'])}, not of "
+                f"rl_algorithm {name} (remove it, or choose one of those)"
+            )
         choices = own[flag].metadata.get("choices") if flag in own else None
         if choices and value not in choices:
             raise ValueError(f"unknown {flag} {value!r}; choose one of {', '.join(map(str, choices))}")

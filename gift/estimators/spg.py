@@ -26,8 +26,17 @@ from dataclasses import dataclass
 
 import torch
 
-from gift.estimators.base import (mask_schedule_option, POSITIVE, POSITIVE_INT, PROBABILITY, UNIT, Estimator, EstimatorLoss, option,
-                                  random_subset)
+from gift.estimators.base import (
+    POSITIVE,
+    POSITIVE_INT,
+    PROBABILITY,
+    UNIT,
+    Estimator,
+    EstimatorLoss,
+    mask_schedule_option,
+    option,
+    random_subset,
+)
 from gift.estimators.registry import register
 
 NEGATIVE_SURROGATES = ("elbo", "eubo", "mix")
@@ -36,29 +45,45 @@ NEGATIVE_SURROGATES = ("elbo", "eubo", "mix")
 @dataclass
 class SPGSettings:
     num_t: int = option(2, "Monte-Carlo mask draws per completion (distinct blocks)", POSITIVE_INT)
-    block_length: int | None = option(None, "mask blocks (default: the sampler's block_length)", POSITIVE_INT,
-                                      flag="spg_block_length", default_from="block_length")
+    block_length: int | None = option(
+        None,
+        "mask blocks (default: the sampler's block_length)",
+        POSITIVE_INT,
+        flag="spg_block_length",
+        default_from="block_length",
+    )
     min_t: float = option(0.0, "least masked fraction of the partly masked block", UNIT, flag="spg_min_t")
     max_t: float = option(1.0, "largest masked fraction of that block", UNIT, flag="spg_max_t")
-    negative: str = option("mix", "surrogate of completions with A <= 0: elbo | eubo | mix",
-                           choices=NEGATIVE_SURROGATES, flag="spg_negative")
+    negative: str = option(
+        "mix",
+        "surrogate of completions with A <= 0: elbo | eubo | mix",
+        choices=NEGATIVE_SURROGATES,
+        flag="spg_negative",
+    )
     eubo_beta: float = option(1.0, "beta of the upper bound (EUBO)", POSITIVE)
     mix_weight: float = option(0.5, "weight of the EUBO in the mix", UNIT)
-    p_mask_prompt: float = option(0.15, "masking probability of everything before the partly masked block",
-                                  PROBABILITY)
+    p_mask_prompt: float = option(0.15, "masking probability of everything before the partly masked block", PROBABILITY)
     mask_schedule: str = mask_schedule_option("official")
 
 
-def block_noise(completion_mask: torch.Tensor, draws: int, block_length: int, min_t: float, max_t: float,
-                p_before: float, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def block_noise(
+    completion_mask: torch.Tensor,
+    draws: int,
+    block_length: int,
+    min_t: float,
+    max_t: float,
+    p_before: float,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """SPG's block-wise completion masks (..., K, L) for `completion_mask` (..., L), and the (..., K)
     start position of each draw's partly masked block (everything before it: masked with `p_before`)."""
     length = completion_mask.sum(-1, keepdim=True).expand(*completion_mask.shape[:-1], draws)
     width = completion_mask.shape[-1]
     num_blocks = width // block_length
     reached = (length - 1).clamp_min(0) // block_length + 1
-    order = torch.rand((*completion_mask.shape[:-1], num_blocks), generator=generator,
-                       device=completion_mask.device).argsort(-1)[..., :draws]  # distinct blocks
+    order = torch.rand(
+        (*completion_mask.shape[:-1], num_blocks), generator=generator, device=completion_mask.device
+    ).argsort(-1)[..., :draws]  # distinct blocks
     block = order % reached
     start = block * block_length
     in_block = torch.minimum(length - start, torch.full_like(length, block_length)).clamp_min(1)
@@ -69,13 +94,15 @@ def block_noise(completion_mask: torch.Tensor, draws: int, block_length: int, mi
     position = torch.arange(width, device=completion_mask.device)
     begin, end = start.unsqueeze(-1), (start + in_block).unsqueeze(-1)
     chosen = random_subset((position >= begin) & (position < end), counts, generator)
-    before = (position < begin) & (torch.rand((*start.shape, width), generator=generator,
-                                              device=completion_mask.device) < p_before)
+    before = (position < begin) & (
+        torch.rand((*start.shape, width), generator=generator, device=completion_mask.device) < p_before
+    )
     return chosen | (position >= (start + block_length).unsqueeze(-1)) | before, start
 
 
-def spg_surrogates(logps: torch.Tensor, masked: torch.Tensor, completion_mask: torch.Tensor,
-                   eubo_beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+def spg_surrogates(
+    logps: torch.Tensor, masked: torch.Tensor, completion_mask: torch.Tensor, eubo_beta: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(ELBO, EUBO), each (B,), from log-probs (B, K, L) and the masked scored tokens `masked` (B, K, L)."""
     m = (masked & completion_mask.bool().unsqueeze(1)).to(logps.dtype)
     elbo = ((logps * m).sum(-1) / m.sum(-1).clamp_min(1)).mean(1)
@@ -96,18 +123,25 @@ class SPG(Estimator):
         if s.min_t > s.max_t:
             raise ValueError(f"spg_min_t ({s.min_t}) must not exceed spg_max_t ({s.max_t})")
         if s.num_t < 2 and s.negative != "elbo":
-            raise ValueError(f"spg_negative {s.negative} needs num_t >= 2: with one draw EUBO - ELBO is the constant "
-                             "-log(t)/eubo_beta, so the sandwich is the ELBO both ways (use num_t 2, SPG's value)")
+            raise ValueError(
+                f"spg_negative {s.negative} needs num_t >= 2: with one draw EUBO - ELBO is the constant "
+                "-log(t)/eubo_beta, so the sandwich is the ELBO both ways (use num_t 2, SPG's value)"
+            )
         blocks = gen_length // s.block_length if s.block_length else 0
         if s.block_length and gen_length % s.block_length:
             raise ValueError(f"gen_length {gen_length} is not divisible by spg_block_length {s.block_length}")
         if s.block_length and s.num_t > blocks:
-            raise ValueError(f"num_t ({s.num_t}) exceeds the {blocks} blocks of the completion: SPG draws distinct blocks")
+            raise ValueError(
+                f"num_t ({s.num_t}) exceeds the {blocks} blocks of the completion: SPG draws distinct blocks"
+            )
 
     def draw_noise(self, prompt_attention, completion_mask, num_iterations, generator=None) -> torch.Tensor:
         s = self.settings
-        prompt_draw = torch.rand((prompt_attention.shape[0], num_iterations, s.num_t, prompt_attention.shape[1]),
-                                 generator=generator, device=prompt_attention.device)
+        prompt_draw = torch.rand(
+            (prompt_attention.shape[0], num_iterations, s.num_t, prompt_attention.shape[1]),
+            generator=generator,
+            device=prompt_attention.device,
+        )
         prompt_noise = (prompt_draw < s.p_mask_prompt) & prompt_attention.bool()[:, None, None]
         scored = completion_mask.bool()[:, None].expand(-1, num_iterations, -1)
         completion, _ = block_noise(scored, s.num_t, s.block_length, s.min_t, s.max_t, s.p_mask_prompt, generator)

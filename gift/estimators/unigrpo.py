@@ -19,9 +19,17 @@ from dataclasses import dataclass
 
 import torch
 
-from gift.estimators.base import mask_schedule_option, NON_NEGATIVE, POSITIVE, POSITIVE_INT, UNIT, Estimator, EstimatorLoss, option
+from gift.estimators.base import (
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    UNIT,
+    Estimator,
+    EstimatorLoss,
+    mask_schedule_option,
+    option,
+)
 from gift.estimators.registry import register
-
 
 PAD_RULES = ("unscored", "scored")
 
@@ -32,14 +40,24 @@ class UniGRPOSettings:
     min_t: float = option(0.1, "least masking rate of a draw", UNIT, flag="unigrpo_min_t")
     max_t: float = option(0.9, "largest masking rate of a draw", UNIT, flag="unigrpo_max_t")
     epsilon: float = option(0.2, "clip range of the ratio", POSITIVE, trainer=True)
-    beta: float = option(0.01, "weight of the k3 KL (summed over each draw's masked tokens)", NON_NEGATIVE,
-                         trainer=True)
+    beta: float = option(
+        0.01, "weight of the k3 KL (summed over each draw's masked tokens)", NON_NEGATIVE, trainer=True
+    )
     mask_schedule: str = mask_schedule_option("official")
-    pad: str = option("unscored", "unscored (dLLM-RL's post_num 0: every pad-id token of a completion, the first EOS "
-                      "too where EOS and pad share an id, is masked and never scored) | scored (up to and "
-                      "including the first EOS, as the other estimators)", choices=PAD_RULES, flag="unigrpo_pad")
-    length_margin: int | None = option(None, "completions at least gen_length minus this long get reward 0 "
-                                       "(dLLM-RL: 5); unset: off", NON_NEGATIVE, flag="unigrpo_length_margin")
+    pad: str = option(
+        "unscored",
+        "unscored (dLLM-RL's post_num 0: every pad-id token of a completion, the first EOS "
+        "too where EOS and pad share an id, is masked and never scored) | scored (up to and "
+        "including the first EOS, as the other estimators)",
+        choices=PAD_RULES,
+        flag="unigrpo_pad",
+    )
+    length_margin: int | None = option(
+        None,
+        "completions at least gen_length minus this long get reward 0 (dLLM-RL: 5); unset: off",
+        NON_NEGATIVE,
+        flag="unigrpo_length_margin",
+    )
 
 
 def z_scored(rewards: torch.Tensor, num_generations: int) -> torch.Tensor:
@@ -47,7 +65,9 @@ def z_scored(rewards: torch.Tensor, num_generations: int) -> torch.Tensor:
     grouped = rewards.view(-1, num_generations)
     centred = grouped - grouped.mean(1, keepdim=True)
     std = grouped.std(1, unbiased=False, keepdim=True)
-    return torch.where(std > 0, centred / torch.where(std > 0, std, torch.ones_like(std)), torch.zeros_like(centred)).reshape(-1)
+    return torch.where(
+        std > 0, centred / torch.where(std > 0, std, torch.ones_like(std)), torch.zeros_like(centred)
+    ).reshape(-1)
 
 
 class UniGRPO(Estimator):
@@ -86,13 +106,15 @@ class UniGRPO(Estimator):
     def draw_noise(self, prompt_attention, completion_mask, num_iterations, generator=None) -> torch.Tensor:
         s, device = self.settings, completion_mask.device
         batch, width = completion_mask.shape
-        rate = s.min_t + (s.max_t - s.min_t) * torch.rand((batch, num_iterations, s.num_t, 1), generator=generator,
-                                                          device=device)
+        rate = s.min_t + (s.max_t - s.min_t) * torch.rand(
+            (batch, num_iterations, s.num_t, 1), generator=generator, device=device
+        )
         draw = torch.rand((batch, num_iterations, s.num_t, width), generator=generator, device=device)
         scored = completion_mask.bool()[:, None, None]
         completion = (scored & (draw < rate)) | ~scored
-        prompt = torch.zeros((batch, num_iterations, s.num_t, prompt_attention.shape[1]), dtype=torch.bool,
-                             device=device)
+        prompt = torch.zeros(
+            (batch, num_iterations, s.num_t, prompt_attention.shape[1]), dtype=torch.bool, device=device
+        )
         return torch.cat([prompt, completion], dim=-1)
 
     def loss(self, logps, noise, old, ref, advantages, completion_mask) -> EstimatorLoss:

@@ -15,23 +15,27 @@ from dataclasses import dataclass
 
 import torch
 
-from gift.estimators.base import mask_schedule_option, POSITIVE, PROBABILITY, EstimatorLoss, option
+from gift.estimators.base import POSITIVE, PROBABILITY, EstimatorLoss, mask_schedule_option, option
 from gift.estimators.d1 import D1, PADDING_HELP, PROMPT_PADDING
 from gift.estimators.registry import register
-
 
 WD1_REDUCTIONS = ("group_sum", "row_mean")
 
 
 @dataclass
 class WD1Settings:
-    p_mask_prompt: float = option(0.15, "probability that a real prompt token is masked in the log-prob estimate",
-                                  PROBABILITY)
+    p_mask_prompt: float = option(
+        0.15, "probability that a real prompt token is masked in the log-prob estimate", PROBABILITY
+    )
     psi: float = option(1.0, "advantage scale inside the softmax weights", POSITIVE, flag="wd1_psi")
     mask_schedule: str = mask_schedule_option("official")
     prompt_padding: str = option("excluded", PADDING_HELP, choices=PROMPT_PADDING)
-    reduction: str = option("group_sum", "group_sum (wd1: sum over a group, mean over groups) | row_mean (mean "
-                            "over rows: G times smaller)", choices=WD1_REDUCTIONS, flag="wd1_reduction")
+    reduction: str = option(
+        "group_sum",
+        "group_sum (wd1: sum over a group, mean over groups) | row_mean (mean over rows: G times smaller)",
+        choices=WD1_REDUCTIONS,
+        flag="wd1_reduction",
+    )
 
 
 def wd1_weights(rewards: torch.Tensor, num_generations: int, psi: float = 1.0) -> torch.Tensor:

@@ -28,8 +28,9 @@ def require(config: dict, key: str, expected, source: str) -> None:
     """Stop on an official config value the native model would silently get wrong."""
     value = config.get(key, expected)
     if value != expected:
-        raise UnsupportedConfigError(f"{source}: has {key}={value!r}; the native implementation "
-                                     f"supports {key}={expected!r} only")
+        raise UnsupportedConfigError(
+            f"{source}: has {key}={value!r}; the native implementation supports {key}={expected!r} only"
+        )
 
 
 def official_value(config: dict, key: str, source: str, family: str):
@@ -41,13 +42,20 @@ def official_value(config: dict, key: str, source: str, family: str):
 
 def checked_load(model_class, directory, config, dtype, **kwargs):
     """`model_class.from_pretrained` that refuses a checkpoint whose weight names do not all map."""
-    model, info = model_class.from_pretrained(str(directory), config=config, use_safetensors=True,
-                                              dtype=dtype if dtype is not None else torch.float32,
-                                              output_loading_info=True, **kwargs)
+    model, info = model_class.from_pretrained(
+        str(directory),
+        config=config,
+        use_safetensors=True,
+        dtype=dtype if dtype is not None else torch.float32,
+        output_loading_info=True,
+        **kwargs,
+    )
     missing, unexpected = sorted(info.get("missing_keys", [])), sorted(info.get("unexpected_keys", []))
     if missing or unexpected:
-        raise UnsupportedConfigError(f"{directory}: weights do not match the official layout "
-                                     f"(missing {missing[:4]}, unexpected {unexpected[:4]})")
+        raise UnsupportedConfigError(
+            f"{directory}: weights do not match the official layout "
+            f"(missing {missing[:4]}, unexpected {unexpected[:4]})"
+        )
     # transformers would rename the weights back to the official names at save_pretrained; every save of
     # this project (checkpoints, `gift convert`) writes the native form, which loads with plain transformers.
     model._weight_conversions = None
@@ -81,6 +89,9 @@ def stored_dtype(directory: str | Path) -> torch.dtype | None:
     for path in sorted(Path(directory).glob("*.safetensors")):
         with open(path, "rb") as handle:
             header = json.loads(handle.read(struct.unpack("<Q", handle.read(8))[0]))
-        counts.update(_SAFETENSORS_DTYPES[entry["dtype"]] for name, entry in header.items()
-                      if name != "__metadata__" and entry["dtype"] in _SAFETENSORS_DTYPES)
+        counts.update(
+            _SAFETENSORS_DTYPES[entry["dtype"]]
+            for name, entry in header.items()
+            if name != "__metadata__" and entry["dtype"] in _SAFETENSORS_DTYPES
+        )
     return counts.most_common(1)[0][0] if counts else None

@@ -19,9 +19,21 @@ from gift.models import FAMILY_KEY, checked_load, official_value, require
 OFFICIAL_MODEL_TYPE = "dream"
 TOKENIZER_CLASS = "Qwen2Tokenizer"  # stands in for the hub's DreamTokenizer
 
-_CONFIG_KEYS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                "num_key_value_heads", "max_position_embeddings", "rms_norm_eps", "tie_word_embeddings",
-                "pad_token_id", "bos_token_id", "eos_token_id", "attention_dropout")
+_CONFIG_KEYS = (
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "max_position_embeddings",
+    "rms_norm_eps",
+    "tie_word_embeddings",
+    "pad_token_id",
+    "bos_token_id",
+    "eos_token_id",
+    "attention_dropout",
+)
 
 
 def native_config(official: dict, source: str = "config.json") -> Qwen2Config:
@@ -31,9 +43,12 @@ def native_config(official: dict, source: str = "config.json") -> Qwen2Config:
     for key, expected in (("hidden_act", "silu"), ("use_sliding_window", False), ("rope_scaling", None)):
         require(official, key, expected, f"{source}/config.json")
     values = {key: official[key] for key in _CONFIG_KEYS if key in official}
-    config = Qwen2Config(**values, rope_parameters={"rope_type": "default",
-                                                    "rope_theta": float(official.get("rope_theta", 10000.0))},
-                         use_sliding_window=False, is_causal=False)
+    config = Qwen2Config(
+        **values,
+        rope_parameters={"rope_type": "default", "rope_theta": float(official.get("rope_theta", 10000.0))},
+        use_sliding_window=False,
+        is_causal=False,
+    )
     config.mask_token_id = official.get("mask_token_id")
     setattr(config, FAMILY_KEY, "dream")
     return config

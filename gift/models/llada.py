@@ -56,9 +56,21 @@ KEY_MAPPING = {
 }
 
 # Official options whose other values select code the native model does not have.
-_FIXED = {"block_type": "llama", "layer_norm_type": "rms", "activation_type": "silu", "rope": True, "alibi": False,
-          "include_bias": False, "include_qkv_bias": False, "input_emb_norm": False, "scale_logits": False,
-          "attention_layer_norm": False, "clip_qkv": None, "layer_norm_with_affine": True, "bias_for_layer_norm": False}
+_FIXED = {
+    "block_type": "llama",
+    "layer_norm_type": "rms",
+    "activation_type": "silu",
+    "rope": True,
+    "alibi": False,
+    "include_bias": False,
+    "include_qkv_bias": False,
+    "input_emb_norm": False,
+    "scale_logits": False,
+    "attention_layer_norm": False,
+    "clip_qkv": None,
+    "layer_norm_with_affine": True,
+    "bias_for_layer_norm": False,
+}
 
 
 def native_config(official: dict, source: str = "config.json") -> LlamaConfig:
@@ -103,8 +115,9 @@ def mlp_hidden_size(official: dict, source: str) -> int:
     if width is None:
         width = official.get("mlp_ratio", 4) * official["d_model"]
     if not isinstance(width, int) or isinstance(width, bool) or width <= 0:
-        raise UnsupportedConfigError(f"{source}/config.json: mlp_hidden_size (or mlp_ratio x d_model) is {width!r}; "
-                                     "expected a positive integer")
+        raise UnsupportedConfigError(
+            f"{source}/config.json: mlp_hidden_size (or mlp_ratio x d_model) is {width!r}; expected a positive integer"
+        )
     return width
 
 

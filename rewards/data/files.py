@@ -49,9 +49,7 @@ def field(row: Mapping[str, Any], name: str, source: str, i: int) -> Any:
     """`row[name]`, or an error that names the source, the row (1-based) and the column."""
     value = row.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise MissingColumnError(
-            f"{source}: row {i}: missing column {name!r} (columns present: {sorted(row)})"
-        )
+        raise MissingColumnError(f"{source}: row {i}: missing column {name!r} (columns present: {sorted(row)})")
     return value
 
 

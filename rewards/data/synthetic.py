@@ -10,11 +10,18 @@ sets are disjoint (training puzzles exclude the test puzzles). Each task's gener
 from __future__ import annotations
 
 from rewards.registry import TASKS, get_task
-from rewards.tasks.sudoku import SIZE as SUDOKU_CELLS, compact_sudoku_cells
+from rewards.tasks.sudoku import SIZE as SUDOKU_CELLS
+from rewards.tasks.sudoku import compact_sudoku_cells
 from rewards.tasks.task import SYNTHETIC_TEST_SIZE as TEST_SIZE
 
-__all__ = ["SUDOKU_CELLS", "TEST_SIZE", "compact_sudoku_cells", "synthetic_examples", "synthetic_rows",
-           "synthetic_tasks"]
+__all__ = [
+    "SUDOKU_CELLS",
+    "TEST_SIZE",
+    "compact_sudoku_cells",
+    "synthetic_examples",
+    "synthetic_rows",
+    "synthetic_tasks",
+]
 
 
 def synthetic_tasks() -> tuple[str, ...]:

@@ -21,9 +21,15 @@ from rewards.columns import MissingColumnError, require_columns, texts
 from rewards.data import loaders
 from rewards.data.files import field
 from rewards.extract import final_answer
-from rewards.tasks.task import (D1_BOXED_FORMAT, SYNTHETIC_TEST_SEED, SYNTHETIC_TEST_SIZE, Row, Task,
-                                 check_synthetic_split, column)
-
+from rewards.tasks.task import (
+    D1_BOXED_FORMAT,
+    SYNTHETIC_TEST_SEED,
+    SYNTHETIC_TEST_SIZE,
+    Row,
+    Task,
+    check_synthetic_split,
+    column,
+)
 
 # --- Rules: rewards and metric ---------------------------------------------------------------------------------------
 
@@ -326,11 +332,20 @@ def synthetic_rows(split: str, n: int, seed: int = 0) -> list[dict[str, Any]]:
         items = test[:n]
     else:
         held = {(tuple(t["numbers"]), t["target"]) for t in test}
-        items = [it for it in generate_countdown(n + len(held), seed=seed, **_SYNTHETIC)
-                 if (tuple(it["numbers"]), it["target"]) not in held][:n]
-    return [{**it, "prompt": compact_prompt(it),
-             "answer": f"<reasoning>{countdown_reasoning(it['numbers'], it['target'], it['solution'])}</reasoning>"
-                       f"<answer>{it['solution']}</answer>"} for it in items]
+        items = [
+            it
+            for it in generate_countdown(n + len(held), seed=seed, **_SYNTHETIC)
+            if (tuple(it["numbers"]), it["target"]) not in held
+        ][:n]
+    return [
+        {
+            **it,
+            "prompt": compact_prompt(it),
+            "answer": f"<reasoning>{countdown_reasoning(it['numbers'], it['target'], it['solution'])}</reasoning>"
+            f"<answer>{it['solution']}</answer>",
+        }
+        for it in items
+    ]
 
 
 def load_countdown(

@@ -16,7 +16,6 @@ from rewards.data.files import field
 from rewards.extract import final_answer, has_tags_in_order, is_integer_text, last_number
 from rewards.tasks.task import D1_BOXED_FORMAT, Row, Task, column
 
-
 # --- Rules: rewards and metric ---------------------------------------------------------------------------------------
 
 NAME = "gsm8k"  # the task name the column errors carry

@@ -24,7 +24,6 @@ from rewards.data.files import field
 from rewards.extract import answer_block, final_answer, has_tags_in_order, last_boxed
 from rewards.tasks.task import D1_BOXED_FORMAT, Row, Task, column
 
-
 # --- Rules: rewards and metric ---------------------------------------------------------------------------------------
 
 NAME = "math"  # the task name the column errors carry

@@ -23,7 +23,6 @@ from rewards.data.files import field, read_rows
 from rewards.extract import answer_block
 from rewards.tasks.task import SYNTHETIC_TEST_SEED, SYNTHETIC_TEST_SIZE, Row, Task, check_synthetic_split, column
 
-
 # --- Rules: rewards and metric ---------------------------------------------------------------------------------------
 
 NAME = "sudoku"  # the task name the column errors carry
@@ -81,9 +80,7 @@ def sudoku_reward(prompts: Any, completions: Sequence[Any], **columns: Any) -> l
     cols = require_columns(NAME, columns, COLUMNS, len(completions))
     out = []
     for text, puzzle, solution in zip(texts(completions), cols["puzzle"], cols["solution"]):
-        correct, empty = cell_counts(
-            text, grid_string(puzzle, "puzzle"), grid_string(solution, "solution")
-        )
+        correct, empty = cell_counts(text, grid_string(puzzle, "puzzle"), grid_string(solution, "solution"))
         out.append(correct / empty if empty else 0.0)
     return out
 
@@ -96,9 +93,7 @@ def sudoku_metric(completions: Sequence[Any], **columns: Any) -> dict[str, float
     cols = require_columns(NAME, columns, COLUMNS, len(completions))
     correct_total = empty_total = solved = 0
     for text, puzzle, solution in zip(texts(completions), cols["puzzle"], cols["solution"]):
-        correct, empty = cell_counts(
-            text, grid_string(puzzle, "puzzle"), grid_string(solution, "solution")
-        )
+        correct, empty = cell_counts(text, grid_string(puzzle, "puzzle"), grid_string(solution, "solution"))
         correct_total += correct
         empty_total += empty
         solved += correct == empty
@@ -226,9 +221,7 @@ def sudoku_reasoning(puzzle: str, solution: str) -> str:
 
     Kept compact on purpose: a tiny character-level model has to learn to write it.
     """
-    return " ".join(
-        f"r{i // 4 + 1}c{i % 4 + 1}={solution[i]}" for i in range(SIZE) if puzzle[i] == "0"
-    )
+    return " ".join(f"r{i // 4 + 1}c{i % 4 + 1}={solution[i]}" for i in range(SIZE) if puzzle[i] == "0")
 
 
 # --- Data, prompt and the Task ---------------------------------------------------------------------------------------
@@ -263,7 +256,7 @@ Your step-by-step solving process
 EMPTY_CELL, GIVEN_CELL = "empty cell", "given cell"
 # beta = sqrt(typical probe entropy in nats) per token class, measured on the embedded Sudoku base (empty
 # cells 0.91, copied givens 0.10, the EOS tail 0.03; docs/embedded_pipeline_report.md, "What the probe sees").
-STRUCTURAL_BETAS = {EMPTY_CELL: 0.91 ** 0.5, GIVEN_CELL: 0.10 ** 0.5, "EOS": 0.03 ** 0.5, "other": 0.10 ** 0.5}
+STRUCTURAL_BETAS = {EMPTY_CELL: 0.91**0.5, GIVEN_CELL: 0.10**0.5, "EOS": 0.03**0.5, "other": 0.10**0.5}
 _PUZZLE_IN_QUESTION = re.compile(r"Sudoku puzzle: ([0-9]{16})")
 
 
@@ -276,10 +269,15 @@ def synthetic_rows(split: str, n: int, seed: int = 0, empties: tuple[int, int] =
     """Compact rows for the embedded model: the prompt is the bare puzzle; train puzzles exclude the test ones."""
     check_synthetic_split(split)
     test = generate_sudoku(SYNTHETIC_TEST_SIZE, seed=SYNTHETIC_TEST_SEED, empties=empties)
-    items = test[:n] if split == "test" else generate_sudoku(n, seed=seed, empties=empties,
-                                                                exclude=[t["puzzle"] for t in test])
-    return [{**it, "prompt": it["puzzle"], "answer": f"<reasoning></reasoning><answer>{it['solution']}</answer>"}
-            for it in items]
+    items = (
+        test[:n]
+        if split == "test"
+        else generate_sudoku(n, seed=seed, empties=empties, exclude=[t["puzzle"] for t in test])
+    )
+    return [
+        {**it, "prompt": it["puzzle"], "answer": f"<reasoning></reasoning><answer>{it['solution']}</answer>"}
+        for it in items
+    ]
 
 
 def compact_sudoku_cells(puzzle: str, answer_tokens: Sequence[str]) -> dict[int, bool]:

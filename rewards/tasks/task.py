@@ -109,7 +109,9 @@ class Task:
         if not self.name or not self.reward_funcs or not self.columns:
             raise ValueError(f"task {self.name!r}: name, reward_funcs and columns must be non-empty")
         if not isinstance(self.protocol_size, int) or self.protocol_size <= 0:
-            raise ValueError(f"task {self.name!r}: protocol_size must be a positive integer, got {self.protocol_size!r}")
+            raise ValueError(
+                f"task {self.name!r}: protocol_size must be a positive integer, got {self.protocol_size!r}"
+            )
         if self.structural_betas is not None and self.token_classes is None:
             raise ValueError(f"task {self.name!r}: structural_betas need token_classes")
 

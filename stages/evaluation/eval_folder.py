@@ -56,6 +56,7 @@ def claim_eval_folder(output_dir: str | Path, identity: str | None) -> Path:
     if others:
         raise ForeignFolderError(
             f"--output_dir {out}: holds generations of {', '.join(others)} ({out / EVAL_CONFIG}), not of {identity}; "
-            "gift score would mix the two models in one table: choose another --output_dir")
+            "gift score would mix the two models in one table: choose another --output_dir"
+        )
     mark_folder(out, "eval", **({"model": identity} if identity is not None else {}))
     return out

@@ -23,14 +23,19 @@ class EvalRecordConflict(ValueError):
 
 def _settings(entry: dict[str, Any]) -> dict[str, Any]:
     shared = {k: v for k, v in entry.items() if k not in _PER_FILE}
-    decoding = {json.dumps({k: v for k, v in d.items() if k not in _PER_LENGTH}, sort_keys=True, default=str)
-                for d in entry.get("decoding", [])}
+    decoding = {
+        json.dumps({k: v for k, v in d.items() if k not in _PER_LENGTH}, sort_keys=True, default=str)
+        for d in entry.get("decoding", [])
+    }
     return {**json.loads(json.dumps(shared, default=str)), "decoding": sorted(decoding)}
 
 
 def _differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    return [f"{k}: {before.get(k)!r} -> {after.get(k)!r}" for k in sorted(set(before) | set(after))
-            if before.get(k) != after.get(k)]
+    return [
+        f"{k}: {before.get(k)!r} -> {after.get(k)!r}"
+        for k in sorted(set(before) | set(after))
+        if before.get(k) != after.get(k)
+    ]
 
 
 def merged_record(path: Path, task: str, entry: dict[str, Any]) -> dict[str, Any]:
@@ -49,12 +54,15 @@ def merged_record(path: Path, task: str, entry: dict[str, Any]) -> dict[str, Any
     if changed:
         raise EvalRecordConflict(
             f"{path}: {', '.join(kept)} in this folder were generated with other settings ({'; '.join(changed)}); "
-            "nothing was generated: evaluate into another --output_dir (or rerun with those settings)")
+            "nothing was generated: evaluate into another --output_dir (or rerun with those settings)"
+        )
     gen_length = {f: d.get("gen_length") for f, d in zip(old.get("files", []), old.get("decoding", []))}
     old_decoding = [d for f, d in zip(old.get("files", []), old.get("decoding", [])) if f in kept]
     merged = {**entry, "files": kept + entry["files"], "decoding": old_decoding + entry["decoding"]}
     for key in ("seconds", "model_calls_per_sequence"):
         kept_lengths = {str(gen_length.get(f)) for f in kept}
-        merged[key] = {**{str(k): v for k, v in (old.get(key) or {}).items() if str(k) in kept_lengths},
-                       **{str(k): v for k, v in (entry.get(key) or {}).items()}}  # JSON's keys are strings
+        merged[key] = {
+            **{str(k): v for k, v in (old.get(key) or {}).items() if str(k) in kept_lengths},
+            **{str(k): v for k, v in (entry.get(key) or {}).items()},
+        }  # JSON's keys are strings
     return merged

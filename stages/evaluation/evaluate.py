@@ -44,13 +44,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gift.adapters import DTYPE_NAMES as DTYPES, KINDS
+from gift.adapters import DTYPE_NAMES as DTYPES
 from gift.files import atomic_write_text
 from gift.positions import check_fits_positions
-from rewards.data import d1_test_subset
 from rewards import REASONING_PREFILL, TASKS, get_task, task_prompt
-from stages.evaluation.eval_record import merged_record
+from rewards.data import d1_test_subset
 from stages.evaluation.eval_folder import check_eval_folder, claim_eval_folder, model_identity
+from stages.evaluation.eval_record import merged_record
 from stages.runs.process_state import process_state
 
 if TYPE_CHECKING:  # annotations only: the functions below import the sampler where they use it
@@ -85,8 +85,9 @@ def check_task(task: str) -> str:
     return task
 
 
-def resolve_decoding(gen_lengths: Sequence[int], block_length: int | None = None, steps: int | None = None,
-                     **options: Any) -> list[SamplerConfig]:
+def resolve_decoding(
+    gen_lengths: Sequence[int], block_length: int | None = None, steps: int | None = None, **options: Any
+) -> list[SamplerConfig]:
     """One validated sampler config per gen_length; `steps=None` means d1's `gen_length / 2`, `block_length=None`
     the sampler's (d1's 32). `options` are the other sampler options (`gift.sampler_options`).
 
@@ -111,9 +112,17 @@ def resolve_decoding(gen_lengths: Sequence[int], block_length: int | None = None
             raise EvalError(f"--gen_length must be positive integers, got {gen_length!r}")
         try:
             check_block_split(gen_length, block_length, prefix="--")
-            out.append(SamplerConfig(**{**options, "gen_length": gen_length, "block_length": block_length,
-                                        "steps": gen_length // 2 if steps is None else steps,
-                                        "temperature": float(options.get("temperature", 0.0))}))
+            out.append(
+                SamplerConfig(
+                    **{
+                        **options,
+                        "gen_length": gen_length,
+                        "block_length": block_length,
+                        "steps": gen_length // 2 if steps is None else steps,
+                        "temperature": float(options.get("temperature", 0.0)),
+                    }
+                )
+            )
         except ValueError as err:
             message = str(err)
             raise EvalError(message if message.startswith("--") else f"--gen_length {gen_length}: {message}") from None
@@ -133,7 +142,9 @@ def check_eval_settings(settings: dict[str, Any], default_gen_lengths: Sequence[
     unknown = sorted(set(settings) - {*EVAL_SETTINGS, *sampler})
     if unknown:
         raise EvalError(f"unknown keys {unknown}; known: {', '.join((*EVAL_SETTINGS, *sampler))}")
-    resolve_decoding(settings.get("gen_lengths", default_gen_lengths), **{k: settings[k] for k in sampler if k in settings})
+    resolve_decoding(
+        settings.get("gen_lengths", default_gen_lengths), **{k: settings[k] for k in sampler if k in settings}
+    )
 
 
 def resolve_prompt_style(prompt_style: str, model_kind: str, data: str | None) -> str:
@@ -166,8 +177,10 @@ def load_eval_rows(task: str, data: str | None = None, limit: int | None = None)
         rows = spec.synthetic("test", min(limit or TEST_SIZE, TEST_SIZE), 0)
         return [{**{c: r[c] for c in spec.columns}, "compact": r["prompt"]} for r in rows]
     if data is None and spec.hub_test_set is None:
-        raise EvalError(f"{task}: d1's test set is not on the hub; pass --data PATH (d1's {spec.test_file_hint})"
-                        + (" or --data synthetic" if spec.synthetic is not None else ""))
+        raise EvalError(
+            f"{task}: d1's test set is not on the hub; pass --data PATH (d1's {spec.test_file_hint})"
+            + (" or --data synthetic" if spec.synthetic is not None else "")
+        )
     if data is not None and not Path(data).is_file():
         raise EvalError(f"--data {data}: no such file (or use --data {SYNTHETIC})")
     try:
@@ -243,8 +256,9 @@ def _update_config(output_dir: Path, task: str, entry: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- generation
 
 
-def _generate(loaded, prompt_ids: list[list[int]], decode: SamplerConfig, batch_size: int, seed: int,
-              indices: list[int], log) -> tuple[list[str], list[int]]:
+def _generate(
+    loaded, prompt_ids: list[list[int]], decode: SamplerConfig, batch_size: int, seed: int, indices: list[int], log
+) -> tuple[list[str], list[int]]:
     """Completion texts and each sequence's model calls (forward passes that decoded something in it)."""
     import torch
 
@@ -309,8 +323,21 @@ def evaluate(
     mine, prompt_ids = _encode_my_prompts(state, loaded.tokenizer, prompts, prefill)
     _check_fits(loaded, prompt_ids, settings)
     out_dir = Path(output_dir)
-    entry = _record_entry(model, loaded, task, data, rows, limit, style, prompt_style, prefill, settings,
-                          batch_size, seed, state.num_processes)
+    entry = _record_entry(
+        model,
+        loaded,
+        task,
+        data,
+        rows,
+        limit,
+        style,
+        prompt_style,
+        prefill,
+        settings,
+        batch_size,
+        seed,
+        state.num_processes,
+    )
     if state.is_main_process:  # one model's generations per folder, or `gift score` mixes models
         claim_eval_folder(output_dir, model_identity(model, loaded))
         merged_record(out_dir / CONFIG_NAME, task, entry)  # other settings beside these files: refused now
@@ -332,17 +359,37 @@ def evaluate(
     return paths
 
 
-def _record_entry(model, loaded, task: str, data: str | None, rows, limit: int | None, style: str,
-                  prompt_style: str, prefill: str | None, settings, batch_size: int, seed: int,
-                  num_processes: int) -> dict[str, Any]:
+def _record_entry(
+    model,
+    loaded,
+    task: str,
+    data: str | None,
+    rows,
+    limit: int | None,
+    style: str,
+    prompt_style: str,
+    prefill: str | None,
+    settings,
+    batch_size: int,
+    seed: int,
+    num_processes: int,
+) -> dict[str, Any]:
     """The task's `eval_config.json` record of this run, before its timings."""
     return {
         "model": loaded.source or str(model if isinstance(model, (str, os.PathLike)) else "in-memory"),
-        "model_type": loaded.adapter.kind, "task": task, "data": data or get_task(task).hub_test_set,
-        "n": len(rows), "protocol_size": get_task(task).protocol_size, "limit": limit, "prompt_style": style,
-        "prompt_style_requested": prompt_style, "prefill": prefill,
+        "model_type": loaded.adapter.kind,
+        "task": task,
+        "data": data or get_task(task).hub_test_set,
+        "n": len(rows),
+        "protocol_size": get_task(task).protocol_size,
+        "limit": limit,
+        "prompt_style": style,
+        "prompt_style_requested": prompt_style,
+        "prefill": prefill,
         "decoding": [decode_record(d) for d in settings],
-        "batch_size": batch_size, "seed": seed, "num_processes": num_processes,
+        "batch_size": batch_size,
+        "seed": seed,
+        "num_processes": num_processes,
         "files": [f"{task}_{d.gen_length}.jsonl" for d in settings],
     }
 
@@ -356,8 +403,15 @@ def _write_generations(state, path: Path, records: Sequence[dict[str, Any]], sec
     return path
 
 
-def _check_request(task: str, gen_lengths: Sequence[int], decoding: dict[str, Any], batch_size: int,
-                   prompt_style: str, data: str | None, limit: int | None) -> tuple[list[SamplerConfig], list[dict]]:
+def _check_request(
+    task: str,
+    gen_lengths: Sequence[int],
+    decoding: dict[str, Any],
+    batch_size: int,
+    prompt_style: str,
+    data: str | None,
+    limit: int | None,
+) -> tuple[list[SamplerConfig], list[dict]]:
     """The resolved decode settings and the test rows; an `EvalError` before any model is loaded."""
     check_task(task)
     settings = resolve_decoding(gen_lengths, **decoding)
@@ -371,7 +425,9 @@ def _check_request(task: str, gen_lengths: Sequence[int], decoding: dict[str, An
     return settings, rows
 
 
-def _encode_my_prompts(state, tokenizer, prompts: Sequence[str], prefill: str | None) -> tuple[list[int], list[list[int]]]:
+def _encode_my_prompts(
+    state, tokenizer, prompts: Sequence[str], prefill: str | None
+) -> tuple[list[int], list[list[int]]]:
     """This process's contiguous share of the example indices and their encoded chat prompts."""
     from gift.sampler import encode_chat_prompts
 
@@ -389,15 +445,30 @@ def _load_on_device(model, state, model_type: str | None, trust_remote_code: boo
     return loaded
 
 
-def _gather_records(state, task: str, gen_length: int, rows: Sequence[dict[str, Any]], prompts: Sequence[str],
-                    mine: Sequence[int], texts: Sequence[str], calls: Sequence[int]) -> list[dict[str, Any]]:
+def _gather_records(
+    state,
+    task: str,
+    gen_length: int,
+    rows: Sequence[dict[str, Any]],
+    prompts: Sequence[str],
+    mine: Sequence[int],
+    texts: Sequence[str],
+    calls: Sequence[int],
+) -> list[dict[str, Any]]:
     """This process's completions as JSONL records, gathered from every process in example order."""
     from accelerate.utils import gather_object
 
     columns = get_task(task).columns
     records = [
-        {"task": task, "gen_length": gen_length, "index": i, "prompt": prompts[i], "completion": text,
-         "model_calls": n_calls, **{c: rows[i][c] for c in columns}}
+        {
+            "task": task,
+            "gen_length": gen_length,
+            "index": i,
+            "prompt": prompts[i],
+            "completion": text,
+            "model_calls": n_calls,
+            **{c: rows[i][c] for c in columns},
+        }
         for i, text, n_calls in zip(mine, texts, calls)
     ]
     if state.num_processes > 1:
@@ -422,19 +493,30 @@ def make_parser() -> argparse.ArgumentParser:
     from gift.sampler_options import add_sampler_arguments
 
     parser = argparse.ArgumentParser(
-        prog="gift eval", description="Generate completions for a task (d1 protocol) into TASK_GENLEN.jsonl files.")
+        prog="gift eval", description="Generate completions for a task (d1 protocol) into TASK_GENLEN.jsonl files."
+    )
     add_model_arguments(parser)
     parser.add_argument("--task", required=True, help=f"one of {', '.join(sorted(TASKS))}")
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--gen_length", type=int, nargs="+", default=list(D1_GEN_LENGTHS))
-    parser.add_argument("--steps", type=int, default=None, help="denoising steps for every gen_length (default gen_length/2)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="denoising steps for every gen_length (default gen_length/2)"
+    )
     add_sampler_arguments(parser, skip=("gen_length", "steps"))  # block_length: the sampler's default, d1's 32
     parser.add_argument("--batch_size", type=int, default=8, help="prompts per forward batch, per process")
     parser.add_argument("--limit", type=int, default=None, help="first N test examples only")
-    parser.add_argument("--data", default=None,
-                        help="local file for the task's loader, or 'synthetic' (Sudoku/Countdown test rows of rewards/data/synthetic.py)")
-    parser.add_argument("--prompt_style", default="auto", choices=PROMPT_STYLES,
-                        help="auto: compact for an embedded model on --data synthetic, d1 otherwise")
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="local file for the task's loader, or 'synthetic' "
+        "(Sudoku/Countdown test rows of rewards/data/synthetic.py)",
+    )
+    parser.add_argument(
+        "--prompt_style",
+        default="auto",
+        choices=PROMPT_STYLES,
+        help="auto: compact for an embedded model on --data synthetic, d1 otherwise",
+    )
     parser.add_argument("--no_prefill", action="store_true", help=f"do not prefill {REASONING_PREFILL!r}")
     parser.add_argument("--dtype", default="auto", choices=DTYPES)
     parser.add_argument("--seed", type=int, default=0)
@@ -450,10 +532,22 @@ def main(argv: list[str] | None = None) -> list[Path]:
     try:
         sampler = {name: getattr(args, name) for name in sampler_options() if name != "gen_length"}
         paths = evaluate(
-            args.model, args.task, args.gen_length, output_dir=args.output_dir, **sampler, batch_size=args.batch_size,
-            data=args.data, limit=args.limit, prompt_style=args.prompt_style,
-            prefill=None if args.no_prefill else REASONING_PREFILL, seed=args.seed, model_type=args.model_type,
-            trust_remote_code=args.trust_remote_code, dtype=args.dtype, verbose=True)
+            args.model,
+            args.task,
+            args.gen_length,
+            output_dir=args.output_dir,
+            **sampler,
+            batch_size=args.batch_size,
+            data=args.data,
+            limit=args.limit,
+            prompt_style=args.prompt_style,
+            prefill=None if args.no_prefill else REASONING_PREFILL,
+            seed=args.seed,
+            model_type=args.model_type,
+            trust_remote_code=args.trust_remote_code,
+            dtype=args.dtype,
+            verbose=True,
+        )
     except (EvalError, ModelLoadError, FileNotFoundError) as err:
         raise SystemExit(f"gift eval: error: {err}") from None
     if process_state().is_main_process:

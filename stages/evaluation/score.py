@@ -37,12 +37,14 @@ from pathlib import Path
 from typing import Any
 
 from gift.files import atomic_write_text
-from stages.runs.own_outputs import json_with_keys, refuse_foreign_outputs, text_containing
 from rewards import TASKS, get_task
+from stages.runs.own_outputs import json_with_keys, refuse_foreign_outputs, text_containing
 
 FILE_NAME = re.compile(r"(?P<task>[A-Za-z0-9]+)_(?P<gen_length>\d+)\.jsonl")
 FORMATS = ("jsonl", "d1")
-D1_FILE_NAME = re.compile(r"(?P<task>[A-Za-z0-9]+)_.+_(?P<gen_length>\d+)_(?P<steps>\d+)_(?P<rank>\d+)_generations\.json")
+D1_FILE_NAME = re.compile(
+    r"(?P<task>[A-Za-z0-9]+)_.+_(?P<gen_length>\d+)_(?P<steps>\d+)_(?P<rank>\d+)_generations\.json"
+)
 # LLaDA's end-of-turn and end-of-text markers, left in by d1's decode (skip_special_tokens=False).
 D1_STOP_MARKERS = ("<|eot_id|>", "<|endoftext|>")
 
@@ -141,8 +143,9 @@ def read_generations(path: str | Path, skip_bad: bool = False) -> tuple[list[dic
         return _parse_each(lines, lambda line: parse_line(line, name_gen_length), skip_bad, "lines")
 
 
-def _parse_each(items: Iterable[tuple[str, Any]], parse: Callable[[Any], dict[str, Any]], skip_bad: bool,
-                unit: str) -> tuple[list[dict[str, Any]], list[str]]:
+def _parse_each(
+    items: Iterable[tuple[str, Any]], parse: Callable[[Any], dict[str, Any]], skip_bad: bool, unit: str
+) -> tuple[list[dict[str, Any]], list[str]]:
     """`parse` every `(where, item)`; a bad item raises `GenerationFileError` naming `where`, or with
     `skip_bad` is left out and listed as `where: reason`."""
     rows, problems = [], []
@@ -185,7 +188,8 @@ def read_d1_generations(path: str | Path, skip_bad: bool = False) -> tuple[list[
     if not match or match["task"] not in known:
         raise GenerationFileError(
             f"{path}: not a d1 generation file name (TASK_MODEL_GENLEN_STEPS_RANK_generations.json, "
-            f"TASK one of {', '.join(known)})")
+            f"TASK one of {', '.join(known)})"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
     except json.JSONDecodeError as err:
@@ -245,13 +249,14 @@ def score_files(
         rows = groups[(task, gen_length)]
         columns = get_task(task).columns
         metrics = get_task(task).metric([r["completion"] for r in rows], **{c: [r[c] for r in rows] for c in columns})
-        cells.append({"task": task, "gen_length": gen_length, **metrics, "n": len(rows),
-                      "files": sources[(task, gen_length)]})
+        cells.append(
+            {"task": task, "gen_length": gen_length, **metrics, "n": len(rows), "files": sources[(task, gen_length)]}
+        )
 
     table: dict[str, dict[str, float]] = {}
     for cell in cells:
         table.setdefault(cell["task"], {})[str(cell["gen_length"])] = cell["accuracy"]
-    for task, row in table.items():
+    for row in table.values():
         row["mean"] = sum(row.values()) / len(row)
     return {
         "cells": cells,
@@ -270,8 +275,7 @@ def _pct(value: float | None) -> str:
 def format_markdown(scores: dict[str, Any]) -> str:
     """The accuracy table (%, tasks x gen_lengths, row means, the overall mean) and a details table."""
     lengths = sorted({c["gen_length"] for c in scores["cells"]})
-    lines = ["| task | " + " | ".join(str(g) for g in lengths) + " | mean |",
-             "|---|" + "---:|" * (len(lengths) + 1)]
+    lines = ["| task | " + " | ".join(str(g) for g in lengths) + " | mean |", "|---|" + "---:|" * (len(lengths) + 1)]
     for task, row in scores["table"].items():
         lines.append(f"| {task} | " + " | ".join(_pct(row.get(str(g))) for g in lengths) + f" | {_pct(row['mean'])} |")
     column_means = []
@@ -279,12 +283,20 @@ def format_markdown(scores: dict[str, Any]) -> str:
         values = [c["accuracy"] for c in scores["cells"] if c["gen_length"] == g]
         column_means.append(sum(values) / len(values))
     lines.append("| **mean** | " + " | ".join(_pct(v) for v in column_means) + f" | **{_pct(scores['mean'])}** |")
-    lines += ["", "Accuracy in %; the overall mean is the mean of all cells. Sudoku: cell accuracy pooled over "
-              "puzzles.", "", "| task | gen_length | n | accuracy | other metrics |", "|---|---:|---:|---:|---|"]
+    lines += [
+        "",
+        "Accuracy in %; the overall mean is the mean of all cells. Sudoku: cell accuracy pooled over puzzles.",
+        "",
+        "| task | gen_length | n | accuracy | other metrics |",
+        "|---|---:|---:|---:|---|",
+    ]
     for cell in scores["cells"]:
         headline = get_task(cell["task"]).report_metrics[0]  # shown as the accuracy column (Sudoku: cell accuracy)
-        extra = ", ".join(f"{k} {_pct(v)}" for k, v in cell.items()
-                          if k not in ("task", "gen_length", "n", "accuracy", "files", headline))
+        extra = ", ".join(
+            f"{k} {_pct(v)}"
+            for k, v in cell.items()
+            if k not in ("task", "gen_length", "n", "accuracy", "files", headline)
+        )
         lines.append(f"| {cell['task']} | {cell['gen_length']} | {cell['n']} | {_pct(cell['accuracy'])} | {extra} |")
     if scores["skipped"]:
         lines += ["", f"Skipped {scores['skipped']} bad line(s)."]
@@ -296,9 +308,14 @@ def write_scores(scores: dict[str, Any], prefix: str | Path) -> tuple[Path, Path
     prefix = Path(prefix)
     if prefix.suffix in (".json", ".md"):
         prefix = prefix.with_suffix("")
-    refuse_foreign_outputs({prefix.with_name(prefix.name + ".json"): json_with_keys("cells", "table", "mean"),
-                            prefix.with_name(prefix.name + ".md"): text_containing("| task |", "Accuracy in %")},
-                           "gift score", "--output")
+    refuse_foreign_outputs(
+        {
+            prefix.with_name(prefix.name + ".json"): json_with_keys("cells", "table", "mean"),
+            prefix.with_name(prefix.name + ".md"): text_containing("| task |", "Accuracy in %"),
+        },
+        "gift score",
+        "--output",
+    )
     prefix.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for suffix, text in ((".json", json.dumps(scores, indent=2) + "\n"), (".md", format_markdown(scores))):
@@ -316,13 +333,26 @@ def default_prefix(paths: Sequence[str | Path]) -> Path:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gift score", description="Score generation JSONL files into an accuracy table.")
-    parser.add_argument("paths", nargs="+", metavar="FILE_OR_DIR", help="generation .jsonl files or directories of them")
-    parser.add_argument("--output", default=None, metavar="PREFIX",
-                        help="write PREFIX.json and PREFIX.md (default: scores.* next to the first input)")
+    parser = argparse.ArgumentParser(
+        prog="gift score", description="Score generation JSONL files into an accuracy table."
+    )
+    parser.add_argument(
+        "paths", nargs="+", metavar="FILE_OR_DIR", help="generation .jsonl files or directories of them"
+    )
+    parser.add_argument(
+        "--output",
+        default=None,
+        metavar="PREFIX",
+        help="write PREFIX.json and PREFIX.md (default: scores.* next to the first input)",
+    )
     parser.add_argument("--skip_bad", action="store_true", help="skip broken or incomplete lines (and report them)")
-    parser.add_argument("--format", default="jsonl", choices=FORMATS, dest="file_format",
-                        help="jsonl: gift eval's files; d1: d1's *_generations.json evaluation files")
+    parser.add_argument(
+        "--format",
+        default="jsonl",
+        choices=FORMATS,
+        dest="file_format",
+        help="jsonl: gift eval's files; d1: d1's *_generations.json evaluation files",
+    )
     return parser
 
 

@@ -25,13 +25,16 @@ CONTROL_FIGURE_TEXT = (
     "Left: each stage-two arm's reward per generation batch (solid) beside its frozen control (dashed), which "
     "draws the same prompts and rollout noise from the same start without learning, so the control's drift is "
     "what the order of the prompts alone does. Right: the run minus its control on the same batches, the part "
-    "of the reward that learning added (mean over seeds inside a min-max band; above zero means it learned).")
+    "of the reward that learning added (mean over seeds inside a min-max band; above zero means it learned)."
+)
 
 
 def _per_batch(values: list[float], steps_per_batch: int) -> list[float]:
     """Mean of each consecutive block of `steps_per_batch` logged values (one block per generation batch)."""
-    return [sum(values[i:i + steps_per_batch]) / steps_per_batch
-            for i in range(0, len(values) - steps_per_batch + 1, steps_per_batch)]
+    return [
+        sum(values[i : i + steps_per_batch]) / steps_per_batch
+        for i in range(0, len(values) - steps_per_batch + 1, steps_per_batch)
+    ]
 
 
 def batch_series(run: StageTwoRun) -> dict[str, tuple[list[int], list[float]]]:
@@ -43,8 +46,11 @@ def batch_series(run: StageTwoRun) -> dict[str, tuple[list[int], list[float]]]:
     batches = min(len(trained), len(control))
     steps = [mu * (k + 1) for k in range(batches)]
     trained, control = trained[:batches], control[:batches]
-    return {"run": (steps, trained), "control": (steps, control),
-            "gain": (steps, [a - b for a, b in zip(trained, control)])}
+    return {
+        "run": (steps, trained),
+        "control": (steps, control),
+        "gain": (steps, [a - b for a, b in zip(trained, control)]),
+    }
 
 
 def _collect(runs: list[StageTwoRun], smoothing: float) -> tuple[list[list], dict[str, dict[str, dict]]]:
@@ -55,8 +61,10 @@ def _collect(runs: list[StageTwoRun], smoothing: float) -> tuple[list[list], dic
             ema = time_weighted_ema(steps, raw, smoothing)
             smoothed.setdefault(run.label, {}).setdefault(name, []).append((steps, ema))
             rows += [[run.label, run.seed, name, s, repr(r), repr(e)] for s, r, e in zip(steps, raw, ema)]
-    arms = {label: {name: {**aggregate_runs(curves), "n": len(curves)} for name, curves in by_series.items()}
-            for label, by_series in smoothed.items()}
+    arms = {
+        label: {name: {**aggregate_runs(curves), "n": len(curves)} for name, curves in by_series.items()}
+        for label, by_series in smoothed.items()
+    }
     return rows, arms
 
 
@@ -67,12 +75,21 @@ def _draw(arms: dict[str, dict[str, dict]], output: Path, smoothing: float, titl
     left, right = fig.subplots(1, 2)
     for i, (label, series) in enumerate(arms.items()):
         color, seeds = f"C{i % 10}", series["run"]["n"]
-        panels = ((left, "run", "-", f"{label}: run"), (left, "control", "--", f"{label}: frozen control"),
-                  (right, "gain", "-", f"{label}: run - control"))
+        panels = (
+            (left, "run", "-", f"{label}: run"),
+            (left, "control", "--", f"{label}: frozen control"),
+            (right, "gain", "-", f"{label}: run - control"),
+        )
         for ax, name, style, text in panels:
             agg = series[name]
-            ax.plot(agg["steps"], agg["mean"], color=color, linestyle=style, linewidth=2.0,
-                    label=text + (f" (mean of {seeds} seeds)" if seeds > 1 else ""))
+            ax.plot(
+                agg["steps"],
+                agg["mean"],
+                color=color,
+                linestyle=style,
+                linewidth=2.0,
+                label=text + (f" (mean of {seeds} seeds)" if seeds > 1 else ""),
+            )
             ax.fill_between(agg["steps"], agg["low"], agg["high"], color=color, alpha=0.15, linewidth=0)
     right.axhline(0.0, color="0.3", linewidth=0.8)
     for ax, ylabel in ((left, "reward"), (right, "gain over the frozen control")):
@@ -87,8 +104,9 @@ def _draw(arms: dict[str, dict[str, dict]], output: Path, smoothing: float, titl
     fig.savefig(output)
 
 
-def plot_stage_two(runs: list[StageTwoRun], output: str | Path, smoothing: float = 0.9,
-                   title: str | None = None) -> Path:
+def plot_stage_two(
+    runs: list[StageTwoRun], output: str | Path, smoothing: float = 0.9, title: str | None = None
+) -> Path:
     """Draw the stage-two figure into `output` (PNG) with its CSV beside it; return the PNG's path."""
     output = Path(output)
     if not all(run.control is not None for run in runs):

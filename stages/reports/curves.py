@@ -132,8 +132,9 @@ def read_metrics(run_dir: str | Path, skip_bad: bool = False, warn=None) -> list
     return rows
 
 
-def metric_series(rows: list[dict], metric: str, source: str = "metrics", skip_bad: bool = False,
-                  warn=None) -> tuple[list[int], list[float]]:
+def metric_series(
+    rows: list[dict], metric: str, source: str = "metrics", skip_bad: bool = False, warn=None
+) -> tuple[list[int], list[float]]:
     """(steps, values) of one metric, sorted by step; a repeated step keeps its last line.
 
     A line without the metric, or with a non-finite or non-numeric value, is an error naming the
@@ -192,8 +193,9 @@ def aggregate_csv_path(output: str | Path) -> Path:
 # --------------------------------------------------------------------------- compute: curves and arms
 
 
-def load_curves(runs: list[tuple[str, str | Path]], metric: str, smoothing: float, skip_bad: bool,
-                warn: Callable[[str], None]) -> list[dict]:
+def load_curves(
+    runs: list[tuple[str, str | Path]], metric: str, smoothing: float, skip_bad: bool, warn: Callable[[str], None]
+) -> list[dict]:
     """Each run's (label, run, steps, raw, smoothed) in `runs` order; every read error before anything is written.
 
     With `skip_bad` an unreadable run is skipped (reported through `warn`); a call left with no run raises.
@@ -208,8 +210,15 @@ def load_curves(runs: list[tuple[str, str | Path]], metric: str, smoothing: floa
                 raise
             warn(f"skipped run {run_dir}: {err}")
             continue
-        curves.append({"label": str(label), "run": str(run_dir), "steps": steps, "raw": raw,
-                       "smoothed": time_weighted_ema(steps, raw, smoothing)})
+        curves.append(
+            {
+                "label": str(label),
+                "run": str(run_dir),
+                "steps": steps,
+                "raw": raw,
+                "smoothed": time_weighted_ema(steps, raw, smoothing),
+            }
+        )
     if not curves:
         raise MetricsFileError("no readable runs left to plot")
     return curves
@@ -220,8 +229,10 @@ def aggregate_arms(curves: list[dict], band: str) -> dict[str, dict]:
     members: dict[str, list[dict]] = {}
     for curve in curves:
         members.setdefault(curve["label"], []).append(curve)
-    return {label: {"runs": runs, **aggregate_runs([(c["steps"], c["smoothed"]) for c in runs], band)}
-            for label, runs in members.items()}
+    return {
+        label: {"runs": runs, **aggregate_runs([(c["steps"], c["smoothed"]) for c in runs], band)}
+        for label, runs in members.items()
+    }
 
 
 # --------------------------------------------------------------------------- format and write: CSVs
@@ -229,14 +240,20 @@ def aggregate_arms(curves: list[dict], band: str) -> dict[str, dict]:
 
 def curve_rows(curves: list[dict]) -> list[list]:
     """Rows of `STEM.csv`: label, run, step, raw, smoothed (floats as `repr`, so they read back exactly)."""
-    return [[c["label"], c["run"], step, repr(raw), repr(smooth)]
-            for c in curves for step, raw, smooth in zip(c["steps"], c["raw"], c["smoothed"])]
+    return [
+        [c["label"], c["run"], step, repr(raw), repr(smooth)]
+        for c in curves
+        for step, raw, smooth in zip(c["steps"], c["raw"], c["smoothed"])
+    ]
 
 
 def aggregate_rows(arms: dict[str, dict], band: str) -> list[list]:
     """Rows of `STEM_aggregate.csv`: label, n_runs, step, mean, low, high, band."""
-    return [[label, len(arm["runs"]), step, repr(arm["mean"][i]), repr(arm["low"][i]), repr(arm["high"][i]), band]
-            for label, arm in arms.items() for i, step in enumerate(arm["steps"])]
+    return [
+        [label, len(arm["runs"]), step, repr(arm["mean"][i]), repr(arm["low"][i]), repr(arm["high"][i]), band]
+        for label, arm in arms.items()
+        for i, step in enumerate(arm["steps"])
+    ]
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
@@ -249,8 +266,9 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 # --------------------------------------------------------------------------- draw
 
 
-def draw_curves(arms: dict[str, dict], output: Path, metric: str, smoothing: float, band: str,
-                title: str | None) -> None:
+def draw_curves(
+    arms: dict[str, dict], output: Path, metric: str, smoothing: float, band: str, title: str | None
+) -> None:
     """The figure: raw runs faint, a one-run arm's EMA bold, a seeded arm's mean EMA bold inside its band."""
     from matplotlib.figure import Figure
 
@@ -267,8 +285,13 @@ def draw_curves(arms: dict[str, dict], output: Path, metric: str, smoothing: flo
             ax.plot(only["steps"], only["smoothed"], color=color, linewidth=2.2, label=label)
         else:
             any_band = True
-            ax.plot(arm["steps"], arm["mean"], color=color, linewidth=2.2,
-                    label=f"{label} (mean of {len(arm['runs'])} seeds)")
+            ax.plot(
+                arm["steps"],
+                arm["mean"],
+                color=color,
+                linewidth=2.2,
+                label=f"{label} (mean of {len(arm['runs'])} seeds)",
+            )
             ax.fill_between(arm["steps"], arm["low"], arm["high"], color=color, alpha=0.2, linewidth=0)
     # Legend entries for the line kinds (drawn once, in grey).
     ax.plot([], [], color="0.5", alpha=0.4, linewidth=0.8, label="raw (per run)")
@@ -319,13 +342,18 @@ def plot_reward_curves(
     arms = aggregate_arms(curves, band)
     output = Path(output)
     csv_path = output.with_suffix(".csv")
-    refuse_foreign_outputs({output: text_containing("Matplotlib"), csv_path: first_line_is(",".join(CURVE_HEADER)),
-                            aggregate_csv_path(output): first_line_is(",".join(AGGREGATE_HEADER))},
-                           "gift curves", "--output")
+    refuse_foreign_outputs(
+        {
+            output: text_containing("Matplotlib"),
+            csv_path: first_line_is(",".join(CURVE_HEADER)),
+            aggregate_csv_path(output): first_line_is(",".join(AGGREGATE_HEADER)),
+        },
+        "gift curves",
+        "--output",
+    )
     output.parent.mkdir(parents=True, exist_ok=True)
     _write_csv(csv_path, CURVE_HEADER, curve_rows(curves))
-    _write_csv(aggregate_csv_path(output), AGGREGATE_HEADER,
-               aggregate_rows(arms, band))
+    _write_csv(aggregate_csv_path(output), AGGREGATE_HEADER, aggregate_rows(arms, band))
     draw_curves(arms, output, metric, smoothing, band, title)
     return output, csv_path
 
@@ -334,19 +362,31 @@ def plot_reward_curves(
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gift curves", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
-                        help="stage-two run directories (or metrics.jsonl files)")
-    parser.add_argument("--label", action="append", default=None,
-                        help="legend label, once per RUN_DIR in order; runs sharing a label are seeds of one arm "
-                             "(default: the run directory names)")
+    parser = argparse.ArgumentParser(
+        prog="gift curves", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "run_dirs", nargs="+", metavar="RUN_DIR", help="stage-two run directories (or metrics.jsonl files)"
+    )
+    parser.add_argument(
+        "--label",
+        action="append",
+        default=None,
+        help="legend label, once per RUN_DIR in order; runs sharing a label are seeds of one arm "
+        "(default: the run directory names)",
+    )
     parser.add_argument("--smoothing", type=float, default=0.9, help="EMA smoothing factor a in [0, 1) (0.9)")
     parser.add_argument("--metric", default="reward_mean", help="metrics.jsonl key to plot (reward_mean)")
-    parser.add_argument("--band", choices=BANDS, default="minmax",
-                        help="band around the seed mean: minmax (default) or std (mean +- 1 sd)")
+    parser.add_argument(
+        "--band",
+        choices=BANDS,
+        default="minmax",
+        help="band around the seed mean: minmax (default) or std (mean +- 1 sd)",
+    )
     parser.add_argument("--title", default=None, help="figure title")
-    parser.add_argument("--skip_bad", action="store_true", help="skip broken lines and unreadable runs (with a warning)")
+    parser.add_argument(
+        "--skip_bad", action="store_true", help="skip broken lines and unreadable runs (with a warning)"
+    )
     parser.add_argument("--output", required=True, help="PNG to write; the CSVs go beside it (same stem)")
     return parser
 
@@ -379,22 +419,34 @@ def main(argv: list[str] | None = None) -> tuple[Path, Path]:
     parser = make_parser()
     args = parser.parse_args(argv)
     if args.label is not None and len(args.label) != len(args.run_dirs):
-        parser.error(f"--label given {len(args.label)} time(s) for {len(args.run_dirs)} run dir(s); "
-                     "give it once per RUN_DIR, in order, or not at all")
+        parser.error(
+            f"--label given {len(args.label)} time(s) for {len(args.run_dirs)} run dir(s); "
+            "give it once per RUN_DIR, in order, or not at all"
+        )
     if not 0.0 <= args.smoothing < 1.0:
         parser.error(f"--smoothing must lie in [0, 1), got {args.smoothing}")
     repeated = _repeated_runs(args.run_dirs)
     if repeated:
-        parser.error(f"{'; '.join(repeated)}: the same run given more than once (each RUN_DIR counts as one seed); "
-                     "give every run once")
+        parser.error(
+            f"{'; '.join(repeated)}: the same run given more than once (each RUN_DIR counts as one seed); "
+            "give every run once"
+        )
     labels = args.label or default_labels(args.run_dirs)
 
     def warn(message: str) -> None:
         print(f"gift curves: warning: {message}", file=sys.stderr)
 
     try:
-        png, csv_path = plot_reward_curves(list(zip(labels, args.run_dirs)), Path(args.output), args.smoothing,
-                                           args.metric, args.title, args.band, args.skip_bad, warn)
+        png, csv_path = plot_reward_curves(
+            list(zip(labels, args.run_dirs)),
+            Path(args.output),
+            args.smoothing,
+            args.metric,
+            args.title,
+            args.band,
+            args.skip_bad,
+            warn,
+        )
     except MetricsFileError as err:
         raise SystemExit(f"gift curves: error: {err}") from None
     print(f"wrote {png}, {csv_path} and {aggregate_csv_path(png)}")

@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from gift.adapters import KINDS, ModelLoadError
+from gift.adapters import ModelLoadError
 from gift.checkpoint import LoadedModel, load_model
 from gift.data import DATASET_FORMATS, TOO_LONG, DataError, DiffusionCollator, build_examples, tokenize_examples
 from gift.model_options import add_model_arguments
@@ -176,8 +176,9 @@ class ReportOptions:
         except ValueError as err:
             raise EntropyReportError(str(err)) from None
         if self.top < 1 or self.batch_size < 1 or self.min_count < 1:
-            raise EntropyReportError(f"top ({self.top}), batch_size ({self.batch_size}) and min_count "
-                                     f"({self.min_count}) must be >= 1")
+            raise EntropyReportError(
+                f"top ({self.top}), batch_size ({self.batch_size}) and min_count ({self.min_count}) must be >= 1"
+            )
         if self.too_long not in TOO_LONG:
             raise EntropyReportError(f"unknown too_long {self.too_long!r}; choose 'error' or 'drop'")
 
@@ -192,8 +193,14 @@ class ProbeStats:
     tail: _Stats = field(default_factory=_Stats)
     classified: bool = False  # a token_class was given (an empty class table is then {}, not None)
 
-    def add_row(self, offsets: list[int], token_ids: list[int], values: list[float], n_answer: int,
-                classify: Callable[[int], str] | None) -> None:
+    def add_row(
+        self,
+        offsets: list[int],
+        token_ids: list[int],
+        values: list[float],
+        n_answer: int,
+        classify: Callable[[int], str] | None,
+    ) -> None:
         """One example's answer positions (offsets from the answer's start; >= n_answer: the pad tail)."""
         for offset, token_id, h in zip(offsets, token_ids, values):
             in_tail = offset >= n_answer
@@ -206,16 +213,18 @@ class ProbeStats:
 # --------------------------------------------------------------------------- compute
 
 
-def tokenise_for_probe(loaded: LoadedModel, examples: list[dict],
-                       options: ReportOptions) -> tuple[list[dict], list[dict], int]:
+def tokenise_for_probe(
+    loaded: LoadedModel, examples: list[dict], options: ReportOptions
+) -> tuple[list[dict], list[dict], int]:
     """(examples kept, their features, width): tokenised as stage one does (chat prompt, answer + EOS).
 
     An example longer than `options.max_length` is an error naming its row, or dropped with
     `too_long="drop"`; the width is max_length, or the longest example.
     """
     source = options.data_label or "data"
-    features = tokenize_examples(examples, loaded.tokenizer, loaded.adapter.eos_token_id, 10**9,
-                                 options.system_prompt, source=source)
+    features = tokenize_examples(
+        examples, loaded.tokenizer, loaded.adapter.eos_token_id, 10**9, options.system_prompt, source=source
+    )
     max_length = options.max_length
     kept = []
     for example, feature in zip(examples, features):
@@ -223,8 +232,10 @@ def tokenise_for_probe(loaded: LoadedModel, examples: list[dict],
         if max_length is not None and total > max_length:
             if options.too_long == "drop":
                 continue
-            raise EntropyReportError(f"{source}: row {feature['index']}: prompt + answer + EOS = {total} tokens > "
-                                     f"max_length {max_length} (raise --max_length or pass --too_long drop)")
+            raise EntropyReportError(
+                f"{source}: row {feature['index']}: prompt + answer + EOS = {total} tokens > "
+                f"max_length {max_length} (raise --max_length or pass --too_long drop)"
+            )
         kept.append((example, {**feature, "index": len(kept)}))
     if not kept:
         raise EntropyReportError(f"{source}: every example is longer than max_length {max_length}")
@@ -234,8 +245,14 @@ def tokenise_for_probe(loaded: LoadedModel, examples: list[dict],
 
 
 @torch.no_grad()
-def probe_entropy(loaded: LoadedModel, examples: list[dict], features: list[dict], width: int,
-                  options: ReportOptions, token_class: TokenClass | None = None) -> ProbeStats:
+def probe_entropy(
+    loaded: LoadedModel,
+    examples: list[dict],
+    features: list[dict],
+    width: int,
+    options: ReportOptions,
+    token_class: TokenClass | None = None,
+) -> ProbeStats:
     """GIFT's probe over the tokenised examples in batches of `options.batch_size`, accumulated per token."""
     model, tokenizer, adapter = loaded.model, loaded.tokenizer, loaded.adapter
     collator = DiffusionCollator(adapter.pad_token_id, width, "max_length", train_on_pad_tail=options.pad_tail)
@@ -244,20 +261,39 @@ def probe_entropy(loaded: LoadedModel, examples: list[dict], features: list[dict
     for start in range(0, len(features), options.batch_size):
         chunk = features[start : start + options.batch_size]
         batch = {k: v.to(device) for k, v in collator(chunk).items()}
-        entropy = probe_signal(model, adapter, batch["input_ids"], batch["attention_mask"], batch["answer_mask"],
-                               "entropy", options.chunk_size).float().cpu()
+        entropy = (
+            probe_signal(
+                model,
+                adapter,
+                batch["input_ids"],
+                batch["attention_mask"],
+                batch["answer_mask"],
+                "entropy",
+                options.chunk_size,
+            )
+            .float()
+            .cpu()
+        )
         ids, answer = batch["input_ids"].cpu(), batch["answer_mask"].cpu()
         for row, feature in enumerate(chunk):
             positions = answer[row].nonzero().flatten().tolist()
             classify = None
             if token_class is not None:
-                view = {**examples[start + row], "prompt_ids": feature["prompt_ids"],
-                        "answer_ids": feature["answer_ids"],
-                        "answer_tokens": [tokenizer.decode([t]) for t in feature["answer_ids"]]}
+                view = {
+                    **examples[start + row],
+                    "prompt_ids": feature["prompt_ids"],
+                    "answer_ids": feature["answer_ids"],
+                    "answer_tokens": [tokenizer.decode([t]) for t in feature["answer_ids"]],
+                }
                 classify = partial(token_class, view)
             first = len(feature["prompt_ids"])
-            stats.add_row([p - first for p in positions], ids[row, positions].tolist(),
-                          entropy[row, positions].tolist(), len(feature["answer_ids"]), classify)
+            stats.add_row(
+                [p - first for p in positions],
+                ids[row, positions].tolist(),
+                entropy[row, positions].tolist(),
+                len(feature["answer_ids"]),
+                classify,
+            )
     return stats
 
 
@@ -272,8 +308,14 @@ def token_tables(stats: ProbeStats, tokenizer, options: ReportOptions) -> dict[s
     for key in per_token.count:
         token_id, in_tail = key
         text = display_token(tokenizer.decode([token_id]) or tokenizer.convert_ids_to_tokens(token_id) or "")
-        tokens.append({"token": text + (PAD_TAIL_SUFFIX if in_tail else ""), "id": token_id, "pad_tail": in_tail,
-                       **per_token.row(key)})
+        tokens.append(
+            {
+                "token": text + (PAD_TAIL_SUFFIX if in_tail else ""),
+                "id": token_id,
+                "pad_tail": in_tail,
+                **per_token.row(key),
+            }
+        )
     tokens.sort(key=lambda r: (-r["mean_entropy"], -r["count"], r["id"], r["pad_tail"]))
     frequent = [r for r in tokens if r["count"] >= options.min_count]
     low = sorted(frequent, key=lambda r: (r["mean_entropy"], -r["count"], r["id"], r["pad_tail"]))
@@ -284,8 +326,9 @@ def token_tables(stats: ProbeStats, tokenizer, options: ReportOptions) -> dict[s
     return {"tokens": tokens, "high": frequent[: options.top], "low": low[: options.top], "classes": classes}
 
 
-def overall_summary(stats: ProbeStats, loaded: LoadedModel, options: ReportOptions, n_given: int, n_probed: int,
-                    width: int) -> dict[str, Any]:
+def overall_summary(
+    stats: ProbeStats, loaded: LoadedModel, options: ReportOptions, n_given: int, n_probed: int, width: int
+) -> dict[str, Any]:
     """What was probed (model, data, layout) and the answer's and pad tail's overall statistics."""
     vocab = loaded.model.get_input_embeddings().weight.shape[0]
     summary = {
@@ -313,9 +356,14 @@ def overall_summary(stats: ProbeStats, loaded: LoadedModel, options: ReportOptio
 # --------------------------------------------------------------------------- the whole report
 
 
-def entropy_report(loaded_or_source: LoadedModel | str, examples: list[dict], output_dir: str | Path,
-                   options: ReportOptions | None = None, token_class: TokenClass | None = None,
-                   **settings: Any) -> dict[str, Any]:
+def entropy_report(
+    loaded_or_source: LoadedModel | str,
+    examples: list[dict],
+    output_dir: str | Path,
+    options: ReportOptions | None = None,
+    token_class: TokenClass | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
     """Run GIFT's probe over `examples` and write `entropy_report.{md,png,json}` into `output_dir`.
 
     examples: prompt/answer dicts (as stage one reads them). options: a `ReportOptions`; `settings`
@@ -335,8 +383,10 @@ def entropy_report(loaded_or_source: LoadedModel | str, examples: list[dict], ou
     loaded = _resolve_model(loaded_or_source, options.model_type, options.trust_remote_code)
     kept, features, width = tokenise_for_probe(loaded, examples, options)
     stats = probe_entropy(loaded, kept, features, width, options, token_class)
-    report = {"overall": overall_summary(stats, loaded, options, len(examples), len(features), width),
-              **token_tables(stats, loaded.tokenizer, options)}
+    report = {
+        "overall": overall_summary(stats, loaded, options, len(examples), len(features), width),
+        **token_tables(stats, loaded.tokenizer, options),
+    }
     report["files"] = write_report_files(report, output_dir)
     return report
 
@@ -347,8 +397,10 @@ def entropy_report(loaded_or_source: LoadedModel | str, examples: list[dict], ou
 def _token_table(rows: list[dict]) -> list[str]:
     lines = ["| # | token | id | count | mean H (nats) | sd H | mean beta |", "|---:|---|---:|---:|---:|---:|---:|"]
     for rank, r in enumerate(rows, start=1):
-        lines.append(f"| {rank} | `{_md(r['token'])}` | {r['id']} | {r['count']} | {r['mean_entropy']:.4f} | "
-                     f"{r['std_entropy']:.4f} | {r['mean_beta']:.4f} |")
+        lines.append(
+            f"| {rank} | `{_md(r['token'])}` | {r['id']} | {r['count']} | {r['mean_entropy']:.4f} | "
+            f"{r['std_entropy']:.4f} | {r['mean_beta']:.4f} |"
+        )
     return lines
 
 
@@ -374,18 +426,29 @@ def format_markdown(report: dict) -> str:
         "|---|---:|---:|---:|---:|",
     ]
     if o["answer_tokens"]:
-        lines.append(f"| answer tokens (EOS included) | {o['answer_tokens']} | {o['answer_mean_entropy']:.4f} | "
-                     f"{o['answer_std_entropy']:.4f} | {o['answer_mean_beta']:.4f} |")
+        lines.append(
+            f"| answer tokens (EOS included) | {o['answer_tokens']} | {o['answer_mean_entropy']:.4f} | "
+            f"{o['answer_std_entropy']:.4f} | {o['answer_mean_beta']:.4f} |"
+        )
     if o["pad_tail_tokens"]:
-        lines.append(f"| EOS padding tail | {o['pad_tail_tokens']} | {o['pad_tail_mean_entropy']:.4f} | "
-                     f"{o['pad_tail_std_entropy']:.4f} | {o['pad_tail_mean_beta']:.4f} |")
+        lines.append(
+            f"| EOS padding tail | {o['pad_tail_tokens']} | {o['pad_tail_mean_entropy']:.4f} | "
+            f"{o['pad_tail_std_entropy']:.4f} | {o['pad_tail_mean_beta']:.4f} |"
+        )
     lines += ["", f"{o['distinct_tokens']} distinct answer tokens."]
     if report["classes"]:
-        lines += ["", "## By token class", "", "| class | count | mean H (nats) | sd H | mean beta |",
-                  "|---|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "## By token class",
+            "",
+            "| class | count | mean H (nats) | sd H | mean beta |",
+            "|---|---:|---:|---:|---:|",
+        ]
         for name, r in report["classes"].items():
-            lines.append(f"| {_md(name)} | {r['count']} | {r['mean_entropy']:.4f} | {r['std_entropy']:.4f} | "
-                         f"{r['mean_beta']:.4f} |")
+            lines.append(
+                f"| {_md(name)} | {r['count']} | {r['mean_entropy']:.4f} | {r['std_entropy']:.4f} | "
+                f"{r['mean_beta']:.4f} |"
+            )
     for title, rows in (("Highest", report["high"]), ("Lowest", report["low"])):
         lines += ["", f"## {title} mean entropy (tokens seen at least {o['min_count']} times, top {o['top']})", ""]
         lines += _token_table(rows) if rows else ["(no token reaches min_count)"]
@@ -413,14 +476,27 @@ def plot_report(report: dict, output: str | Path) -> Path:
     fig = Figure(figsize=(6 * (2 + bool(classes)), 1.2 + 0.32 * n_rows), dpi=110, layout="constrained")
     axes = fig.subplots(1, 2 + bool(classes), squeeze=False)[0]
     for ax, (title, rows, color) in zip(axes, panels):
-        _bar_panel(ax, [f"{r['token']}  (n={r['count']})" for r in rows], [r["mean_entropy"] for r in rows], color,
-                   title, "answer token")
+        _bar_panel(
+            ax,
+            [f"{r['token']}  (n={r['count']})" for r in rows],
+            [r["mean_entropy"] for r in rows],
+            color,
+            title,
+            "answer token",
+        )
     if classes:
-        _bar_panel(axes[2], [f"{n}  (n={c['count']})" for n, c in classes.items()],
-                   [c["mean_entropy"] for c in classes.values()], "C2", "by token class", "token class")
+        _bar_panel(
+            axes[2],
+            [f"{n}  (n={c['count']})" for n, c in classes.items()],
+            [c["mean_entropy"] for c in classes.values()],
+            "C2",
+            "by token class",
+            "token class",
+        )
     o = report["overall"]
-    fig.suptitle(f"Probe entropy per answer token: {Path(str(o['model'])).name or o['model']} on {o['data']}",
-                 fontsize=13)
+    fig.suptitle(
+        f"Probe entropy per answer token: {Path(str(o['model'])).name or o['model']} on {o['data']}", fontsize=13
+    )
     with warnings.catch_warnings():  # tokens outside the font (e.g. CJK pieces) draw as boxes, not errors
         warnings.filterwarnings("ignore", message="Glyph .* missing")
         fig.savefig(output)
@@ -431,7 +507,11 @@ def write_report_files(report: dict, output_dir: str | Path) -> dict[str, Path]:
     """`entropy_report.md`, `.png` and `.json` (every number but the file paths) in `output_dir`; their paths."""
     out = check_folder(output_dir, REPORT_NAME)  # new, empty, or an earlier entropy report
     mark_folder(out, REPORT_NAME)
-    files = {"markdown": out / f"{REPORT_NAME}.md", "png": out / f"{REPORT_NAME}.png", "json": out / f"{REPORT_NAME}.json"}
+    files = {
+        "markdown": out / f"{REPORT_NAME}.md",
+        "png": out / f"{REPORT_NAME}.png",
+        "json": out / f"{REPORT_NAME}.json",
+    }
     files["markdown"].write_text(format_markdown(report), encoding="utf-8")
     plot_report(report, files["png"])
     files["json"].write_text(json.dumps({k: v for k, v in report.items() if k != "files"}, indent=2), encoding="utf-8")
@@ -441,16 +521,31 @@ def write_report_files(report: dict, output_dir: str | Path) -> dict[str, Path]:
 # --------------------------------------------------------------------------- data and CLI
 
 
-def load_examples(data: str, max_examples: int | None = 512, prompt_field: str = "prompt",
-                  answer_field: str = "answer", dataset_format: str = "prompt_answer", split: str = "train",
-                  subset: str | None = None, synthetic_seed: int = 0) -> list[dict]:
+def load_examples(
+    data: str,
+    max_examples: int | None = 512,
+    prompt_field: str = "prompt",
+    answer_field: str = "answer",
+    dataset_format: str = "prompt_answer",
+    split: str = "train",
+    subset: str | None = None,
+    synthetic_seed: int = 0,
+) -> list[dict]:
     """Prompt/answer examples from any source stage one accepts (jsonl/json, hub id, `synthetic:TASK`)."""
     if dataset_format not in DATASET_FORMATS:
         raise EntropyReportError(f"unknown dataset_format {dataset_format!r}; choose prompt_answer or s1k")
     try:
-        examples = build_examples(data, split=split, subset=subset, dataset_format=dataset_format,
-                                  prompt_field=prompt_field, answer_field=answer_field, max_examples=max_examples,
-                                  synthetic_examples=max_examples or 512, synthetic_seed=synthetic_seed)
+        examples = build_examples(
+            data,
+            split=split,
+            subset=subset,
+            dataset_format=dataset_format,
+            prompt_field=prompt_field,
+            answer_field=answer_field,
+            max_examples=max_examples,
+            synthetic_examples=max_examples or 512,
+            synthetic_seed=synthetic_seed,
+        )
     except (DataError, ValueError, OSError) as err:
         raise EntropyReportError(f"--data {data}: {err}") from err
     if not examples:
@@ -467,21 +562,31 @@ def default_token_class(data: str) -> TokenClass | None:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gift entropy-report", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="gift entropy-report",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_model_arguments(parser)
-    parser.add_argument("--data", required=True, help="jsonl/json file, hub dataset id, or synthetic:sudoku / synthetic:countdown")
+    parser.add_argument(
+        "--data", required=True, help="jsonl/json file, hub dataset id, or synthetic:sudoku / synthetic:countdown"
+    )
     parser.add_argument("--prompt_field", default="prompt")
     parser.add_argument("--answer_field", default="answer")
     parser.add_argument("--dataset_format", default="prompt_answer", help=" | ".join(DATASET_FORMATS))
     parser.add_argument("--split", default="train", help="hub dataset split")
     parser.add_argument("--subset", default=None, help="hub dataset config name")
     parser.add_argument("--synthetic_seed", type=int, default=0)
-    parser.add_argument("--system_prompt", default=None,
-                        help="system turn: its text, or a name (format) as in the stage-one config")
+    parser.add_argument(
+        "--system_prompt", default=None, help="system turn: its text, or a name (format) as in the stage-one config"
+    )
     parser.add_argument("--max_examples", type=int, default=512, help="probe at most this many examples (512)")
-    parser.add_argument("--max_length", type=int, default=None,
-                        help="probe width incl. the EOS tail; use stage one's max_length (default: longest example)")
+    parser.add_argument(
+        "--max_length",
+        type=int,
+        default=None,
+        help="probe width incl. the EOS tail; use stage one's max_length (default: longest example)",
+    )
     parser.add_argument("--too_long", default="error", choices=TOO_LONG)
     parser.add_argument("--no_pad_tail", action="store_true", help="do not mask/probe the EOS padding tail")
     parser.add_argument("--top", type=int, default=20, help="tokens per table (20)")
@@ -498,13 +603,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     check_folder(args.output_dir, REPORT_NAME)  # before the probe runs; nothing is written yet
     torch.manual_seed(0)
     try:
-        examples = load_examples(args.data, args.max_examples, args.prompt_field, args.answer_field,
-                                 args.dataset_format, args.split, args.subset, args.synthetic_seed)
+        examples = load_examples(
+            args.data,
+            args.max_examples,
+            args.prompt_field,
+            args.answer_field,
+            args.dataset_format,
+            args.split,
+            args.subset,
+            args.synthetic_seed,
+        )
         loaded = _resolve_model(args.model, args.model_type, args.trust_remote_code)
-        options = ReportOptions(max_length=args.max_length, pad_tail=not args.no_pad_tail,
-                                system_prompt=args.system_prompt, too_long=args.too_long, batch_size=args.batch_size,
-                                chunk_size=args.chunk_size, top=args.top, min_count=args.min_count,
-                                model_label=args.model, data_label=args.data)
+        options = ReportOptions(
+            max_length=args.max_length,
+            pad_tail=not args.no_pad_tail,
+            system_prompt=args.system_prompt,
+            too_long=args.too_long,
+            batch_size=args.batch_size,
+            chunk_size=args.chunk_size,
+            top=args.top,
+            min_count=args.min_count,
+            model_label=args.model,
+            data_label=args.data,
+        )
         report = entropy_report(loaded, examples, args.output_dir, options, default_token_class(args.data))
     except (EntropyReportError, DataError) as err:
         raise SystemExit(f"gift entropy-report: error: {err}") from None

@@ -28,8 +28,10 @@ def _beta_continued_fraction(a: float, b: float, x: float) -> float:
     h = d
     for m in range(1, 500):
         m2 = 2 * m
-        for numerator in (m * (b - m) * x / ((qam + m2) * (a + m2)),
-                          -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+        for numerator in (
+            m * (b - m) * x / ((qam + m2) * (a + m2)),
+            -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)),
+        ):
             d = 1.0 + numerator * d
             d = 1.0 / (d if abs(d) > tiny else tiny)
             c = 1.0 + numerator / c
@@ -119,8 +121,19 @@ def interval(values: Sequence[float], level: float = LEVEL) -> dict[str, Any]:
     if n == 0:
         raise ValueError("interval: no values")
     mean = statistics.fmean(values)
-    out: dict[str, Any] = {"n": n, "mean": mean, "sd": None, "se": None, "lo": None, "hi": None,
-                           "half_width": None, "t_p": None, "sign_flip_p": None, "sign_flip": None, "level": level}
+    out: dict[str, Any] = {
+        "n": n,
+        "mean": mean,
+        "sd": None,
+        "se": None,
+        "lo": None,
+        "hi": None,
+        "half_width": None,
+        "t_p": None,
+        "sign_flip_p": None,
+        "sign_flip": None,
+        "level": level,
+    }
     if n < 2:
         return out
     sd = statistics.stdev(values)
@@ -128,8 +141,9 @@ def interval(values: Sequence[float], level: float = LEVEL) -> dict[str, Any]:
     half = t_quantile(0.5 + level / 2, n - 1) * se
     flip_p, method = sign_flip_p(values)
     t_p = (1.0 if mean == 0 else 0.0) if se == 0 else t_two_sided_p(mean / se, n - 1)
-    out.update(sd=sd, se=se, lo=mean - half, hi=mean + half, half_width=half, t_p=t_p,
-               sign_flip_p=flip_p, sign_flip=method)
+    out.update(
+        sd=sd, se=se, lo=mean - half, hi=mean + half, half_width=half, t_p=t_p, sign_flip_p=flip_p, sign_flip=method
+    )
     return out
 
 
@@ -174,8 +188,7 @@ def verdict(stats: dict[str, Any] | None, first: str, second: str, unit: float =
     if stats is None:
         return "no shared seeds"
     side = direction(stats)
-    words = {1: f"{first} ahead", -1: f"{second} ahead", 0: "no difference shown",
-             None: "one seed, no interval"}[side]
+    words = {1: f"{first} ahead", -1: f"{second} ahead", 0: "no difference shown", None: "one seed, no interval"}[side]
     if side in (1, -1) and stats.get("holm_p") is not None and stats["holm_p"] >= 1 - stats.get("level", LEVEL):
         words += " before Holm only"
     return f"{words}: {format_interval(stats, unit)}"

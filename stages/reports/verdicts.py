@@ -48,7 +48,7 @@ def rl_arm(results: dict[str, Any], label: str) -> str:
 
 def _reference_label(results: dict[str, Any], label: str, reference: str) -> str:
     arm = rl_arm(results, label)
-    return reference + label[len(arm):]
+    return reference + label[len(arm) :]
 
 
 def gaps(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -58,13 +58,19 @@ def gaps(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for prefix in ("stage1", "rl_start"):
         table = acc.get(prefix, {})
-        row = {f"{prefix} {metric} ({arm} - {reference})": stats.paired(_by_seed(table[arm], metric),
-                                                                        _by_seed(table[reference], metric))
-               for arm in arms if arm != reference and arm in table and reference in table}
+        row = {
+            f"{prefix} {metric} ({arm} - {reference})": stats.paired(
+                _by_seed(table[arm], metric), _by_seed(table[reference], metric)
+            )
+            for arm in arms
+            if arm != reference and arm in table and reference in table
+        }
         out.update(_family(row, prefix))
     stage2, rl = acc.get("stage2", {}), results.get("rl", {})
-    for name, data, pick in (("stage2 " + metric, stage2, lambda lab: _by_seed(stage2[lab], metric)),
-                             ("final reward", rl, lambda lab: {r["seed"]: r["last20"] for r in rl[lab]})):
+    for name, data, pick in (
+        ("stage2 " + metric, stage2, lambda lab: _by_seed(stage2[lab], metric)),
+        ("final reward", rl, lambda lab: {r["seed"]: r["last20"] for r in rl[lab]}),
+    ):
         row = {}
         for label in data:
             other = _reference_label(results, label, reference)
@@ -91,8 +97,9 @@ def learning(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
             entry["gain"] = stats.interval(gains)
         arm = rl_arm(results, label)
         if label in acc.get("stage2", {}) and arm in acc.get("rl_start", {}):
-            entry["heldout_change"] = stats.paired(_by_seed(acc["stage2"][label], metric),
-                                                   _by_seed(acc["rl_start"][arm], metric))
+            entry["heldout_change"] = stats.paired(
+                _by_seed(acc["stage2"][label], metric), _by_seed(acc["rl_start"][arm], metric)
+            )
         out[label] = entry
     return out
 
@@ -101,8 +108,13 @@ def upgrade(results: dict[str, Any]) -> dict[str, Any]:
     """`results` with the interval tables (a schema-1 file held the per-seed values, not the intervals)."""
     if results.get("schema", 1) >= SCHEMA:
         return results
-    return {**results, "schema": SCHEMA, "seed_count": len(results["seeds"]), "gaps": gaps(results),
-            "learning": learning(results)}
+    return {
+        **results,
+        "schema": SCHEMA,
+        "seed_count": len(results["seeds"]),
+        "gaps": gaps(results),
+        "learning": learning(results),
+    }
 
 
 def _p(value: float | None) -> str:
@@ -111,14 +123,18 @@ def _p(value: float | None) -> str:
 
 def gap_lines(table: dict[str, dict[str, Any]], unit: float = 100) -> list[str]:
     """The comparison table: per-seed differences, mean with 95% interval, p-values and the reading."""
-    lines = ["| comparison | seeds | per seed | mean [95% interval] | t p | sign-flip p | Holm p | reading |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| comparison | seeds | per seed | mean [95% interval] | t p | sign-flip p | Holm p | reading |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, g in table.items():
         first, second = name.rsplit("(", 1)[1].rstrip(")").split(" - ")
         per_seed = ", ".join(f"{d * unit:+.1f}" for d in g["diffs"])
         reading = stats.verdict(g, f"`{first}`", f"`{second}`", unit).split(":", 1)[0]
-        lines.append(f"| {name} | {g['n']} | {per_seed} | {stats.format_interval(g, unit)} | {_p(g['t_p'])} | "
-                     f"{_p(g['sign_flip_p'])} | {_p(g.get('holm_p'))} | {reading} |")
+        lines.append(
+            f"| {name} | {g['n']} | {per_seed} | {stats.format_interval(g, unit)} | {_p(g['t_p'])} | "
+            f"{_p(g['sign_flip_p'])} | {_p(g.get('holm_p'))} | {reading} |"
+        )
     return lines
 
 
@@ -127,8 +143,11 @@ _MOVES = {1: "rises", -1: "falls", 0: "no change shown", None: "one seed, no int
 
 def learning_lines(table: dict[str, dict[str, Any]], metric: str, unit: float = 100) -> list[str]:
     """Per stage-two arm: gain over the frozen control (x100) and held-out accuracy change (points)."""
-    lines = [f"| stage-two arm | gain over frozen control (x100) | reading | held-out {metric} change from the RL "
-             "start (points) | reading |", "|---|---|---|---|---|"]
+    lines = [
+        f"| stage-two arm | gain over frozen control (x100) | reading | held-out {metric} change from the RL "
+        "start (points) | reading |",
+        "|---|---|---|---|---|",
+    ]
     for label, entry in table.items():
         cells = []
         for key in ("gain", "heldout_change"):

@@ -30,15 +30,25 @@ def wall_time(state: dict[str, Any], record: RunRecord, stage_one_step_s: float 
     cores and worker processes, and seconds per step (stage one: mean of the runs' median step; stage two:
     per optimizer step; frozen control: per generation batch)."""
     steps = state.get("steps", {})
-    by_stage = {stage: round(sum(v["seconds"] for v in steps.values() if v.get("stage") == stage), 1)
-                for stage in STAGES}
-    per_step = {"stage one": _mean([stage_one_step_s]),
-                "stage two": _mean([seconds_per_step(Path(r.run_dir)) for r in record.stage_two]),
-                "frozen control": _mean([seconds_per_step(Path(r.control.run_dir))
-                                         for r in record.stage_two if r.control is not None])}
-    return {"steps": {k: v["seconds"] for k, v in steps.items()},
-            "total_s": sum(v["seconds"] for v in steps.values()), "elapsed_s": state.get("elapsed_s"),
-            "by_stage_s": by_stage, "cores": record.cores, "workers": workers, "seconds_per_step": per_step}
+    by_stage = {
+        stage: round(sum(v["seconds"] for v in steps.values() if v.get("stage") == stage), 1) for stage in STAGES
+    }
+    per_step = {
+        "stage one": _mean([stage_one_step_s]),
+        "stage two": _mean([seconds_per_step(Path(r.run_dir)) for r in record.stage_two]),
+        "frozen control": _mean(
+            [seconds_per_step(Path(r.control.run_dir)) for r in record.stage_two if r.control is not None]
+        ),
+    }
+    return {
+        "steps": {k: v["seconds"] for k, v in steps.items()},
+        "total_s": sum(v["seconds"] for v in steps.values()),
+        "elapsed_s": state.get("elapsed_s"),
+        "by_stage_s": by_stage,
+        "cores": record.cores,
+        "workers": workers,
+        "seconds_per_step": per_step,
+    }
 
 
 VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "amx_bf16", "amx_int8", "amx_tile")
@@ -56,9 +66,15 @@ def machine(cpuinfo: str | None = None) -> dict[str, Any]:
         cpuinfo = path.read_text() if path.is_file() else ""
     flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
     vector = sorted(f for f in set(flags) if f in VECTOR_FLAGS or f.startswith("avx512"))
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), None)
-    return {"cpu": model or platform.processor() or None, "vector_extensions": vector,
-            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__}
+    model = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), None
+    )
+    return {
+        "cpu": model or platform.processor() or None,
+        "vector_extensions": vector,
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch": torch.__version__,
+    }
 
 
 def machine_line(info: dict[str, Any] | None) -> str:
@@ -66,5 +82,7 @@ def machine_line(info: dict[str, Any] | None) -> str:
     if not info:
         return "Machine: not recorded (results written before the machine was)."
     extensions = ", ".join(info.get("vector_extensions") or []) or "none listed"
-    return (f"Machine: {info.get('cpu') or 'CPU unnamed'}; vector extensions {extensions}; torch {info.get('torch')} "
-            f"CPU kernels `{info.get('torch_cpu_capability')}`.")
+    return (
+        f"Machine: {info.get('cpu') or 'CPU unnamed'}; vector extensions {extensions}; torch {info.get('torch')} "
+        f"CPU kernels `{info.get('torch_cpu_capability')}`."
+    )

@@ -8,18 +8,30 @@ import re
 import shutil
 from pathlib import Path
 
-from gift.checkpoint import (FINAL_DIR, MANIFEST_NAME, TRAINER_STATE, explain_disk_full,
-                             publish_checkpoint, read_manifest, staging_dir)
+from gift.checkpoint import (
+    FINAL_DIR,
+    MANIFEST_NAME,
+    TRAINER_STATE,
+    explain_disk_full,
+    publish_checkpoint,
+    read_manifest,
+    staging_dir,
+)
 
 # Files of an HF checkpoint-N that belong to the optimizer state, not to the model (left out of final/).
-_TRAINING_STATE = re.compile(r"optimizer\.pt|scheduler\.pt|scaler\.pt|rng_state.*\.pth|trainer_state\.json|"
-                             r"training_args\.bin|global_step\d+|latest|zero_to_fp32\.py")
+_TRAINING_STATE = re.compile(
+    r"optimizer\.pt|scheduler\.pt|scaler\.pt|rng_state.*\.pth|trainer_state\.json|"
+    r"training_args\.bin|global_step\d+|latest|zero_to_fp32\.py"
+)
 
 
 def last_complete_checkpoint(output_dir: Path) -> Path | None:
     """The newest `checkpoint-N` whose manifest was written (a checkpoint killed mid-save has none)."""
-    steps = [(int(m.group(1)), p) for p in Path(output_dir).glob("checkpoint-*")
-             if (m := re.fullmatch(r"checkpoint-(\d+)", p.name)) and (p / MANIFEST_NAME).is_file()]
+    steps = [
+        (int(m.group(1)), p)
+        for p in Path(output_dir).glob("checkpoint-*")
+        if (m := re.fullmatch(r"checkpoint-(\d+)", p.name)) and (p / MANIFEST_NAME).is_file()
+    ]
     return max(steps)[1] if steps else None
 
 
@@ -52,8 +64,11 @@ def publish_final_from(checkpoint: Path, stage: str) -> Path:
                 continue
             (shutil.copytree if item.is_dir() else shutil.copy2)(item, staged / item.name)
         manifest = read_manifest(checkpoint)
-        manifest.metrics = {**manifest.metrics, "global_step": checkpoint_step(checkpoint),
-                            "published_from": checkpoint.name}
+        manifest.metrics = {
+            **manifest.metrics,
+            "global_step": checkpoint_step(checkpoint),
+            "published_from": checkpoint.name,
+        }
         manifest.created = ""
         publish_checkpoint(staged, final, None, manifest)
         if stage == "cold_start" and not (out / "train_log.jsonl").exists():

@@ -27,8 +27,11 @@ def config_values(config: Any) -> dict[str, Any]:
 
 def field_defaults(config: Any) -> dict[str, Any]:
     """Each field's default in saved form, from `default` or from `default_factory`."""
-    defaults = {f.name: f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-                for f in fields(config) if f.default is not MISSING or f.default_factory is not MISSING}
+    defaults = {
+        f.name: f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        for f in fields(config)
+        if f.default is not MISSING or f.default_factory is not MISSING
+    }
     return saved_form(defaults)
 
 
@@ -36,8 +39,9 @@ def _as_written(key: str, value: Any) -> Any:
     return value
 
 
-def config_drift(saved: Mapping[str, Any], config: Any, harmless: Collection[str],
-                 canonical: Callable[[str, Any], Any] = _as_written) -> list[str]:
+def config_drift(
+    saved: Mapping[str, Any], config: Any, harmless: Collection[str], canonical: Callable[[str, Any], Any] = _as_written
+) -> list[str]:
     """`key: saved -> now` for every key outside `harmless` where `config` differs from the `saved` config,
     sorted by key, down to the changed entries of a mapping (`stage_one.max_steps: 12 -> 18`).
 
@@ -60,6 +64,9 @@ def _differences(key: str, before: Any, after: Any) -> list[str]:
     if before == after:
         return []
     if isinstance(before, dict) and isinstance(after, dict):
-        return [line for name in sorted(set(before) | set(after), key=str)
-                for line in _differences(f"{key}.{name}", before.get(name, "(unset)"), after.get(name, "(unset)"))]
+        return [
+            line
+            for name in sorted(set(before) | set(after), key=str)
+            for line in _differences(f"{key}.{name}", before.get(name, "(unset)"), after.get(name, "(unset)"))
+        ]
     return [f"{key}: {before!r} -> {after!r}"]

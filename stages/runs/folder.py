@@ -77,8 +77,13 @@ def mark_folder(out: str | Path, stage: str, **extra: Any) -> None:
         return
     from gift import __version__
 
-    marker = {"tool": "gift", "stage": stage, "version": __version__,
-              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra}
+    marker = {
+        "tool": "gift",
+        "stage": stage,
+        "version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **extra,
+    }
     (out / RUN_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
 
 
@@ -92,8 +97,10 @@ def check_writable_path(out: str | Path, option: str = "--output_dir") -> Path:
     """Refuse an output path that is a file or a link to nothing; returns it as a Path."""
     out = Path(out)
     if out.is_symlink() and not out.exists():
-        raise RunDirError(f"{option} {out}: a symbolic link to {os.readlink(out)}, which does not exist; "
-                                 f"create its target or choose another {option}")
+        raise RunDirError(
+            f"{option} {out}: a symbolic link to {os.readlink(out)}, which does not exist; "
+            f"create its target or choose another {option}"
+        )
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{option} {out}: exists and is not a directory; choose another {option}")
     return out
@@ -114,5 +121,6 @@ def check_folder(out: str | Path, stage: str, option: str = "--output_dir") -> P
         return out
     shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
     what = "not a run directory of this tool" if owner is None else f"a {owner} folder of this tool, not a {stage} one"
-    raise ForeignFolderError(f"{option} {out}: not empty ({shown}) and {what}; nothing was written: "
-                             f"choose a new or empty {option}")
+    raise ForeignFolderError(
+        f"{option} {out}: not empty ({shown}) and {what}; nothing was written: choose a new or empty {option}"
+    )

@@ -15,17 +15,17 @@ from __future__ import annotations
 import functools
 import logging
 import shutil
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Callable
 
 from gift.checkpoint import FINAL_DIR, RUN_MARKER, explain_disk_full, explain_unreadable_weights, resolve_checkpoint
 from stages.config_args import non_utf8_message
-from stages.runs.folder import LOCK_NAME, check_folder, is_run_dir, mark_folder
-from stages.runs.process_state import is_main_process
 from stages.runs.discovery import last_complete_checkpoint, publish_final_from, reached_max_steps
+from stages.runs.folder import LOCK_NAME, check_folder, is_run_dir, mark_folder
 from stages.runs.lock import RunDirError, acquire_lock, check_not_locked, release_lock
 from stages.runs.manifest import check_config_drift, resolve_source_paths
+from stages.runs.process_state import is_main_process
 from stages.runs.resume_state import check_resume_state
 
 logger = logging.getLogger(__name__)
@@ -41,8 +41,9 @@ def check_output_dir(output_dir: str | Path, resume: bool, stage: str | None = N
     previous = last_complete_checkpoint(out) if out.is_dir() else None
     if resume:
         if previous is None and not is_run_dir(out):
-            raise FileNotFoundError(f"--resume: no complete checkpoint-N in {out} (no run there); "
-                                    "drop --resume to start a new run")
+            raise FileNotFoundError(
+                f"--resume: no complete checkpoint-N in {out} (no run there); drop --resume to start a new run"
+            )
         return previous
     if previous is not None or (out / FINAL_DIR).exists():
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --output_dir")
@@ -65,7 +66,7 @@ class RunDirectory:
         self.finished: Path | None = None
         self.resume_from: Path | None = None  # the checkpoint a `--resume` continues from (None: step 0)
 
-    def __enter__(self) -> "RunDirectory":
+    def __enter__(self) -> RunDirectory:
         config, out = self.config, self.out
         resume = bool(getattr(config, "resume", False))
         if out.is_dir() and is_main_process():  # (the other ranks see rank 0's lock: their own run's)
@@ -80,8 +81,9 @@ class RunDirectory:
                 self._release(failed=True)
                 if isinstance(err, RunDirError):
                     raise
-                raise RunDirError(f"--output_dir {out}: cannot write there ({err.strerror or err}); "
-                                  "choose a writable --output_dir") from err
+                raise RunDirError(
+                    f"--output_dir {out}: cannot write there ({err.strerror or err}); choose a writable --output_dir"
+                ) from err
         try:
             previous = check_output_dir(out, resume, self.stage)  # read once, now that no other writer can change it
             final = resolve_checkpoint(out / FINAL_DIR)
@@ -95,7 +97,9 @@ class RunDirectory:
                 check_config_drift(previous, config)
                 if reached_max_steps(previous):
                     if is_main_process():
-                        logger.info("%s reached max_steps: publishing %s/ from it without training", previous, FINAL_DIR)
+                        logger.info(
+                            "%s reached max_steps: publishing %s/ from it without training", previous, FINAL_DIR
+                        )
                         publish_final_from(previous, self.stage)
                     self.finished = out / FINAL_DIR
                 self.resume_from = previous
@@ -155,5 +159,3 @@ def guard_run(stage: str) -> Callable:
         return guarded
 
     return wrap
-
-

@@ -43,9 +43,11 @@ def _is_stale(owner: dict, lock: Path) -> bool:
 
 
 def _in_use(out: Path, owner: dict, lock: Path) -> RunDirError:
-    return RunDirError(f"{out} is in use by another run (pid {owner.get('pid')} on {owner.get('host')}, since "
-                       f"{owner.get('started')}); wait for it to finish or choose another --output_dir (if that "
-                       f"process is gone, delete {lock})")
+    return RunDirError(
+        f"{out} is in use by another run (pid {owner.get('pid')} on {owner.get('host')}, since "
+        f"{owner.get('started')}); wait for it to finish or choose another --output_dir (if that "
+        f"process is gone, delete {lock})"
+    )
 
 
 def check_not_locked(out: Path) -> None:
@@ -62,8 +64,12 @@ def check_not_locked(out: Path) -> None:
 def acquire_lock(out: Path) -> Path:
     """Create `out/gift_run.lock` exclusively (O_EXCL); refuse a live owner, take over a dead one's lock."""
     lock = out / LOCK_NAME
-    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-          "command": " ".join(sys.argv)[:500]}
+    me = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": " ".join(sys.argv)[:500],
+    }
     for _ in range(5):
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -74,12 +80,14 @@ def acquire_lock(out: Path) -> Path:
                 continue  # released meanwhile: try again
             except ValueError:  # being written this instant, or garbage left long ago
                 if time.time() - lock.stat().st_mtime < 30:
-                    raise RunDirError(f"{out} is in use by another run (its lock {lock} is being written); "
-                                      "wait for it to finish or choose another --output_dir") from None
+                    raise RunDirError(
+                        f"{out} is in use by another run (its lock {lock} is being written); "
+                        "wait for it to finish or choose another --output_dir"
+                    ) from None
                 owner = {}
             pid, host = owner.get("pid"), owner.get("host")
             if not _is_stale(owner, lock):
-                raise _in_use(out, owner, lock)
+                raise _in_use(out, owner, lock) from None
             # Rename first: of two processes taking over the same stale lock, only one rename succeeds.
             try:
                 os.rename(lock, lock.with_name(f"{LOCK_NAME}.stale-{os.getpid()}"))

@@ -4,29 +4,77 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from transformers import TrainerCallback
 
-from gift.checkpoint import (FINAL_DIR, MANIFEST_NAME, LoadedModel, Manifest, manifest_for, publish_checkpoint,
-                             read_manifest, staging_dir, write_manifest)
+from gift.checkpoint import (
+    FINAL_DIR,
+    MANIFEST_NAME,
+    LoadedModel,
+    Manifest,
+    manifest_for,
+    publish_checkpoint,
+    read_manifest,
+    staging_dir,
+    write_manifest,
+)
 from gift.lora_targets import parse_target_modules
 from stages.runs.drift import config_drift
 
 # Config keys a resumed run may change: they touch logging, saving and I/O, never the trained weights.
-HARMLESS_KEYS = frozenset({
-    "output_dir", "resume", "resume_from_checkpoint", "overwrite_output_dir", "logging_steps", "logging_strategy",
-    "logging_first_step", "logging_nan_inf_filter", "logging_dir", "log_level", "log_level_replica",
-    "log_on_each_node", "report_to", "run_name", "project", "trackio_space_id", "trackio_bucket_id",
-    "trackio_static_space_id", "disable_tqdm", "save_steps", "save_strategy", "save_total_limit",
-    "save_on_each_node", "save_only_model", "dataloader_num_workers", "dataloader_pin_memory",
-    "dataloader_persistent_workers", "dataloader_prefetch_factor", "dataloader_multiprocessing_context",
-    "skip_memory_metrics", "push_to_hub", "hub_model_id", "hub_strategy", "hub_token", "hub_private_repo",
-    "hub_always_push", "hub_revision", "ddp_timeout", "local_rank", "per_device_eval_batch_size",
-    "eval_accumulation_steps", "log_completions", "num_completions_to_print", "wandb_log_unique_prompts",
-    "log_unique_prompts", "include_num_input_tokens_seen",
-})
+HARMLESS_KEYS = frozenset(
+    {
+        "output_dir",
+        "resume",
+        "resume_from_checkpoint",
+        "overwrite_output_dir",
+        "logging_steps",
+        "logging_strategy",
+        "logging_first_step",
+        "logging_nan_inf_filter",
+        "logging_dir",
+        "log_level",
+        "log_level_replica",
+        "log_on_each_node",
+        "report_to",
+        "run_name",
+        "project",
+        "trackio_space_id",
+        "trackio_bucket_id",
+        "trackio_static_space_id",
+        "disable_tqdm",
+        "save_steps",
+        "save_strategy",
+        "save_total_limit",
+        "save_on_each_node",
+        "save_only_model",
+        "dataloader_num_workers",
+        "dataloader_pin_memory",
+        "dataloader_persistent_workers",
+        "dataloader_prefetch_factor",
+        "dataloader_multiprocessing_context",
+        "skip_memory_metrics",
+        "push_to_hub",
+        "hub_model_id",
+        "hub_strategy",
+        "hub_token",
+        "hub_private_repo",
+        "hub_always_push",
+        "hub_revision",
+        "ddp_timeout",
+        "local_rank",
+        "per_device_eval_batch_size",
+        "eval_accumulation_steps",
+        "log_completions",
+        "num_completions_to_print",
+        "wandb_log_unique_prompts",
+        "log_unique_prompts",
+        "include_num_input_tokens_seen",
+    }
+)
 # Config keys naming a local model or data file (or a hub id / `embedded:` / `synthetic:` source).
 SOURCE_KEYS = ("model", "model_name_or_path", "dataset")
 # Keys whose accepted spellings changed: each maps a saved or current value to today's form.
@@ -75,18 +123,20 @@ def moved_sources(saved: dict[str, Any], config) -> dict[str, Any]:
             continue
         tree = Path(os.path.commonpath([Path(out).resolve(), Path(now)]))
         inside = Path(now).relative_to(tree).parts
-        if len(tree.parts) > 2 and inside and Path(before).parts[-len(inside):] == inside:
+        if len(tree.parts) > 2 and inside and Path(before).parts[-len(inside) :] == inside:
             moved[key] = now
     return moved
 
 
 def check_config_drift(checkpoint: Path, config) -> None:
-    diffs = config_drift(moved_sources(read_manifest(checkpoint).config, config), config, HARMLESS_KEYS,
-                         canonical_spelling)
+    diffs = config_drift(
+        moved_sources(read_manifest(checkpoint).config, config), config, HARMLESS_KEYS, canonical_spelling
+    )
     if diffs:
         raise ConfigDriftError(
             f"--resume: the config differs from the run's ({checkpoint / MANIFEST_NAME}) in keys that alter "
-            f"training: {'; '.join(diffs)}. Resume with the run's settings, or start a new run in another --output_dir")
+            f"training: {'; '.join(diffs)}. Resume with the run's settings, or start a new run in another --output_dir"
+        )
 
 
 class CheckpointManifestCallback(TrainerCallback):
@@ -138,8 +188,9 @@ def absolute_source(source: str) -> str:
     return str(path.resolve()) if path.exists() else source
 
 
-def manifest_maker(loaded: LoadedModel, stage: str, source: str, objective: str | None, config: Any,
-                   parent_is_source: bool = False) -> Callable[[dict], Manifest]:
+def manifest_maker(
+    loaded: LoadedModel, stage: str, source: str, objective: str | None, config: Any, parent_is_source: bool = False
+) -> Callable[[dict], Manifest]:
     """The run's manifest as a function of its metrics, for every `checkpoint-N/` and for `final/`.
 
     The base model is the starting checkpoint's own base, or the starting point itself when a LoRA adapter

@@ -26,11 +26,17 @@ def lines_up_to(path: Path, step: int) -> list[str]:
             row = json.loads(line)
         except ValueError as err:
             if i == last:
-                logger.warning("%s:%d: half-written last line (the run was killed while writing it); repaired: "
-                               "dropped, its step is rerun", path, i + 1)
+                logger.warning(
+                    "%s:%d: half-written last line (the run was killed while writing it); repaired: "
+                    "dropped, its step is rerun",
+                    path,
+                    i + 1,
+                )
                 continue
-            raise ValueError(f"{path}:{i + 1}: not a JSON line ({getattr(err, 'msg', err)}); the file is damaged: "
-                             "delete that line, or start a new run") from None
+            raise ValueError(
+                f"{path}:{i + 1}: not a JSON line ({getattr(err, 'msg', err)}); the file is damaged: "
+                "delete that line, or start a new run"
+            ) from None
         if not isinstance(row, dict) or not isinstance(row.get("step"), int):
             raise ValueError(f"{path}:{i + 1}: a metrics line without an integer step; the file is damaged")
         if row["step"] <= step:

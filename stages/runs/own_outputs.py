@@ -5,8 +5,8 @@ keys the command writes), and any other file is refused before anything is writt
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from stages.runs.folder import RunDirError
 
@@ -17,29 +17,35 @@ class NotOurFileError(RunDirError):
 
 def first_line_is(header: str) -> Callable[[Path], bool]:
     """A recogniser: the file's first line is `header` (a CSV this tool writes)."""
+
     def check(path: Path) -> bool:
         with open(path, "rb") as handle:
             return handle.readline().rstrip(b"\r\n") == header.encode()
+
     return check
 
 
 def json_with_keys(*keys: str) -> Callable[[Path], bool]:
     """A recogniser: a JSON object holding every one of `keys`."""
+
     def check(path: Path) -> bool:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError):
             return False
         return isinstance(data, dict) and all(k in data for k in keys)
+
     return check
 
 
 def text_containing(*phrases: str) -> Callable[[Path], bool]:
     """A recogniser: a UTF-8 text (its first 64 KB) holding every one of `phrases`."""
+
     def check(path: Path) -> bool:
         with open(path, "rb") as handle:
             head = handle.read(65536)
         return all(p.encode() in head for p in phrases)
+
     return check
 
 
@@ -47,8 +53,10 @@ def refuse_foreign_outputs(outputs: dict[Path, Callable[[Path], bool]], command:
     """Refuse (`NotOurFileError`, nothing written) the first output name that holds a file `command` did not write."""
     for path, is_ours in outputs.items():
         if path.is_dir() or (path.exists() and not _safe(is_ours, path)):
-            raise NotOurFileError(f"{path}: exists and was not written by {command}; nothing was written: move it, "
-                                  f"or choose another {option}")
+            raise NotOurFileError(
+                f"{path}: exists and was not written by {command}; nothing was written: move it, "
+                f"or choose another {option}"
+            )
 
 
 def _safe(is_ours: Callable[[Path], bool], path: Path) -> bool:

@@ -12,18 +12,19 @@ imported here, so that the run folders import nothing from the layers above them
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
 from gift.files import atomic_write_text
 from stages.runs.drift import config_drift
 from stages.runs.folder import check_folder, check_writable_path, mark_folder
-from stages.runs.process_state import is_main_process
 from stages.runs.lock import acquire_lock, check_not_locked, release_lock
+from stages.runs.process_state import is_main_process
 
 CONFIG_FILE = "pipeline_config.yaml"
 # Keys that change neither a trained model nor a score: where the run is, how it is spread, the figure's EMA.
@@ -44,7 +45,8 @@ def check_config_unchanged(out: Path, config: Any) -> None:
     if changes:
         raise PipelineConfigChanged(
             f"{out}: the config differs from the one this pipeline folder was run with ({path}): {'; '.join(changes)}; "
-            "nothing was run: rerun with that config to finish or reuse it, or choose another --output_dir")
+            "nothing was run: rerun with that config to finish or reuse it, or choose another --output_dir"
+        )
 
 
 @contextmanager

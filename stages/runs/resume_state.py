@@ -15,8 +15,10 @@ _TORCH_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth")
 
 def check_resume_state(checkpoint: Path) -> None:
     """Raise `CheckpointError` naming the first unreadable training-state file of `checkpoint`."""
-    advice = (f"the file is truncated or corrupt: resume from an earlier checkpoint (move {checkpoint.name} "
-              "aside) or start a new run")
+    advice = (
+        f"the file is truncated or corrupt: resume from an earlier checkpoint (move {checkpoint.name} "
+        "aside) or start a new run"
+    )
     state = checkpoint / TRAINER_STATE
     if state.exists():
         try:

@@ -25,8 +25,7 @@ class BatchSizeError(ValueError):
 
 def global_batch(per_device: int, accumulation: int, num_processes: int) -> int:
     """Sequences per optimizer step: per-device batch x accumulation x processes."""
-    for name, value in (("per-device batch", per_device), ("accumulation", accumulation),
-                        ("processes", num_processes)):
+    for name, value in (("per-device batch", per_device), ("accumulation", accumulation), ("processes", num_processes)):
         _positive(name, value)
     return per_device * accumulation * num_processes
 
@@ -99,8 +98,9 @@ def apply_global_batch(config) -> None:
             config.gradient_accumulation_steps = 1
         return
     processes = world_size()
-    per_device, derived = resolve_batch(config.global_batch_size, processes,
-                                        per_device=config.per_device_train_batch_size)
+    per_device, derived = resolve_batch(
+        config.global_batch_size, processes, per_device=config.per_device_train_batch_size
+    )
     if given is not None and given != derived:
         raise BatchSizeError(
             f"--gradient_accumulation_steps {given} conflicts with --global_batch_size {config.global_batch_size}, "
@@ -114,8 +114,10 @@ def global_batch_field(unit: str):
     """A stage config's `global_batch_size` field; `unit`: what one item of its batch is (examples, completions)."""
     from dataclasses import field
 
-    return field(default=None, metadata={
-        "help": f"{unit} per optimizer step over all processes; derives gradient_accumulation_steps"})
+    return field(
+        default=None,
+        metadata={"help": f"{unit} per optimizer step over all processes; derives gradient_accumulation_steps"},
+    )
 
 
 def accumulation_field():
@@ -123,5 +125,6 @@ def accumulation_field():
     a value given on purpose must match the derived one (`apply_global_batch`)."""
     from dataclasses import field
 
-    return field(default=None, metadata={
-        "help": "default 1; with global_batch_size derived, and a different value is an error"})
+    return field(
+        default=None, metadata={"help": "default 1; with global_batch_size derived, and a different value is an error"}
+    )

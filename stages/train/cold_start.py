@@ -18,9 +18,9 @@ import logging
 import math
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -32,12 +32,12 @@ from gift.loss import diffusion_loss
 from gift.probe import probe_betas
 from gift.schedules import GiftSchedule, UniformSchedule
 from stages.config_args import config_parser, parse_config
+from stages.runs.guard import guard_run
+from stages.runs.manifest import CheckpointManifestCallback, manifest_maker, save_final
 from stages.train.cold_start_config import ColdStartConfig
 from stages.train.divergence import DivergenceStop
 from stages.train.lora import lora_config
 from stages.train.resume_check import CheckedResume
-from stages.runs.guard import guard_run
-from stages.runs.manifest import CheckpointManifestCallback, manifest_maker, save_final
 
 logger = logging.getLogger(__name__)
 BETA_CACHE_NAME = "beta_cache.safetensors"
@@ -56,8 +56,9 @@ class ColdStartTrainer(DivergenceStop, CheckedResume, Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         cfg = self.config
         self.schedule.step = self.state.global_step  # beta_refresh_steps > 1 probes at multiples of k
-        out = diffusion_loss(model, self.adapter, inputs, self.schedule, cfg.normaliser, cfg.eps, cfg.min_rate,
-                             cfg.resample_empty)
+        out = diffusion_loss(
+            model, self.adapter, inputs, self.schedule, cfg.normaliser, cfg.eps, cfg.min_rate, cfg.resample_empty
+        )
         for key, value in asdict(out.stats).items():
             if not (isinstance(value, float) and math.isnan(value)):
                 self._stats[key].append(float(value))
@@ -85,7 +86,9 @@ class _StepTimer(TrainerCallback):
 
 
 @torch.no_grad()
-def build_beta_cache(model, adapter, features: list[dict], collator: DiffusionCollator, config: ColdStartConfig) -> torch.Tensor:
+def build_beta_cache(
+    model, adapter, features: list[dict], collator: DiffusionCollator, config: ColdStartConfig
+) -> torch.Tensor:
     """Per-example betas of the starting model, (N, max_length): the fixed forward process."""
     fixed = DiffusionCollator(collator.pad_token_id, collator.max_length, "max_length", collator.train_on_pad_tail)
     cache = torch.zeros(len(features), config.max_length)
@@ -93,7 +96,9 @@ def build_beta_cache(model, adapter, features: list[dict], collator: DiffusionCo
     step = max(config.per_device_train_batch_size, 1) * 4
     for start in range(0, len(features), step):
         batch = {k: v.to(device) for k, v in fixed(features[start : start + step]).items()}
-        cache[batch["index"].cpu()] = probe_betas(model, adapter, batch, config.beta_from, config.probe_chunk_size).cpu()
+        cache[batch["index"].cpu()] = probe_betas(
+            model, adapter, batch, config.beta_from, config.probe_chunk_size
+        ).cpu()
     return cache
 
 
@@ -110,8 +115,9 @@ def run_cold_start(
     `beta_fn` (batch -> per-token beta) replaces the probe, for control arms such as a structural beta.
     `resume_from`: the checkpoint `--resume` continues from, handed over by `guard_run`.
     """
-    loaded: LoadedModel = load_model(config.model_name_or_path, config.model_type, config.trust_remote_code,
-                                     config.torch_dtype, merge_adapter=True)
+    loaded: LoadedModel = load_model(
+        config.model_name_or_path, config.model_type, config.trust_remote_code, config.torch_dtype, merge_adapter=True
+    )
     model, tokenizer, adapter = loaded.model, loaded.tokenizer, loaded.adapter
     n_examples, features = _training_features(config, tokenizer, adapter)
     collator = DiffusionCollator(adapter.pad_token_id, config.max_length, config.pad_to, config.train_on_pad_tail)
@@ -128,12 +134,23 @@ def run_cold_start(
     schedule, cache_file = _schedule(config, beta_fn, model, adapter, features, collator, resume_from)
     extra_files = {BETA_CACHE_NAME: cache_file} if cache_file else None
     make_manifest = manifest_maker(loaded, "cold_start", config.model_name_or_path, config.objective, config)
-    trainer = ColdStartTrainer(model=model, adapter=adapter, schedule=schedule, config=config,
-                               train_dataset=features, data_collator=collator, processing_class=tokenizer,
-                               callbacks=[CheckpointManifestCallback(make_manifest, extra_files), *(callbacks or [])])
+    trainer = ColdStartTrainer(
+        model=model,
+        adapter=adapter,
+        schedule=schedule,
+        config=config,
+        train_dataset=features,
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=[CheckpointManifestCallback(make_manifest, extra_files), *(callbacks or [])],
+    )
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    metrics = {**result.metrics, "global_step": trainer.state.global_step, "examples": len(features),
-               "dropped_too_long": n_examples - len(features)}
+    metrics = {
+        **result.metrics,
+        "global_step": trainer.state.global_step,
+        "examples": len(features),
+        "dropped_too_long": n_examples - len(features),
+    }
     final = save_final(trainer, tokenizer, make_manifest(metrics), extra_files)
     if trainer.is_world_process_zero():
         (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in trainer.state.log_history))
@@ -142,27 +159,59 @@ def run_cold_start(
 
 def _training_features(config: ColdStartConfig, tokenizer, adapter) -> tuple[int, list[dict]]:
     """The number of examples read and their tokenized features (too_long=drop may drop some, logged)."""
-    examples = build_examples(config.dataset, split=config.dataset_split, subset=config.dataset_subset,
-                              dataset_format=config.dataset_format, prompt_field=config.prompt_field,
-                              answer_field=config.answer_field, max_examples=config.max_examples,
-                              synthetic_examples=config.synthetic_examples, synthetic_seed=config.synthetic_seed)
-    features = tokenize_examples(examples, tokenizer, adapter.eos_token_id, config.max_length, config.system_prompt,
-                                 config.too_long, source=config.dataset)
+    examples = build_examples(
+        config.dataset,
+        split=config.dataset_split,
+        subset=config.dataset_subset,
+        dataset_format=config.dataset_format,
+        prompt_field=config.prompt_field,
+        answer_field=config.answer_field,
+        max_examples=config.max_examples,
+        synthetic_examples=config.synthetic_examples,
+        synthetic_seed=config.synthetic_seed,
+    )
+    features = tokenize_examples(
+        examples,
+        tokenizer,
+        adapter.eos_token_id,
+        config.max_length,
+        config.system_prompt,
+        config.too_long,
+        source=config.dataset,
+    )
     if len(features) < len(examples):
-        logger.warning("too_long=drop: dropped %d of %d examples longer than max_length %d",
-                       len(examples) - len(features), len(examples), config.max_length)
+        logger.warning(
+            "too_long=drop: dropped %d of %d examples longer than max_length %d",
+            len(examples) - len(features),
+            len(examples),
+            config.max_length,
+        )
     return len(examples), features
 
 
-def _schedule(config: ColdStartConfig, beta_fn, model, adapter, features: list[dict], collator: DiffusionCollator,
-              resume_from: Path | None) -> tuple[UniformSchedule, Path | None]:
+def _schedule(
+    config: ColdStartConfig,
+    beta_fn,
+    model,
+    adapter,
+    features: list[dict],
+    collator: DiffusionCollator,
+    resume_from: Path | None,
+) -> tuple[UniformSchedule, Path | None]:
     """The masking schedule of the run, and the beta cache file it wrote (`beta_source: cached`) or None."""
     if config.objective == "sft":
         return UniformSchedule(), None
     beta_source = "custom" if beta_fn is not None else config.beta_source
-    schedule = GiftSchedule(beta_source, config.beta_from, config.beta_ref, config.beta_ref_floor,
-                            config.pad_tail_schedule, config.probe_chunk_size, beta_fn=beta_fn,
-                            beta_refresh_steps=config.beta_refresh_steps if beta_source == "live" else 1)
+    schedule = GiftSchedule(
+        beta_source,
+        config.beta_from,
+        config.beta_ref,
+        config.beta_ref_floor,
+        config.pad_tail_schedule,
+        config.probe_chunk_size,
+        beta_fn=beta_fn,
+        beta_refresh_steps=config.beta_refresh_steps if beta_source == "live" else 1,
+    )
     if beta_source == "live" and config.beta_refresh_steps > 1:
         # Steps between refreshes reuse each example's last probed beta: seed them with the starting
         # model's (a one-off probe, as `cached`); every live probe then overwrites its examples' rows.
@@ -178,8 +227,9 @@ def _schedule(config: ColdStartConfig, beta_fn, model, adapter, features: list[d
     return schedule, cache_file
 
 
-def _starting_betas(model, adapter, features: list[dict], collator: DiffusionCollator,
-                    config: ColdStartConfig) -> torch.Tensor:
+def _starting_betas(
+    model, adapter, features: list[dict], collator: DiffusionCollator, config: ColdStartConfig
+) -> torch.Tensor:
     """`build_beta_cache` of the starting model, on the accelerator (not the CPU the weights were loaded on)."""
     started = time.perf_counter()
     model.to(config.device)

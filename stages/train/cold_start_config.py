@@ -68,7 +68,8 @@ class ColdStartConfig(TrainingArguments):
     prompt_field: str = field(default="prompt", metadata={"help": "prompt column"})
     answer_field: str = field(default="answer", metadata={"help": "answer column"})
     system_prompt: str | None = field(
-        default=None, metadata={"help": "system message added to every prompt: its text, or a name (format)"})
+        default=None, metadata={"help": "system message added to every prompt: its text, or a name (format)"}
+    )
     max_length: int = field(default=64, metadata={"help": "max tokens of prompt + answer"})
     pad_to: str = field(default="max_length", metadata={"help": " | ".join(PAD_TO)})
     train_on_pad_tail: bool = field(default=True, metadata={"help": "noise and train the EOS padding tail (d1)"})
@@ -83,12 +84,17 @@ class ColdStartConfig(TrainingArguments):
     min_rate: float = field(default=1e-3, metadata={"help": "lower clamp of t_i"})
     resample_empty: bool = field(default=True, metadata={"help": "redraw a sequence's mask when nothing got masked"})
     beta_source: str = field(default="live", metadata={"help": "live | cached"})
-    beta_refresh_steps: int = field(default=1, metadata={"help": "live beta: probe every k steps, reuse each example's last beta in between"})
+    beta_refresh_steps: int = field(
+        default=1, metadata={"help": "live beta: probe every k steps, reuse each example's last beta in between"}
+    )
     beta_from: str = field(default="entropy", metadata={"help": " | ".join(SIGNALS)})
     beta_ref: str = field(default="sequence", metadata={"help": " | ".join(BETA_REFS)})
     beta_ref_floor: float = field(default=1e-3, metadata={"help": "beta_ref below this: plain SFT schedule"})
     pad_tail_schedule: str = field(default="sft", metadata={"help": " | ".join(PAD_TAIL_SCHEDULES)})
-    probe_chunk_size: int = field(default=256, metadata={"help": "positions per fp32 entropy chunk (256: 5x less than unchunked at 4k, docs/scaling.md)"})
+    probe_chunk_size: int = field(
+        default=256,
+        metadata={"help": "positions per fp32 entropy chunk (256: 5x less than unchunked at 4k, docs/scaling.md)"},
+    )
 
     use_lora: bool = lora_field("use_lora", False)
     lora_r: int = lora_field("lora_r", 8)
@@ -109,10 +115,18 @@ class ColdStartConfig(TrainingArguments):
     dataloader_drop_last: bool = field(default=True)
 
     # The named choices of its string options, checked by `check_config` (None: unset).
-    CHOICES = {"objective": OBJECTIVES, "normaliser": LOSS_NORMALISERS, "dataset_format": DATASET_FORMATS,
-               "beta_source": tuple(s for s in BETA_SOURCES if s != "custom"), "beta_from": SIGNALS,
-               "beta_ref": BETA_REFS, "pad_tail_schedule": PAD_TAIL_SCHEDULES, "pad_to": PAD_TO,
-               "too_long": TOO_LONG, "torch_dtype": DTYPE_NAMES}
+    CHOICES = {
+        "objective": OBJECTIVES,
+        "normaliser": LOSS_NORMALISERS,
+        "dataset_format": DATASET_FORMATS,
+        "beta_source": tuple(s for s in BETA_SOURCES if s != "custom"),
+        "beta_from": SIGNALS,
+        "beta_ref": BETA_REFS,
+        "pad_tail_schedule": PAD_TAIL_SCHEDULES,
+        "pad_to": PAD_TO,
+        "too_long": TOO_LONG,
+        "torch_dtype": DTYPE_NAMES,
+    }
 
     def __post_init__(self):
         check_config(self)  # before anything is loaded: choices, steps, rates, sizes, lengths
@@ -124,4 +138,3 @@ class ColdStartConfig(TrainingArguments):
             self.use_cpu = True  # trl/transformers would otherwise pick bf16/GPU paths
         apply_global_batch(self)
         super().__post_init__()
-

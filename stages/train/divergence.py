@@ -24,8 +24,11 @@ def last_checkpoint_name(output_dir: str | Path) -> str:
     from stages.runs.discovery import last_complete_checkpoint
 
     last = last_complete_checkpoint(Path(output_dir))
-    return (f"{last} (the last finite weights) stays the run's resumable checkpoint" if last
-            else "no checkpoint had been written yet")
+    return (
+        f"{last} (the last finite weights) stays the run's resumable checkpoint"
+        if last
+        else "no checkpoint had been written yet"
+    )
 
 
 class DivergenceStop:
@@ -49,5 +52,6 @@ class DivergenceStop:
             raise DivergenceError(
                 f"training diverged at step {step} (loss {loss_value:.4g}, gradient norm {norm_value:.4g}): stopped "
                 f"before that update and wrote no final checkpoint; {last_checkpoint_name(self.args.output_dir)} "
-                "(lower the learning rate and start a new run)")
+                "(lower the learning rate and start a new run)"
+            )
         return grad_norm

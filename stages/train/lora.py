@@ -14,8 +14,13 @@ def lora_config(config: Any, task_type: str | None = None):
     from peft import LoraConfig
 
     names = parse_target_modules(config.lora_target_modules)
-    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=ALL_LINEAR if names == [ALL_LINEAR] else names, task_type=task_type)
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=ALL_LINEAR if names == [ALL_LINEAR] else names,
+        task_type=task_type,
+    )
 
 
 LORA_HELP = {

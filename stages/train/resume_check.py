@@ -25,10 +25,13 @@ class CheckedResume:
             found = re.search(r"size mismatch for ([\w.]+): (.*)", str(err))
             if not found:
                 raise
-            raise WeightsError(f"{weights_file(resume_from_checkpoint, found.group(1))}: tensor {found.group(1)} has "
-                               f"the wrong shape ({found.group(2).strip().rstrip('.')})") from err
+            raise WeightsError(
+                f"{weights_file(resume_from_checkpoint, found.group(1))}: tensor {found.group(1)} has "
+                f"the wrong shape ({found.group(2).strip().rstrip('.')})"
+            ) from err
         refuse_nonfinite(resume_from_checkpoint, model if model is not None else self.model)
 
     def _issue_warnings_after_load(self, load_result) -> None:
-        refuse_key_mismatch(self._resume_dir or self.args.output_dir, self.model, load_result.missing_keys,
-                            load_result.unexpected_keys)
+        refuse_key_mismatch(
+            self._resume_dir or self.args.output_dir, self.model, load_result.missing_keys, load_result.unexpected_keys
+        )

@@ -34,26 +34,35 @@ from gift.estimators import build_estimator, masked_logps
 from gift.sampler import DiffusionSampler, encode_chat_prompts
 from rewards import get_task
 from stages.config_args import config_parser, parse_config
+from stages.runs.discovery import checkpoint_step
+from stages.runs.guard import guard_run
+from stages.runs.manifest import CheckpointManifestCallback, manifest_maker, save_final
+from stages.runs.metrics_file import rewind as rewind_metrics
 from stages.train.divergence import DivergenceStop
 from stages.train.lora import lora_config
 from stages.train.resume_check import CheckedResume
-from stages.runs.discovery import checkpoint_step
-from stages.runs.metrics_file import rewind as rewind_metrics
 from stages.train.rl_config import RLConfig, rl_config_class
 from stages.train.rl_data import rl_rows
 from stages.train.rl_estimator import estimator_settings
 from stages.train.rl_start import check_rollouts_fit
 from stages.train.trl_private import check_trl, micro_step, reference_built_by_us, step_metrics
-from stages.runs.guard import guard_run
-from stages.runs.manifest import CheckpointManifestCallback, manifest_maker, save_final
 
 # trl's unwrap_model_for_generation reads the deprecated `is_gradient_checkpointing` on every rollout; the
 # warning says nothing a user can act on and repeats once per worker process.
 warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*deprecated", category=FutureWarning)
 
 METRICS_FILE = "metrics.jsonl"
-METRIC_KEYS = ("loss", "reward_mean", "reward_std", "frac_reward_zero_std", "kl", "clip_ratio",
-               "completion_length", "learning_rate", "grad_norm")
+METRIC_KEYS = (
+    "loss",
+    "reward_mean",
+    "reward_std",
+    "frac_reward_zero_std",
+    "kl",
+    "clip_ratio",
+    "completion_length",
+    "learning_rate",
+    "grad_norm",
+)
 
 
 def _seed(*parts: int) -> int:
@@ -78,14 +87,18 @@ class DiffuGRPOTrainer(DivergenceStop, CheckedResume, GRPOTrainer):
 
     loss_is_scaled_for_ga = False  # our loss is a per-micro-batch mean: let HF divide by accumulation
 
-    def __init__(self, model, adapter: ModelAdapter, args: RLConfig, metrics_path: Path, wall_offset: float = 0.0,
-                 **kwargs):
+    def __init__(
+        self, model, adapter: ModelAdapter, args: RLConfig, metrics_path: Path, wall_offset: float = 0.0, **kwargs
+    ):
         check_trl()
         beta = args.beta
         # The reference is copied before trl's __init__: trl replaces `model.forward` with a closure over the
         # model's own bound forward, so a copy taken afterwards would run the *trained* weights.
-        reference = (_frozen_copy(model, args).eval().requires_grad_(False)
-                     if beta != 0.0 and args.kl_reference == "start" and not is_peft_model(model) else None)
+        reference = (
+            _frozen_copy(model, args).eval().requires_grad_(False)
+            if beta != 0.0 and args.kl_reference == "start" and not is_peft_model(model)
+            else None
+        )
         with reference_built_by_us(args):
             super().__init__(model=model, args=args, **kwargs)
         self.beta = beta
@@ -116,7 +129,9 @@ class DiffuGRPOTrainer(DivergenceStop, CheckedResume, GRPOTrainer):
 
         with unwrap_model_for_generation(self.model_wrapped, self.accelerator) as unwrapped:
             sampler = DiffusionSampler(unwrapped, self.adapter, self.sampler_config)
-            out = sampler.generate(encode_chat_prompts(self.processing_class, prompts, args.prefill), generator=rollout_rng)
+            out = sampler.generate(
+                encode_chat_prompts(self.processing_class, prompts, args.prefill), generator=rollout_rng
+            )
         plen = out.prompt_length
         prompt_ids, prompt_attention = out.sequences[:, :plen], out.attention_mask[:, :plen]
         completion_ids = out.completion_ids
@@ -142,8 +157,14 @@ class DiffuGRPOTrainer(DivergenceStop, CheckedResume, GRPOTrainer):
         mask_rng = torch.Generator(device).manual_seed(_seed(args.seed, rank, generation, 2))
         noise = self.estimator.draw_noise(prompt_attention, scored, self.num_iterations, mask_rng)
         noise, rates = noise if isinstance(noise, tuple) else (noise, None)  # rates: (B, mu, K) masking rates
-        batch = {"prompt_ids": prompt_ids, "prompt_attention": prompt_attention, "completion_ids": completion_ids,
-                 "completion_mask": scored, "advantages": advantages[rows], "noise": noise}
+        batch = {
+            "prompt_ids": prompt_ids,
+            "prompt_attention": prompt_attention,
+            "completion_ids": completion_ids,
+            "completion_mask": scored,
+            "advantages": advantages[rows],
+            "noise": noise,
+        }
         if rates is not None:
             batch["noise_rates"] = rates
         with torch.no_grad():
@@ -157,8 +178,10 @@ class DiffuGRPOTrainer(DivergenceStop, CheckedResume, GRPOTrainer):
             "reward_mean": rewards.mean().item(),
             "reward_std": group_std.mean().item(),
             "frac_reward_zero_std": (group_std < 1e-6).float().mean().item(),
-            **{f"reward/{name}": torch.nanmean(rewards_per_func[:, i]).item()
-               for i, name in enumerate(self.reward_func_names)},
+            **{
+                f"reward/{name}": torch.nanmean(rewards_per_func[:, i]).item()
+                for i, name in enumerate(self.reward_func_names)
+            },
             "completion_length": gather(completion_mask.sum(1).float()).mean().item(),
         }
         return batch
@@ -168,8 +191,17 @@ class DiffuGRPOTrainer(DivergenceStop, CheckedResume, GRPOTrainer):
         spg = self.args.steps_per_generation
         read = {self.estimator.mask_set(m, spg, self.num_iterations) for m in range(spg * self.num_iterations)}
         first = self._logps(model, batch, min(read))
-        return torch.stack([first if k == min(read) else self._logps(model, batch, k) if k in read
-                            else torch.full_like(first, float("nan")) for k in range(self.num_iterations)], dim=1)
+        return torch.stack(
+            [
+                first
+                if k == min(read)
+                else self._logps(model, batch, k)
+                if k in read
+                else torch.full_like(first, float("nan"))
+                for k in range(self.num_iterations)
+            ],
+            dim=1,
+        )
 
     def _reference_logps(self, batch: dict) -> torch.Tensor:
         if self.args.kl_reference == "generation":  # the policy that generated the batch (mu > 1: checked)
@@ -180,22 +212,31 @@ class DiffuGRPOTrainer(DivergenceStop, CheckedResume, GRPOTrainer):
             return self._all_iteration_logps(self.model, batch)
 
     def _logps(self, model, batch: dict, iteration: int) -> torch.Tensor:
-        return masked_logps(model, self.adapter, batch["prompt_ids"], self.estimator.attention(batch["prompt_attention"]),
-                            batch["completion_ids"], batch["noise"][:, iteration], self.args.logps_chunk_size)
+        return masked_logps(
+            model,
+            self.adapter,
+            batch["prompt_ids"],
+            self.estimator.attention(batch["prompt_attention"]),
+            batch["completion_ids"],
+            batch["noise"][:, iteration],
+            self.args.logps_chunk_size,
+        )
 
     # --- the policy-gradient step ------------------------------------------------------------------
     def _compute_loss(self, model, inputs: dict) -> torch.Tensor:
         # trl's _step counts micro-batches; a generation batch serves steps_per_generation x mu of them.
         per_generation = self.args.steps_per_generation * self.num_iterations
-        iteration = self.estimator.mask_set(micro_step(self) % per_generation, self.args.steps_per_generation,
-                                            self.num_iterations)
+        iteration = self.estimator.mask_set(
+            micro_step(self) % per_generation, self.args.steps_per_generation, self.num_iterations
+        )
         logps = self._logps(model, inputs, iteration)
         old = inputs["old_logps"][:, iteration] if "old_logps" in inputs else None
         ref = inputs["ref_logps"][:, iteration] if "ref_logps" in inputs else None
-        completion_noise = inputs["noise"][:, iteration, :, inputs["prompt_ids"].shape[1]:]
+        completion_noise = inputs["noise"][:, iteration, :, inputs["prompt_ids"].shape[1] :]
         extra = {"rates": inputs["noise_rates"][:, iteration]} if "noise_rates" in inputs else {}
-        out = self.estimator.loss(logps, completion_noise, old, ref, inputs["advantages"], inputs["completion_mask"],
-                                  **extra)
+        out = self.estimator.loss(
+            logps, completion_noise, old, ref, inputs["advantages"], inputs["completion_mask"], **extra
+        )
         metrics = step_metrics(self, self.model.training)
         metrics["kl"].append(out.kl)
         metrics["clip_ratio"].append(out.clip_ratio)
@@ -206,23 +247,27 @@ class DiffuGRPOTrainer(DivergenceStop, CheckedResume, GRPOTrainer):
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         super().log(logs, start_time)  # trl folds its averaged metrics into `logs`
         if "loss" in logs and self.is_world_process_zero():
-            line = {"step": self.state.global_step,
-                    "wall_time": round(self.wall_offset + time.time() - self.wall_start, 3)}
+            line = {
+                "step": self.state.global_step,
+                "wall_time": round(self.wall_offset + time.time() - self.wall_start, 3),
+            }
             line.update({k: v for k, v in logs.items() if k in METRIC_KEYS or k.startswith("reward/")})
             with open(self.metrics_path, "a") as handle:
                 handle.write(json.dumps(line) + "\n")
 
 
 @guard_run("rl")
-def run_rl(config: RLConfig, callbacks=None, trainer_class: type | None = None, *,
-           resume_from: Path | None = None) -> Path:
+def run_rl(
+    config: RLConfig, callbacks=None, trainer_class: type | None = None, *, resume_from: Path | None = None
+) -> Path:
     """Train stage two and return the final checkpoint directory. Bad input fails before training.
     `trainer_class`: a `DiffuGRPOTrainer` subclass (the frozen control's, `stages.train.frozen_control`);
     `resume_from`: the checkpoint `--resume` continues from, handed over by `guard_run`."""
     task = get_task(config.task)
     rows = rl_rows(config.task, config.dataset, config.dataset_split, config.max_prompts, config.synthetic_seed)
-    loaded = load_model(config.model, config.model_type, config.trust_remote_code, config.torch_dtype,
-                        merge_adapter=True)
+    loaded = load_model(
+        config.model, config.model_type, config.trust_remote_code, config.torch_dtype, merge_adapter=True
+    )
     check_rollouts_fit(loaded, rows, config)
     peft_config = None
     if config.use_lora:
@@ -237,13 +282,22 @@ def run_rl(config: RLConfig, callbacks=None, trainer_class: type | None = None, 
     make_manifest = manifest_maker(loaded, "rl", config.model, config.rl_algorithm, config, parent_is_source=True)
     import datasets
 
-    trainer = (trainer_class or DiffuGRPOTrainer)(model=loaded.model, adapter=loaded.adapter, args=config, metrics_path=metrics_path,
-                            wall_offset=wall_offset, reward_funcs=list(task.reward_funcs),
-                            train_dataset=datasets.Dataset.from_list(rows), processing_class=loaded.tokenizer,
-                            peft_config=peft_config,
-                            callbacks=[CheckpointManifestCallback(make_manifest), *(callbacks or [])])
+    trainer = (trainer_class or DiffuGRPOTrainer)(
+        model=loaded.model,
+        adapter=loaded.adapter,
+        args=config,
+        metrics_path=metrics_path,
+        wall_offset=wall_offset,
+        reward_funcs=list(task.reward_funcs),
+        train_dataset=datasets.Dataset.from_list(rows),
+        processing_class=loaded.tokenizer,
+        peft_config=peft_config,
+        callbacks=[CheckpointManifestCallback(make_manifest), *(callbacks or [])],
+    )
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    return save_final(trainer, loaded.tokenizer, make_manifest({**result.metrics, "global_step": trainer.state.global_step}))
+    return save_final(
+        trainer, loaded.tokenizer, make_manifest({**result.metrics, "global_step": trainer.state.global_step})
+    )
 
 
 def make_parser():

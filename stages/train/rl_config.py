@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from trl import GRPOConfig
@@ -25,7 +25,6 @@ from stages.train.batching import accumulation_field, apply_global_batch, global
 from stages.train.lora import lora_field, parse_target_modules
 from stages.train.rl_estimator import estimator_fields, estimator_keys, resolve_estimator
 from stages.train.validation import check_config
-
 
 KL_REFERENCES = ("start", "generation")
 ROLLOUTS = "rollouts: "
@@ -120,7 +119,8 @@ class RLConfig(GRPOConfig):
     adam_beta2: float = trl_field("adam_beta2", 0.99)
     weight_decay: float = trl_field("weight_decay", 0.1)
     kl_reference: str | None = field(
-        default=None, metadata={"help": "KL to: start (d1) or generation (proximal); unset: the estimator's"})
+        default=None, metadata={"help": "KL to: start (d1) or generation (proximal); unset: the estimator's"}
+    )
     num_generations: int = trl_field("num_generations", 6)
     per_device_train_batch_size: int = trl_field("per_device_train_batch_size", 6)
     num_iterations: int = trl_field("num_iterations", 12)
@@ -146,11 +146,15 @@ class RLConfig(GRPOConfig):
         self.lora_target_modules = parse_target_modules(self.lora_target_modules)
         # The checks across fields.
         if self.top_p != 1.0:  # trl's field; the diffusion sampler draws from the whole distribution
-            raise ValueError(f"top_p {self.top_p}: rollouts sample from the full distribution (no nucleus "
-                             "filtering); leave top_p at 1.0")
+            raise ValueError(
+                f"top_p {self.top_p}: rollouts sample from the full distribution (no nucleus "
+                "filtering); leave top_p at 1.0"
+            )
         if self.save_steps >= 1 and int(self.save_steps) % self.num_iterations:
-            raise ValueError(f"save_steps ({int(self.save_steps)}) must be a multiple of num_iterations "
-                             f"({self.num_iterations}) so a resumed run restarts at a generation boundary")
+            raise ValueError(
+                f"save_steps ({int(self.save_steps)}) must be a multiple of num_iterations "
+                f"({self.num_iterations}) so a resumed run restarts at a generation boundary"
+            )
         resolve_estimator(self)  # its defaults for beta/epsilon/..., options and capabilities
         self.sampler_config()  # the rollout sampler's own checks (same option names)
         apply_global_batch(self)
@@ -175,11 +179,14 @@ class RLConfig(GRPOConfig):
         return SamplerConfig(**{name: getattr(self, name) for name in sampler_options()})
 
 
-@lru_cache(maxsize=None)
+@cache
 def _config_class(estimators: tuple) -> type:
     names = tuple(name for name, _ in estimators)
-    algorithm = ("rl_algorithm", str, field(default=RLConfig.rl_algorithm, metadata={
-        "help": f"{' | '.join(names)} (gift.estimators)"}))
+    algorithm = (
+        "rl_algorithm",
+        str,
+        field(default=RLConfig.rl_algorithm, metadata={"help": f"{' | '.join(names)} (gift.estimators)"}),
+    )
     cls = dataclasses.make_dataclass("RLConfig", [algorithm, *estimator_fields()], bases=(RLConfig,))
     cls.__module__, cls.__doc__ = __name__, RLConfig.__doc__
     cls.CHOICES = {**RLConfig.CHOICES, "rl_algorithm": names}
@@ -207,9 +214,16 @@ def frozen_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """
     steps, mu = settings.get("max_steps", -1), settings.get("num_iterations", RLConfig.num_iterations)
     if not isinstance(steps, int) or steps < 1 or steps % mu:
-        raise ValueError(f"a frozen control needs max_steps (got {steps}) to be a positive multiple of "
-                         f"num_iterations ({mu})")
+        raise ValueError(
+            f"a frozen control needs max_steps (got {steps}) to be a positive multiple of num_iterations ({mu})"
+        )
     dropped = estimator_keys()
     kept = {key: value for key, value in settings.items() if key not in dropped}
-    return {**kept, "learning_rate": 1e-12, "beta": 0.0, "num_iterations": 1, "max_steps": steps // mu,
-            "save_steps": steps // mu}
+    return {
+        **kept,
+        "learning_rate": 1e-12,
+        "beta": 0.0,
+        "num_iterations": 1,
+        "max_steps": steps // mu,
+        "save_steps": steps // mu,
+    }

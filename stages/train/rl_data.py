@@ -6,7 +6,9 @@ from rewards import get_task, task_messages
 from rewards.data.loaders import d1_train_rows
 
 
-def rl_rows(task: str, dataset: str = "synthetic", split: str = "train", limit: int | None = None, seed: int = 0) -> list[dict]:
+def rl_rows(
+    task: str, dataset: str = "synthetic", split: str = "train", limit: int | None = None, seed: int = 0
+) -> list[dict]:
     """Rows `{"prompt", <task columns>}`.
 
     `synthetic`: the embedded model's compact format (prompt = the bare puzzle). Otherwise the task's

@@ -28,14 +28,17 @@ _TRL_FIELDS = {f.name: f for f in dataclasses.fields(GRPOConfig)}
 def estimator_fields() -> list[tuple[str, Any, dataclasses.Field]]:
     """`(name, type, field)` of every registered estimator's option, for `dataclasses.make_dataclass`."""
     options = estimator_options()
-    trainer = {name: {"type": _TRL_FIELDS[name].type, "help": "no estimator sets it: trl's default"}
-               for name in TRAINER_FIELDS if name not in options}
+    trainer = {
+        name: {"type": _TRL_FIELDS[name].type, "help": "no estimator sets it: trl's default"}
+        for name in TRAINER_FIELDS
+        if name not in options
+    }
     out = []
     for flag, spec in {**options, **trainer}.items():
         help = spec["help"]
         if flag in TRAINER_FIELDS:  # trl's field: its own help, then each estimator's default
             help = f"{_TRL_FIELDS[flag].metadata.get('help', '')} Unset: the estimator's ({help})"
-        out.append((flag, Optional[spec["type"]], dataclasses.field(default=None, metadata={"help": help})))
+        out.append((flag, Optional[spec["type"]], dataclasses.field(default=None, metadata={"help": help})))  # noqa: UP045 (a type built at run time)
     return out
 
 
@@ -51,8 +54,9 @@ def option_values(config: Any) -> dict[str, Any]:
 
 def estimator_settings(config: Any) -> Any:
     """The chosen estimator's settings from the config (SPG's blocks default to the sampler's)."""
-    return settings_from_options(config.rl_algorithm, option_values(config),
-                                 context={"block_length": getattr(config, "block_length", None)})
+    return settings_from_options(
+        config.rl_algorithm, option_values(config), context={"block_length": getattr(config, "block_length", None)}
+    )
 
 
 def resolve_estimator(config: Any) -> None:
@@ -68,13 +72,19 @@ def resolve_estimator(config: Any) -> None:
     settings = estimator_settings(config)
     cls.check_settings(settings, config.gen_length)
     if getattr(config, "scale_rewards", "none") != "none" and not cls.reads_scale_rewards:
-        raise ValueError(f"rl_algorithm {cls.name} sets its own advantage scaling and ignores scale_rewards; "
-                         f"leave scale_rewards at none (got {config.scale_rewards})")
+        raise ValueError(
+            f"rl_algorithm {cls.name} sets its own advantage scaling and ignores scale_rewards; "
+            f"leave scale_rewards at none (got {config.scale_rewards})"
+        )
     if config.beta != 0.0 and not cls.supports_kl:
         raise ValueError(f"rl_algorithm {cls.name} has no KL term; set beta: 0 (got {config.beta})")
     if config.beta != 0.0 and config.kl_reference == "generation" and not cls.uses_old_logps:
-        raise ValueError(f"kl_reference generation reads the policy that generated the batch, which rl_algorithm "
-                         f"{cls.name} does not compute: use kl_reference start or beta 0")
+        raise ValueError(
+            f"kl_reference generation reads the policy that generated the batch, which rl_algorithm "
+            f"{cls.name} does not compute: use kl_reference start or beta 0"
+        )
     if config.beta != 0.0 and config.kl_reference == "generation" and config.num_iterations == 1:
-        raise ValueError("kl_reference generation is the policy being trained when num_iterations is 1 (the KL "
-                         "is always 0): use num_iterations > 1, kl_reference start, or beta 0")
+        raise ValueError(
+            "kl_reference generation is the policy being trained when num_iterations is 1 (the KL "
+            "is always 0): use num_iterations > 1, kl_reference start, or beta 0"
+        )

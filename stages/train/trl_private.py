@@ -33,8 +33,10 @@ def check_trl(trainer_class: type | None = None) -> None:
     source = inspect.getsource(trainer_class.__init__)
     missing += [line for line in INIT_STATE if line not in source]
     if missing:
-        raise RuntimeError(f"trl {trl.__version__}: GRPOTrainer has no {', '.join(missing)}; DiffuGRPOTrainer "
-                           "relies on it (stages/train/trl_private.py). Install the tested trl (see pyproject.toml).")
+        raise RuntimeError(
+            f"trl {trl.__version__}: GRPOTrainer has no {', '.join(missing)}; DiffuGRPOTrainer "
+            "relies on it (stages/train/trl_private.py). Install the tested trl (see pyproject.toml)."
+        )
 
 
 def micro_step(trainer: Any) -> int:

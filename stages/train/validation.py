@@ -16,8 +16,18 @@ import logging
 import math
 from typing import Any
 
-from gift.options import (NON_NEGATIVE, OPEN_UNIT, POSITIVE, POSITIVE_INT, PROBABILITY, STEPS_OR_RATIO, UNIT, Rule,
-                          check_block_split, check_option)
+from gift.options import (
+    NON_NEGATIVE,
+    OPEN_UNIT,
+    POSITIVE,
+    POSITIVE_INT,
+    PROBABILITY,
+    STEPS_OR_RATIO,
+    UNIT,
+    Rule,
+    check_block_split,
+    check_option,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -94,10 +104,19 @@ def check_numbers(config: Any, extra: dict[str, Rule] | None = None) -> None:
     rules of options discovered when the config is built, the estimators')."""
     for name, (ok, rule) in {**RULES, **(extra or {})}.items():
         value = getattr(config, name, None)
-        if value is None or isinstance(value, str) or (name in BY_STRATEGY and not _by_steps(config, BY_STRATEGY[name])):
+        if (
+            value is None
+            or isinstance(value, str)
+            or (name in BY_STRATEGY and not _by_steps(config, BY_STRATEGY[name]))
+        ):
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value) \
-                or not ok(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or math.isnan(value)
+            or math.isinf(value)
+            or not ok(value)
+        ):
             raise ValueError(f"--{name} {value}: {rule}")
     gen, block, steps = (getattr(config, k, None) for k in ("gen_length", "block_length", "steps"))
     if gen and block:
@@ -105,5 +124,8 @@ def check_numbers(config: Any, extra: dict[str, Rule] | None = None) -> None:
     save_steps, max_steps = getattr(config, "save_steps", None), getattr(config, "max_steps", None)
     if _by_steps(config, "save_strategy") and save_steps and max_steps and 1 <= max_steps < save_steps:
         # Legal (the recipes of short runs do it), but a killed run then restarts from step 0.
-        logger.info("save_steps (%s) > max_steps (%s): no checkpoint before the end; a killed run restarts from step 0",
-                    save_steps, max_steps)
+        logger.info(
+            "save_steps (%s) > max_steps (%s): no checkpoint before the end; a killed run restarts from step 0",
+            save_steps,
+            max_steps,
+        )

@@ -22,8 +22,9 @@ import torch
 
 torch.set_num_threads(1)
 
-import stages.train.cold_start as cold_start  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
+
+import stages.train.cold_start as cold_start  # noqa: E402
 
 
 class _RecordingCollator(cold_start.DiffusionCollator):
@@ -46,10 +47,19 @@ class _DumpAtEnd(TrainerCallback):
         params = {}
         for name, p in model.named_parameters():
             data = p.detach().float().contiguous().cpu()
-            params[name] = {"sha256": hashlib.sha256(data.numpy().tobytes()).hexdigest(), "sum": float(data.double().sum())}
-        record = {"rank": rank, "world_size": args.world_size, "per_device": args.per_device_train_batch_size,
-                  "accumulation": args.gradient_accumulation_steps, "global_step": state.global_step,
-                  "params": params, "batches": _RecordingCollator.seen}
+            params[name] = {
+                "sha256": hashlib.sha256(data.numpy().tobytes()).hexdigest(),
+                "sum": float(data.double().sum()),
+            }
+        record = {
+            "rank": rank,
+            "world_size": args.world_size,
+            "per_device": args.per_device_train_batch_size,
+            "accumulation": args.gradient_accumulation_steps,
+            "global_step": state.global_step,
+            "params": params,
+            "batches": _RecordingCollator.seen,
+        }
         self.dump_dir.mkdir(parents=True, exist_ok=True)
         (self.dump_dir / f"rank{rank}.json").write_text(json.dumps(record))
 

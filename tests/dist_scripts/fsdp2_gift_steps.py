@@ -34,13 +34,23 @@ def micro_batch(rank: int, step: int) -> dict:
     ids = torch.randint(5, 100, (1, 20), generator=g)
     answer = torch.zeros(1, 20, dtype=torch.bool)
     answer[:, 6:] = True
-    return {"input_ids": ids, "attention_mask": torch.ones(1, 20, dtype=torch.long), "answer_mask": answer,
-            "pad_tail_mask": torch.zeros(1, 20, dtype=torch.bool), "index": torch.tensor([rank])}
+    return {
+        "input_ids": ids,
+        "attention_mask": torch.ones(1, 20, dtype=torch.long),
+        "answer_mask": answer,
+        "pad_tail_mask": torch.zeros(1, 20, dtype=torch.bool),
+        "index": torch.tensor([rank]),
+    }
 
 
 def loss_of(model, adapter, rank: int, step: int) -> torch.Tensor:
-    return diffusion_loss(model, adapter, micro_batch(rank, step), GiftSchedule(),
-                          generator=torch.Generator().manual_seed(7 * step + rank)).loss
+    return diffusion_loss(
+        model,
+        adapter,
+        micro_batch(rank, step),
+        GiftSchedule(),
+        generator=torch.Generator().manual_seed(7 * step + rank),
+    ).loss
 
 
 def main(model_dir: str, out: str) -> None:
@@ -68,9 +78,13 @@ def main(model_dir: str, out: str) -> None:
     expected = reference.state_dict()
     start = load_model(model_dir, dtype="float32").model.state_dict()
     local_shapes = {name: tuple(p.to_local().shape) for name, p in sharded.state_dict().items()}
-    record = {"rank": rank, "losses": losses, "max_weight_diff": max((full[k] - expected[k]).abs().max().item() for k in full),
-              "max_change": max((full[k] - start[k]).abs().max().item() for k in full),
-              "sharded": any(local_shapes[k] != tuple(full[k].shape) for k in full)}
+    record = {
+        "rank": rank,
+        "losses": losses,
+        "max_weight_diff": max((full[k] - expected[k]).abs().max().item() for k in full),
+        "max_change": max((full[k] - start[k]).abs().max().item() for k in full),
+        "sharded": any(local_shapes[k] != tuple(full[k].shape) for k in full),
+    }
     with open(f"{out}.rank{rank}", "w") as handle:
         json.dump(record, handle)
     dist.destroy_process_group()

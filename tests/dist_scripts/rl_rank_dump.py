@@ -19,8 +19,9 @@ import torch
 
 torch.set_num_threads(1)
 
-import stages.train.rl as rl  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
+
+import stages.train.rl as rl  # noqa: E402
 
 SEEN: dict[str, list[int]] = {"local_prompts": [], "gathered_rewards": [], "loss_rows": []}
 _generate = rl.DiffuGRPOTrainer._generate_and_score_completions
@@ -50,11 +51,22 @@ class _DumpAtEnd(TrainerCallback):
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
         rank = int(os.environ.get("RANK", "0"))
-        params = {name: hashlib.sha256(p.detach().float().contiguous().cpu().numpy().tobytes()).hexdigest()
-                  for name, p in model.named_parameters()}
+        params = {
+            name: hashlib.sha256(p.detach().float().contiguous().cpu().numpy().tobytes()).hexdigest()
+            for name, p in model.named_parameters()
+        }
         self.dump_dir.mkdir(parents=True, exist_ok=True)
-        (self.dump_dir / f"rank{rank}.json").write_text(json.dumps(
-            {"rank": rank, "world_size": args.world_size, "global_step": state.global_step, "params": params, **SEEN}))
+        (self.dump_dir / f"rank{rank}.json").write_text(
+            json.dumps(
+                {
+                    "rank": rank,
+                    "world_size": args.world_size,
+                    "global_step": state.global_step,
+                    "params": params,
+                    **SEEN,
+                }
+            )
+        )
 
 
 def main(argv: list[str]) -> None:

@@ -1,6 +1,5 @@
 """Seeded generators: unique Sudoku solutions, requested empties, reachable Countdown targets."""
 
-
 import pytest
 
 from rewards import countdown_reward, sudoku_reward

@@ -53,8 +53,14 @@ def test_format_reward():
 
 
 def test_integer_reward():
-    texts = ["<answer>18</answer>", "<answer>-3</answer>", "<answer>\\boxed{1,234}</answer>",
-             "<answer>18 eggs</answer>", "<answer>18.5</answer>", "no answer"]
+    texts = [
+        "<answer>18</answer>",
+        "<answer>-3</answer>",
+        "<answer>\\boxed{1,234}</answer>",
+        "<answer>18 eggs</answer>",
+        "<answer>18.5</answer>",
+        "no answer",
+    ]
     assert gsm8k_integer_reward(None, texts) == [0.5, 0.5, 0.5, 0.0, 0.0, 0.0]
 
 
@@ -73,6 +79,4 @@ def test_bad_reference_is_an_error():
 def test_metric_and_registry():
     m = gsm8k_metric(["\\boxed{18}", "<answer>17</answer>"], answer=["18", "18"])
     assert m == {"accuracy": 0.5, "n": 2}
-    assert get_reward_funcs("gsm8k") == [
-        gsm8k_correctness_reward, gsm8k_format_reward, gsm8k_integer_reward
-    ]
+    assert get_reward_funcs("gsm8k") == [gsm8k_correctness_reward, gsm8k_format_reward, gsm8k_integer_reward]

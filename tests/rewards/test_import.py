@@ -33,5 +33,11 @@ def test_import_without_torch():
 
 def test_every_submodule_is_covered():
     names = {m.name for m in pkgutil.walk_packages(rewards.__path__, "rewards.")}
-    assert {"rewards.tasks.sudoku", "rewards.tasks.countdown", "rewards.tasks.gsm8k", "rewards.tasks.math",
-            "rewards.data.loaders", "rewards.data.synthetic"} <= names
+    assert {
+        "rewards.tasks.sudoku",
+        "rewards.tasks.countdown",
+        "rewards.tasks.gsm8k",
+        "rewards.tasks.math",
+        "rewards.data.loaders",
+        "rewards.data.synthetic",
+    } <= names

@@ -7,11 +7,11 @@ import types
 
 import pytest
 
+from rewards.data import d1_test_subset, d1_train_rows, read_rows
 from rewards.tasks.countdown import load_countdown
 from rewards.tasks.gsm8k import load_gsm8k
 from rewards.tasks.math import load_math500
 from rewards.tasks.sudoku import load_sudoku
-from rewards.data import (d1_test_subset, d1_train_rows, read_rows)
 
 
 def _jsonl(path, rows):
@@ -20,10 +20,13 @@ def _jsonl(path, rows):
 
 
 def test_gsm8k_local(tmp_path):
-    f = _jsonl(tmp_path / "g.jsonl", [
-        {"question": "How many?", "answer": "3 + 15 = 18\n#### 18"},
-        {"question": "Big?", "answer": "#### 1,234"},
-    ])
+    f = _jsonl(
+        tmp_path / "g.jsonl",
+        [
+            {"question": "How many?", "answer": "3 + 15 = 18\n#### 18"},
+            {"question": "Big?", "answer": "#### 1,234"},
+        ],
+    )
     rows = load_gsm8k(path=f)
     assert rows[0] == {"question": "How many?", "answer": "18", "reasoning": "3 + 15 = 18"}
     assert rows[1]["answer"] == "1234"
@@ -48,10 +51,13 @@ def test_math500_local_json(tmp_path):
 
 
 def test_countdown_both_formats(tmp_path):
-    f = _jsonl(tmp_path / "c.jsonl", [
-        {"nums": [3, 5, 7], "target": 22},
-        {"input": "3,5,7", "output": "22"},
-    ])
+    f = _jsonl(
+        tmp_path / "c.jsonl",
+        [
+            {"nums": [3, 5, 7], "target": 22},
+            {"input": "3,5,7", "output": "22"},
+        ],
+    )
     rows = load_countdown(path=f)
     assert [(r["numbers"], r["target"]) for r in rows] == [([3, 5, 7], 22)] * 2
     assert "[3, 5, 7]" in rows[0]["question"] and "22" in rows[0]["question"]
@@ -103,11 +109,14 @@ def test_hub_path_uses_datasets_lazily(monkeypatch):
 
 
 def test_countdown_keeps_only_problems_of_the_asked_size(tmp_path):
-    f = _jsonl(tmp_path / "c.jsonl", [
-        {"nums": [3, 5, 7], "target": 22},
-        {"nums": [1, 2, 3, 4], "target": 10},
-        {"nums": [2, 2, 9], "target": 13},
-    ])
+    f = _jsonl(
+        tmp_path / "c.jsonl",
+        [
+            {"nums": [3, 5, 7], "target": 22},
+            {"nums": [1, 2, 3, 4], "target": 10},
+            {"nums": [2, 2, 9], "target": 13},
+        ],
+    )
     rows = load_countdown(path=f, num_numbers=3)
     assert [r["numbers"] for r in rows] == [[3, 5, 7], [2, 2, 9]]
     assert [r["numbers"] for r in load_countdown(path=f, num_numbers=3, limit=1)] == [[3, 5, 7]]

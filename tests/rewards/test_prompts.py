@@ -4,8 +4,18 @@ import hashlib
 
 import pytest
 
-from rewards import (COUNTDOWN_SYSTEM, GSM8K_SYSTEM, MATH_SYSTEM, REASONING_PREFILL, SUDOKU_SYSTEM, SYSTEM_PROMPTS,
-                     MissingColumnError, task_messages, task_prompt, task_question)
+from rewards import (
+    COUNTDOWN_SYSTEM,
+    GSM8K_SYSTEM,
+    MATH_SYSTEM,
+    REASONING_PREFILL,
+    SUDOKU_SYSTEM,
+    SYSTEM_PROMPTS,
+    MissingColumnError,
+    task_messages,
+    task_prompt,
+    task_question,
+)
 
 # sha256 of d1's four system strings (github.com/dllm-reasoning/d1, eval/gsm8k.py GSM_SYSTEM_PROMPT,
 # eval/math500.py MATH500_SYSTEM_PROMPT, eval/countdown.py CTD_SYSTEM_PROMPT, eval/sudoku.py
@@ -39,11 +49,13 @@ def test_d1_quirks_are_kept():
 
 def test_questions_per_task():
     assert task_question("sudoku", {"puzzle": "4320004330100004"}) == (
-        "Solve the following Sudoku puzzle: 4320004330100004\n")
+        "Solve the following Sudoku puzzle: 4320004330100004\n"
+    )
     # d1 prints a Python list; ints given as strings or numpy-like values print the same
     assert task_question("countdown", {"numbers": [49, 55, 53], "target": 51}) == "Numbers: [49, 55, 53]\nTarget: 51"
     assert task_question("countdown", {"numbers": ["49", "55", "53"], "target": "51"}) == (
-        "Numbers: [49, 55, 53]\nTarget: 51")
+        "Numbers: [49, 55, 53]\nTarget: 51"
+    )
     question = "Janet’s ducks lay 16 eggs per day. "  # verbatim: no strip, unicode kept
     assert task_question("gsm8k", {"question": question, "answer": "18"}) == question
     assert task_question("math", {"question": "What is $1+1$?\n", "answer": "2"}) == "What is $1+1$?\n"

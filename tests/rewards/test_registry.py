@@ -31,8 +31,10 @@ def test_every_task_is_complete(name):
         columns = {"puzzle": ["0" * 16], "solution": ["1" * 16]}
     if name == "countdown":
         columns = {"numbers": [[1, 2]], "target": [3]}
-    total = sum(f(prompts=["p"], completions=["<answer>x</answer>"], completion_ids=[[1]],
-                  trainer_state=None, **columns)[0] for f in funcs)
+    total = sum(
+        f(prompts=["p"], completions=["<answer>x</answer>"], completion_ids=[[1]], trainer_state=None, **columns)[0]
+        for f in funcs
+    )
     assert 0.0 <= total <= task.max_reward
 
 
