@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from gift.adapters import ModelAdapter, ModelLoadError, adapter_for, family, load_pretrained, load_tokenizer
 from gift.files import atomic_write_text
 from gift.weights_check import WeightsError, refuse_nonfinite
+from gift.zero3_load import unpartitioned_load
 
 MANIFEST_NAME = "gift_manifest.json"
 FORMAT_VERSION = 1
@@ -278,12 +279,15 @@ def load_checkpoint(
         from peft import PeftModel
 
         tokenizer = load_tokenizer(str(directory), manifest.model_type)
-
-        base = load_model(manifest.base_model, manifest.model_type, trust_remote_code, dtype, merge_adapter=True)
-        with explain_unreadable_weights(directory):
-            model = PeftModel.from_pretrained(base.model, directory, is_trainable=is_trainable and not merge_adapter)
-        if merge_adapter:  # plain weights, trainable like any loaded model (peft froze the base's)
-            model = model.merge_and_unload().requires_grad_(True)
+        # To merge, the base loads whole even under ZeRO-3 (gift/zero3_load.py); DeepSpeed partitions it later.
+        with unpartitioned_load() if merge_adapter else nullcontext():
+            base = load_model(manifest.base_model, manifest.model_type, trust_remote_code, dtype, merge_adapter=True)
+            with explain_unreadable_weights(directory):
+                model = PeftModel.from_pretrained(
+                    base.model, directory, is_trainable=is_trainable and not merge_adapter
+                )
+            if merge_adapter:  # plain weights, trainable like any loaded model (peft froze the base's)
+                model = model.merge_and_unload().requires_grad_(True)
         refuse_nonfinite(directory, model)
     else:
         with explain_unreadable_weights(directory):
