@@ -108,9 +108,15 @@ def _port() -> str:
 
 
 def launch(
-    config: str | None, module: str, args: list[str], timeout: int = 300, script: list[str] | None = None
-) -> None:
-    """`accelerate launch --config_file configs/accelerate/CONFIG` (None: torchrun: DDP, or `script`), 2 processes."""
+    config: str | None,
+    module: str,
+    args: list[str],
+    timeout: int = 300,
+    script: list[str] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess:
+    """`accelerate launch --config_file configs/accelerate/CONFIG` (None: torchrun: DDP, or `script`), 2 processes;
+    `check`: a failed launch fails the test."""
     if config is None:
         cmd = [
             sys.executable,
@@ -142,8 +148,9 @@ def launch(
             *args,
         ]
     proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
+    if check and proc.returncode != 0:
         pytest.fail(f"{' '.join(cmd[:8])} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return proc
 
 
 def losses(run: Path) -> list[float]:
@@ -229,6 +236,20 @@ def test_fsdp2_gift_steps_equal_the_unsharded_steps(tmp_path, writer):
         assert record["sharded"]  # each rank held only its shard of some weights
         assert all(sharded == pytest.approx(plain, rel=LOSS_RTOL) for sharded, plain in record["losses"])
         assert record["max_weight_diff"] <= WEIGHT_TOL and record["max_change"] > 100 * WEIGHT_TOL
+
+
+@pytest.mark.slow
+def test_fsdp_yaml_on_cpu_is_refused_in_one_line(tmp_path):
+    # accelerate 1.15 would run this launch as unsharded data parallel (MULTI_CPU); it is refused before loading.
+    out = tmp_path / "fsdp"
+    argv = ["--config", "configs/llada/s1k_lora.yaml", "--model_name_or_path", "embedded", "--output_dir", str(out)]
+    proc = launch("fsdp", "stages.train.cold_start", argv, check=False)
+    refusals = [line for line in proc.stderr.splitlines() if "FSDP was requested" in line]
+    # one line per process that got to print it (the launcher stops the other when the first exits)
+    assert proc.returncode != 0 and 1 <= len(refusals) <= 2, proc.stderr[-3000:]
+    assert "UsageError" not in proc.stderr and "stages.train.cold_start: error: FSDP was requested" in proc.stderr
+    assert all("this run is on CPU" in line and "zero3.yaml" in line for line in refusals)
+    assert not out.exists()
 
 
 @pytest.mark.slow

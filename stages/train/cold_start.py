@@ -31,7 +31,7 @@ from gift.data import DiffusionCollator, build_examples, tokenize_examples
 from gift.loss import diffusion_loss
 from gift.probe import probe_betas
 from gift.schedules import GiftSchedule, UniformSchedule
-from stages.config_args import config_parser, parse_config
+from stages.config_args import UsageError, config_parser, parse_config
 from stages.runs.guard import guard_run
 from stages.runs.manifest import CheckpointManifestCallback, manifest_maker, save_final
 from stages.train.cold_start_config import ColdStartConfig
@@ -250,4 +250,9 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (
+        UsageError
+    ) as err:  # `accelerate launch -m stages.train.cold_start`: a bad option is one line, not a traceback
+        raise SystemExit(f"stages.train.cold_start: error: {err}") from None

@@ -14,6 +14,7 @@ from gift.probe import SIGNALS
 from gift.schedules import BETA_REFS, BETA_SOURCES, PAD_TAIL_SCHEDULES
 from rewards.prompts import resolve_system_prompt
 from stages.train.batching import accumulation_field, apply_global_batch, global_batch_field
+from stages.train.fsdp_check import refuse_fsdp_on_cpu
 from stages.train.lora import lora_field, parse_target_modules
 from stages.train.validation import check_config
 
@@ -136,5 +137,6 @@ class ColdStartConfig(TrainingArguments):
 
         if not torch.cuda.is_available():
             self.use_cpu = True  # trl/transformers would otherwise pick bf16/GPU paths
+        refuse_fsdp_on_cpu(self)
         apply_global_batch(self)
         super().__post_init__()

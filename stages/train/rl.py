@@ -33,7 +33,7 @@ from gift.diffu_grpo import completion_mask_until_eos, group_advantages
 from gift.estimators import build_estimator, masked_logps
 from gift.sampler import DiffusionSampler, encode_chat_prompts
 from rewards import get_task
-from stages.config_args import config_parser, parse_config
+from stages.config_args import UsageError, config_parser, parse_config
 from stages.runs.discovery import checkpoint_step
 from stages.runs.guard import guard_run
 from stages.runs.manifest import CheckpointManifestCallback, manifest_maker, save_final
@@ -314,4 +314,7 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UsageError as err:  # `accelerate launch -m stages.train.rl`: a bad option is one line, not a traceback
+        raise SystemExit(f"stages.train.rl: error: {err}") from None

@@ -22,6 +22,7 @@ from gift.sampler import SamplerConfig
 from gift.sampler_options import sampler_field, sampler_options
 from rewards import TASKS
 from stages.train.batching import accumulation_field, apply_global_batch, global_batch, global_batch_field, world_size
+from stages.train.fsdp_check import refuse_fsdp_on_cpu
 from stages.train.lora import lora_field, parse_target_modules
 from stages.train.rl_estimator import estimator_fields, estimator_keys, resolve_estimator
 from stages.train.validation import check_config
@@ -172,6 +173,7 @@ class RLConfig(GRPOConfig):
             self.use_cpu = True
             if self.bf16 is None:  # trl would turn bf16 on; CPU autocast in bf16 is slow and lossy
                 self.bf16 = False
+        refuse_fsdp_on_cpu(self)
         super().__post_init__()
 
     def sampler_config(self) -> SamplerConfig:
