@@ -6,14 +6,15 @@ Dream in the official hub layout (tests/official_layout.py).
 
 FSDP: accelerate 1.15 turns its FSDP plugin on only for GPU-type launches (accelerate/state.py: FSDP is
 selected inside the MULTI_GPU / NPU / XPU / ... branch), so `accelerate launch` with `configs/accelerate/fsdp.yaml`
-on CPU trains plain data parallel (MULTI_CPU). What CPU can check is checked: FSDP2 itself (`fully_shard` per
-decoder layer and root, gloo) on the native LLaDA and Dream through the project's GIFT step (live probe on the
-sharded model, loss, AdamW) equals the unsharded steps (tests/dist_scripts/fsdp2_gift_steps.py).
+on CPU would train plain data parallel (MULTI_CPU): it is refused in one line (tested here with the real launch).
+What CPU can check is checked: FSDP2 itself (`fully_shard` per decoder layer and root, gloo) on the native LLaDA
+and Dream through the project's GIFT step (live probe on the sharded model, loss, AdamW) equals the unsharded
+steps (tests/dist_scripts/fsdp2_gift_steps.py).
 
 Matrix: ZeRO-3 x LLaDA full, both stages (GIFT probe, rollouts with gathered parameters, KL reference,
 `--resume` from the sharded checkpoint), parity against DDP with the same global batch; ZeRO-3 x Dream
-LoRA, both stages, `gift merge` of the sharded LoRA, `gift eval`; FSDP2 x LLaDA and Dream full, GIFT steps,
-parity.
+LoRA, both stages (stage two straight from the LoRA run equals stage two from its `gift merge` output), `gift
+merge` of the sharded LoRA, `gift eval`; FSDP2 x LLaDA and Dream full, GIFT steps, parity; fsdp.yaml on CPU refused.
 
 Parity is against DDP (torchrun, 2 processes): the masking noise is drawn per process from the run seed,
 so a 1-process run with the same global batch draws other noise for the second example; DDP over 2
