@@ -110,6 +110,37 @@ def _end_now(code: int) -> None:
     os._exit(code)
 
 
+def _working_directory_exists(command: str) -> bool:
+    """False (said in one line) when the working directory was deleted: torch's libraries would fail to load from
+    it with an MKL message."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        print(
+            f"gift {command}: error: the working directory no longer exists (deleted or moved); cd into an "
+            "existing folder and rerun",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
+def _stopped(command: str, stop: KeyboardInterrupt, as_program: bool) -> int:
+    """Ctrl-C, SIGTERM or SIGHUP (locks already released on the way out): one line, and the exit code."""
+    if isinstance(stop, Terminated):
+        print(
+            f"gift {command}: stopped by {stop.signal_name}; a training run resumes with --resume, "
+            "a pipeline by running it again",
+            file=sys.stderr,
+        )
+    else:
+        print(f"gift {command}: interrupted", file=sys.stderr)
+    code = stop.exit_code if isinstance(stop, Terminated) else 130
+    if as_program:
+        _end_now(code)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     as_program = argv is None  # `gift ...` itself, not a call from Python: a stop may end the process
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -121,14 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.parse_args(argv[:1] or ["--help"])
         return 2
     command = argv[0]
-    try:
-        os.getcwd()
-    except FileNotFoundError:  # torch's libraries fail to load from a deleted folder with an MKL message
-        print(
-            f"gift {command}: error: the working directory no longer exists (deleted or moved); cd into an "
-            "existing folder and rerun",
-            file=sys.stderr,
-        )
+    if not _working_directory_exists(command):
         return 1
     debug = "--debug" in argv[1:] or os.environ.get("GIFT_DEBUG", "") not in ("", "0")
     args = join_negative_values([a for a in argv[1:] if a != "--debug"])
@@ -145,18 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as stop:
         if debug:
             raise
-        if isinstance(stop, Terminated):  # SIGTERM / SIGHUP: stopped like Ctrl-C (locks released), said so
-            print(
-                f"gift {command}: stopped by {stop.signal_name}; a training run resumes with --resume, "
-                "a pipeline by running it again",
-                file=sys.stderr,
-            )
-        else:
-            print(f"gift {command}: interrupted", file=sys.stderr)
-        code = stop.exit_code if isinstance(stop, Terminated) else 130
-        if as_program:
-            _end_now(code)
-        return code
+        return _stopped(command, stop, as_program)
     except SystemExit as exit_:  # help (0), or a subcommand's own one-line error (a string, code 1)
         if isinstance(exit_.code, str):
             named = _name_non_utf8_argument(args) if "can't decode byte" in exit_.code else None

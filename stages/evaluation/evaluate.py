@@ -318,10 +318,7 @@ def evaluate(
     log = print if (verbose and state.is_main_process) else (lambda *_: None)
     check_eval_folder(output_dir)  # a folder that is not an eval folder is refused before the model loads
     loaded = _load_on_device(model, state, model_type, trust_remote_code, dtype)
-    style = resolve_prompt_style(prompt_style, loaded.adapter.kind, data)
-    prompts = build_prompts(task, rows, style)
-    mine, prompt_ids = _encode_my_prompts(state, loaded.tokenizer, prompts, prefill)
-    _check_fits(loaded, prompt_ids, settings)
+    style, prompts, mine, prompt_ids = _prompts(state, loaded, task, rows, prompt_style, data, prefill, settings)
     out_dir = Path(output_dir)
     entry = _record_entry(
         model,
@@ -342,6 +339,28 @@ def evaluate(
         claim_eval_folder(output_dir, model_identity(model, loaded))
         merged_record(out_dir / CONFIG_NAME, task, entry)  # other settings beside these files: refused now
 
+    generated = (loaded, prompt_ids, prompts, mine, rows)
+    paths, timings, mean_calls = _generate_files(state, task, settings, generated, batch_size, seed, out_dir, log)
+    if state.is_main_process:
+        entry = {**entry, "seconds": timings, "model_calls_per_sequence": mean_calls, "files": [p.name for p in paths]}
+        _update_config(out_dir, task, merged_record(out_dir / CONFIG_NAME, task, entry))
+    state.wait_for_everyone()
+    return paths
+
+
+def _prompts(state, loaded, task: str, rows, prompt_style: str, data, prefill, settings):
+    """The prompt style, the prompts, this process's share and their ids, checked to fit the model's positions."""
+    style = resolve_prompt_style(prompt_style, loaded.adapter.kind, data)
+    prompts = build_prompts(task, rows, style)
+    mine, prompt_ids = _encode_my_prompts(state, loaded.tokenizer, prompts, prefill)
+    _check_fits(loaded, prompt_ids, settings)
+    return style, prompts, mine, prompt_ids
+
+
+def _generate_files(state, task: str, settings, generated, batch_size: int, seed: int, out_dir: Path, log):
+    """One `{task}_{gen_length}.jsonl` per decoding setting; returns the paths, seconds and model calls per
+    sequence by gen_length."""
+    loaded, prompt_ids, prompts, mine, rows = generated
     paths, timings, mean_calls = [], {}, {}
     for decode in settings:
         started = time.perf_counter()
@@ -351,12 +370,7 @@ def evaluate(
         mean_calls[decode.gen_length] = round(sum(r["model_calls"] for r in records) / max(len(records), 1), 3)
         path = out_dir / f"{task}_{decode.gen_length}.jsonl"
         paths.append(_write_generations(state, path, records, timings[decode.gen_length], log))
-
-    if state.is_main_process:
-        entry = {**entry, "seconds": timings, "model_calls_per_sequence": mean_calls, "files": [p.name for p in paths]}
-        _update_config(out_dir, task, merged_record(out_dir / CONFIG_NAME, task, entry))
-    state.wait_for_everyone()
-    return paths
+    return paths, timings, mean_calls
 
 
 def _record_entry(

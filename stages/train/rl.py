@@ -174,7 +174,12 @@ class DiffuGRPOTrainer(DivergenceStop, CheckedResume, GRPOTrainer):
                 batch["ref_logps"] = self._reference_logps(batch)
 
         # 5. Metrics of this generation batch: every step trained on it logs them (see log()).
-        self._rollout_metrics = {
+        self._rollout_metrics = self._batch_metrics(rewards, rewards_per_func, group_std, completion_mask)
+        return batch
+
+    def _batch_metrics(self, rewards, rewards_per_func, group_std, completion_mask) -> dict[str, float]:
+        """Reward statistics and completion length of one generation batch (all processes)."""
+        return {
             "reward_mean": rewards.mean().item(),
             "reward_std": group_std.mean().item(),
             "frac_reward_zero_std": (group_std < 1e-6).float().mean().item(),
@@ -184,7 +189,6 @@ class DiffuGRPOTrainer(DivergenceStop, CheckedResume, GRPOTrainer):
             },
             "completion_length": gather(completion_mask.sum(1).float()).mean().item(),
         }
-        return batch
 
     def _all_iteration_logps(self, model, batch: dict) -> torch.Tensor:
         """(B, mu, K, L) log-probs under each mask set some update reads (`mask_schedule`); NaN for the others."""
