@@ -39,6 +39,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -64,6 +65,32 @@ KV_CACHE_MODES = ("none", "prefix", "dual")
 MIN_COMMITS = ("one", "schedule")
 
 ChatPrompt = str | Sequence[Mapping[str, str]]
+
+
+# The rules across the sampler's options: `check(options) -> message or None`, on anything that has the
+# options under their names (`SamplerConfig`, stage two's config: `check_config` runs them there).
+def _one_parallel_rule(c: Any) -> str | None:
+    if c.threshold is not None and c.factor is not None:
+        return f"set threshold ({c.threshold}) or factor ({c.factor}), not both"
+    return None
+
+
+def _parallel_needs_confidence(c: Any) -> str | None:
+    if (c.threshold is not None or c.factor is not None) and c.remasking != "low_confidence":
+        return (
+            "threshold/factor decoding compares probabilities: it needs remasking="
+            f"'low_confidence', got {c.remasking!r}"
+        )
+    return None
+
+
+def _lookahead_needs_threshold(c: Any) -> str | None:
+    return (
+        f"lookahead={c.lookahead} commits by threshold: set threshold" if c.lookahead and c.threshold is None else None
+    )
+
+
+SAMPLER_CHECKS = (_one_parallel_rule, _parallel_needs_confidence, _lookahead_needs_threshold)
 
 
 @dataclass(frozen=True)
@@ -134,15 +161,10 @@ class SamplerConfig:
                 check_option(option.name, value, option.metadata["choices"])
             if option.name == "steps":  # the lengths are known good: the split, before the other options
                 check_block_split(self.gen_length, self.block_length, self.steps)
-        if self.threshold is not None and self.factor is not None:
-            raise ValueError(f"set threshold ({self.threshold}) or factor ({self.factor}), not both")
-        if self.parallel and self.remasking != "low_confidence":
-            raise ValueError(
-                f"threshold/factor decoding compares probabilities: it needs remasking="
-                f"'low_confidence', got {self.remasking!r}"
-            )
-        if self.lookahead and self.threshold is None:
-            raise ValueError(f"lookahead={self.lookahead} commits by threshold: set threshold")
+        for check in SAMPLER_CHECKS:
+            message = check(self)
+            if message:
+                raise ValueError(message)
 
     @property
     def parallel(self) -> bool:

@@ -18,7 +18,8 @@ from gift.adapters import DTYPE_NAMES
 from gift.estimators import ESTIMATORS
 from gift.estimators.registry import estimator_rules
 from gift.model_options import model_type_field, torch_dtype_field
-from gift.sampler import SamplerConfig
+from gift.sampler import SAMPLER_CHECKS, SamplerConfig
+from gift.sampler_options import CHOICES as SAMPLER_CHOICES
 from gift.sampler_options import sampler_field, sampler_options
 from rewards import TASKS
 from stages.train.batching import accumulation_field, apply_global_batch, global_batch, global_batch_field, world_size
@@ -138,15 +139,16 @@ class RLConfig(GRPOConfig):
         return _rebuild, (self.__dict__.copy(),)
 
     # The named choices of its string options, checked by `check_config` (None: unset); the class built per
-    # registry state adds rl_algorithm's (`_config_class`); the estimator's are its checks, the sampler's its own.
-    CHOICES = {"torch_dtype": DTYPE_NAMES, "kl_reference": KL_REFERENCES}
+    # registry state adds rl_algorithm's (`_config_class`); the sampler's options keep the sampler's choices.
+    CHOICES = {"torch_dtype": DTYPE_NAMES, "kl_reference": KL_REFERENCES, **SAMPLER_CHOICES}
 
     def __post_init__(self):
         fill_estimator_defaults(self)  # unset beta/epsilon/loss_type/kl_reference: the estimator's
         # Before anything is loaded: choices, ranges, then the rules across options (its own, the estimator's).
-        check_config(self, estimator_rules(), (_full_distribution, _generation_boundary, *ESTIMATOR_CHECKS))
+        # The sampler's options keep its rules and names: its ranges, choices, split and `SAMPLER_CHECKS` here.
+        checks = (_full_distribution, _generation_boundary, *ESTIMATOR_CHECKS, *SAMPLER_CHECKS)
+        check_config(self, estimator_rules(), checks)
         self.lora_target_modules = parse_target_modules(self.lora_target_modules)
-        self.sampler_config()  # the rollout sampler's rules across its options (same option names)
         apply_global_batch(self)
         processes = world_size()
         completions = global_batch(self.per_device_train_batch_size, self.gradient_accumulation_steps, processes)
@@ -165,7 +167,7 @@ class RLConfig(GRPOConfig):
         super().__post_init__()
 
     def sampler_config(self) -> SamplerConfig:
-        """The rollout sampler's settings; a bad value is the sampler's `ValueError` (same option names)."""
+        """The rollout sampler's settings (the same options, already checked when this config was built)."""
         return SamplerConfig(**{name: getattr(self, name) for name in sampler_options()})
 
 

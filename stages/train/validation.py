@@ -116,7 +116,7 @@ def check_numbers(config: Any, extra: dict[str, Rule] | None = None) -> None:
         value = getattr(config, name, None)
         if (
             value is None
-            or isinstance(value, str)
+            or (isinstance(value, str) and name in RULES)  # HF's fields may hold strings; a sampler count may not
             or (name in BY_STRATEGY and not _by_steps(config, BY_STRATEGY[name]))
         ):
             continue
