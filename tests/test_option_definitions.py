@@ -156,3 +156,8 @@ def test_a_sampler_rule_is_declared_once_and_every_layer_phrases_it_with_its_fla
         resolve_decoding([16], 8, lookahead=-1)
     with pytest.raises(EvalError, match=r"^--block_length 0: must be a positive integer$"):
         resolve_decoding([16], 0)
+    with pytest.raises(ValueError, match=r"^--gen_length 24: must be a positive integer$"):
+        tiny_rl_config(tmp_path, "embedded:tiny", gen_length="24", per_device_train_batch_size=8, steps=12)
+    # The sampler's rules across options run at stage two's boundary too (same functions, same names).
+    with pytest.raises(ValueError, match=r"^lookahead=1 commits by threshold: set threshold$"):
+        tiny_rl_config(tmp_path, "embedded:tiny", lookahead=1, per_device_train_batch_size=8, steps=12)
