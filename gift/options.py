@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -22,6 +23,9 @@ OPEN_UNIT: Rule = (lambda v: 0 < v < 1, "must lie in (0, 1)")
 PROBABILITY: Rule = (lambda v: 0 <= v < 1, "must lie in [0, 1)")
 UNIT: Rule = (lambda v: 0 <= v <= 1, "must lie in [0, 1]")
 UNIT_LEFT_OPEN: Rule = (lambda v: 0 < v <= 1, "must lie in (0, 1]")
+# Counts that must be Python ints, not 2.0 (the sampler's lengths and steps index tensors).
+COUNT: Rule = (lambda v: isinstance(v, int) and v >= 1, "must be a positive integer")
+NON_NEGATIVE_COUNT: Rule = (lambda v: isinstance(v, int) and v >= 0, "must be a non-negative integer")
 # HF's steps options: an integer >= 1, or a fraction of the run in (0, 1).
 STEPS_OR_RATIO: Rule = (
     lambda v: 0 < v < 1 or _positive_int(v),
@@ -29,11 +33,26 @@ STEPS_OR_RATIO: Rule = (
 )
 
 
+def check_rule(name: str, value: Any, rule: Rule, *, flag: bool = True) -> None:
+    """A `ValueError` when `value` is not a finite number that `rule` accepts. `flag`: the command-line phrasing
+    (`--steps -2: must be a positive integer`), else the API's (`steps must be a positive integer, got -2`)."""
+    ok, says = rule
+    bad = isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value)
+    if bad or not ok(value):
+        raise ValueError(f"--{name} {value}: {says}" if flag else f"{name} {says}, got {value!r}")
+
+
+def choice_problem(option: str, value, allowed: Iterable) -> str | None:
+    """The message naming the option, the bad value and the choices; None when `value` is one of them."""
+    allowed = tuple(allowed)
+    return None if value in allowed else f"unknown {option} {value!r}; choose one of {', '.join(map(str, allowed))}"
+
+
 def check_option(option: str, value, allowed: Iterable) -> None:
     """A clear error naming the option, the bad value and the choices."""
-    allowed = tuple(allowed)
-    if value not in allowed:
-        raise ValueError(f"unknown {option} {value!r}; choose one of {', '.join(map(str, allowed))}")
+    message = choice_problem(option, value, allowed)
+    if message:
+        raise ValueError(message)
 
 
 def check_block_split(gen_length: int, block_length: int, steps: int | None = None, *, prefix: str = "") -> None:

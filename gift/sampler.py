@@ -38,7 +38,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -46,7 +47,16 @@ from torch import Tensor
 from gift.adapters import ModelAdapter
 from gift.data import prompt_token_ids
 from gift.kv_cache import KVCache
-from gift.options import check_block_split
+from gift.options import (
+    COUNT,
+    NON_NEGATIVE,
+    NON_NEGATIVE_COUNT,
+    OPEN_UNIT,
+    POSITIVE,
+    check_block_split,
+    check_option,
+    check_rule,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +67,33 @@ MIN_COMMITS = ("one", "schedule")
 ChatPrompt = str | Sequence[Mapping[str, str]]
 
 
-@dataclass
+# The rules across the sampler's options: `check(options) -> message or None`, on anything that has the
+# options under their names (`SamplerConfig`, stage two's config: `check_config` runs them there).
+def _one_parallel_rule(c: Any) -> str | None:
+    if c.threshold is not None and c.factor is not None:
+        return f"set threshold ({c.threshold}) or factor ({c.factor}), not both"
+    return None
+
+
+def _parallel_needs_confidence(c: Any) -> str | None:
+    if (c.threshold is not None or c.factor is not None) and c.remasking != "low_confidence":
+        return (
+            "threshold/factor decoding compares probabilities: it needs remasking="
+            f"'low_confidence', got {c.remasking!r}"
+        )
+    return None
+
+
+def _lookahead_needs_threshold(c: Any) -> str | None:
+    return (
+        f"lookahead={c.lookahead} commits by threshold: set threshold" if c.lookahead and c.threshold is None else None
+    )
+
+
+SAMPLER_CHECKS = (_one_parallel_rule, _parallel_needs_confidence, _lookahead_needs_threshold)
+
+
+@dataclass(frozen=True)
 class SamplerConfig:
     """Decoding settings.
 
@@ -95,55 +131,40 @@ class SamplerConfig:
         return_history: keep the completion after every step (`SamplerOutput.history`).
     """
 
-    gen_length: int = 128
-    block_length: int = 32
-    steps: int = 64
-    temperature: float = 0.0
-    remasking: str = "low_confidence"
-    cfg_scale: float = 0.0
-    threshold: float | None = None
-    factor: float | None = None
-    kv_cache: str = "none"
-    min_commit: str = "one"
-    lookahead: int = 0
+    # Each option's range rule or choices is declared here, once: `validate` checks them, and so do the
+    # configs that expose the option under its name (`sampler_rules`; stage two, `gift eval`).
+    gen_length: int = field(default=128, metadata={"rule": COUNT})
+    block_length: int = field(default=32, metadata={"rule": COUNT})
+    steps: int = field(default=64, metadata={"rule": COUNT})
+    temperature: float = field(default=0.0, metadata={"rule": NON_NEGATIVE})
+    remasking: str = field(default="low_confidence", metadata={"choices": REMASKING})
+    cfg_scale: float = field(default=0.0, metadata={"rule": NON_NEGATIVE})
+    threshold: float | None = field(default=None, metadata={"rule": OPEN_UNIT})
+    factor: float | None = field(default=None, metadata={"rule": POSITIVE})
+    kv_cache: str = field(default="none", metadata={"choices": KV_CACHE_MODES})
+    min_commit: str = field(default="one", metadata={"choices": MIN_COMMITS})
+    lookahead: int = field(default=0, metadata={"rule": NON_NEGATIVE_COUNT})
     eos_stop: bool = False
     return_history: bool = False
 
     def __post_init__(self) -> None:
+        # Frozen and checked once here: a sampler never re-checks its config per call.
         self.validate()
 
     def validate(self) -> None:
         """Raise `ValueError` naming the offending values."""
-        for name in ("gen_length", "block_length", "steps"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        check_block_split(self.gen_length, self.block_length, self.steps)
-        if self.remasking not in REMASKING:
-            raise ValueError(f"unknown remasking {self.remasking!r}; choose one of {', '.join(REMASKING)}")
-        if not self.temperature >= 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature!r}")
-        if not self.cfg_scale >= 0:
-            raise ValueError(f"cfg_scale must be >= 0, got {self.cfg_scale!r}")
-        if self.threshold is not None and not 0 < self.threshold < 1:
-            raise ValueError(f"threshold must lie in (0, 1), got {self.threshold!r}")
-        if self.factor is not None and not self.factor > 0:
-            raise ValueError(f"factor must be > 0, got {self.factor!r}")
-        if self.threshold is not None and self.factor is not None:
-            raise ValueError(f"set threshold ({self.threshold}) or factor ({self.factor}), not both")
-        if self.parallel and self.remasking != "low_confidence":
-            raise ValueError(
-                f"threshold/factor decoding compares probabilities: it needs remasking="
-                f"'low_confidence', got {self.remasking!r}"
-            )
-        if self.min_commit not in MIN_COMMITS:
-            raise ValueError(f"unknown min_commit {self.min_commit!r}; choose one of {', '.join(MIN_COMMITS)}")
-        if not isinstance(self.lookahead, int) or isinstance(self.lookahead, bool) or self.lookahead < 0:
-            raise ValueError(f"lookahead must be a non-negative integer, got {self.lookahead!r}")
-        if self.lookahead and self.threshold is None:
-            raise ValueError(f"lookahead={self.lookahead} commits by threshold: set threshold")
-        if self.kv_cache not in KV_CACHE_MODES:
-            raise ValueError(f"unknown kv_cache {self.kv_cache!r}; choose one of {', '.join(KV_CACHE_MODES)}")
+        for option in fields(self):
+            value = getattr(self, option.name)
+            if "rule" in option.metadata and value is not None:
+                check_rule(option.name, value, option.metadata["rule"], flag=False)
+            if "choices" in option.metadata:
+                check_option(option.name, value, option.metadata["choices"])
+            if option.name == "steps":  # the lengths are known good: the split, before the other options
+                check_block_split(self.gen_length, self.block_length, self.steps)
+        for check in SAMPLER_CHECKS:
+            message = check(self)
+            if message:
+                raise ValueError(message)
 
     @property
     def parallel(self) -> bool:
@@ -449,7 +470,6 @@ class DiffusionSampler:
         sampling (Gumbel noise, `random` remasking); global RNGs are never touched.
         Runs under `no_grad` (not `inference_mode`) so the returned ids can feed a training forward.
         """
-        self.config.validate()
         canvas = self._canvas(*self._left_pad(prompt_ids, attention_mask))
         cache_mode = self._cache_mode()
         modes = [(module, module.training) for module in self.model.modules()]

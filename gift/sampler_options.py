@@ -10,11 +10,13 @@ import argparse
 from dataclasses import MISSING, field, fields
 from typing import Any
 
-from gift.sampler import KV_CACHE_MODES, MIN_COMMITS, REMASKING, SamplerConfig
+from gift.options import Rule
+from gift.sampler import REMASKING, SamplerConfig
 
 # Fields a command sets itself rather than exposing: guidance (no recipe uses it) and the step history.
 NOT_OPTIONS = ("cfg_scale", "return_history")
-CHOICES = {"remasking": REMASKING, "kv_cache": KV_CACHE_MODES, "min_commit": MIN_COMMITS}
+# The options' choices and range rules, as `SamplerConfig` declares them.
+CHOICES = {f.name: f.metadata["choices"] for f in fields(SamplerConfig) if "choices" in f.metadata}
 HELP = {
     "gen_length": "tokens generated after the prompt; a multiple of block_length",
     "block_length": "tokens per semi-autoregressive block",
@@ -33,6 +35,13 @@ HELP = {
 def sampler_options() -> tuple[str, ...]:
     """The user-facing sampler options, in `SamplerConfig`'s order."""
     return tuple(f.name for f in fields(SamplerConfig) if f.name not in NOT_OPTIONS)
+
+
+def sampler_rules() -> dict[str, Rule]:
+    """option -> range rule of the numeric sampler options, for the configs that expose them (same names)."""
+    return {
+        f.name: f.metadata["rule"] for f in fields(SamplerConfig) if "rule" in f.metadata and f.name not in NOT_OPTIONS
+    }
 
 
 def default(name: str):

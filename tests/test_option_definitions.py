@@ -120,3 +120,44 @@ def test_reading_a_config_does_not_import_the_training_package():
     graph = import_graph()
     assert not {m for m in graph["stages.config_args"] if m.startswith("stages.train")}  # recipes: stages.recipes
     assert not {m for m in graph["stages.recipes"] if m.startswith("stages.train")}
+
+
+def test_an_estimators_rules_across_options_are_checked_when_the_config_is_built(tmp_path):
+    import toy_estimator  # noqa: F401  (its `toy_baseline` declares `toy_baseline <= toy_cap` with the field)
+
+    with pytest.raises(ValueError, match=r"^toy_baseline \(0.5\) must not exceed toy_cap \(0.25\)$"):
+        tiny_rl_config(
+            tmp_path,
+            "embedded:tiny",
+            rl_algorithm="toy",
+            toy_baseline=0.5,
+            toy_cap=0.25,
+            per_device_train_batch_size=8,
+            steps=12,
+        )
+    # The choices its settings declare, and the capabilities its class declares, at the same boundary.
+    with pytest.raises(ValueError, match=r"^unknown wd1_reduction 'x'; choose one of group_sum, row_mean$"):
+        tiny_rl_config(
+            tmp_path, "embedded:tiny", rl_algorithm="wd1", wd1_reduction="x", per_device_train_batch_size=8, steps=12
+        )
+    with pytest.raises(ValueError, match=r"^rl_algorithm wd1 has no KL term; set beta: 0 \(got 0.1\)$"):
+        tiny_rl_config(tmp_path, "embedded:tiny", rl_algorithm="wd1", beta=0.1, per_device_train_batch_size=8, steps=12)
+
+
+def test_a_sampler_rule_is_declared_once_and_every_layer_phrases_it_with_its_flag(tmp_path):
+    from gift.sampler import SamplerConfig
+    from stages.evaluation.evaluate import EvalError, resolve_decoding
+
+    with pytest.raises(ValueError, match=r"^lookahead must be a non-negative integer, got -1$"):
+        SamplerConfig(lookahead=-1)  # the API's phrasing
+    with pytest.raises(ValueError, match=r"^--lookahead -1: must be a non-negative integer$"):
+        tiny_rl_config(tmp_path, "embedded:tiny", lookahead=-1, per_device_train_batch_size=8, steps=12)
+    with pytest.raises(EvalError, match=r"^--lookahead -1: must be a non-negative integer$"):
+        resolve_decoding([16], 8, lookahead=-1)
+    with pytest.raises(EvalError, match=r"^--block_length 0: must be a positive integer$"):
+        resolve_decoding([16], 0)
+    with pytest.raises(ValueError, match=r"^--gen_length 24: must be a positive integer$"):
+        tiny_rl_config(tmp_path, "embedded:tiny", gen_length="24", per_device_train_batch_size=8, steps=12)
+    # The sampler's rules across options run at stage two's boundary too (same functions, same names).
+    with pytest.raises(ValueError, match=r"^lookahead=1 commits by threshold: set threshold$"):
+        tiny_rl_config(tmp_path, "embedded:tiny", lookahead=1, per_device_train_batch_size=8, steps=12)

@@ -91,7 +91,7 @@ def test_a_crashed_pipeline_continues_where_it_stopped(tmp_path, monkeypatch):
         ({"eval": {"gen_length": [24]}}, "unknown keys \\['gen_length'\\]"),
         (
             {"eval": {"gen_lengths": [24], "block_length": 8, "threshold": 1.5}},
-            r"--gen_length 24: threshold must lie in \(0, 1\)",
+            r"--threshold 1.5: must lie in \(0, 1\)",
         ),
         ({"eval": {"gen_lengths": [24], "block_length": 8, "lookahead": 1}}, "lookahead=1 commits by threshold"),
         ({"seeds": []}, "seeds must be a non-empty list"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from types import SimpleNamespace
 
@@ -113,11 +114,12 @@ def test_bad_configs_raise_clear_errors(kwargs, message):
         SamplerConfig(**kwargs)
 
 
-def test_config_mutated_after_construction_is_rechecked(embedded):
+def test_config_is_checked_once_and_cannot_change_after(embedded):
     sampler = sampler_for(embedded, gen_length=8, block_length=4, steps=4)
-    sampler.config.steps = 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sampler.config.steps = 3  # a config that passed its checks stays as checked
     with pytest.raises(ValueError, match="steps 3 is not divisible"):
-        sampler.generate([[5, 6, 7]])
+        dataclasses.replace(sampler.config, steps=3)
 
 
 def test_right_padded_prompts_are_refused(embedded):

@@ -220,8 +220,10 @@ def test_eval_takes_the_options_and_records_model_calls(tmp_path):
     config = json.loads((tmp_path / "eval_config.json").read_text())["sudoku"]
     assert (config["decoding"][0]["threshold"], config["decoding"][0]["kv_cache"]) == (0.5, "dual")
     assert config["model_calls_per_sequence"] == {"16": round(sum(calls) / 3, 3)}
-    with pytest.raises(EvalError, match=r"--gen_length 16: threshold must lie in \(0, 1\), got 1.5"):
+    with pytest.raises(EvalError, match=r"^--threshold 1.5: must lie in \(0, 1\)$"):
         resolve_decoding([16], 8, threshold=1.5)
+    with pytest.raises(EvalError, match=r"^--gen_length 0: must be a positive integer$"):
+        resolve_decoding([16, 0], 8)
 
 
 def test_cache_runs_through_a_lora_wrapped_model(embedded):

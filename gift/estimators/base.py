@@ -10,13 +10,16 @@ An estimator decides three things (docs/rl_algorithms.md):
    completion positions of the noised sequences.
 
 Its options are one dataclass (`settings_type`) whose fields are declared with `option(...)`: the
-default is the published one, the metadata carries the help text, the range rule and, where the flat
-command-line name differs from the field name (`spg_min_t` for SPG's `min_t`), that name.
+default is the published one, the metadata carries the help text, the range rule or choices, the rules
+across options that involve it (`checks`) and, where the flat command-line name differs from the field
+name (`spg_min_t` for SPG's `min_t`), that name. The stage-two config checks all of them when it is built
+(`stages.train.validation.check_config`); nothing is re-checked later.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -24,6 +27,9 @@ import torch
 
 from gift.diffu_grpo import GRPOLossOutput, diffu_grpo_loss, group_advantages
 from gift.options import NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROBABILITY, UNIT, Rule  # noqa: F401 (estimators' rules)
+
+# A rule across a settings dataclass's options (and the completion length): the error message, or None.
+SettingsCheck = Callable[[Any, int], str | None]
 
 # The trainer's own fields (trl's `GRPOConfig`) an estimator may give its defaults for: a settings field of one
 # of these names is that field (`gift rl --beta` sets the estimator's `beta`), unset = the estimator's default.
@@ -44,11 +50,13 @@ def option(
     flag: str | None = None,
     trainer: bool | None = None,
     default_from: str | None = None,
+    checks: tuple[SettingsCheck, ...] = (),
 ) -> Any:
     """A settings field. `flag`: its flat `gift rl` option name when it differs from the field name.
     `trainer`: optional, and must agree with `TRAINER_FIELDS` (whether the flag is one of the trainer's own
     fields is read from there). `default_from`: a default of None means the stage-two config's field of
-    that name (SPG's blocks are the sampler's)."""
+    that name (SPG's blocks are the sampler's). `checks`: the rules between this option and others,
+    `check(settings, gen_length) -> message or None` (`not_above`)."""
     return dataclasses.field(
         default=default,
         metadata={
@@ -58,6 +66,7 @@ def option(
             "flag": flag,
             "trainer": trainer,
             "default_from": default_from,
+            "checks": checks,
         },
     )
 
@@ -70,6 +79,26 @@ def mask_schedule_option(default: str) -> Any:
         "(the official trainer's micro-batch indexing)",
         choices=MASK_SCHEDULES,
     )
+
+
+def not_above(low: str, high: str, low_flag: str, high_flag: str) -> SettingsCheck:
+    """The rule `settings.low <= settings.high`, its message naming the two options by their flags."""
+
+    def check(settings: Any, gen_length: int) -> str | None:
+        lo, hi = getattr(settings, low), getattr(settings, high)
+        return f"{low_flag} ({lo}) must not exceed {high_flag} ({hi})" if lo > hi else None
+
+    return check
+
+
+def settings_problem(settings: Any, gen_length: int) -> str | None:
+    """The message of the first rule across options (`option(checks=...)`) that `settings` break, else None."""
+    for field in dataclasses.fields(settings):
+        for check in field.metadata.get("checks", ()):
+            message = check(settings, gen_length)
+            if message:
+                return message
+    return None
 
 
 def official_mask_set(micro_batch: int, num_iterations: int) -> int:
@@ -116,7 +145,11 @@ class Estimator:
 
     @classmethod
     def check_settings(cls, settings: Any, gen_length: int) -> None:
-        """Raise ValueError for settings that are valid one by one but not together (override)."""
+        """Raise ValueError for settings that are valid one by one but not together (the rules declared with
+        the settings' fields: `option(checks=...)`)."""
+        message = settings_problem(settings, gen_length)
+        if message:
+            raise ValueError(message)
 
     def advantages(self, rewards: torch.Tensor, num_generations: int, scale: bool) -> torch.Tensor:
         """(N,) per-completion weights of the policy gradient; reward minus group mean by default."""

@@ -40,9 +40,20 @@ from gift.estimators.registry import register
 COPIES = 3  # the fully masked copy and the complementary pair
 
 
+def _pair_rates(s: CoupledSettings, gen_length: int) -> str | None:
+    if 0 < s.min_t <= s.max_t < 1:
+        return None
+    return (
+        f"coupled_min_t ({s.min_t}) and coupled_max_t ({s.max_t}) must satisfy "
+        "0 < coupled_min_t <= coupled_max_t < 1 (the pair is weighted by 1/t and 1/(1 - t))"
+    )
+
+
 @dataclass
 class CoupledSettings:
-    min_t: float = option(0.2, "least masking rate of the complementary pair", UNIT, flag="coupled_min_t")
+    min_t: float = option(
+        0.2, "least masking rate of the complementary pair", UNIT, flag="coupled_min_t", checks=(_pair_rates,)
+    )
     max_t: float = option(0.8, "largest masking rate of the complementary pair", UNIT, flag="coupled_max_t")
     mask_schedule: str = mask_schedule_option("official")
     loss_type: str = option(
@@ -82,14 +93,6 @@ class Coupled(Estimator):
     settings_type = CoupledSettings
     uses_old_logps = True
     supports_kl = True
-
-    @classmethod
-    def check_settings(cls, settings: CoupledSettings, gen_length: int) -> None:
-        if not 0 < settings.min_t <= settings.max_t < 1:
-            raise ValueError(
-                f"coupled_min_t ({settings.min_t}) and coupled_max_t ({settings.max_t}) must satisfy "
-                "0 < coupled_min_t <= coupled_max_t < 1 (the pair is weighted by 1/t and 1/(1 - t))"
-            )
 
     def advantages(self, rewards, num_generations, scale) -> torch.Tensor:
         return leave_one_out(rewards, num_generations, scale)

@@ -11,6 +11,7 @@ import dataclasses
 from typing import Any, get_type_hints
 
 from gift.estimators.base import TRAINER_FIELDS, Estimator, Rule, flag_of
+from gift.options import choice_problem
 
 ESTIMATORS: dict[str, type[Estimator]] = {}
 
@@ -76,27 +77,42 @@ def estimator_rules() -> dict[str, Rule]:
     return {flag: spec["rule"] for flag, spec in estimator_options().items() if spec["rule"]}
 
 
+def unread_option(name: str, values: dict[str, Any]) -> str | None:
+    """The error for the first set option (not None) that estimator `name` does not read (it would be
+    silently ignored otherwise), else None. The trainer's own fields are read by every estimator."""
+    options = estimator_options()
+    own = {flag_of(f) for f in dataclasses.fields(ESTIMATORS[name].settings_type)}
+    for flag, value in values.items():
+        if value is not None and flag in options and flag not in own and not options[flag]["trainer"]:
+            return (
+                f"--{flag} is an option of {', '.join(options[flag]['estimators'])}, not of "
+                f"rl_algorithm {name} (remove it, or choose one of those)"
+            )
+    return None
+
+
+def unknown_choice(name: str, values: dict[str, Any]) -> str | None:
+    """The error for the first set option of estimator `name` outside the choices its settings declare (only
+    its own: a trainer field it does not declare keeps trl's values), else None."""
+    for field in dataclasses.fields(ESTIMATORS[name].settings_type):
+        allowed, value = field.metadata.get("choices"), values.get(flag_of(field))
+        if allowed and value is not None and choice_problem(flag_of(field), value, allowed):
+            return choice_problem(flag_of(field), value, allowed)
+    return None
+
+
 def settings_from_options(name: str, values: dict[str, Any], context: dict[str, Any] | None = None) -> Any:
     """`name`'s settings from flat option values (None = unset: the estimator's default; for a field
     declared with `default_from`, `context[default_from]`).
 
-    A set option that `name` does not read is an error (it would be silently ignored otherwise); so is a
-    value outside the option's choices.
+    A set option that `name` does not read is an error (`unread_option`); so is a value outside the
+    option's choices. (The stage-two config checks both when it is built; this is for direct callers.)
     """
     cls = ESTIMATORS[name]
-    options = estimator_options()
     own = {flag_of(f): f for f in dataclasses.fields(cls.settings_type)}
-    for flag, value in values.items():
-        if value is None or flag not in options:
-            continue
-        if flag not in own and not options[flag]["trainer"]:
-            raise ValueError(
-                f"--{flag} is an option of {', '.join(options[flag]['estimators'])}, not of "
-                f"rl_algorithm {name} (remove it, or choose one of those)"
-            )
-        choices = own[flag].metadata.get("choices") if flag in own else None
-        if choices and value not in choices:
-            raise ValueError(f"unknown {flag} {value!r}; choose one of {', '.join(map(str, choices))}")
+    message = unread_option(name, values) or unknown_choice(name, values)
+    if message:
+        raise ValueError(message)
     kwargs = {f.name: values[flag] for flag, f in own.items() if values.get(flag) is not None}
     for f in own.values():
         source = f.metadata.get("default_from")

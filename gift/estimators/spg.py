@@ -34,12 +34,33 @@ from gift.estimators.base import (
     Estimator,
     EstimatorLoss,
     mask_schedule_option,
+    not_above,
     option,
     random_subset,
 )
 from gift.estimators.registry import register
 
 NEGATIVE_SURROGATES = ("elbo", "eubo", "mix")
+
+
+def _sandwich(s: SPGSettings, gen_length: int) -> str | None:
+    if s.num_t < 2 and s.negative != "elbo":
+        return (
+            f"spg_negative {s.negative} needs num_t >= 2: with one draw EUBO - ELBO is the constant "
+            "-log(t)/eubo_beta, so the sandwich is the ELBO both ways (use num_t 2, SPG's value)"
+        )
+    return None
+
+
+def _distinct_blocks(s: SPGSettings, gen_length: int) -> str | None:
+    if not s.block_length:
+        return None
+    if gen_length % s.block_length:
+        return f"gen_length {gen_length} is not divisible by spg_block_length {s.block_length}"
+    blocks = gen_length // s.block_length
+    if s.num_t > blocks:
+        return f"num_t ({s.num_t}) exceeds the {blocks} blocks of the completion: SPG draws distinct blocks"
+    return None
 
 
 @dataclass
@@ -51,14 +72,22 @@ class SPGSettings:
         POSITIVE_INT,
         flag="spg_block_length",
         default_from="block_length",
+        checks=(_distinct_blocks,),
     )
-    min_t: float = option(0.0, "least masked fraction of the partly masked block", UNIT, flag="spg_min_t")
+    min_t: float = option(
+        0.0,
+        "least masked fraction of the partly masked block",
+        UNIT,
+        flag="spg_min_t",
+        checks=(not_above("min_t", "max_t", "spg_min_t", "spg_max_t"),),
+    )
     max_t: float = option(1.0, "largest masked fraction of that block", UNIT, flag="spg_max_t")
     negative: str = option(
         "mix",
         "surrogate of completions with A <= 0: elbo | eubo | mix",
         choices=NEGATIVE_SURROGATES,
         flag="spg_negative",
+        checks=(_sandwich,),
     )
     eubo_beta: float = option(1.0, "beta of the upper bound (EUBO)", POSITIVE)
     mix_weight: float = option(0.5, "weight of the EUBO in the mix", UNIT)
@@ -116,24 +145,6 @@ def spg_surrogates(
 class SPG(Estimator):
     name = "spg"
     settings_type = SPGSettings
-
-    @classmethod
-    def check_settings(cls, settings: SPGSettings, gen_length: int) -> None:
-        s = settings
-        if s.min_t > s.max_t:
-            raise ValueError(f"spg_min_t ({s.min_t}) must not exceed spg_max_t ({s.max_t})")
-        if s.num_t < 2 and s.negative != "elbo":
-            raise ValueError(
-                f"spg_negative {s.negative} needs num_t >= 2: with one draw EUBO - ELBO is the constant "
-                "-log(t)/eubo_beta, so the sandwich is the ELBO both ways (use num_t 2, SPG's value)"
-            )
-        blocks = gen_length // s.block_length if s.block_length else 0
-        if s.block_length and gen_length % s.block_length:
-            raise ValueError(f"gen_length {gen_length} is not divisible by spg_block_length {s.block_length}")
-        if s.block_length and s.num_t > blocks:
-            raise ValueError(
-                f"num_t ({s.num_t}) exceeds the {blocks} blocks of the completion: SPG draws distinct blocks"
-            )
 
     def draw_noise(self, prompt_attention, completion_mask, num_iterations, generator=None) -> torch.Tensor:
         s = self.settings

@@ -27,6 +27,7 @@ from gift.estimators.base import (
     Estimator,
     EstimatorLoss,
     mask_schedule_option,
+    not_above,
     option,
 )
 from gift.estimators.registry import register
@@ -37,7 +38,13 @@ PAD_RULES = ("unscored", "scored")
 @dataclass
 class UniGRPOSettings:
     num_t: int = option(35, "Monte-Carlo mask draws per completion", POSITIVE_INT)
-    min_t: float = option(0.1, "least masking rate of a draw", UNIT, flag="unigrpo_min_t")
+    min_t: float = option(
+        0.1,
+        "least masking rate of a draw",
+        UNIT,
+        flag="unigrpo_min_t",
+        checks=(not_above("min_t", "max_t", "unigrpo_min_t", "unigrpo_max_t"),),
+    )
     max_t: float = option(0.9, "largest masking rate of a draw", UNIT, flag="unigrpo_max_t")
     epsilon: float = option(0.2, "clip range of the ratio", POSITIVE, trainer=True)
     beta: float = option(
@@ -77,11 +84,6 @@ class UniGRPO(Estimator):
     supports_kl = True
     default_kl_reference = "generation"
     reads_scale_rewards = False  # its advantages are always z-scored in the group
-
-    @classmethod
-    def check_settings(cls, settings: UniGRPOSettings, gen_length: int) -> None:
-        if settings.min_t > settings.max_t:
-            raise ValueError(f"unigrpo_min_t ({settings.min_t}) must not exceed unigrpo_max_t ({settings.max_t})")
 
     def official_schedule(self, micro_batch, steps_per_generation, num_iterations) -> int:
         # dLLM-RL noises its batch once (the old log-probs with it) and makes every pass over it with those

@@ -94,9 +94,9 @@ def resolve_decoding(
     Raises `EvalError` before anything is loaded or generated, e.g. for a gen_length that is not a
     multiple of block_length.
     """
-    from gift.options import check_block_split
+    from gift.options import check_block_split, check_rule
     from gift.sampler import SamplerConfig
-    from gift.sampler_options import default, sampler_options
+    from gift.sampler_options import default, sampler_options, sampler_rules
 
     block_length = default("block_length") if block_length is None else block_length
     unknown = sorted(set(options) - set(sampler_options()))
@@ -104,12 +104,21 @@ def resolve_decoding(
         raise EvalError(f"unknown sampler option(s) {unknown}; known: {', '.join(sampler_options())}")
     if not gen_lengths:
         raise EvalError("no --gen_length given")
-    if not isinstance(block_length, int) or block_length <= 0:
-        raise EvalError(f"--block_length must be a positive integer, got {block_length!r}")
+    gen_lengths = list(dict.fromkeys(gen_lengths))  # drop repeats, keep order
+    given = [
+        ("block_length", block_length),
+        ("steps", steps),
+        *options.items(),
+        *(("gen_length", n) for n in gen_lengths),
+    ]
+    for name, value in given:  # each option's rule as the sampler declares it, phrased with its flag
+        if value is not None and name in sampler_rules():
+            try:
+                check_rule(name, value, sampler_rules()[name])
+            except ValueError as err:
+                raise EvalError(str(err)) from None
     out = []
-    for gen_length in dict.fromkeys(gen_lengths):  # drop repeats, keep order
-        if not isinstance(gen_length, int) or gen_length <= 0:
-            raise EvalError(f"--gen_length must be positive integers, got {gen_length!r}")
+    for gen_length in gen_lengths:
         try:
             check_block_split(gen_length, block_length, prefix="--")
             out.append(

@@ -18,13 +18,14 @@ from gift.adapters import DTYPE_NAMES
 from gift.estimators import ESTIMATORS
 from gift.estimators.registry import estimator_rules
 from gift.model_options import model_type_field, torch_dtype_field
-from gift.sampler import SamplerConfig
+from gift.sampler import SAMPLER_CHECKS, SamplerConfig
+from gift.sampler_options import CHOICES as SAMPLER_CHOICES
 from gift.sampler_options import sampler_field, sampler_options
 from rewards import TASKS
 from stages.train.batching import accumulation_field, apply_global_batch, global_batch, global_batch_field, world_size
 from stages.train.fsdp_check import refuse_fsdp_on_cpu
 from stages.train.lora import lora_field, parse_target_modules
-from stages.train.rl_estimator import estimator_fields, estimator_keys, resolve_estimator
+from stages.train.rl_estimator import ESTIMATOR_CHECKS, estimator_fields, estimator_keys, fill_estimator_defaults
 from stages.train.validation import check_config
 
 KL_REFERENCES = ("start", "generation")
@@ -138,26 +139,17 @@ class RLConfig(GRPOConfig):
     def __reduce__(self):  # pickled (trl saves training_args.bin) as its values, rebuilt the same way
         return _rebuild, (self.__dict__.copy(),)
 
-    # The named choices of its string options, checked by `check_config` (None: unset); the sampler's and the
-    # estimators' are checked by the sampler and the registry.
-    CHOICES = {"torch_dtype": DTYPE_NAMES, "kl_reference": KL_REFERENCES}
+    # The named choices of its string options, checked by `check_config` (None: unset); the class built per
+    # registry state adds rl_algorithm's (`_config_class`); the sampler's options keep the sampler's choices.
+    CHOICES = {"torch_dtype": DTYPE_NAMES, "kl_reference": KL_REFERENCES, **SAMPLER_CHOICES}
 
     def __post_init__(self):
-        check_config(self, estimator_rules())  # before anything is loaded: choices, steps, rates, sizes, lengths
+        fill_estimator_defaults(self)  # unset beta/epsilon/loss_type/kl_reference: the estimator's
+        # Before anything is loaded: choices, ranges, then the rules across options (its own, the estimator's).
+        # The sampler's options keep its rules and names: its ranges, choices, split and `SAMPLER_CHECKS` here.
+        checks = (_full_distribution, _generation_boundary, *ESTIMATOR_CHECKS, *SAMPLER_CHECKS)
+        check_config(self, estimator_rules(), checks)
         self.lora_target_modules = parse_target_modules(self.lora_target_modules)
-        # The checks across fields.
-        if self.top_p != 1.0:  # trl's field; the diffusion sampler draws from the whole distribution
-            raise ValueError(
-                f"top_p {self.top_p}: rollouts sample from the full distribution (no nucleus "
-                "filtering); leave top_p at 1.0"
-            )
-        if self.save_steps >= 1 and int(self.save_steps) % self.num_iterations:
-            raise ValueError(
-                f"save_steps ({int(self.save_steps)}) must be a multiple of num_iterations "
-                f"({self.num_iterations}) so a resumed run restarts at a generation boundary"
-            )
-        resolve_estimator(self)  # its defaults for beta/epsilon/..., options and capabilities
-        self.sampler_config()  # the rollout sampler's own checks (same option names)
         apply_global_batch(self)
         processes = world_size()
         completions = global_batch(self.per_device_train_batch_size, self.gradient_accumulation_steps, processes)
@@ -177,8 +169,26 @@ class RLConfig(GRPOConfig):
         super().__post_init__()
 
     def sampler_config(self) -> SamplerConfig:
-        """The rollout sampler's settings; a bad value is the sampler's `ValueError` (same option names)."""
+        """The rollout sampler's settings (the same options, already checked when this config was built)."""
         return SamplerConfig(**{name: getattr(self, name) for name in sampler_options()})
+
+
+def _full_distribution(config: RLConfig) -> str | None:
+    if config.top_p != 1.0:  # trl's field; the diffusion sampler draws from the whole distribution
+        return (
+            f"top_p {config.top_p}: rollouts sample from the full distribution (no nucleus "
+            "filtering); leave top_p at 1.0"
+        )
+    return None
+
+
+def _generation_boundary(config: RLConfig) -> str | None:
+    if config.save_steps >= 1 and int(config.save_steps) % config.num_iterations:
+        return (
+            f"save_steps ({int(config.save_steps)}) must be a multiple of num_iterations "
+            f"({config.num_iterations}) so a resumed run restarts at a generation boundary"
+        )
+    return None
 
 
 @cache

@@ -4,9 +4,9 @@ a config class is built, so an estimator registered after this module was import
 `estimator_fields` are the flat `gift rl` options every registered estimator declares (`num_t`,
 `spg_negative`, `wd1_psi`, ...), each None unless set, with the estimators' help; the trainer's own fields
 they give defaults for (`gift.estimators.base.TRAINER_FIELDS`: beta, epsilon, loss_type) keep trl's help and
-become None (unset) too. `resolve_estimator` fills the unset trainer fields (`beta`, `epsilon`, `loss_type`,
-`kl_reference`), refuses options the chosen estimator does not read, and checks its capabilities against
-the rest of the config.
+become None (unset) too. `fill_estimator_defaults` fills the unset trainer fields (`beta`, `epsilon`,
+`loss_type`, `kl_reference`); `ESTIMATOR_CHECKS` are the estimator's rules across the config's options
+(options it does not read, the rules its settings declare, its capabilities), run by `check_config`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any, Optional
 from trl import GRPOConfig
 
 from gift.estimators import ESTIMATORS, settings_from_options
-from gift.estimators.base import TRAINER_FIELDS
-from gift.estimators.registry import estimator_options
+from gift.estimators.base import TRAINER_FIELDS, settings_problem
+from gift.estimators.registry import estimator_options, unknown_choice, unread_option
 
 # The config fields only the policy update reads besides the estimators' options (a frozen control drops them).
 ESTIMATOR_FIELDS = ("rl_algorithm", "kl_reference")
@@ -59,32 +59,69 @@ def estimator_settings(config: Any) -> Any:
     )
 
 
-def resolve_estimator(config: Any) -> None:
-    """Fill the unset trainer fields from the estimator (else trl's defaults), then check the estimator's
-    options and capabilities. Raises ValueError naming the option."""
-    cls = ESTIMATORS[config.rl_algorithm]  # a registered name: `check_config` checked it
+def fill_estimator_defaults(config: Any) -> None:
+    """Fill the unset trainer fields (`beta`, `epsilon`, `loss_type`) and `kl_reference` with the chosen
+    estimator's defaults (else trl's); an unregistered `rl_algorithm` is left to `check_config`'s choices."""
+    cls = ESTIMATORS.get(config.rl_algorithm)
+    if cls is None:
+        return
     defaults = cls.settings_type()
     for name in TRAINER_FIELDS:
         if getattr(config, name) is None:
             setattr(config, name, getattr(defaults, name, _TRL_FIELDS[name].default))
     if config.kl_reference is None:
         config.kl_reference = cls.default_kl_reference
-    settings = estimator_settings(config)
-    cls.check_settings(settings, config.gen_length)
+
+
+# The estimator's rules across the options of the stage-two config, each `check(config) -> message or None`,
+# run by `check_config` after the choices and ranges (so `rl_algorithm` is a registered name): the options
+# it reads, the rules its settings declare (`option(checks=...)`), then its capabilities.
+
+
+def _unread(config: Any) -> str | None:
+    return unread_option(config.rl_algorithm, option_values(config))
+
+
+def _choices(config: Any) -> str | None:
+    return unknown_choice(config.rl_algorithm, option_values(config))
+
+
+def _settings(config: Any) -> str | None:
+    return settings_problem(estimator_settings(config), config.gen_length)
+
+
+def _scale_rewards(config: Any) -> str | None:
+    cls = ESTIMATORS[config.rl_algorithm]
     if getattr(config, "scale_rewards", "none") != "none" and not cls.reads_scale_rewards:
-        raise ValueError(
+        return (
             f"rl_algorithm {cls.name} sets its own advantage scaling and ignores scale_rewards; "
             f"leave scale_rewards at none (got {config.scale_rewards})"
         )
+    return None
+
+
+def _kl_term(config: Any) -> str | None:
+    cls = ESTIMATORS[config.rl_algorithm]
     if config.beta != 0.0 and not cls.supports_kl:
-        raise ValueError(f"rl_algorithm {cls.name} has no KL term; set beta: 0 (got {config.beta})")
-    if config.beta != 0.0 and config.kl_reference == "generation" and not cls.uses_old_logps:
-        raise ValueError(
+        return f"rl_algorithm {cls.name} has no KL term; set beta: 0 (got {config.beta})"
+    return None
+
+
+def _kl_to_generation(config: Any) -> str | None:
+    cls = ESTIMATORS[config.rl_algorithm]
+    if config.beta == 0.0 or config.kl_reference != "generation":
+        return None
+    if not cls.uses_old_logps:
+        return (
             f"kl_reference generation reads the policy that generated the batch, which rl_algorithm "
             f"{cls.name} does not compute: use kl_reference start or beta 0"
         )
-    if config.beta != 0.0 and config.kl_reference == "generation" and config.num_iterations == 1:
-        raise ValueError(
+    if config.num_iterations == 1:
+        return (
             "kl_reference generation is the policy being trained when num_iterations is 1 (the KL "
             "is always 0): use num_iterations > 1, kl_reference start, or beta 0"
         )
+    return None
+
+
+ESTIMATOR_CHECKS = (_unread, _choices, _settings, _scale_rewards, _kl_term, _kl_to_generation)
