@@ -222,8 +222,8 @@ class Pipeline:
     def evaluate(self, label: str, checkpoint: str | Path, eval_dir: Path) -> dict:
         """Generate and score one checkpoint (skipped when its scores exist)."""
         scores_file = eval_dir / "scores.json"
-        if scores_file.is_file():
-            return json.loads(scores_file.read_text())
+        if scores_file.is_file():  # its files named where they are now (a moved or copied folder)
+            return _files_in(json.loads(scores_file.read_text()), eval_dir)
         from stages.evaluation.evaluate import evaluate
         from stages.evaluation.score import score_files, write_scores
 
@@ -452,6 +452,14 @@ class Pipeline:
         report = write_report(self.out, cfg, record, figure, self.state.data, entropy)
         self.log(f"report: {report}\nfigure: {figure}")
         return report
+
+
+def _files_in(scores: dict[str, Any], eval_dir: Path) -> dict[str, Any]:
+    """`gift score`'s scores with each cell's generation files named in `eval_dir`, where they were written."""
+    cells = [
+        {**c, "files": [str(eval_dir / Path(f).name) for f in c.get("files", [])]} for c in scores.get("cells", [])
+    ]
+    return {**scores, "cells": cells} if "cells" in scores else scores
 
 
 def _worker_job(config: PipelineConfig, base: str, arm_name: str, seed: int) -> dict[str, Any]:
