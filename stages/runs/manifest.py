@@ -25,7 +25,7 @@ from gift.checkpoint import (
 from gift.lora_targets import parse_target_modules
 from gift.stored_paths import CONFIG_PATH_KEYS, store_relative
 from stages.runs.drift import config_drift
-from stages.runs.folder import folder_stage
+from stages.runs.folder import read_marker
 
 # Config keys a resumed run may change: they touch logging, saving and I/O, never the trained weights.
 HARMLESS_KEYS = frozenset(
@@ -216,9 +216,10 @@ def manifest_maker(
 
 
 def enclosing_pipeline(run_dir: str | Path) -> Path | None:
-    """The pipeline folder a run folder lies in (its nearest ancestor marked `pipeline`), or None."""
+    """The pipeline folder a run folder lies in (its nearest ancestor marked `pipeline`), or None. Only the
+    marker is read: an ancestor may be a system folder that cannot be listed."""
     for folder in Path(run_dir).resolve().parents:
-        if folder_stage(folder) == "pipeline":
+        if (read_marker(folder) or {}).get("stage") == "pipeline":
             return folder
     return None
 
