@@ -24,6 +24,7 @@ from typing import Any
 
 from gift.checkpoint import FINAL_DIR, resolve_checkpoint
 from gift.files import atomic_write_text
+from gift.stored_paths import store_relative
 from stages.pipeline_config import PipelineConfig, available_cores, load_pipeline_config
 from stages.recipes import load_recipe
 from stages.run_record import FrozenControl, RunRecord, StageOneRun, StageTwoRun, write_record
@@ -258,6 +259,7 @@ class Pipeline:
             max_length=settings.get("max_length") if pad_tail else None,
             pad_tail=pad_tail,
             token_class=default_token_class(data),
+            model_label=store_relative(base, self.out, out),  # `../base` inside the folder: it may move
             **self.cfg.model_source().options(),
         )
 

@@ -175,7 +175,7 @@ def _pipeline(out: Path, **changes):
     settings = {
         "output_dir": str(out),
         "pretrain_steps": 0,
-        "entropy_examples": 0,
+        "entropy_examples": 4,
         "rl_from_step": 2,
         "stage_one": {"max_steps": 2, "save_steps": 2, "synthetic_examples": 64, "per_device_train_batch_size": 8},
         "stage_two": {
@@ -203,7 +203,8 @@ def test_a_moved_or_copied_pipeline_folder_finishes_and_reruns(tmp_path, monkeyp
     moved = tmp_path / "d2"
     shutil.move(first, moved)
     # the report and its files name the folder's own paths, so they stay true once moved
-    for name in ("report.md", "reward_curves.csv", "run_record.json", "pipeline_config.yaml"):
+    files = ("report.md", "reward_curves.csv", "run_record.json", "pipeline_config.yaml", "entropy/entropy_report.md")
+    for name in files:
         assert str(first) not in (moved / name).read_text(), name
     assert "output_dir: .\n" in (moved / "pipeline_config.yaml").read_text()
     assert read_record(moved).stage_two[0].run_dir == str((moved / stage2).resolve())
