@@ -25,6 +25,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from gift.adapters import ModelAdapter, ModelLoadError, adapter_for, family, load_pretrained, load_tokenizer
 from gift.files import atomic_write_text
+from gift.stored_paths import manifest_paths_resolved
 from gift.weights_check import WeightsError, refuse_nonfinite
 from gift.zero3_load import unpartitioned_load
 
@@ -244,7 +245,7 @@ def read_manifest(path: str | Path) -> Manifest:
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise CheckpointError(f"{directory / MANIFEST_NAME}: unknown fields {unknown}")
-    return Manifest(**data)
+    return Manifest(**manifest_paths_resolved(data, directory))  # paths inside a pipeline folder: stored relative
 
 
 @dataclass

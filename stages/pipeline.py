@@ -24,6 +24,7 @@ from typing import Any
 
 from gift.checkpoint import FINAL_DIR, resolve_checkpoint
 from gift.files import atomic_write_text
+from gift.stored_paths import store_relative
 from stages.pipeline_config import PipelineConfig, available_cores, load_pipeline_config
 from stages.recipes import load_recipe
 from stages.run_record import FrozenControl, RunRecord, StageOneRun, StageTwoRun, write_record
@@ -222,8 +223,8 @@ class Pipeline:
     def evaluate(self, label: str, checkpoint: str | Path, eval_dir: Path) -> dict:
         """Generate and score one checkpoint (skipped when its scores exist)."""
         scores_file = eval_dir / "scores.json"
-        if scores_file.is_file():
-            return json.loads(scores_file.read_text())
+        if scores_file.is_file():  # its files named where they are now (a moved or copied folder)
+            return _files_in(json.loads(scores_file.read_text()), eval_dir)
         from stages.evaluation.evaluate import evaluate
         from stages.evaluation.score import score_files, write_scores
 
@@ -258,6 +259,7 @@ class Pipeline:
             max_length=settings.get("max_length") if pad_tail else None,
             pad_tail=pad_tail,
             token_class=default_token_class(data),
+            model_label=store_relative(base, self.out, out),  # `../base` inside the folder: it may move
             **self.cfg.model_source().options(),
         )
 
@@ -452,6 +454,14 @@ class Pipeline:
         report = write_report(self.out, cfg, record, figure, self.state.data, entropy)
         self.log(f"report: {report}\nfigure: {figure}")
         return report
+
+
+def _files_in(scores: dict[str, Any], eval_dir: Path) -> dict[str, Any]:
+    """`gift score`'s scores with each cell's generation files named in `eval_dir`, where they were written."""
+    cells = [
+        {**c, "files": [str(eval_dir / Path(f).name) for f in c.get("files", [])]} for c in scores.get("cells", [])
+    ]
+    return {**scores, "cells": cells} if "cells" in scores else scores
 
 
 def _worker_job(config: PipelineConfig, base: str, arm_name: str, seed: int) -> dict[str, Any]:

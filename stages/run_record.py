@@ -5,7 +5,8 @@ The first arm is the reference every other arm is compared with in the report. E
 seed, folder and step count; each stage-two run its label, arm, algorithm, seed, folder, starting checkpoint, steps
 and `num_iterations` (updates per generation batch), and its frozen control's folder and steps per generation batch
 when the pipeline ran one. The recipes are stored as the runs used them: the `base:` chain merged and the pipeline's
-overrides applied.
+overrides applied. Run folders inside the pipeline folder are stored relative to it (`./seed0/sft/stage1`) and read
+back as paths under the folder where the record is now, so a moved or copied folder's record names its own runs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gift.files import atomic_write_text
+from gift.stored_paths import resolve_stored, store_relative
 
 RECORD_FILE = "run_record.json"
 STAGES = ("stage zero", "stage one", "stage two", "frozen control", "evaluation")  # rows of the wall-time split
@@ -80,11 +82,18 @@ class RunRecord:
             "stage_two_steps": one({r.max_steps for r in self.stage_two}),
         }
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2) + "\n"
+    def to_json(self, folder: str | Path | None = None) -> str:
+        """The record as JSON; with `folder` (where it is written) its run folders inside it stored relative."""
+        data = asdict(self)
+        if folder is not None:
+            data = _run_paths(data, lambda path: store_relative(path, folder, folder))
+        return json.dumps(data, indent=2) + "\n"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+    def from_dict(cls, data: dict[str, Any], folder: str | Path | None = None) -> RunRecord:
+        """The record of `data`; with `folder` (where it was read) its relative run folders resolved against it."""
+        if folder is not None and isinstance(data, dict):
+            data = _run_paths(data, lambda path: resolve_stored(path, folder))
         two = [
             StageTwoRun(**{**r, "control": FrozenControl(**r["control"]) if r.get("control") else None})
             for r in data.get("stage_two", [])
@@ -103,9 +112,29 @@ class RunRecord:
         )
 
 
+def _run_paths(data: dict[str, Any], convert) -> dict[str, Any]:
+    """`data` (a record as a dict) with `convert` applied to every run folder, starting checkpoint and scored file."""
+
+    def run(entry: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+        entry = {**entry, **{k: convert(entry[k]) for k in keys if k in entry}}
+        if isinstance(entry.get("control"), dict):
+            entry["control"] = run(entry["control"], ("run_dir",))
+        return entry
+
+    def cells(scores: dict[str, Any]) -> dict[str, Any]:
+        return {**scores, "cells": [{**c, "files": [convert(f) for f in c.get("files", [])]} for c in scores["cells"]]}
+
+    return {
+        **data,
+        "stage_one": [run(r, ("run_dir",)) for r in data.get("stage_one", [])],
+        "stage_two": [run(r, ("run_dir", "start")) for r in data.get("stage_two", [])],
+        "evaluations": {key: cells(scores) for key, scores in data.get("evaluations", {}).items()},
+    }
+
+
 def write_record(record: RunRecord, out: Path) -> Path:
     path = Path(out) / RECORD_FILE
-    atomic_write_text(path, record.to_json())
+    atomic_write_text(path, record.to_json(out))
     return path
 
 
@@ -115,6 +144,6 @@ def read_record(out: Path) -> RunRecord:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no run record; run `gift pipeline` on this folder first")
     try:
-        return RunRecord.from_dict(json.loads(path.read_text()))
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        return RunRecord.from_dict(json.loads(path.read_text()), out)
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
         raise ValueError(f"{path}: not a pipeline run record ({err})") from err

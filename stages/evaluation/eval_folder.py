@@ -11,8 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gift.stored_paths import resolve_stored, store_relative
 from stages.runs.folder import ForeignFolderError, check_folder, mark_folder, read_marker
-from stages.runs.manifest import absolute_source
+from stages.runs.manifest import absolute_source, enclosing_pipeline
 
 EVAL_CONFIG = "eval_config.json"
 
@@ -29,15 +30,15 @@ def _recorded_models(out: Path) -> set[str]:
     """The models this folder's generations came from (marker, and every task's `eval_config.json` entry)."""
     models = set()
     marker = read_marker(out) or {}
-    if marker.get("model"):
-        models.add(str(marker["model"]))
+    if marker.get("model"):  # stored relative to the folder inside a pipeline folder (which may have moved)
+        models.add(str(resolve_stored(str(marker["model"]), out.resolve())))
     try:
         config = json.loads((out / EVAL_CONFIG).read_text())
     except (OSError, ValueError):
         config = {}
     for entry in config.values() if isinstance(config, dict) else []:
         if isinstance(entry, dict) and entry.get("model") not in (None, "in-memory"):
-            models.add(absolute_source(str(entry["model"])))
+            models.add(absolute_source(str(resolve_stored(str(entry["model"]), out.resolve()))))
     return models
 
 
@@ -58,5 +59,7 @@ def claim_eval_folder(output_dir: str | Path, identity: str | None) -> Path:
             f"--output_dir {out}: holds generations of {', '.join(others)} ({out / EVAL_CONFIG}), not of {identity}; "
             "gift score would mix the two models in one table: choose another --output_dir"
         )
-    mark_folder(out, "eval", **({"model": identity} if identity is not None else {}))
+    pipeline = enclosing_pipeline(out) if identity is not None else None
+    stored = store_relative(identity, pipeline, out) if pipeline is not None else identity
+    mark_folder(out, "eval", **({"model": stored} if stored is not None else {}))
     return out

@@ -110,7 +110,8 @@ def plot_stage_two(
     """Draw the stage-two figure into `output` (PNG) with its CSV beside it; return the PNG's path."""
     output = Path(output)
     if not all(run.control is not None for run in runs):
-        return plot_reward_curves([(run.label, run.run_dir) for run in runs], output, smoothing, title=title)[0]
+        labelled = [(run.label, run.run_dir) for run in runs]  # the CSV names them inside the pipeline folder
+        return plot_reward_curves(labelled, output, smoothing, title=title, relative_to=output.parent)[0]
     rows, arms = _collect(runs, smoothing)
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(output.with_suffix(".csv"), "w", newline="", encoding="utf-8") as handle:

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gift.stored_paths import store_relative
 from stages.runs.own_outputs import first_line_is, refuse_foreign_outputs, text_containing
 
 CURVE_HEADER = ["label", "run", "step", "raw", "smoothed"]
@@ -323,13 +324,14 @@ def plot_reward_curves(
     band: str = "minmax",
     skip_bad: bool = False,
     warn=None,
+    relative_to: str | Path | None = None,
 ) -> tuple[Path, Path]:
     """Draw the runs' curves into `output` (PNG) and write the CSVs; return (png, csv).
 
     `runs` is a list of (label, run_dir); runs sharing a label are seeds of one arm. With `skip_bad`,
     bad lines and unreadable runs are skipped (reported through `warn`) instead of raising
     `MetricsFileError`; a call left with no run still raises. The per-label aggregate goes to
-    `aggregate_csv_path(output)`.
+    `aggregate_csv_path(output)`. `relative_to`: a folder whose runs the CSV names relative to it (a pipeline's).
     """
     if not runs:
         raise ValueError("no runs to plot")
@@ -339,6 +341,8 @@ def plot_reward_curves(
         raise ValueError(f"smoothing must lie in [0, 1), got {smoothing}")
     warn = warn or (lambda msg: warnings.warn(msg, stacklevel=2))
     curves = load_curves(runs, metric, smoothing, skip_bad, warn)
+    if relative_to is not None:  # so the CSV still names its runs once the folder moves
+        curves = [{**c, "run": store_relative(c["run"], relative_to, relative_to)} for c in curves]
     arms = aggregate_arms(curves, band)
     output = Path(output)
     csv_path = output.with_suffix(".csv")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,9 @@ from gift.checkpoint import (
     write_manifest,
 )
 from gift.lora_targets import parse_target_modules
+from gift.stored_paths import CONFIG_PATH_KEYS, store_relative
 from stages.runs.drift import config_drift
+from stages.runs.folder import read_marker
 
 # Config keys a resumed run may change: they touch logging, saving and I/O, never the trained weights.
 HARMLESS_KEYS = frozenset(
@@ -110,9 +113,10 @@ def canonical_spelling(key: str, value: Any) -> Any:
 
 def moved_sources(saved: dict[str, Any], config) -> dict[str, Any]:
     """`saved` with each model or data path that lies in the run's own folder tree (a pipeline folder's `base/`,
-    a stage-one `final/`) taken as the current one when it sits at the same place in that tree: a run, or a
-    whole pipeline folder, moved or copied elsewhere finishes and reruns. The tree is the deepest folder holding
-    both the current `output_dir` and the current path."""
+    a stage-one `final/`) taken as the current one when it sits at the same place in that tree: a run beside its
+    model, or a pipeline folder written before its paths were stored relative to it (`relative_to_pipeline`),
+    moved or copied elsewhere finishes and reruns. The tree is the deepest folder holding both the current
+    `output_dir` and the current path."""
     out = getattr(config, "output_dir", None)
     if not isinstance(out, str):
         return saved
@@ -200,11 +204,36 @@ def manifest_maker(
     source = absolute_source(source)
     base_model = source if config.use_lora else (loaded.manifest.base_model if loaded.manifest else source)
     resolved = {k: v for k, v in config.to_dict().items() if not k.startswith("_")}
+    pipeline = enclosing_pipeline(config.output_dir)
 
     def make_manifest(metrics: dict) -> Manifest:
         manifest = manifest_for(loaded, stage, base_model, objective, config.use_lora, resolved, metrics)
         if parent_is_source:
             manifest.parent = source
-        return manifest
+        return manifest if pipeline is None else relative_to_pipeline(manifest, pipeline, config.output_dir)
 
     return make_manifest
+
+
+def enclosing_pipeline(run_dir: str | Path) -> Path | None:
+    """The pipeline folder a run folder lies in (its nearest ancestor marked `pipeline`), or None. Only the
+    marker is read: an ancestor may be a system folder that cannot be listed."""
+    for folder in Path(run_dir).resolve().parents:
+        if (read_marker(folder) or {}).get("stage") == "pipeline":
+            return folder
+    return None
+
+
+def relative_to_pipeline(manifest: Manifest, pipeline: Path, run_dir: str | Path) -> Manifest:
+    """The manifest of a checkpoint in `run_dir/` (`final/`, `checkpoint-N/`) with every model, data and run path
+    inside the pipeline folder stored relative to the checkpoint (`../../../base`), so the folder can be moved
+    or copied; `gift.checkpoint.read_manifest` resolves them against the checkpoint it reads."""
+    start = Path(run_dir) / FINAL_DIR  # every checkpoint of the run sits one level below it
+
+    def rel(value):
+        return store_relative(value, pipeline, start)
+
+    config = {**manifest.config, **{k: rel(manifest.config[k]) for k in CONFIG_PATH_KEYS if k in manifest.config}}
+    return dataclasses.replace(
+        manifest, base_model=rel(manifest.base_model), parent=rel(manifest.parent), config=config
+    )

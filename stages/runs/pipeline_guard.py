@@ -70,11 +70,12 @@ def hold_pipeline_folder(config: Any) -> Iterator[Path]:
         check_folder(out, "pipeline")  # again, now that no other writer can change it
         check_config_unchanged(out, config)
         mark_folder(out, "pipeline")
-        recorded = yaml.safe_dump(asdict(config), sort_keys=False)
+        # The folder names itself `.`: the file stays true when the folder is moved or copied.
+        recorded = yaml.safe_dump({**asdict(config), "output_dir": "."}, sort_keys=False)
         if not (out / CONFIG_FILE).is_file():
             atomic_write_text(out / CONFIG_FILE, recorded)
         yield out
-        # A rerun records its harmless changes (workers, output_dir after a move) only once it ran through:
+        # A rerun records its harmless changes (workers, smoothing) only once it ran through:
         # a stage refused on the way leaves the file as it was.
         atomic_write_text(out / CONFIG_FILE, recorded)
     finally:
