@@ -41,10 +41,7 @@ def _step_time(run_dir: Path) -> float | None:
 
 def _final_reward(rl_dir: Path, tail: float = 0.2) -> float | None:
     """Mean raw reward over the last `tail` of a stage-two run."""
-    path = rl_dir / "metrics.jsonl"
-    if not path.is_file():
-        return None
-    rewards = [r["reward_mean"] for r in map(json.loads, path.read_text().splitlines()) if "reward_mean" in r]
+    rewards = _rewards(rl_dir)
     last = rewards[-max(1, int(len(rewards) * tail)) :]
     return sum(last) / len(last) if last else None
 
