@@ -252,7 +252,6 @@ def main(argv: list[str] | None = None) -> Path:
 if __name__ == "__main__":
     try:
         main()
-    except (
-        UsageError
-    ) as err:  # `accelerate launch -m stages.train.cold_start`: a bad option is one line, not a traceback
+    # `accelerate launch -m stages.train.cold_start`: a bad option is one line, not a traceback
+    except UsageError as err:
         raise SystemExit(f"stages.train.cold_start: error: {err}") from None
