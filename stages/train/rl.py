@@ -193,19 +193,10 @@ class DiffuGRPOTrainer(DivergenceStop, CheckedResume, GRPOTrainer):
     def _all_iteration_logps(self, model, batch: dict) -> torch.Tensor:
         """(B, mu, K, L) log-probs under each mask set some update reads (`mask_schedule`); NaN for the others."""
         spg = self.args.steps_per_generation
-        read = {self.estimator.mask_set(m, spg, self.num_iterations) for m in range(spg * self.num_iterations)}
-        first = self._logps(model, batch, min(read))
-        return torch.stack(
-            [
-                first
-                if k == min(read)
-                else self._logps(model, batch, k)
-                if k in read
-                else torch.full_like(first, float("nan"))
-                for k in range(self.num_iterations)
-            ],
-            dim=1,
-        )
+        read = sorted({self.estimator.mask_set(m, spg, self.num_iterations) for m in range(spg * self.num_iterations)})
+        logps = {k: self._logps(model, batch, k) for k in read}
+        unread = torch.full_like(logps[read[0]], float("nan"))
+        return torch.stack([logps.get(k, unread) for k in range(self.num_iterations)], dim=1)
 
     def _reference_logps(self, batch: dict) -> torch.Tensor:
         if self.args.kl_reference == "generation":  # the policy that generated the batch (mu > 1: checked)
