@@ -26,6 +26,7 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from gift.models import FAMILY_KEY, UnsupportedConfigError, dream, llada
+from gift.weights_check import load_checked, refuse_nonfinite, refuse_pickle_only
 
 LLADA_MASK_ID = llada.MASK_ID
 
@@ -333,8 +334,6 @@ def load_pretrained(
     except UnsupportedConfigError as err:
         raise ModelLoadError(str(err)) from err
     directory = _local_dir(name_or_path)
-    from gift.weights_check import refuse_pickle_only
-
     refuse_pickle_only(directory)
     tokenizer = load_tokenizer(directory, kind)
     adapter = adapter_for(kind, tokenizer, config)  # fails early on a tokenizer without a mask token
@@ -345,8 +344,6 @@ def load_pretrained(
         except UnsupportedConfigError as err:
             raise ModelLoadError(str(err)) from err
     else:
-        from gift.weights_check import load_checked
-
         kwargs = {"dtype": dtype} if dtype is not None else {}
         model = load_checked(AutoModelForCausalLM, directory, **kwargs)
     if model.config.model_type != fam.native_model_type or getattr(model.config, "is_causal", True):
@@ -357,7 +354,5 @@ def load_pretrained(
         )
     if fam.prepare is not None:
         fam.prepare(model)
-    from gift.weights_check import refuse_nonfinite
-
     refuse_nonfinite(directory, model)
     return model, tokenizer, adapter

@@ -26,7 +26,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from gift.adapters import ModelAdapter, ModelLoadError, adapter_for, family, load_pretrained, load_tokenizer
 from gift.files import atomic_write_text
 from gift.stored_paths import manifest_paths_resolved
-from gift.weights_check import WeightsError, refuse_nonfinite
+from gift.weights_check import WeightsError, refuse_nonfinite, weights_file
 from gift.zero3_load import unpartitioned_load
 
 MANIFEST_NAME = "gift_manifest.json"
@@ -352,10 +352,9 @@ def explain_unreadable_weights(directory: str | Path):
         text = f"{type(err).__name__} {err}"
         if "Safetensor" not in text and "safetensors" not in text and "deserializ" not in text:
             raise
-        files = sorted(Path(directory).glob("*.safetensors")) if Path(directory).is_dir() else []
-        where = ", ".join(str(f) for f in files) or str(directory)
+        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise CheckpointError(
-            f"{where}: unreadable weights ({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
+            f"{weights_file(directory)}: unreadable weights ({first_line}); "
             "the file is truncated or corrupt: copy or save it again"
         ) from err
 

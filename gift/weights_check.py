@@ -25,8 +25,8 @@ class WeightsError(ValueError):
 
 def weights_file(directory: str | Path, key: str | None = None) -> str:
     """The safetensors file of `directory` holding `key` (by its header), else the directory's weights files."""
-    directory = Path(directory)
-    files = sorted(directory.glob("*.safetensors")) if directory.is_dir() else []
+    folder = Path(directory)
+    files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
     if key is not None:
         from safetensors import safe_open
 

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from gift.diffu_grpo import GRPOLossOutput, diffu_grpo_loss, group_advantages
+from gift.diffu_grpo import LOSS_TYPES, GRPOLossOutput, diffu_grpo_loss, group_advantages
 from gift.options import NON_NEGATIVE, POSITIVE, POSITIVE_INT, PROBABILITY, UNIT, Rule  # noqa: F401 (estimators' rules)
 
 # A rule across a settings dataclass's options (and the completion length): the error message, or None.
@@ -78,6 +78,16 @@ def mask_schedule_option(default: str) -> Any:
         "which inner update reads which mask set: per_update (update j: set j) | official "
         "(the official trainer's micro-batch indexing)",
         choices=MASK_SCHEDULES,
+    )
+
+
+def loss_type_option() -> Any:
+    """The `loss_type` field of the estimators reducing d1's token losses (`gift.diffu_grpo.aggregate`)."""
+    return option(
+        "bnpo",
+        "bnpo (token mean over the micro-batch) | grpo (per-sequence mean, then batch)",
+        choices=LOSS_TYPES,
+        trainer=True,
     )
 
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import torch
 
-from gift.diffu_grpo import LOSS_TYPES
 from gift.estimators.base import (
     NON_NEGATIVE,
     POSITIVE,
@@ -32,6 +31,7 @@ from gift.estimators.base import (
     Estimator,
     EstimatorLoss,
     clipped_ratio_loss,
+    loss_type_option,
     mask_schedule_option,
     option,
 )
@@ -56,12 +56,7 @@ class CoupledSettings:
     )
     max_t: float = option(0.8, "largest masking rate of the complementary pair", UNIT, flag="coupled_max_t")
     mask_schedule: str = mask_schedule_option("official")
-    loss_type: str = option(
-        "bnpo",
-        "bnpo (token mean over the micro-batch) | grpo (per-sequence mean, then batch)",
-        choices=LOSS_TYPES,
-        trainer=True,
-    )
+    loss_type: str = loss_type_option()
     epsilon: float = option(0.5, "clip range of the ratio", POSITIVE, trainer=True)
     beta: float = option(0.01, "weight of the k3 KL", NON_NEGATIVE, trainer=True)
 

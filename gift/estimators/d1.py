@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from gift.diffu_grpo import LOSS_TYPES, draw_prompt_masks
+from gift.diffu_grpo import draw_prompt_masks
 from gift.estimators.base import (
     NON_NEGATIVE,
     POSITIVE,
@@ -19,6 +19,7 @@ from gift.estimators.base import (
     Estimator,
     EstimatorLoss,
     clipped_ratio_loss,
+    loss_type_option,
     mask_schedule_option,
     option,
 )
@@ -36,12 +37,7 @@ class D1Settings:
     p_mask_prompt: float = option(
         0.15, "probability that a real prompt token is masked in the log-prob estimate", PROBABILITY
     )
-    loss_type: str = option(
-        "bnpo",
-        "bnpo (token mean over the micro-batch) | grpo (per-sequence mean, then batch)",
-        choices=LOSS_TYPES,
-        trainer=True,
-    )
+    loss_type: str = loss_type_option()
     epsilon: float = option(0.5, "clip range of the ratio", POSITIVE, trainer=True)
     beta: float = option(0.04, "weight of the k3 KL", NON_NEGATIVE, trainer=True)
     mask_schedule: str = mask_schedule_option("official")
