@@ -23,6 +23,10 @@ def copy_task_rows(n: int = 64) -> list[dict]:
     return rows
 
 
+# The CLI flags every official-layout test run on CPU passes: fp32 weights, no bf16, no progress bar, no logging.
+CPU_FLAGS = ["--torch_dtype", "float32", "--bf16", "false", "--disable_tqdm", "true", "--report_to", "none"]
+
+
 # What every stage-two test run shares: the embedded model on synthetic Sudoku, full weights, 2 updates
 # per generation, no logging; each test file adds its own sizes.
 TINY_RL = dict(

@@ -13,13 +13,13 @@ from pathlib import Path
 import official_layout as layout
 import pytest
 import torch
+from helpers import CPU_FLAGS as CPU
 
 from gift.checkpoint import load_model, read_manifest
 from stages.cli import main as gift
 
 FAMILIES = ("llada", "dream")
 WRITERS = {"llada": layout.write_official_llada, "dream": layout.write_official_dream}
-CPU = ["--torch_dtype", "float32", "--bf16", "false", "--disable_tqdm", "true", "--report_to", "none"]
 STAGE_ONE = [
     "--dataset",
     "synthetic:sudoku",
