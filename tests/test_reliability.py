@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import copy_task_rows, tiny_rl_config, write_jsonl
+from helpers import copy_task_rows, tiny_cold_start_config, tiny_rl_config, write_jsonl
 from transformers import TrainerCallback
 
 import stages.train.cold_start as cold_start
@@ -40,23 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _config(run_dir: Path, base_dir: Path, data: Path, **overrides) -> ColdStartConfig:
-    values = dict(
-        model_name_or_path=str(base_dir),
-        dataset=str(data),
-        output_dir=str(run_dir),
-        max_length=24,
-        per_device_train_batch_size=8,
-        learning_rate=3e-3,
-        lr_scheduler_type="constant",
-        max_steps=4,
-        save_steps=2,
-        seed=0,
-        logging_steps=1,
-        disable_tqdm=True,
-        objective="gift",
-    )
-    values.update(overrides)
-    return ColdStartConfig(**values)
+    return tiny_cold_start_config(run_dir, base_dir, data, **{"objective": "gift", **overrides})
 
 
 def _rl_config(run_dir: Path, model: Path, **overrides) -> RLConfig:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import copy_task_rows, tiny_rl_config, write_jsonl
+from helpers import copy_task_rows, tiny_cold_start_config, tiny_rl_config, write_jsonl
 from transformers import TrainerCallback
 
 from gift.checkpoint import DiskFullError, explain_disk_full, load_model, read_manifest
@@ -42,22 +42,7 @@ def data(tmp_path_factory) -> Path:
 
 
 def _s1(run_dir: Path, model: Path | str, data: Path, **overrides) -> ColdStartConfig:
-    values = dict(
-        model_name_or_path=str(model),
-        dataset=str(data),
-        output_dir=str(run_dir),
-        max_length=24,
-        per_device_train_batch_size=8,
-        learning_rate=3e-3,
-        lr_scheduler_type="constant",
-        max_steps=4,
-        save_steps=2,
-        seed=0,
-        logging_steps=1,
-        disable_tqdm=True,
-        objective="gift",
-    )
-    return ColdStartConfig(**{**values, **overrides})
+    return tiny_cold_start_config(run_dir, model, data, **{"objective": "gift", **overrides})
 
 
 def _rl(run_dir: Path, model: Path | str, **overrides):
