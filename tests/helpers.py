@@ -74,3 +74,15 @@ def tiny_rl_config(output_dir: Path, model: Path | str, **values):
     from stages.train.rl_config import RLConfig
 
     return RLConfig(**{**TINY_RL, "model": str(model), "output_dir": str(output_dir), **values})
+
+
+def kill_at_step(step: int):
+    """A Trainer callback raising KeyboardInterrupt at the end of optimizer step `step`: a simulated kill."""
+    from transformers import TrainerCallback
+
+    class KillAtStep(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == step:
+                raise KeyboardInterrupt("simulated kill")
+
+    return KillAtStep()

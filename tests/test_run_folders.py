@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import copy_task_rows, tiny_cold_start_config, tiny_rl_config, write_jsonl
-from transformers import TrainerCallback
+from helpers import copy_task_rows, kill_at_step, tiny_cold_start_config, tiny_rl_config, write_jsonl
 
 from gift.checkpoint import DiskFullError, explain_disk_full, load_model, read_manifest
 from stages.cli import main as gift
@@ -49,15 +48,6 @@ def _rl(run_dir: Path, model: Path | str, **overrides):
     return tiny_rl_config(
         run_dir, model, **{"max_prompts": 16, "steps": 6, "per_device_train_batch_size": 4, **overrides}
     )
-
-
-class _Kill(TrainerCallback):
-    def __init__(self, at_step: int):
-        self.at_step = at_step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.at_step:
-            raise KeyboardInterrupt("simulated kill")
 
 
 # --- one rule for what a run folder is ----------------------------------------------------------------------
@@ -108,7 +98,7 @@ def test_a_run_of_an_older_version_still_resumes(tmp_path, base_dir, data):
 def _kill_cold_start(run: Path, model, data: Path, at: int, **overrides) -> None:
     """A stage-one run killed after step `at` (its checkpoints so far kept)."""
     with pytest.raises(KeyboardInterrupt):
-        run_cold_start(_s1(run, model, data, **overrides), callbacks=[_Kill(at)])
+        run_cold_start(_s1(run, model, data, **overrides), callbacks=[kill_at_step(at)])
 
 
 @pytest.mark.parametrize(
@@ -426,7 +416,7 @@ def test_a_torn_last_metrics_line_is_repaired_with_its_line_number(tmp_path, cap
 def test_rl_resume_over_a_torn_metrics_line(tmp_path, base_dir):
     run = tmp_path / "rl"
     with pytest.raises(KeyboardInterrupt):
-        run_rl(_rl(run, base_dir, max_steps=4, save_steps=2), callbacks=[_Kill(3)])
+        run_rl(_rl(run, base_dir, max_steps=4, save_steps=2), callbacks=[kill_at_step(3)])
     metrics = run / "metrics.jsonl"
     metrics.write_text(metrics.read_text() + '{"step": 4, "loss": 0.1')
     run_rl(_rl(run, base_dir, max_steps=4, save_steps=2, resume=True))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import copy_task_rows, tiny_cold_start_config, tiny_rl_config, write_jsonl
+from helpers import copy_task_rows, kill_at_step, tiny_cold_start_config, tiny_rl_config, write_jsonl
 from safetensors.torch import load_file, save_file
 from transformers import TrainerCallback
 
@@ -118,15 +118,9 @@ def test_a_diverged_rl_step_is_refused_too(tmp_path, base_dir):
     assert not run.exists() or not (run / FINAL_DIR).exists()
 
 
-class _Kill(TrainerCallback):
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == 3:
-            raise KeyboardInterrupt("simulated kill")
-
-
 def _killed_after_checkpoint_2(run: Path, base_dir: Path, data: Path) -> Path:
     with pytest.raises(KeyboardInterrupt):
-        run_cold_start(_config(run, base_dir, data), callbacks=[_Kill()])
+        run_cold_start(_config(run, base_dir, data), callbacks=[kill_at_step(3)])
     return run / "checkpoint-2"
 
 
