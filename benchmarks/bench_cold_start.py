@@ -57,6 +57,19 @@ def _setup(preset: str):
     return model, adapter, vocab, batch_size, length, answer, tail
 
 
+def _random_batch(g, vocab: int, batch_size: int, length: int, answer, tail, first: int = 0) -> dict:
+    """One batch of random token ids (drawn from `g`) over the fixed masks; its examples are numbered from `first`."""
+    import torch
+
+    return {
+        "input_ids": torch.randint(2, vocab, (batch_size, length), generator=g),
+        "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
+        "answer_mask": answer,
+        "pad_tail_mask": tail,
+        "index": torch.arange(first, first + batch_size),
+    }
+
+
 def _child(preset: str, objective: str, steps: int, warmup: int) -> dict:
     import torch
 
@@ -68,13 +81,7 @@ def _child(preset: str, objective: str, steps: int, warmup: int) -> dict:
     g = torch.Generator().manual_seed(0)
 
     def batch():
-        return {
-            "input_ids": torch.randint(2, vocab, (batch_size, length), generator=g),
-            "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
-            "answer_mask": answer,
-            "pad_tail_mask": tail,
-            "index": torch.arange(batch_size),
-        }
+        return _random_batch(g, vocab, batch_size, length, answer, tail)
 
     cache_seconds = None
     if objective == "sft":
@@ -125,16 +132,7 @@ def interleaved(preset: str, steps: int, warmup: int, pool: int = 4, refresh: tu
     base, adapter, vocab, batch_size, length, answer, tail = _setup(preset)
     g = torch.Generator().manual_seed(0)
     # A pool of batches cycled over the steps, so examples come back and k > 1 reuses their betas.
-    batches = [
-        {
-            "input_ids": torch.randint(2, vocab, (batch_size, length), generator=g),
-            "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
-            "answer_mask": answer,
-            "pad_tail_mask": tail,
-            "index": torch.arange(i * batch_size, (i + 1) * batch_size),
-        }
-        for i in range(pool)
-    ]
+    batches = [_random_batch(g, vocab, batch_size, length, answer, tail, first=i * batch_size) for i in range(pool)]
     started = time.perf_counter()
     store = torch.zeros(pool * batch_size, length)
     for b in batches:  # the one-off probe of every example (cached; k > 1 starts from it)

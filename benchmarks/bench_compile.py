@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def main(argv: list[str] | None = None) -> dict:
     import torch
-    from bench_cold_start import _setup
+    from bench_cold_start import _random_batch, _setup
 
     from gift.loss import diffusion_loss
     from gift.schedules import UniformSchedule
@@ -45,13 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
     first_compiled = None
     for step in range(args.warmup + args.steps):
         g = torch.Generator().manual_seed(step)
-        batch = {
-            "input_ids": torch.randint(2, vocab, (batch_size, length), generator=g),
-            "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
-            "answer_mask": answer,
-            "pad_tail_mask": tail,
-            "index": torch.arange(batch_size),
-        }
+        batch = _random_batch(g, vocab, batch_size, length, answer, tail)
         for name, (net, optimizer) in runs.items():
             torch.manual_seed(1000 + step)  # the same masks for both
             started = time.perf_counter()

@@ -5,9 +5,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import copy_task_rows, write_jsonl
+from helpers import copy_task_rows, kill_at_step, write_jsonl
 from safetensors.torch import load_file
-from transformers import TrainerCallback
 
 import stages.train.cold_start as cold_start
 from gift.checkpoint import MANIFEST_NAME, load_model, read_manifest
@@ -89,22 +88,13 @@ def test_trainable_parameters_change_and_probe_stats_logged(tmp_path, base_dir):
         assert key in row, key
 
 
-class _Crash(TrainerCallback):
-    def __init__(self, at_step):
-        self.at_step = at_step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.at_step:
-            raise KeyboardInterrupt("simulated kill")
-
-
 @pytest.mark.parametrize("beta_source", ["live", "cached"])
 def test_kill_and_resume_reproduces_the_uninterrupted_run(tmp_path, base_dir, beta_source, monkeypatch):
     data = write_jsonl(tmp_path / "copy.jsonl", copy_task_rows(64))
     common = dict(max_steps=6, save_steps=3, objective="gift", beta_source=beta_source)
     straight = run_cold_start(_config(tmp_path / "a", base_dir, data, **common))
     with pytest.raises(KeyboardInterrupt):
-        run_cold_start(_config(tmp_path / "b", base_dir, data, **common), callbacks=[_Crash(at_step=5)])
+        run_cold_start(_config(tmp_path / "b", base_dir, data, **common), callbacks=[kill_at_step(5)])
     run_b = tmp_path / "b" / "run"
     assert (run_b / "checkpoint-3" / MANIFEST_NAME).is_file() and not (run_b / "final").exists()
     if beta_source == "cached":

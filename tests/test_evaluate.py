@@ -463,29 +463,15 @@ def test_torchrun_two_processes_write_the_single_process_file(run_dir, tmp_path)
     assert json.loads((tmp_path / "two" / "eval_config.json").read_text())["sudoku"]["num_processes"] == 2
 
 
+def _eval_sudoku_32(run_dir: Path, out: Path, *flags: str) -> int:
+    """`gift eval` on four synthetic sudoku rows at gen_length 32, with the decoding flags given."""
+    args = ["eval", "--model", str(run_dir), "--task", "sudoku", "--data", "synthetic", "--limit", "4"]
+    return gift([*args, "--gen_length", "32", *flags, "--output_dir", str(out)])
+
+
 def test_parallel_decoding_with_the_schedule_floor_never_calls_more_than_steps(run_dir, tmp_path):
     out = tmp_path / "eval"
-    gift(
-        [
-            "eval",
-            "--model",
-            str(run_dir),
-            "--task",
-            "sudoku",
-            "--data",
-            "synthetic",
-            "--limit",
-            "4",
-            "--gen_length",
-            "32",
-            "--threshold",
-            "0.9",
-            "--min_commit",
-            "schedule",
-            "--output_dir",
-            str(out),
-        ]
-    )
+    _eval_sudoku_32(run_dir, out, "--threshold", "0.9", "--min_commit", "schedule")
     assert all(r["model_calls"] <= 16 for r in read_jsonl(out / "sudoku_32.jsonl"))  # steps = 32 / 2
     decoding = json.loads((out / "eval_config.json").read_text())["sudoku"]["decoding"]
     assert decoding[0]["min_commit"] == "schedule" and decoding[0]["threshold"] == 0.9
@@ -493,52 +479,10 @@ def test_parallel_decoding_with_the_schedule_floor_never_calls_more_than_steps(r
 
 def test_eos_stop_and_lookahead_reach_the_sampler_and_the_record(run_dir, tmp_path, capsys):
     out = tmp_path / "eval"
-    gift(
-        [
-            "eval",
-            "--model",
-            str(run_dir),
-            "--task",
-            "sudoku",
-            "--data",
-            "synthetic",
-            "--limit",
-            "4",
-            "--gen_length",
-            "32",
-            "--threshold",
-            "0.9",
-            "--lookahead",
-            "1",
-            "--eos_stop",
-            "--output_dir",
-            str(out),
-        ]
-    )
+    _eval_sudoku_32(run_dir, out, "--threshold", "0.9", "--lookahead", "1", "--eos_stop")
     decoding = json.loads((out / "eval_config.json").read_text())["sudoku"]["decoding"]
     assert decoding[0]["lookahead"] == 1 and decoding[0]["eos_stop"] is True
-    assert (
-        gift(
-            [
-                "eval",
-                "--model",
-                str(run_dir),
-                "--task",
-                "sudoku",
-                "--data",
-                "synthetic",
-                "--limit",
-                "4",
-                "--gen_length",
-                "32",
-                "--lookahead",
-                "1",
-                "--output_dir",
-                str(tmp_path / "bad"),
-            ]
-        )
-        == 1
-    )
+    assert _eval_sudoku_32(run_dir, tmp_path / "bad", "--lookahead", "1") == 1
     assert (
         "gift eval: error: --gen_length 32: lookahead=1 commits by threshold: set threshold" in capsys.readouterr().err
     )

@@ -13,13 +13,13 @@ from pathlib import Path
 import official_layout as layout
 import pytest
 import torch
+from helpers import CPU_FLAGS as CPU
 
 from gift.checkpoint import load_model, read_manifest
 from stages.cli import main as gift
 
 FAMILIES = ("llada", "dream")
 WRITERS = {"llada": layout.write_official_llada, "dream": layout.write_official_dream}
-CPU = ["--torch_dtype", "float32", "--bf16", "false", "--disable_tqdm", "true", "--report_to", "none"]
 STAGE_ONE = [
     "--dataset",
     "synthetic:sudoku",
@@ -81,8 +81,20 @@ ESTIMATOR_FLAGS = {
 }
 
 
-def stage_one_recipe(kind: str, lora: bool) -> str:
-    return f"configs/{kind}/s1k_{'lora' if lora else 'full'}.yaml"
+def stage_one_argv(kind: str, lora: bool, base: Path, out: Path, *extra: str) -> list[str]:
+    """`gift cold-start` of the family's s1k recipe (LoRA or full) on `base`, shrunk by STAGE_ONE, then `extra`."""
+    recipe = f"configs/{kind}/s1k_{'lora' if lora else 'full'}.yaml"
+    return [
+        "cold-start",
+        "--config",
+        recipe,
+        "--model_name_or_path",
+        str(base),
+        "--output_dir",
+        str(out),
+        *STAGE_ONE,
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module", params=FAMILIES)
@@ -92,21 +104,7 @@ def family(request, tmp_path_factory) -> tuple[str, Path, Path]:
     root = tmp_path_factory.mktemp(kind)
     base = WRITERS[kind](root / "base", seed=7)
     run = root / "gift-lora"
-    assert (
-        gift(
-            [
-                "cold-start",
-                "--config",
-                stage_one_recipe(kind, True),
-                "--model_name_or_path",
-                str(base),
-                "--output_dir",
-                str(run),
-                *STAGE_ONE,
-            ]
-        )
-        == 0
-    )
+    assert gift(stage_one_argv(kind, True, base, run)) == 0
     return kind, base, run
 
 
@@ -124,23 +122,7 @@ def test_cold_start_lora_gift_writes_an_adapter_on_the_official_base(family):
 def test_cold_start_objective_by_parameters(family, tmp_path, objective, lora):
     kind, base, _ = family
     run = tmp_path / "run"
-    assert (
-        gift(
-            [
-                "cold-start",
-                "--config",
-                stage_one_recipe(kind, lora),
-                "--model_name_or_path",
-                str(base),
-                "--objective",
-                objective,
-                "--output_dir",
-                str(run),
-                *STAGE_ONE,
-            ]
-        )
-        == 0
-    )
+    assert gift(stage_one_argv(kind, lora, base, run, "--objective", objective)) == 0
     manifest = read_manifest(run)
     assert (manifest.objective, manifest.adapter, manifest.model_type) == (objective, lora, kind)
     if not lora:  # full weights are saved in native form and load back with the same family facts
@@ -152,18 +134,7 @@ def test_cold_start_objective_by_parameters(family, tmp_path, objective, lora):
 def test_cold_start_resume_reproduces_the_uninterrupted_run(family, tmp_path):
     kind, base, _ = family
     run = tmp_path / "run"
-    argv = [
-        "cold-start",
-        "--config",
-        stage_one_recipe(kind, False),
-        "--model_name_or_path",
-        str(base),
-        "--output_dir",
-        str(run),
-        *STAGE_ONE,
-        "--max_steps",
-        "3",
-    ]
+    argv = stage_one_argv(kind, False, base, run, "--max_steps", "3")
     assert gift(argv) == 0
     straight = load_model(str(run)).model.state_dict()
     # As if killed after step 2: the last checkpoint and the final model never got written.
@@ -185,21 +156,7 @@ def test_rl_with_each_estimator_from_each_stage_one(family, tmp_path_factory, tm
     else:
         stage_one = tmp_path_factory.getbasetemp() / f"{kind}-full-stage-one"
         if not (stage_one / "final").is_dir():
-            assert (
-                gift(
-                    [
-                        "cold-start",
-                        "--config",
-                        stage_one_recipe(kind, False),
-                        "--model_name_or_path",
-                        str(base),
-                        "--output_dir",
-                        str(stage_one),
-                        *STAGE_ONE,
-                    ]
-                )
-                == 0
-            )
+            assert gift(stage_one_argv(kind, False, base, stage_one)) == 0
     out = tmp_path / "rl"
     # UniGRPO's published KL is to the generating policy, which needs two updates per generation batch.
     mu = ["--num_iterations", "2", "--max_steps", "2", "--save_steps", "2"] if estimator == "unigrpo" else []

@@ -12,14 +12,13 @@ import json
 import official_layout as layout
 import pytest
 import torch
+from helpers import CPU_FLAGS as CPU
 from safetensors import safe_open
 
 from gift.adapters import ModelLoadError, load_pretrained
 from gift.checkpoint import load_model
 from gift.models import stored_dtype
 from stages.cli import main as gift
-
-CPU = ["--torch_dtype", "float32", "--bf16", "false", "--disable_tqdm", "true", "--report_to", "none"]
 
 
 def test_fixtures_carry_the_published_generation_configs(tmp_path):

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import copy_task_rows, tiny_rl_config, write_jsonl
-from transformers import TrainerCallback
+from helpers import copy_task_rows, kill_at_step, tiny_cold_start_config, tiny_rl_config, write_jsonl
 
 import stages.train.cold_start as cold_start
 import stages.train.rl as rl
@@ -40,23 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _config(run_dir: Path, base_dir: Path, data: Path, **overrides) -> ColdStartConfig:
-    values = dict(
-        model_name_or_path=str(base_dir),
-        dataset=str(data),
-        output_dir=str(run_dir),
-        max_length=24,
-        per_device_train_batch_size=8,
-        learning_rate=3e-3,
-        lr_scheduler_type="constant",
-        max_steps=4,
-        save_steps=2,
-        seed=0,
-        logging_steps=1,
-        disable_tqdm=True,
-        objective="gift",
-    )
-    values.update(overrides)
-    return ColdStartConfig(**values)
+    return tiny_cold_start_config(run_dir, base_dir, data, **{"objective": "gift", **overrides})
 
 
 def _rl_config(run_dir: Path, model: Path, **overrides) -> RLConfig:
@@ -76,15 +59,6 @@ def tree_checksums(root: Path) -> dict[str, str]:
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     return load_model(str(path)).model.state_dict()
-
-
-class _Crash(TrainerCallback):
-    def __init__(self, at_step: int):
-        self.at_step = at_step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.at_step:
-            raise KeyboardInterrupt("simulated kill")
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +149,7 @@ def test_a_failed_start_leaves_no_directory_and_an_output_file_is_refused(tmp_pa
 def test_resume_before_the_first_checkpoint_starts_from_step_zero(tmp_path, base_dir, data, straight):
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        run_cold_start(_config(run_dir, base_dir, data), callbacks=[_Crash(at_step=1)])
+        run_cold_start(_config(run_dir, base_dir, data), callbacks=[kill_at_step(1)])
     assert (run_dir / RUN_MARKER).is_file() and not list(run_dir.glob("checkpoint-*"))
     resumed = run_cold_start(_config(run_dir, base_dir, data, resume=True))
     a, b = _weights(straight), _weights(resumed)
@@ -240,7 +214,7 @@ def test_resume_of_a_finished_run_changes_nothing(tmp_path, base_dir, data, monk
 def test_resume_with_a_changed_config_is_refused_naming_the_keys(tmp_path, base_dir, data):
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        run_cold_start(_config(run_dir, base_dir, data), callbacks=[_Crash(at_step=3)])
+        run_cold_start(_config(run_dir, base_dir, data), callbacks=[kill_at_step(3)])
     before = tree_checksums(run_dir)
     with pytest.raises(ConfigDriftError, match=r"learning_rate: 0\.003 -> 0\.01; objective: 'gift' -> 'sft'") as err:
         run_cold_start(_config(run_dir, base_dir, data, objective="sft", learning_rate=0.01, resume=True))
@@ -498,7 +472,7 @@ def test_two_cli_runs_in_one_directory_then_kill_and_resume(tmp_path, base_dir, 
 def test_resume_from_a_checkpoint_with_truncated_weights_names_the_file(tmp_path, base_dir, data):
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        run_cold_start(_config(run_dir, base_dir, data), callbacks=[_Crash(at_step=3)])
+        run_cold_start(_config(run_dir, base_dir, data), callbacks=[kill_at_step(3)])
     weights = run_dir / "checkpoint-2" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:80])
     with pytest.raises(CheckpointError, match=rf"{weights}: unreadable weights .*truncated or corrupt"):

@@ -14,8 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import copy_task_rows, write_jsonl
-from transformers import TrainerCallback
+from helpers import copy_task_rows, kill_at_step, write_jsonl
 
 from gift.checkpoint import FINAL_DIR, MANIFEST_NAME, read_manifest
 from gift.stored_paths import resolve_stored, store_relative
@@ -25,12 +24,6 @@ from stages.runs.folder import mark_folder
 from stages.runs.manifest import ConfigDriftError
 from stages.train.cold_start import run_cold_start
 from stages.train.cold_start_config import ColdStartConfig
-
-
-class _Kill(TrainerCallback):
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == 3:
-            raise KeyboardInterrupt("simulated kill")
 
 
 def _config(tree: Path, **overrides) -> ColdStartConfig:
@@ -61,7 +54,7 @@ def _killed_run(tree: Path, base_dir: Path, pipeline: bool) -> None:
     if pipeline:
         mark_folder(tree, "pipeline")
     with pytest.raises(KeyboardInterrupt):
-        run_cold_start(_config(tree), callbacks=[_Kill()])
+        run_cold_start(_config(tree), callbacks=[kill_at_step(3)])
 
 
 def _no_moved_sources(monkeypatch) -> None:

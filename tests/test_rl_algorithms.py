@@ -43,6 +43,25 @@ def _config(tmp_path, model, **overrides) -> RLConfig:
     )
 
 
+def _scored_batches(config: RLConfig, after_each=None) -> list[dict]:
+    """Runs stage two; returns every generation batch it scored (`after_each(trainer)` runs after each one)."""
+    batches = []
+    original = DiffuGRPOTrainer._generate_and_score_completions
+
+    def record(self, inputs):
+        batches.append(original(self, inputs))
+        if after_each is not None:
+            after_each(self)
+        return batches[-1]
+
+    DiffuGRPOTrainer._generate_and_score_completions = record
+    try:
+        run_rl(config)
+    finally:
+        DiffuGRPOTrainer._generate_and_score_completions = original
+    return batches
+
+
 @pytest.mark.parametrize(
     "algorithm,extra",
     [
@@ -74,23 +93,15 @@ def test_spg_masks_are_shared_within_an_iteration_and_new_across_iterations(tmp_
     config = _config(
         tmp_path, stage_one, rl_algorithm="spg", num_t=2, max_steps=2, save_strategy="no", per_device_train_batch_size=4
     )
-    seen, batches = [], []
-    original = DiffuGRPOTrainer._generate_and_score_completions
+    seen = []
 
-    def record(self, inputs):
-        batch = original(self, inputs)
-        batches.append(batch)
+    def hook_the_forwards_once(trainer):
         if not seen:
-            self.accelerator.unwrap_model(self.model).register_forward_pre_hook(
+            trainer.accelerator.unwrap_model(trainer.model).register_forward_pre_hook(
                 lambda m, a, k: seen.append((k["input_ids"].clone(), torch.is_grad_enabled())), with_kwargs=True
             )
-        return batch
 
-    DiffuGRPOTrainer._generate_and_score_completions = record
-    try:
-        run_rl(config)
-    finally:
-        DiffuGRPOTrainer._generate_and_score_completions = original
+    batches = _scored_batches(config, after_each=hook_the_forwards_once)
     (batch,) = batches  # mu = 2: one generation batch for two steps
     assert "old_logps" not in batch and "ref_logps" not in batch
     noise = batch["noise"]
@@ -254,18 +265,7 @@ def test_unigrpo_length_rule_shapes_the_advantages_not_the_logged_rewards(tmp_pa
     config = _config(
         tmp_path, stage_one, rl_algorithm="unigrpo", num_t=2, unigrpo_length_margin=24, max_steps=2, save_strategy="no"
     )
-    batches = []
-    original = DiffuGRPOTrainer._generate_and_score_completions
-
-    def record(self, inputs):
-        batches.append(original(self, inputs))
-        return batches[-1]
-
-    DiffuGRPOTrainer._generate_and_score_completions = record
-    try:
-        run_rl(config)
-    finally:
-        DiffuGRPOTrainer._generate_and_score_completions = original
+    batches = _scored_batches(config)
     assert all(not batch["advantages"].any() for batch in batches)
     lines = [json.loads(line) for line in (tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()]
     assert any(line["reward_mean"] > 0 for line in lines)  # the stage-one model earns partial credit
@@ -274,18 +274,7 @@ def test_unigrpo_length_rule_shapes_the_advantages_not_the_logged_rewards(tmp_pa
 def test_unigrpo_official_schedule_computes_the_old_policy_once(tmp_path, stage_one):
     """dLLM-RL's schedule reads one mask set for all updates: only that set's old log-probs are computed."""
     config = _config(tmp_path, stage_one, rl_algorithm="unigrpo", num_t=2, max_steps=2, save_strategy="no")
-    batches = []
-    original = DiffuGRPOTrainer._generate_and_score_completions
-
-    def record(self, inputs):
-        batches.append(original(self, inputs))
-        return batches[-1]
-
-    DiffuGRPOTrainer._generate_and_score_completions = record
-    try:
-        run_rl(config)
-    finally:
-        DiffuGRPOTrainer._generate_and_score_completions = original
+    batches = _scored_batches(config)
     old = batches[0]["old_logps"]  # (B, mu = 2, K, L)
     assert torch.isfinite(old[:, 0]).all() and torch.isnan(old[:, 1]).all()
     lines = [json.loads(line) for line in (tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()]

@@ -11,6 +11,11 @@ from gift.checkpoint import load_model
 from stages.train.frozen_control import run_frozen_control
 from stages.train.rl_config import RLConfig, frozen_settings
 
+# Six steps at a rate that moves the policy away from its start quickly, with a KL term.
+KL_RUN = dict(
+    max_prompts=32, steps=12, per_device_train_batch_size=8, beta=0.04, learning_rate=1e-2, max_steps=6, save_steps=6
+)
+
 
 def test_reference_runs_the_starting_weights_while_the_policy_moves(tmp_path, base_dir, monkeypatch):
     # trl patches `model.forward` in its __init__ with a closure over the model's bound forward; a reference
@@ -32,19 +37,7 @@ def test_reference_runs_the_starting_weights_while_the_policy_moves(tmp_path, ba
         return real(self, batch)
 
     monkeypatch.setattr(rl.DiffuGRPOTrainer, "_reference_logps", record)
-    rl.run_rl(
-        tiny_rl_config(
-            tmp_path / "rl",
-            base_dir,
-            max_prompts=32,
-            steps=12,
-            per_device_train_batch_size=8,
-            beta=0.04,
-            learning_rate=1e-2,
-            max_steps=6,
-            save_steps=6,
-        )
-    )
+    rl.run_rl(tiny_rl_config(tmp_path / "rl", base_dir, **KL_RUN))
     metrics = [line for line in (tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()]
     assert len(seen) == 3  # one reference pass per generation batch (6 steps, mu 2)
     assert all(s["ref"] == 0.0 for s in seen)  # the reference is the starting model, bit for bit
@@ -123,20 +116,7 @@ def test_a_generation_reference_is_the_policy_that_drew_the_batch(tmp_path, base
         return ref
 
     monkeypatch.setattr(rl.DiffuGRPOTrainer, "_reference_logps", record)
-    rl.run_rl(
-        tiny_rl_config(
-            tmp_path / "rl",
-            base_dir,
-            max_prompts=32,
-            steps=12,
-            per_device_train_batch_size=8,
-            beta=0.04,
-            kl_reference="generation",
-            learning_rate=1e-2,
-            max_steps=6,
-            save_steps=6,
-        )
-    )
+    rl.run_rl(tiny_rl_config(tmp_path / "rl", base_dir, **KL_RUN, kl_reference="generation"))
     kls = _logged(tmp_path / "rl", "kl")
     assert seen == [(True, True)] * 3
     assert kls[0::2] == [0.0, 0.0, 0.0] and all(kl > 0 for kl in kls[1::2])

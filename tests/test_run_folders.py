@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import copy_task_rows, tiny_rl_config, write_jsonl
-from transformers import TrainerCallback
+from helpers import copy_task_rows, kill_at_step, tiny_cold_start_config, tiny_rl_config, write_jsonl
 
 from gift.checkpoint import DiskFullError, explain_disk_full, load_model, read_manifest
 from stages.cli import main as gift
@@ -42,37 +41,13 @@ def data(tmp_path_factory) -> Path:
 
 
 def _s1(run_dir: Path, model: Path | str, data: Path, **overrides) -> ColdStartConfig:
-    values = dict(
-        model_name_or_path=str(model),
-        dataset=str(data),
-        output_dir=str(run_dir),
-        max_length=24,
-        per_device_train_batch_size=8,
-        learning_rate=3e-3,
-        lr_scheduler_type="constant",
-        max_steps=4,
-        save_steps=2,
-        seed=0,
-        logging_steps=1,
-        disable_tqdm=True,
-        objective="gift",
-    )
-    return ColdStartConfig(**{**values, **overrides})
+    return tiny_cold_start_config(run_dir, model, data, **{"objective": "gift", **overrides})
 
 
 def _rl(run_dir: Path, model: Path | str, **overrides):
     return tiny_rl_config(
         run_dir, model, **{"max_prompts": 16, "steps": 6, "per_device_train_batch_size": 4, **overrides}
     )
-
-
-class _Kill(TrainerCallback):
-    def __init__(self, at_step: int):
-        self.at_step = at_step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.at_step:
-            raise KeyboardInterrupt("simulated kill")
 
 
 # --- one rule for what a run folder is ----------------------------------------------------------------------
@@ -123,7 +98,7 @@ def test_a_run_of_an_older_version_still_resumes(tmp_path, base_dir, data):
 def _kill_cold_start(run: Path, model, data: Path, at: int, **overrides) -> None:
     """A stage-one run killed after step `at` (its checkpoints so far kept)."""
     with pytest.raises(KeyboardInterrupt):
-        run_cold_start(_s1(run, model, data, **overrides), callbacks=[_Kill(at)])
+        run_cold_start(_s1(run, model, data, **overrides), callbacks=[kill_at_step(at)])
 
 
 @pytest.mark.parametrize(
@@ -147,30 +122,7 @@ def test_a_dangling_link_as_output_dir_is_one_clear_line(tmp_path, base_dir, dat
         RunDirError, match=rf"--output_dir {link}: a symbolic link to {tmp_path / 'missing'}, which does not exist"
     ):
         run_cold_start(_s1(link, base_dir, data))
-    assert (
-        gift(
-            [
-                "eval",
-                "--model",
-                str(base_dir),
-                "--task",
-                "sudoku",
-                "--data",
-                "synthetic",
-                "--limit",
-                "2",
-                "--gen_length",
-                "8",
-                "--block_length",
-                "8",
-                "--steps",
-                "8",
-                "--output_dir",
-                str(link),
-            ]
-        )
-        == 1
-    )
+    assert _eval(str(base_dir), link) == 1
     assert "a symbolic link to" in capsys.readouterr().err
     assert link.is_symlink() and not (tmp_path / "missing").exists()
 
@@ -441,7 +393,7 @@ def test_a_torn_last_metrics_line_is_repaired_with_its_line_number(tmp_path, cap
 def test_rl_resume_over_a_torn_metrics_line(tmp_path, base_dir):
     run = tmp_path / "rl"
     with pytest.raises(KeyboardInterrupt):
-        run_rl(_rl(run, base_dir, max_steps=4, save_steps=2), callbacks=[_Kill(3)])
+        run_rl(_rl(run, base_dir, max_steps=4, save_steps=2), callbacks=[kill_at_step(3)])
     metrics = run / "metrics.jsonl"
     metrics.write_text(metrics.read_text() + '{"step": 4, "loss": 0.1')
     run_rl(_rl(run, base_dir, max_steps=4, save_steps=2, resume=True))

@@ -33,6 +33,7 @@ from pathlib import Path
 import official_layout as layout
 import pytest
 import torch
+from helpers import CPU_FLAGS as CPU
 from safetensors.torch import load_file
 
 from gift.checkpoint import load_model, read_manifest
@@ -41,7 +42,6 @@ from stages.cli import main as gift
 pytestmark = pytest.mark.skipif(not shutil.which("c++"), reason="DeepSpeed's CPU communication op is compiled once")
 
 ROOT = Path(__file__).resolve().parents[1]
-CPU = ["--torch_dtype", "float32", "--bf16", "false", "--disable_tqdm", "true", "--report_to", "none"]
 STAGE_ONE = [
     "--dataset",
     "synthetic:sudoku",

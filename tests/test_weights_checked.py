@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import copy_task_rows, tiny_rl_config, write_jsonl
+from helpers import copy_task_rows, kill_at_step, tiny_cold_start_config, tiny_rl_config, write_jsonl
 from safetensors.torch import load_file, save_file
 from transformers import TrainerCallback
 
@@ -24,23 +24,7 @@ KEY = "model.layers.0.mlp.gate_proj.weight"
 
 
 def _config(run_dir: Path, base_dir: Path, data: Path, **overrides) -> ColdStartConfig:
-    values = dict(
-        model_name_or_path=str(base_dir),
-        dataset=str(data),
-        output_dir=str(run_dir),
-        max_length=24,
-        per_device_train_batch_size=8,
-        learning_rate=3e-3,
-        lr_scheduler_type="constant",
-        max_steps=4,
-        save_steps=2,
-        seed=0,
-        logging_steps=1,
-        disable_tqdm=True,
-        objective="sft",
-    )
-    values.update(overrides)
-    return ColdStartConfig(**values)
+    return tiny_cold_start_config(run_dir, base_dir, data, **{"objective": "sft", **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -134,15 +118,9 @@ def test_a_diverged_rl_step_is_refused_too(tmp_path, base_dir):
     assert not run.exists() or not (run / FINAL_DIR).exists()
 
 
-class _Kill(TrainerCallback):
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == 3:
-            raise KeyboardInterrupt("simulated kill")
-
-
 def _killed_after_checkpoint_2(run: Path, base_dir: Path, data: Path) -> Path:
     with pytest.raises(KeyboardInterrupt):
-        run_cold_start(_config(run, base_dir, data), callbacks=[_Kill()])
+        run_cold_start(_config(run, base_dir, data), callbacks=[kill_at_step(3)])
     return run / "checkpoint-2"
 
 
