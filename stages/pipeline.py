@@ -276,9 +276,13 @@ class Pipeline:
         )
         if arm.rl and cfg.rl_from_step is not None:
             start = self.rl_start(arm.name, seed)
-            evaluations[f"rl_start/{arm.name}/seed{seed}"] = self.evaluate(
-                f"stage one {arm.name} seed {seed} @ step {cfg.rl_from_step}", start, start / "eval"
-            )
+            key = f"rl_start/{arm.name}/seed{seed}"
+            if stage_one.max_steps == cfg.rl_from_step:  # stage one ends at the RL start: one checkpoint, scored once
+                evaluations[key] = evaluations[f"stage1/{arm.name}/seed{seed}"]
+            else:
+                evaluations[key] = self.evaluate(
+                    f"stage one {arm.name} seed {seed} @ step {cfg.rl_from_step}", start, start / "eval"
+                )
         for algorithm in cfg.algorithms() if arm.rl else []:
             label = cfg.rl_label(arm.name, algorithm)
             final = self.stage_two(arm, seed, algorithm)

@@ -191,6 +191,10 @@ def test_a_moved_or_copied_pipeline_folder_finishes_and_reruns(tmp_path, monkeyp
     _no_moved_sources(monkeypatch)  # the relative paths alone carry the move
     first = tmp_path / "d"
     run_pipeline(_pipeline(first), log=lambda message: None)
+    # stage one ends at the RL start (step 2): that checkpoint is scored once and read under both rows
+    assert not (first / "seed0/sft/stage1/checkpoint-2/eval").exists()
+    accuracy = json.loads((first / "results.json").read_text())["accuracy"]
+    assert accuracy["rl_start"] == accuracy["stage1"] and accuracy["stage1"]
     stage2 = Path("seed0/sft/stage2")
     shutil.copytree(first, tmp_path / "copy")
     moved = tmp_path / "d2"
