@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from stages.yaml_keys import DuplicateKeyError, load_yaml
@@ -111,6 +112,13 @@ def _name_the_config(err: UsageError, argv: list[str], config: str) -> UsageErro
     return UsageError(f"{config}: {found.group(1)}: {found.group(2)}")
 
 
+def renamed_keys_message(keys: Iterable[str], renamed: dict[str, str]) -> str | None:
+    """`diffusion_steps is now steps, ...` for the given keys a config class renamed (its `RENAMED_KEYS`:
+    old name -> new name), or None when none of them was renamed."""
+    found = [key for key in sorted(keys) if key in renamed]
+    return ", ".join(f"{key} is now {renamed[key]}" for key in found) or None
+
+
 def config_parser(config_class: type):
     """The parser of a stage config: `--key value` options and a `--config` YAML file (trl's `TrlParser`)."""
     from trl import TrlParser
@@ -137,9 +145,9 @@ def parse_config(parser, argv: list[str] | None):
             config = next(
                 (a.partition("=")[2] or b for a, b in zip(argv, argv[1:] + [""]) if a.split("=")[0] == "--config"), ""
             )
-            raise UsageError(
-                f"{config}: unknown key(s) {', '.join(keys)}; remove them (--help lists the options)"
-            ) from err
+            renamed = renamed_keys_message(keys, getattr(parser.dataclass_types[0], "RENAMED_KEYS", {}))
+            advice = f"renamed: {renamed}" if renamed else "remove them (--help lists the options)"
+            raise UsageError(f"{config}: unknown key(s) {', '.join(keys)}; {advice}") from err
         if unused:  # HF's wording for an unknown option
             raise UsageError(f"unknown option(s) {unused.group(1)}; --help lists the options") from err
         raise UsageError(str(err)) from err

@@ -23,6 +23,7 @@ def files(tmp_path, base_dir) -> dict[str, str]:
     """Bad inputs of every kind, as {name: path}."""
     (tmp_path / "binary.yaml").write_bytes(b"\x00\x01\xff\xfe objective: gift\n")
     (tmp_path / "unknown_key.yaml").write_text("objective: gift\nbeta_temperature: [1, 2]\nfoo: bar\n")
+    (tmp_path / "renamed.yaml").write_text("diffusion_steps: 16\nsampler_threshold: 0.9\n")  # an older stage-two recipe
     (tmp_path / "broken.yaml").write_text("objective: gift\nmax_steps: [1,\n")
     (tmp_path / "list.yaml").write_text("- objective\n")
     (tmp_path / "latin1.jsonl").write_bytes(b'{"prompt": "1", "answer": "2"}\n{"prompt": "caf\xe9", "answer": "2"}\n')
@@ -94,6 +95,12 @@ CASES = [
     (RL + ["--model", "{tmp}/no_model"], 1, r"no_model: no such model directory or checkpoint"),
     (RL + ["--output_dir", "{mine}"], 1, r"not a run directory of this tool"),
     (RL + ["--task", "chess"], 1, r"unknown task 'chess'"),
+    (
+        RL + ["--config", "{renamed_yaml}"],
+        2,
+        r"renamed.yaml: unknown key\(s\) diffusion_steps, sampler_threshold; renamed: diffusion_steps is now steps, "
+        r"sampler_threshold is now threshold$",
+    ),
     # merge, init-model
     (["merge", "--checkpoint", "{base}"], 2, r"the following arguments are required: --output_dir"),
     (

@@ -84,6 +84,10 @@ def test_a_crashed_pipeline_continues_where_it_stopped(tmp_path, monkeypatch):
         ({"stage_one": {"normaliser": "tokens"}}, "unknown normaliser 'tokens'"),
         ({"stage_one": {"learning_rat": 1.0}}, "learning_rat"),
         ({"stage_two": {"num_generations": 5}}, "num_generations"),
+        (
+            {"stage_two": {"sampler_eos_stop": True}},
+            "renamed stage-two option\\(s\\): sampler_eos_stop is now eos_stop",
+        ),
         ({"arms": [{"name": "a", "control": "magic"}]}, "unknown control 'magic'"),
         ({"arms": [{"name": "a"}, {"name": "a"}]}, "arm names must be unique"),
         ({"arms": [{"name": "a", "overide": {}}]}, "unknown keys \\['overide'\\]"),

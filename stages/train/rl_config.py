@@ -22,6 +22,7 @@ from gift.sampler import SAMPLER_CHECKS, SamplerConfig
 from gift.sampler_options import CHOICES as SAMPLER_CHOICES
 from gift.sampler_options import sampler_field, sampler_options
 from rewards import TASKS
+from stages.config_args import renamed_keys_message
 from stages.train.batching import accumulation_field, apply_global_batch, global_batch, global_batch_field, world_size
 from stages.train.fsdp_check import refuse_fsdp_on_cpu
 from stages.train.lora import lora_field, parse_target_modules
@@ -132,7 +133,21 @@ class RLConfig(GRPOConfig):
     save_steps: float = trl_field("save_steps", 96)
     output_dir: str | None = trl_field("output_dir", None)
 
+    # Keys of older stage-two recipes, before the rollout sampler's options took the sampler's own names: refused
+    # with the new name (a key dropped instead would silently run the default).
+    RENAMED_KEYS = {
+        "diffusion_steps": "steps",
+        "sampler_threshold": "threshold",
+        "sampler_factor": "factor",
+        "sampler_min_commit": "min_commit",
+        "sampler_lookahead": "lookahead",
+        "sampler_eos_stop": "eos_stop",
+    }
+
     def __new__(cls, *args: Any, **kwargs: Any):
+        renamed = renamed_keys_message(kwargs, RLConfig.RENAMED_KEYS)
+        if renamed:
+            raise TypeError(f"renamed stage-two option(s): {renamed}")
         # `RLConfig(...)` builds the class that holds the registered estimators' options (`rl_config_class`).
         return super().__new__(rl_config_class() if cls is RLConfig else cls)
 
