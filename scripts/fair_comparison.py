@@ -99,7 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     _pipeline(selected)
     subprocess.run(
-        [sys.executable, "scripts/render_rl_comparison.py", str(ROOT / chosen["output_dir"] / "results.json")],
+        [
+            sys.executable,
+            "scripts/render_rl_comparison.py",
+            str(ROOT / chosen["output_dir"] / "results.json"),
+            "--grid",
+            str(out / "results.json"),
+        ],
         check=True,
         cwd=ROOT,
     )

@@ -2,6 +2,7 @@
 
     python scripts/render_rl_comparison.py docs/results/rl_algorithms.json            # rewrite the doc's block
     python scripts/render_rl_comparison.py docs/results/rl_algorithms.json --check    # exit 1 if it differs
+    ... --grid docs/results/rl_algorithms_grid.json   # with the learning-rate grid the rates were chosen on
 
 The block between the two markers in docs/rl_comparison.md is generated; everything else is prose.
 """
@@ -121,6 +122,38 @@ def _summary_lines(results: dict, metric: str) -> list[str]:
 _MOVES = {1: "rises", -1: "falls", 0: "no change shown", None: "one seed"}
 
 
+def _grid_lines(grid: dict) -> list[str]:
+    """The learning-rate grid (entries labelled `NAME@RATE`, validation puzzles) and the rate chosen per estimator
+    by `scripts.fair_comparison.select_learning_rates`, the rule the comparison ran with."""
+    from scripts.fair_comparison import select_learning_rates
+
+    metric = grid["metrics"][0]
+    labels = list(dict.fromkeys(label.split(":", 1)[1] for label in grid["rl_labels"]))
+    entries = [
+        {"name": label.split("@")[0], "label": label, "learning_rate": float(label.split("@")[1])} for label in labels
+    ]
+    chosen = select_learning_rates(grid, entries)
+    rates = list(dict.fromkeys(label.split("@")[1] for label in labels))
+    start = statistics.mean(v for arm in grid["accuracy"]["rl_start"].values() for v in arm[metric]["values"])
+    seeds = ", ".join(map(str, grid["seeds"]))
+    lines = [
+        f"Validation {metric} % after {grid['stage_two_steps']} stage-two steps (seed {seeds}; "
+        f"mean of the {len(grid['arms'])} starts; at the RL start {start * 100:.1f}); the chosen rate in bold:",
+        "",
+        f"| estimator | {' | '.join(rates)} | chosen |",
+        "|---|" + "---|" * (len(rates) + 1),
+    ]
+    for name, pick in chosen.items():
+        cells = []
+        for rate in rates:
+            value = pick["validation"].get(f"{name}@{rate}")
+            text = "" if value is None else f"{value * 100:.1f}"
+            cells.append(f"**{text}**" if value is not None and float(rate) == pick["learning_rate"] else text)
+        rate = next(rate for rate in rates if float(rate) == pick["learning_rate"])
+        lines.append(f"| {name} | {' | '.join(cells)} | {rate} |")
+    return lines
+
+
 def _paired_lines(results: dict) -> list[str]:
     """Each estimator's gain minus the first estimator's, start by start (for reading; not independent draws)."""
     table = gains_by_algorithm(results)
@@ -167,12 +200,14 @@ def _accuracy_lines(results: dict, metric: str) -> list[str]:
     return lines
 
 
-def render(results: dict) -> str:
+def render(results: dict, grid: dict | None = None) -> str:
+    """The doc's block: `results` of the comparison; `grid` (optional) the learning-rate grid's results."""
     metric = results["metrics"][0]
     return "\n".join(
         [
             START,
             "",
+            *([*_grid_lines(grid), ""] if grid else []),
             *_summary_lines(results, metric),
             "",
             *_paired_lines(results),
@@ -195,9 +230,10 @@ def render(results: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path)
+    parser.add_argument("--grid", type=Path, help="the learning-rate grid's results file (its table and choice)")
     parser.add_argument("--check", action="store_true", help="exit 1 when the doc's block is not the rendering")
     args = parser.parse_args(argv)
-    block = render(json.loads(args.results.read_text()))
+    block = render(json.loads(args.results.read_text()), json.loads(args.grid.read_text()) if args.grid else None)
     text = DOC.read_text()
     head, _, rest = text.partition(START)
     _, _, tail = rest.partition(END)

@@ -70,3 +70,30 @@ def test_the_seed_is_the_unit_and_holm_covers_the_estimators_against_d1():
     # two estimators compared with d1: Holm doubles the smaller p (wd1's identical runs give p = 1)
     assert spg["holm_p"] == pytest.approx(min(1.0, 2 * spg["t_p"]))
     assert table["gain"]["versus"]["spg"]["mean"] == pytest.approx(-0.02)
+
+
+def test_the_grid_table_shows_every_rate_and_bolds_the_one_the_comparison_ran_with():
+    from scripts.render_rl_comparison import _grid_lines
+
+    metric = "cell_accuracy"
+    scores = {"d1@3e-5": (0.70, 0.80), "d1@1e-4": (0.80, 0.80), "spg@3e-5": (0.60, 0.60), "spg@1e-4": (0.60, 0.60)}
+    grid = {
+        "metrics": [metric],
+        "seeds": [0],
+        "arms": ["sft", "gift"],
+        "stage_two_steps": 30,
+        "rl_labels": [f"{arm}:{label}" for arm in ("sft", "gift") for label in scores],
+        "accuracy": {
+            "rl_start": {arm: {metric: {"values": [v]}} for arm, v in (("sft", 0.5), ("gift", 0.6))},
+            "stage2": {
+                f"{arm}:{label}": {metric: {"values": [pair[i]]}}
+                for label, pair in scores.items()
+                for i, arm in enumerate(("sft", "gift"))
+            },
+        },
+    }
+    lines = _grid_lines(grid)
+    assert lines[0].startswith(f"Validation {metric} % after 30 stage-two steps (seed 0; mean of the 2 starts; ")
+    assert "at the RL start 55.0" in lines[0]
+    assert lines[2] == "| estimator | 3e-5 | 1e-4 | chosen |"
+    assert lines[4:] == ["| d1 | 75.0 | **80.0** | 1e-4 |", "| spg | **60.0** | 60.0 | 3e-5 |"]  # a tie: the smaller
