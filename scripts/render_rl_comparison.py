@@ -1,10 +1,12 @@
 """Render the estimator comparison of docs/rl_comparison.md from a pipeline results file.
 
-    python scripts/render_rl_comparison.py docs/results/rl_algorithms.json            # rewrite the doc's block
-    python scripts/render_rl_comparison.py docs/results/rl_algorithms.json --check    # exit 1 if it differs
-    ... --grid docs/results/rl_algorithms_grid.json   # with the learning-rate grid the rates were chosen on
+    python scripts/render_rl_comparison.py docs/results/rl_algorithms.json \
+        --grid docs/results/rl_algorithms_grid.json          # rewrite the doc's block (with the rate grid)
+    python scripts/render_rl_comparison.py docs/results/rl_algorithms_three_seeds.json \
+        --block rl-comparison-three-seeds                     # the earlier, d1-tuned run's block
+    ... --check                                               # exit 1 if the block differs
 
-The block between the two markers in docs/rl_comparison.md is generated; everything else is prose.
+Each block between its two markers in docs/rl_comparison.md is generated; everything else is prose.
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from stages.reports import stats  # noqa: E402
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "rl_comparison.md"
-START, END = "<!-- rl-comparison:start -->", "<!-- rl-comparison:end -->"
+BLOCK = "rl-comparison"
+
+
+def markers(block: str = BLOCK) -> tuple[str, str]:
+    """The first and last line of a generated block of the doc."""
+    return f"<!-- {block}:start -->", f"<!-- {block}:end -->"
 
 
 def gains_by_algorithm(results: dict) -> dict[str, list[dict]]:
@@ -200,12 +207,13 @@ def _accuracy_lines(results: dict, metric: str) -> list[str]:
     return lines
 
 
-def render(results: dict, grid: dict | None = None) -> str:
+def render(results: dict, grid: dict | None = None, block: str = BLOCK) -> str:
     """The doc's block: `results` of the comparison; `grid` (optional) the learning-rate grid's results."""
     metric = results["metrics"][0]
+    start, end = markers(block)
     return "\n".join(
         [
-            START,
+            start,
             "",
             *([*_grid_lines(grid), ""] if grid else []),
             *_summary_lines(results, metric),
@@ -222,7 +230,7 @@ def render(results: dict, grid: dict | None = None) -> str:
             "",
             *_accuracy_lines(results, metric),
             "",
-            END,
+            end,
         ]
     )
 
@@ -231,12 +239,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path)
     parser.add_argument("--grid", type=Path, help="the learning-rate grid's results file (its table and choice)")
+    parser.add_argument("--block", default=BLOCK, help=f"the block's marker name (default {BLOCK})")
     parser.add_argument("--check", action="store_true", help="exit 1 when the doc's block is not the rendering")
     args = parser.parse_args(argv)
-    block = render(json.loads(args.results.read_text()), json.loads(args.grid.read_text()) if args.grid else None)
+    grid = json.loads(args.grid.read_text()) if args.grid else None
+    block = render(json.loads(args.results.read_text()), grid, args.block)
     text = DOC.read_text()
-    head, _, rest = text.partition(START)
-    _, _, tail = rest.partition(END)
+    start, end = markers(args.block)
+    if start not in text or end not in text:
+        raise SystemExit(f"{DOC}: no block {args.block!r} (lines {start} ... {end})")
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
     updated = head + block + tail
     if args.check:
         return 0 if updated == text else 1

@@ -5,15 +5,22 @@ from pathlib import Path
 
 import pytest
 
-from scripts.render_rl_comparison import DOC, END, START, gains_by_algorithm, render
+from scripts.render_rl_comparison import DOC, gains_by_algorithm, markers, render
 
-RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results" / "rl_algorithms.json"
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
+BLOCKS = [("rl-comparison-three-seeds", "rl_algorithms_three_seeds.json", None)]
 
 
-def test_the_doc_block_is_rendered_from_the_results_file():
-    results = json.loads(RESULTS.read_text())
+@pytest.mark.parametrize("block,results,grid", BLOCKS)
+def test_each_doc_block_is_rendered_from_its_results_file(block, results, grid):
+    start, end = markers(block)
     text = DOC.read_text()
-    assert render(results) == START + text.partition(START)[2].partition(END)[0] + END
+    assert start in text and end in text
+    grid = json.loads((RESULTS / grid).read_text()) if grid else None
+    assert (
+        render(json.loads((RESULTS / results).read_text()), grid, block)
+        == start + text.partition(start)[2].partition(end)[0] + end
+    )
 
 
 def test_gains_are_grouped_by_estimator_over_arms_and_seeds():
