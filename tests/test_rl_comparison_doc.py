@@ -8,7 +8,10 @@ import pytest
 from scripts.render_rl_comparison import DOC, gains_by_algorithm, markers, render
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
-BLOCKS = [("rl-comparison-three-seeds", "rl_algorithms_three_seeds.json", None)]
+BLOCKS = [
+    ("rl-comparison", "rl_algorithms.json", "rl_algorithms_grid.json"),
+    ("rl-comparison-three-seeds", "rl_algorithms_three_seeds.json", None),
+]
 
 
 @pytest.mark.parametrize("block,results,grid", BLOCKS)
