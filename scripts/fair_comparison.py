@@ -73,7 +73,10 @@ def apply_selection(config: dict[str, Any], selection: dict[str, dict[str, Any]]
 
 
 def _pipeline(config: Path) -> None:
-    subprocess.run([sys.executable, "-m", "stages.cli", "pipeline", "--config", str(config)], check=True, cwd=ROOT)
+    # named relative to the checkout where it lies inside it: results.json records the path it was given
+    config = config.resolve()
+    name = config.relative_to(ROOT) if config.is_relative_to(ROOT) else config
+    subprocess.run([sys.executable, "-m", "stages.cli", "pipeline", "--config", str(name)], check=True, cwd=ROOT)
 
 
 def main(argv: list[str] | None = None) -> int:
